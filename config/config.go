@@ -1,0 +1,167 @@
+package config
+
+import "time"
+
+// Version is the only config format version this build reads.
+const Version = 1
+
+// Roles a partner may have.
+const (
+	RoleCreditor = "creditor"
+	RoleBailiff  = "bailiff"
+	RoleLawyer   = "lawyer"
+	RoleInternal = "internal"
+)
+
+// Source post-actions (Source.After); a move is "move:/dir".
+const (
+	AfterDelete = "delete"
+	AfterKeep   = "keep"
+)
+
+// Config is a whole, validated configuration.
+type Config struct {
+	Version  int                `yaml:"version"`
+	Timezone string             `yaml:"timezone"`  // default Europe/Amsterdam
+	StateDir string             `yaml:"state_dir"` // required; staging/ and ledger.db live here
+	Log      Log                `yaml:"log"`
+	HTTP     HTTP               `yaml:"http"`
+	Partners map[string]*Partner `yaml:"partners"`
+	Jobs     map[string]*Job     `yaml:"jobs"`
+	Layouts  map[string]*Layout  `yaml:"layouts"`
+
+	// Location is Timezone, loaded. Set by Parse.
+	Location *time.Location `yaml:"-"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error; default info
+	Format string `yaml:"format"` // json | console; default json
+}
+
+// HTTP configures the ops endpoint.
+type HTTP struct {
+	// Listen is the address of /healthz, /readyz and /metrics.
+	// Default 127.0.0.1:9464; an explicit "" turns it off.
+	Listen *string `yaml:"listen"`
+}
+
+// Partner is a creditor, bailiff, lawyer or the agency's own system.
+// Exactly one of SFTP and Local is set.
+type Partner struct {
+	Name  string `yaml:"-"` // the map key, set by Parse
+	Role  string `yaml:"role"`
+	SFTP  *SFTP  `yaml:"sftp"`
+	Local *Local `yaml:"local"`
+}
+
+// SFTP is a partner's SFTP server.
+type SFTP struct {
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"` // default 22
+	User string `yaml:"user"`
+
+	// Exactly one of PrivateKey and Password. Both are secret references
+	// (env:NAME or file:/path), expanded by Parse into the Secret values.
+	PrivateKey Secret `yaml:"private_key"`
+	Passphrase Secret `yaml:"passphrase"` // for an encrypted private key
+	Password   Secret `yaml:"password"`
+
+	// Exactly one of KnownHosts (a known_hosts file) and HostKey
+	// (a pinned "SHA256:..." fingerprint).
+	KnownHosts string `yaml:"known_hosts"`
+	HostKey    string `yaml:"host_key"`
+
+	Timeout   Duration `yaml:"timeout"`    // dial and handshake; default 30s
+	KeepAlive Duration `yaml:"keepalive"`  // default 30s; 0 turns off... see Validate
+	MaxConns  int      `yaml:"max_conns"`  // per-partner concurrent connections; default 2
+}
+
+// Local is a partner whose files live in a local directory tree. Job
+// directories are relative to Root.
+type Local struct {
+	Root string `yaml:"root"`
+}
+
+// Job is one route: a source, an optional transform, one or more
+// destinations, on a schedule.
+type Job struct {
+	Name         string         `yaml:"-"` // the map key, set by Parse
+	Schedule     string         `yaml:"schedule"`
+	Source       Source         `yaml:"source"`
+	Transform    *Transform     `yaml:"transform"`
+	Rejects      *Destination   `yaml:"rejects"`
+	Destinations []*Destination `yaml:"destinations"`
+}
+
+// Source is where a job's files come from.
+type Source struct {
+	Partner string `yaml:"partner"`
+	Dir     string `yaml:"dir"`
+	Match   string `yaml:"match"` // path.Match pattern; default "*"
+
+	// A file is settled when its size and mtime are unchanged across
+	// Settle, or, when DoneMarker is set, when name+DoneMarker exists.
+	Settle     *Duration `yaml:"settle"` // default 30s when no done_marker
+	DoneMarker string    `yaml:"done_marker"`
+
+	// After is what happens to the source file once staged and recorded:
+	// delete | keep | move:/dir. Default delete.
+	After string `yaml:"after"`
+}
+
+// MoveDir returns the directory of a "move:DIR" post-action, or "".
+func (s Source) MoveDir() string {
+	if len(s.After) > len("move:") && s.After[:5] == "move:" {
+		return s.After[5:]
+	}
+	return ""
+}
+
+// Transform names the layout a job's files are read with and the profile
+// they are minimized to. A job without a transform passes files unchanged.
+type Transform struct {
+	Layout  string `yaml:"layout"`
+	Profile string `yaml:"profile"`
+}
+
+// Destination is where a job delivers.
+type Destination struct {
+	Partner    string `yaml:"partner"`
+	Dir        string `yaml:"dir"`
+	DoneMarker string `yaml:"done_marker"` // e.g. ".done": an empty name+marker after the file
+	Checksum   bool   `yaml:"checksum"`    // write name.sha256 beside the file
+	Profile    string `yaml:"profile"`     // overrides the job's transform.profile for this destination
+}
+
+// Layout is how one creditor's CSV maps onto a canonical record.
+type Layout struct {
+	Name      string            `yaml:"-"`
+	Record    string            `yaml:"record"`    // claim | payment | status
+	Delimiter string            `yaml:"delimiter"` // ";" "," "\t" or "" (detect)
+	Charset   string            `yaml:"charset"`   // utf-8 | windows-1252; default utf-8
+	Decimal   string            `yaml:"decimal"`   // "," or "."; default "."
+	Date      string            `yaml:"date"`      // Go layout; default 2006-01-02
+	Columns   map[string]string `yaml:"columns"`   // header -> canonical field
+	Required  []string          `yaml:"required"`
+}
+
+// Secret is a secret reference: its Ref as written (env:NAME, file:/path)
+// and, after Parse, its Value. String and MarshalText never show Value.
+type Secret struct {
+	Ref   string
+	Value []byte
+}
+
+// String returns the reference, never the value.
+func (s Secret) String() string { return s.Ref }
+
+// IsSet reports whether a reference was given.
+func (s Secret) IsSet() bool { return s.Ref != "" }
+
+// Duration is a time.Duration written as "30s", "5m".
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

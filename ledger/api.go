@@ -1,0 +1,75 @@
+package ledger
+
+import (
+	"errors"
+	"time"
+)
+
+// File states, in the order a file goes through them. A file is pending
+// until it is Done or Rejected.
+const (
+	StateStaging     = "staging"     // row written, staged copy not yet durable
+	StateStaged      = "staged"      // staged copy durable, sha256 known; source not yet cleaned
+	StateCleaned     = "cleaned"     // source post-action done
+	StateTransformed = "transformed" // outputs for every destination are in staging
+	StateDone        = "done"        // every destination has it, staging removed
+	StateRejected    = "rejected"    // rejected whole (unparseable, BSN); staging removed
+)
+
+// Delivery states.
+const (
+	DeliveryStarted   = "started"   // temp name recorded, upload may be under way
+	DeliveryDelivered = "delivered" // renamed to its final name and verified
+)
+
+// Sentinel errors.
+var (
+	// ErrNotFound is returned when no row matches.
+	ErrNotFound = errors.New("ledger: not found")
+)
+
+// File is one source file's record.
+type File struct {
+	ID      int64
+	Job     string
+	Partner string // source partner
+	Dir     string // source directory
+	Name    string // source file name
+	Size    int64  // size as listed at the source
+	ModTime time.Time
+	SHA256  string // hex; set once staged
+	State   string
+	Rows    int // rows read by the transform
+	Rejected int // rows rejected
+	Error   string // last error; never personal data
+	Attempts int   // consecutive failed attempts
+	SeenAt  time.Time
+	UpdatedAt time.Time
+}
+
+// Delivery is one file's delivery to one destination.
+type Delivery struct {
+	ID          int64
+	FileID      int64
+	Index       int    // destination index within the job, -1 for a reject report
+	Partner     string
+	Dir         string
+	Name        string // final name
+	TempName    string // name uploaded to before the rename
+	Size        int64
+	SHA256      string
+	State       string
+	StartedAt   time.Time
+	DeliveredAt time.Time
+}
+
+// Run is one execution of a job.
+type Run struct {
+	ID         int64
+	Job        string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Outcome    string // "ok", "failed", "" while running
+	Files      int
+	Error      string
+}
