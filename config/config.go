@@ -21,11 +21,11 @@ const (
 
 // Config is a whole, validated configuration.
 type Config struct {
-	Version  int                `yaml:"version"`
-	Timezone string             `yaml:"timezone"`  // default Europe/Amsterdam
-	StateDir string             `yaml:"state_dir"` // required; staging/ and ledger.db live here
-	Log      Log                `yaml:"log"`
-	HTTP     HTTP               `yaml:"http"`
+	Version  int                 `yaml:"version"`
+	Timezone string              `yaml:"timezone"`  // default Europe/Amsterdam
+	StateDir string              `yaml:"state_dir"` // required; staging/ and ledger.db live here
+	Log      Log                 `yaml:"log"`
+	HTTP     HTTP                `yaml:"http"`
 	Partners map[string]*Partner `yaml:"partners"`
 	Jobs     map[string]*Job     `yaml:"jobs"`
 	Layouts  map[string]*Layout  `yaml:"layouts"`
@@ -73,9 +73,9 @@ type SFTP struct {
 	KnownHosts string `yaml:"known_hosts"`
 	HostKey    string `yaml:"host_key"`
 
-	Timeout   Duration `yaml:"timeout"`    // dial and handshake; default 30s
-	KeepAlive Duration `yaml:"keepalive"`  // default 30s; 0 turns off... see Validate
-	MaxConns  int      `yaml:"max_conns"`  // per-partner concurrent connections; default 2
+	Timeout   Duration `yaml:"timeout"`   // dial and handshake; default 30s
+	KeepAlive Duration `yaml:"keepalive"` // default 30s; 0 turns off... see Validate
+	MaxConns  int      `yaml:"max_conns"` // per-partner concurrent connections; default 2
 }
 
 // Local is a partner whose files live in a local directory tree. Job

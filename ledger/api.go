@@ -30,20 +30,20 @@ var (
 
 // File is one source file's record.
 type File struct {
-	ID      int64
-	Job     string
-	Partner string // source partner
-	Dir     string // source directory
-	Name    string // source file name
-	Size    int64  // size as listed at the source
-	ModTime time.Time
-	SHA256  string // hex; set once staged
-	State   string
-	Rows    int // rows read by the transform
-	Rejected int // rows rejected
-	Error   string // last error; never personal data
-	Attempts int   // consecutive failed attempts
-	SeenAt  time.Time
+	ID        int64
+	Job       string
+	Partner   string // source partner
+	Dir       string // source directory
+	Name      string // source file name
+	Size      int64  // size as listed at the source
+	ModTime   time.Time
+	SHA256    string // hex; set once staged
+	State     string
+	Rows      int    // rows read by the transform
+	Rejected  int    // rows rejected
+	Error     string // last error; never personal data
+	Attempts  int    // consecutive failed attempts
+	SeenAt    time.Time
 	UpdatedAt time.Time
 }
 
@@ -51,7 +51,7 @@ type File struct {
 type Delivery struct {
 	ID          int64
 	FileID      int64
-	Index       int    // destination index within the job, -1 for a reject report
+	Index       int // destination index within the job, -1 for a reject report
 	Partner     string
 	Dir         string
 	Name        string // final name
