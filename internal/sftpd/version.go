@@ -8,7 +8,7 @@ import (
 )
 
 const (
-	fxpVersion      = 2     // SSH_FXP_VERSION
+	fxpVersion      = 2       // SSH_FXP_VERSION
 	maxVersionBytes = 1 << 16 // a VERSION packet longer than this is passed on untouched
 )
 
