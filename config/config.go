@@ -74,7 +74,7 @@ type SFTP struct {
 	HostKey    string `yaml:"host_key"`
 
 	Timeout   Duration `yaml:"timeout"`   // dial and handshake; default 30s
-	KeepAlive Duration `yaml:"keepalive"` // default 30s; 0 turns off... see Validate
+	KeepAlive Duration `yaml:"keepalive"` // default 30s; 0s turns keep-alives off
 	MaxConns  int      `yaml:"max_conns"` // per-partner concurrent connections; default 2
 }
 
