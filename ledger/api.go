@@ -22,10 +22,27 @@ const (
 	DeliveryDelivered = "delivered" // renamed to its final name and verified
 )
 
-// Sentinel errors.
+// Sentinel errors. Test for them with errors.Is: the errors returned wrap
+// them with the operation and the row id.
 var (
 	// ErrNotFound is returned when no row matches.
 	ErrNotFound = errors.New("ledger: not found")
+	// ErrExists is returned when a file with the same identity, or a
+	// delivery with the same file and index, is already recorded.
+	ErrExists = errors.New("ledger: already recorded")
+	// ErrState is returned for a move the state machine does not allow: a
+	// backward or unknown file state, deleting a file past StateStaging,
+	// delivering a delivery twice with a different result.
+	ErrState = errors.New("ledger: state change not allowed")
+	// ErrSizeMismatch is returned by MarkStaged when the staged copy's size
+	// differs from the size listed at the source: the file changed while it
+	// was copied, and the staged copy is not the listed file.
+	ErrSizeMismatch = errors.New("ledger: staged size differs from listed size")
+	// ErrKey is returned by Open when the pseudonym key file is missing,
+	// malformed, readable by others, or not the key the database's
+	// pseudonyms were made with. Open never replaces a key silently: every
+	// recorded pseudonym would stop matching.
+	ErrKey = errors.New("ledger: pseudonym key")
 )
 
 // File is one source file's record.
@@ -60,6 +77,20 @@ type Delivery struct {
 	SHA256      string
 	State       string
 	StartedAt   time.Time
+	DeliveredAt time.Time
+}
+
+// Disclosure is one delivered file that carried a data subject: who
+// received it, where, under which name and when.
+type Disclosure struct {
+	Job         string
+	FileID      int64
+	DeliveryID  int64
+	Index       int    // destination index within the job, -1 for a reject report
+	Partner     string // the recipient
+	Dir         string
+	Name        string // final name
+	SHA256      string
 	DeliveredAt time.Time
 }
 

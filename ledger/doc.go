@@ -3,4 +3,10 @@
 // It is an embedded SQLite database (pure Go, modernc.org/sqlite) opened
 // with full synchronous writes, so that a recorded step survives a crash
 // and a restart resumes from it. It keeps metadata only, never contents.
+//
+// The schema is the numbered migrations in schema/*.sql, embedded and
+// applied in order by Open; PRAGMA user_version counts those applied.
+// Data subjects are recorded only as pseudonyms: an HMAC under a key kept
+// beside the database (path+".key"), which Open checks against the
+// database so that a lost or swapped key is an error, not silent drift.
 package ledger

@@ -1,0 +1,318 @@
+package ledger
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// stateOrder ranks the states a file moves forward through.
+var stateOrder = map[string]int{
+	StateStaging:     0,
+	StateStaged:      1,
+	StateCleaned:     2,
+	StateTransformed: 3,
+	StateDone:        4,
+}
+
+// pending reports whether a file in state s is still on its way.
+func pending(s string) bool { return s != StateDone && s != StateRejected }
+
+const fileColumns = `id, job, partner, dir, name, size, mtime, sha256, state,
+	rows, rejected, error, attempts, seen_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanFile(s scanner) (*File, error) {
+	var f File
+	var mtime, seen, updated int64
+	err := s.Scan(&f.ID, &f.Job, &f.Partner, &f.Dir, &f.Name, &f.Size, &mtime, &f.SHA256, &f.State,
+		&f.Rows, &f.Rejected, &f.Error, &f.Attempts, &seen, &updated)
+	if err != nil {
+		return nil, err
+	}
+	f.ModTime, f.SeenAt, f.UpdatedAt = fromNanos(mtime), fromNanos(seen), fromNanos(updated)
+	return &f, nil
+}
+
+// Lookup returns the file of job with this identity: the source partner,
+// directory, name, size and modification time as listed. The time is
+// compared to the nanosecond, so pass it as the same endpoint lists it
+// (SFTP lists whole seconds). It returns the file in whatever state it is,
+// or an error wrapping ErrNotFound: a file found here must not be imported
+// again.
+func (l *Ledger) Lookup(job, partner, dir, name string, size int64, mtime time.Time) (*File, error) {
+	if err := checkTime("mtime", mtime); err != nil {
+		return nil, err
+	}
+	row := l.db.QueryRow(`SELECT `+fileColumns+` FROM files
+		WHERE job = ? AND partner = ? AND dir = ? AND name = ? AND size = ? AND mtime = ?`,
+		job, partner, dir, name, size, nanos(mtime))
+	f, err := scanFile(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ledger: lookup %s %s:%s/%s: %w", job, partner, dir, name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lookup %s %s:%s/%s: %w", job, partner, dir, name, err)
+	}
+	return f, nil
+}
+
+// AddFile records a newly seen file in StateStaging, before its staged
+// copy is written, and returns its id (also set in f.ID). SeenAt and
+// UpdatedAt default to now; SHA256, Rows, Rejected, Error and Attempts
+// start empty whatever f holds. A file with the same identity (job,
+// partner, dir, name, size, mtime) is refused with an error wrapping
+// ErrExists.
+func (l *Ledger) AddFile(f *File) (int64, error) {
+	if f.Job == "" || f.Partner == "" || f.Name == "" {
+		return 0, fmt.Errorf("ledger: add file: job, partner and name are required")
+	}
+	if err := checkTime("mtime", f.ModTime); err != nil {
+		return 0, err
+	}
+	now := l.now()
+	if f.SeenAt.IsZero() {
+		f.SeenAt = now
+	}
+	if f.UpdatedAt.IsZero() {
+		f.UpdatedAt = now
+	}
+	res, err := l.db.Exec(`INSERT INTO files
+		(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
+		nanos(f.SeenAt), nanos(f.UpdatedAt))
+	if isConstraint(err) {
+		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, ErrExists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
+	}
+	f.ID, f.State = id, StateStaging
+	f.SHA256, f.Rows, f.Rejected, f.Error, f.Attempts = "", 0, 0, "", 0
+	return id, nil
+}
+
+// File returns the file with this id, or an error wrapping ErrNotFound.
+func (l *Ledger) File(id int64) (*File, error) {
+	f, err := scanFile(l.db.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ledger: file %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: file %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// fileState reads a file's state inside tx.
+func fileState(tx *sql.Tx, id int64) (state, sha string, size int64, err error) {
+	err = tx.QueryRow(`SELECT state, sha256, size FROM files WHERE id = ?`, id).Scan(&state, &sha, &size)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return state, sha, size, err
+}
+
+// MarkStaged records that the staged copy of file id is durable, with its
+// sha256 (hex) and size, and moves the file from StateStaging to
+// StateStaged. A size that differs from the size listed at the source is
+// refused with an error wrapping ErrSizeMismatch and the file stays in
+// StateStaging. Marking a staged file again with the same sha256 and size
+// does nothing; anything else past StateStaging wraps ErrState.
+func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
+	if len(sha256) != 64 || !isHex(sha256) {
+		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 hex digits", id)
+	}
+	err := l.update(func(tx *sql.Tx) error {
+		state, oldSHA, listed, err := fileState(tx, id)
+		if err != nil {
+			return err
+		}
+		if state != StateStaging {
+			if state == StateStaged && oldSHA == sha256 && listed == size {
+				return nil
+			}
+			return fmt.Errorf("file is %s: %w", state, ErrState)
+		}
+		if size != listed {
+			return fmt.Errorf("staged %d bytes, listed %d: %w", size, listed, ErrSizeMismatch)
+		}
+		_, err = tx.Exec(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`,
+			StateStaged, sha256, nanos(l.now()), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: mark file %d staged: %w", id, err)
+	}
+	return nil
+}
+
+// SetState moves file id forward to state: staged → cleaned → transformed
+// → done, skipping steps if need be, or from any pending state to
+// StateRejected. Setting the state a file already has does nothing, so a
+// step may be recorded again after a crash. A backward move, a move out
+// of done or rejected, an unknown state, and StateStaging → StateStaged
+// (use MarkStaged) wrap ErrState.
+func (l *Ledger) SetState(id int64, state string) error {
+	_, known := stateOrder[state]
+	if !known && state != StateRejected {
+		return fmt.Errorf("ledger: set file %d state: unknown state %q: %w", id, state, ErrState)
+	}
+	err := l.update(func(tx *sql.Tx) error {
+		cur, _, _, err := fileState(tx, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur == state:
+			return nil
+		case !pending(cur):
+			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+		case state == StateRejected:
+		case cur == StateStaging:
+			return fmt.Errorf("%s → %s: the staged copy is not recorded (MarkStaged): %w", cur, state, ErrState)
+		case stateOrder[state] < stateOrder[cur]:
+			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+		}
+		_, err = tx.Exec(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`, state, nanos(l.now()), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: set file %d state: %w", id, err)
+	}
+	return nil
+}
+
+// SetCounts records how many rows the transform read from file id and how
+// many of them it rejected.
+func (l *Ledger) SetCounts(id int64, rows, rejected int) error {
+	if rows < 0 || rejected < 0 || rejected > rows {
+		return fmt.Errorf("ledger: set file %d counts: %d rejected of %d rows", id, rejected, rows)
+	}
+	return l.exec1(fmt.Sprintf("set file %d counts", id),
+		`UPDATE files SET rows = ?, rejected = ?, updated_at = ? WHERE id = ?`,
+		rows, rejected, nanos(l.now()), id)
+}
+
+// Fail records msg as the last error of file id and counts one more
+// consecutive failed attempt, returning the new count. msg must not hold
+// personal data: it is stored as given.
+func (l *Ledger) Fail(id int64, msg string) (attempts int, err error) {
+	err = l.db.QueryRow(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
+		WHERE id = ? RETURNING attempts`, msg, nanos(l.now()), id).Scan(&attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ledger: record failure of file %d: %w", id, err)
+	}
+	return attempts, nil
+}
+
+// ClearFailures forgets the last error and the failed attempts of file id,
+// after a step succeeded.
+func (l *Ledger) ClearFailures(id int64) error {
+	return l.exec1(fmt.Sprintf("clear failures of file %d", id),
+		`UPDATE files SET error = '', attempts = 0, updated_at = ? WHERE id = ?`, nanos(l.now()), id)
+}
+
+// DeleteFile removes file id, which must still be in StateStaging: its
+// staged copy never became durable, so the source file is untouched and
+// will be seen again. A file in any other state wraps ErrState.
+func (l *Ledger) DeleteFile(id int64) error {
+	err := l.update(func(tx *sql.Tx) error {
+		state, _, _, err := fileState(tx, id)
+		if err != nil {
+			return err
+		}
+		if state != StateStaging {
+			return fmt.Errorf("file is %s: %w", state, ErrState)
+		}
+		_, err = tx.Exec(`DELETE FROM files WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: delete file %d: %w", id, err)
+	}
+	return nil
+}
+
+// Pending returns the files of job that are neither done nor rejected,
+// the longest-seen first.
+func (l *Ledger) Pending(job string) ([]File, error) {
+	rows, err := l.db.Query(`SELECT `+fileColumns+` FROM files
+		WHERE job = ? AND state NOT IN ('done', 'rejected') ORDER BY seen_at, id`, job)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+		}
+		out = append(out, *f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+	}
+	return out, nil
+}
+
+// PendingCount returns, per job, how many files are neither done nor
+// rejected. Jobs with none are absent.
+func (l *Ledger) PendingCount() (map[string]int, error) {
+	rows, err := l.db.Query(`SELECT job, count(*) FROM files
+		WHERE state NOT IN ('done', 'rejected') GROUP BY job`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: count pending files: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int)
+	for rows.Next() {
+		var job string
+		var n int
+		if err := rows.Scan(&job, &n); err != nil {
+			return nil, fmt.Errorf("ledger: count pending files: %w", err)
+		}
+		out[job] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: count pending files: %w", err)
+	}
+	return out, nil
+}
+
+// exec1 runs a statement that must change exactly one row; none wraps
+// ErrNotFound.
+func (l *Ledger) exec1(op, query string, args ...any) error {
+	res, err := l.db.Exec(query, args...)
+	if err != nil {
+		return fmt.Errorf("ledger: %s: %w", op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("ledger: %s: %w", op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("ledger: %s: %w", op, ErrNotFound)
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,413 @@
+package ledger
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The schema is a list of migrations, schema/NNN_*.sql, applied in order;
+// PRAGMA user_version holds the number of the last one applied. A later
+// version adds a file with the next number and never edits an applied one.
+//
+//go:embed schema/*.sql
+var schemaFS embed.FS
+
+// busyTimeout is how long a statement waits for another process's write
+// lock before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// keySize is the size of the pseudonym key in bytes.
+const keySize = 32
+
+// Ledger is the durable record. Its methods are safe for concurrent use:
+// they share one connection, so writes are serialized and every call sees
+// the writes that returned before it.
+type Ledger struct {
+	db  *sql.DB
+	key []byte
+	now func() time.Time
+}
+
+// Open opens the ledger database at path, creating it (mode 0600) when it
+// does not exist; the parent directory must exist. The database runs in
+// WAL mode with synchronous=FULL, so a call that returned has reached the
+// disk. Open brings the schema up to date and loads the pseudonym key from
+// path+".key", creating a random one (mode 0600) for a new ledger. It
+// refuses, with an error wrapping ErrKey, a key that is missing for a
+// ledger that already has one, malformed, readable by others, or not the
+// key the ledger was made with.
+func Open(path string) (*Ledger, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("ledger: open %q: path is empty or holds '?' or '#'", path)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	dsn := path + "?_txlock=immediate" +
+		fmt.Sprintf("&_busy_timeout=%d", busyTimeout.Milliseconds()) +
+		"&_foreign_keys=1&_journal_mode=WAL&_synchronous=FULL"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %q: %w", path, err)
+	}
+	// One connection: SQLite has one writer anyway, and sharing it keeps
+	// the pragmas, the transactions and the callers' view simple.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	l := &Ledger{db: db, now: time.Now}
+	if err := l.init(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Ledger) init(path string) error {
+	var mode string
+	if err := l.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("ledger: open %q: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("ledger: open %q: journal mode is %q, not wal", path, mode)
+	}
+	if err := l.migrate(); err != nil {
+		return fmt.Errorf("ledger: open %q: %w", path, err)
+	}
+	return l.initKey(path + ".key")
+}
+
+// createPrivate creates the database file with mode 0600 if it is missing,
+// and takes group and other permissions away from an existing one. SQLite
+// gives its -wal and -shm files the database file's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("ledger: create %q: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("ledger: create %q: %w", path, err)
+		}
+		return syncDir(filepath.Dir(path))
+	case errors.Is(err, fs.ErrExist):
+		fi, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("ledger: open %q: %w", path, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("ledger: open %q: not a regular file", path)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("ledger: open %q: %w", path, err)
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("ledger: create %q: %w", path, err)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("ledger: sync dir %q: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync dir %q: %w", dir, err)
+	}
+	return nil
+}
+
+// migrations returns the embedded schema files in order, checking that
+// they are numbered 1, 2, 3... without gaps.
+func migrations() ([]string, error) {
+	names, err := fs.Glob(schemaFS, "schema/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []string
+	for i, name := range names {
+		var n int
+		if _, err := fmt.Sscanf(path.Base(name), "%03d_", &n); err != nil || n != i+1 {
+			return nil, fmt.Errorf("schema file %s: want number %03d", name, i+1)
+		}
+		b, err := schemaFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(b))
+	}
+	return out, nil
+}
+
+// migrate applies the migrations the database has not seen, each in its
+// own transaction together with the user_version that records it.
+func (l *Ledger) migrate() error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	for {
+		done, err := l.migrateOne(ms)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (l *Ledger) migrateOne(ms []string) (done bool, err error) {
+	tx, err := l.db.Begin()
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		return false, err
+	}
+	switch {
+	case v > len(ms):
+		return false, fmt.Errorf("schema version %d is newer than this build knows (%d)", v, len(ms))
+	case v == len(ms):
+		return true, nil
+	}
+	if _, err := tx.Exec(ms[v]); err != nil {
+		return false, fmt.Errorf("schema version %d: %w", v+1, err)
+	}
+	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		return false, fmt.Errorf("schema version %d: %w", v+1, err)
+	}
+	return false, tx.Commit()
+}
+
+// SchemaVersion returns the schema version of the open database.
+func (l *Ledger) SchemaVersion() (int, error) {
+	var v int
+	if err := l.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		return 0, fmt.Errorf("ledger: schema version: %w", err)
+	}
+	return v, nil
+}
+
+// initKey loads the pseudonym key, or creates it for a ledger that has
+// none yet, and checks it against the fingerprint the ledger recorded.
+func (l *Ledger) initKey(keyPath string) error {
+	var want string
+	err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("ledger: read key fingerprint: %w", err)
+	}
+	key, err := loadKey(keyPath, want == "")
+	if err != nil {
+		return err
+	}
+	got := fingerprint(key)
+	if want == "" {
+		_, err := l.db.Exec(`INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?)
+			ON CONFLICT (key) DO NOTHING`, got)
+		if err != nil {
+			return fmt.Errorf("ledger: record key fingerprint: %w", err)
+		}
+		if err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want); err != nil {
+			return fmt.Errorf("ledger: read key fingerprint: %w", err)
+		}
+	}
+	if !hmac.Equal([]byte(got), []byte(want)) {
+		return fmt.Errorf("%w: %s is not the key this ledger's pseudonyms were made with", ErrKey, keyPath)
+	}
+	l.key = key
+	return nil
+}
+
+// fingerprint identifies a key without revealing it.
+func fingerprint(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("exchanged ledger key fingerprint v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// loadKey reads the key file, or, if it is missing and create is set,
+// writes a new random key to a temporary file and links it into place, so
+// that a crash never leaves a partial key and two processes agree on one.
+func loadKey(keyPath string, create bool) ([]byte, error) {
+	key, err := readKey(keyPath)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	if !create {
+		return nil, fmt.Errorf("%w: %s is missing, and this ledger already holds pseudonyms made with it", ErrKey, keyPath)
+	}
+	key = make([]byte, keySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(keyPath), filepath.Base(keyPath)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file 0600; say so in case that ever changes.
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	if _, err := tmp.Write(key); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), keyPath); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return readKey(keyPath) // another process won
+		}
+		return nil, fmt.Errorf("ledger: create key: %w", err)
+	}
+	if err := syncDir(filepath.Dir(keyPath)); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+func readKey(keyPath string) ([]byte, error) {
+	f, err := os.Open(keyPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrKey, keyPath)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; it must be readable by its owner only (chmod 600)",
+			ErrKey, keyPath, fi.Mode().Perm())
+	}
+	key := make([]byte, keySize+1)
+	n, _ := f.Read(key)
+	if n != keySize || fi.Size() != keySize {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrKey, keyPath, fi.Size(), keySize)
+	}
+	return key[:keySize], nil
+}
+
+// Close closes the database. The Ledger must not be used afterwards.
+func (l *Ledger) Close() error {
+	err := l.db.Close()
+	clear(l.key)
+	if err != nil {
+		return fmt.Errorf("ledger: close: %w", err)
+	}
+	return nil
+}
+
+// Pseudonym returns the pseudonymous id of a data subject: the hex
+// HMAC-SHA256, under the ledger's key, of creditor, a NUL byte, and the
+// creditor's own reference for the subject. It is the same across restarts
+// for the same key, and differs between creditors for the same reference.
+// The inputs are used byte for byte: normalize them before calling.
+func (l *Ledger) Pseudonym(creditor, ref string) string {
+	m := hmac.New(sha256.New, l.key)
+	m.Write([]byte(creditor))
+	m.Write([]byte{0})
+	m.Write([]byte(ref))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// update runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
+func (l *Ledger) update(fn func(tx *sql.Tx) error) error {
+	tx, err := l.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isConstraint reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isConstraint(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// Times are stored as Unix nanoseconds; 0 or NULL is the zero time.
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nullNanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func fromNull(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}
+
+// checkTime refuses a time that Unix nanoseconds cannot hold (before 1678
+// or after 2262), which would otherwise be stored as garbage.
+func checkTime(what string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.Year(); y < 1678 || y > 2261 {
+		return fmt.Errorf("ledger: %s %s is out of range", what, t.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

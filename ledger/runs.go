@@ -1,0 +1,77 @@
+package ledger
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// StartRun records the start of a run of job at time at (now if zero) and
+// returns its id.
+func (l *Ledger) StartRun(job string, at time.Time) (int64, error) {
+	if job == "" {
+		return 0, fmt.Errorf("ledger: start run: job is required")
+	}
+	if err := checkTime("run start", at); err != nil {
+		return 0, err
+	}
+	if at.IsZero() {
+		at = l.now()
+	}
+	res, err := l.db.Exec(`INSERT INTO runs (job, started_at) VALUES (?, ?)`, job, nanos(at))
+	if err != nil {
+		return 0, fmt.Errorf("ledger: start run of %s: %w", job, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("ledger: start run of %s: %w", job, err)
+	}
+	return id, nil
+}
+
+// FinishRun records the end of run id at time at (now if zero): its
+// outcome ("ok", "failed"), how many files it handled, and its error,
+// which must not hold personal data.
+func (l *Ledger) FinishRun(id int64, outcome string, files int, errMsg string, at time.Time) error {
+	if outcome == "" {
+		return fmt.Errorf("ledger: finish run %d: outcome is required", id)
+	}
+	if err := checkTime("run finish", at); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		at = l.now()
+	}
+	return l.exec1(fmt.Sprintf("finish run %d", id),
+		`UPDATE runs SET finished_at = ?, outcome = ?, files = ?, error = ? WHERE id = ?`,
+		nanos(at), outcome, files, errMsg, id)
+}
+
+// Runs returns the last limit runs of job, newest first; job "" means
+// every job, and limit <= 0 means no limit.
+func (l *Ledger) Runs(job string, limit int) ([]Run, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := l.db.Query(`SELECT id, job, started_at, finished_at, outcome, files, error
+		FROM runs WHERE ? = '' OR job = ? ORDER BY started_at DESC, id DESC LIMIT ?`, job, job, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: runs of %s: %w", job, err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started int64
+		var finished sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Job, &started, &finished, &r.Outcome, &r.Files, &r.Error); err != nil {
+			return nil, fmt.Errorf("ledger: runs of %s: %w", job, err)
+		}
+		r.StartedAt, r.FinishedAt = fromNanos(started), fromNull(finished)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: runs of %s: %w", job, err)
+	}
+	return out, nil
+}
