@@ -283,8 +283,9 @@ func TestJitter(t *testing.T) {
 		if !s.Running("j") || len(logs.FilterMessage("run started").All()) != 0 {
 			t.Fatal("jittered run should be waiting, counted as running")
 		}
-		time.Sleep(10 * time.Second)           // 00:01:20
-		if err := s.Trigger("j"); err != nil { // triggered runs are not jittered
+		time.Sleep(10 * time.Second) // 00:01:20
+		// Triggered runs are not jittered.
+		if err := s.Trigger("j"); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
