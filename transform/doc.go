@@ -1,0 +1,76 @@
+// Package transform owns what happens to a CSV file between staging and delivery: a creditor's
+// layout (delimiter, charset, decimal and date formats, column names) is read onto a canonical
+// record (claim, payment or status), every row is validated, and each recipient gets only the
+// fields its profile allows, neutralized against formula injection. Bad rows go to a reject report
+// for the creditor; a file that cannot be parsed, or that carries a BSN, is rejected whole.
+//
+// It streams: one csv.Reader per file, one row in memory at a time. It knows nothing of SFTP, the
+// ledger or the config file; package exchange calls [Process], and the `exchanged check` command
+// calls [Check].
+//
+// # Canonical fields
+//
+// Every record's columns are declared with gocsv tags on [Claim], [Payment] and [Status]. The
+// canonical fields, their type and the profile group that decides who may receive them:
+//
+//	field           type      group      records                 meaning
+//	case_ref        Ref       reference  claim payment status    the agency's case (dossier) number
+//	creditor_ref    Ref       reference  claim payment status    the creditor's own claim reference (required)
+//	debtor_ref      Ref       reference  claim payment status    the creditor's customer number for the debtor
+//	name            Text      person     claim                   debtor name (required in a claim)
+//	street          Text      person     claim                   street
+//	house_number    Text      person     claim                   house number and addition
+//	postcode        Postcode  person     claim                   Dutch postcode, written "1234 AB"
+//	city            Text      person     claim                   city
+//	kvk             KvK       person     claim                   Chamber of Commerce number, 8 digits
+//	btw_id          BTWID     person     claim                   VAT id NL999999999B99
+//	birth_date      Date      birth      claim                   date of birth (not in the future)
+//	email           Email     contact    claim                   e-mail address
+//	phone           Phone     contact    claim                   phone number, written +31...
+//	iban            IBAN      bank       claim payment           the debtor's bank account
+//	invoice_number  Ref       invoice    claim                   invoice number
+//	invoice_date    Date      invoice    claim                   invoice date
+//	principal       Amount    amount     claim status            principal (hoofdsom), never negative
+//	interest        Amount    amount     claim status            interest
+//	costs           Amount    amount     claim status            collection costs
+//	status_code     Code      status     status                  the agency's status code
+//	status_date     Date      status     status                  date of that status
+//	paid_amount     Amount    status     payment status          amount paid (a reversal is negative)
+//	payment_date    Date      status     payment status          date of payment
+//
+// A source column that maps to none of these is dropped on reading; a canonical field that a
+// recipient's [Profile] does not allow is dropped on writing.
+//
+// # Reason codes
+//
+// Row reasons (the row is rejected, the rest of the file goes on):
+//
+//	ragged_row           the row has more or fewer cells than the header
+//	broken_quoting       a quote in the wrong place on one line
+//	missing_required     a required field is empty
+//	field_too_long       a cell longer than its field allows (Ref 64, Text 200, Code 32, Email 254 bytes)
+//	invalid_character    a control character (NUL, tab, newline, ...) in a cell
+//	invalid_encoding     a cell that is not valid UTF-8
+//	invalid_amount       not an amount with at most two decimals in the layout's notation
+//	negative_amount      a negative principal
+//	invalid_date         not a date in the layout's format, before 1900, or a birth date in the future
+//	invalid_iban         wrong shape or length for its country, or mod-97 check failed
+//	invalid_postcode     not a Dutch postcode "1234 AB"
+//	invalid_phone        not a Dutch (0..., +31...) or international (+..., 00...) number
+//	invalid_email        not an e-mail address
+//	invalid_kvk          not 8 digits
+//	invalid_btw_id       not NL + 9 digits + B + 2 digits passing mod-97 or the legacy 11-proof
+//	invalid_status_code  not a status code (letters, digits, . _ -; at most 32)
+//	duplicate_reference  a creditor_ref already seen earlier in the same claim file
+//
+// File reasons (the whole file is rejected: [Process] returns an error matching [ErrRejected]):
+//
+//	empty_file           no header line
+//	invalid_header       the header line cannot be read
+//	missing_column       a required field has no column
+//	duplicate_column     two columns map to the same field
+//	unclosed_quote       a quoted cell runs across lines to the end of the file
+//	record_too_long      a row longer than MaxRecordBytes
+//	bsn_column           a column whose header names a BSN (also matches [ErrBSN])
+//	bsn_in_btw_id        a legacy btw number on a natural person's row: built from a BSN (also [ErrBSN])
+package transform

@@ -1,0 +1,220 @@
+package transform
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	xtransform "golang.org/x/text/transform"
+)
+
+// Format is how one recipient wants its file written.
+type Format struct {
+	Delimiter  rune              // ';' ',' '\t' '|'; 0 = ','
+	Charset    string            // "utf-8" | "utf-8-bom" (for Excel) | "windows-1252"; "" = utf-8
+	Decimal    rune              // ',' or '.'; 0 = '.'
+	DateFormat string            // Go time layout; "" = "2006-01-02"
+	Header     map[string]string // canonical field -> header name written; nil = canonical names
+}
+
+// Validate checks the format, naming the first thing wrong.
+func (f Format) Validate() error {
+	switch f.Delimiter {
+	case 0, ';', ',', '\t', '|':
+	default:
+		return fmt.Errorf("transform: format: delimiter %q not one of ; , tab |", f.Delimiter)
+	}
+	switch strings.ToLower(f.Charset) {
+	case "", "utf-8", "utf8", "utf-8-bom", "windows-1252", "cp1252":
+	default:
+		return fmt.Errorf("transform: format: charset %q not utf-8, utf-8-bom or windows-1252", f.Charset)
+	}
+	switch f.Decimal {
+	case 0, '.', ',':
+	default:
+		return fmt.Errorf("transform: format: decimal %q not , or .", f.Decimal)
+	}
+	if err := checkDateFormat(f.DateFormat); err != nil {
+		return fmt.Errorf("transform: format: %w", err)
+	}
+	for field := range f.Header {
+		if !isField(field) {
+			return fmt.Errorf("transform: format: header: %q is not a canonical field", field)
+		}
+	}
+	return nil
+}
+
+// Output is one file written by Process.
+type Output struct {
+	W       io.Writer
+	Profile Profile
+	Format  Format
+	// Subject, when not nil, is called with the debtor reference of every row written that has
+	// one (it may repeat a reference), for the ledger's disclosure records.
+	Subject func(debtorRef string)
+}
+
+// outCol is one column of an output: the record slot it is written from.
+type outCol struct {
+	slot int
+	kind kind
+}
+
+type outWriter struct {
+	out   Output
+	cols  []outCol
+	dec   byte
+	date  dateLayout
+	csv   *csv.Writer
+	enc   io.WriteCloser // the charset encoder, closed at the end; nil for UTF-8
+	cells []string
+	spans []int // start, end offsets into the row buffer of formatted cells; -1 = taken from cells
+}
+
+func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
+	if o.W == nil {
+		return nil, fmt.Errorf("transform: output %s: no writer", o.Profile.Name)
+	}
+	if err := o.Format.Validate(); err != nil {
+		return nil, err
+	}
+	for _, f := range o.Profile.Fields {
+		if !isField(f) {
+			return nil, fmt.Errorf("transform: profile %s: %q is not a canonical field", o.Profile.Name, f)
+		}
+	}
+	w := &outWriter{out: o, dec: '.', date: isoDate}
+	if o.Format.Decimal == ',' {
+		w.dec = ','
+	}
+	if o.Format.DateFormat != "" {
+		w.date = compileDate(o.Format.DateFormat)
+	}
+	var header []string
+	for i, f := range rd.fields {
+		if !o.Profile.allows(f.name) {
+			continue
+		}
+		w.cols = append(w.cols, outCol{slot: i, kind: f.kind})
+		h := f.name
+		if name, ok := o.Format.Header[f.name]; ok {
+			h = name
+		}
+		header = append(header, h)
+	}
+	if len(w.cols) == 0 {
+		return nil, fmt.Errorf("transform: profile %s allows no field of record %s", o.Profile.Name, rd.name)
+	}
+	dst := o.W
+	switch strings.ToLower(o.Format.Charset) {
+	case "windows-1252", "cp1252":
+		// A character windows-1252 lacks is written as '?': rejecting a debtor's row because
+		// of a letter in their name would serve no one.
+		w.enc = xtransform.NewWriter(o.W, encoding.ReplaceUnsupported(charmap.Windows1252.NewEncoder()))
+		dst = w.enc
+	case "utf-8-bom":
+		if _, err := io.WriteString(o.W, "\uFEFF"); err != nil {
+			return nil, err
+		}
+	}
+	w.csv = csv.NewWriter(dst)
+	if o.Format.Delimiter != 0 {
+		w.csv.Comma = o.Format.Delimiter
+	}
+	w.cells = make([]string, len(w.cols))
+	w.spans = make([]int, 2*len(w.cols))
+	return w, w.csv.Write(header)
+}
+
+// write writes one good row from the record slots (empty marks the cells that were empty);
+// buf is scratch space, returned grown.
+func (w *outWriter) write(slots []any, empty []bool, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for i, c := range w.cols {
+		w.spans[2*i] = -1
+		switch p := slots[c.slot].(type) {
+		case *Text:
+			w.cells[i] = neutralize(string(*p))
+		case *Ref:
+			w.cells[i] = neutralize(string(*p))
+		case *Email:
+			w.cells[i] = neutralize(string(*p))
+		case *Code:
+			w.cells[i] = string(*p)
+		case *Amount:
+			if empty[c.slot] {
+				w.cells[i] = ""
+				break
+			}
+			w.spans[2*i] = len(buf)
+			buf = appendAmount(buf, *p, w.dec)
+			w.spans[2*i+1] = len(buf)
+		case *Date:
+			if p.IsZero() {
+				w.cells[i] = ""
+				break
+			}
+			w.spans[2*i] = len(buf)
+			buf = w.date.appendDate(buf, *p)
+			w.spans[2*i+1] = len(buf)
+		case *IBAN:
+			w.cells[i] = string(*p)
+		case *Postcode:
+			w.cells[i] = string(*p)
+		case *Phone:
+			w.cells[i] = string(*p)
+		case *KvK:
+			w.cells[i] = string(*p)
+		case *BTWID:
+			w.cells[i] = string(*p)
+		}
+	}
+	if len(buf) > 0 {
+		s := string(buf) // one allocation for every formatted cell of the row
+		for i := range w.cols {
+			if start := w.spans[2*i]; start >= 0 {
+				w.cells[i] = s[start:w.spans[2*i+1]]
+			}
+		}
+	}
+	return buf, w.csv.Write(w.cells)
+}
+
+func (w *outWriter) close() error {
+	w.csv.Flush()
+	err := w.csv.Error()
+	if w.enc != nil {
+		if cerr := w.enc.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// neutralize defuses formula injection (OWASP "CSV injection"): a cell whose first character after
+// leading spaces is = + - @ tab or CR, or their full-width forms, gets a leading single quote so a
+// spreadsheet shows it as text instead of evaluating it.
+func neutralize(s string) string {
+	i := 0
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	switch s[i] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	case 0xEF: // U+FF0B ＋, U+FF0D －, U+FF1D ＝, U+FF20 ＠
+		switch r, _ := utf8.DecodeRuneInString(s[i:]); r {
+		case '\uFF0B', '\uFF0D', '\uFF1D', '\uFF20':
+			return "'" + s
+		}
+	}
+	return s
+}

@@ -1,0 +1,487 @@
+package transform
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Stats counts what Process did with a file.
+type Stats struct {
+	Rows     int            // data rows read (the header not counted)
+	Written  int            // rows accepted and written to every output
+	Rejected int            // rows rejected
+	Reasons  map[string]int // reason code -> number of reject report lines
+	Ignored  []string       // source headers that map to no canonical field: dropped on reading
+}
+
+// Process streams in through the layout, validation, each output's profile and neutralization.
+// Good rows go to every output; each bad row gets one line per problem in the reject report
+// written to rejects (columns line, reference, column, reason; rejects may be nil). Memory stays
+// flat whatever the file's size; the one thing that grows is the 8-byte fingerprint per claim
+// reference kept to find a reference repeated within a claim file.
+//
+// A file that cannot be parsed, or that carries a BSN, returns a *FileError matching ErrRejected
+// (and ErrBSN for the BSN case), also written as a line of the reject report: the caller must then
+// discard every output, which may hold rows written before the problem was found. A bad layout,
+// output or profile returns a plain error before any input is read. Cancelling ctx stops the run
+// with ctx's error.
+func Process(ctx context.Context, in io.Reader, l Layout, outs []Output, rejects io.Writer) (Stats, error) {
+	st := Stats{Reasons: map[string]int{}}
+	if err := l.Validate(); err != nil {
+		return st, err
+	}
+	rd := records[l.Record]
+	ws := make([]*outWriter, 0, len(outs))
+	for _, o := range outs {
+		w, err := newOutWriter(o, rd)
+		if err != nil {
+			return st, err
+		}
+		ws = append(ws, w)
+	}
+	var rep *csv.Writer
+	if rejects != nil {
+		rep = csv.NewWriter(rejects)
+		rep.Write([]string{"line", "reference", "column", "reason"})
+	}
+	p := &pipeline{ctx: ctx, l: l, rd: rd, outs: ws, rep: rep, st: &st}
+	err := p.run(in)
+	for _, w := range ws {
+		if cerr := w.close(); err == nil && cerr != nil {
+			err = fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, cerr)
+		}
+	}
+	if rep != nil {
+		rep.Flush()
+		if cerr := rep.Error(); err == nil && cerr != nil {
+			err = fmt.Errorf("transform: write reject report: %w", cerr)
+		}
+	}
+	return st, err
+}
+
+type problem struct {
+	col    int // source column, -1 for the whole row
+	reason string
+}
+
+type pipeline struct {
+	ctx  context.Context
+	l    Layout
+	rd   *recordDef
+	outs []*outWriter
+	rep  *csv.Writer
+	st   *Stats
+
+	labels   []string // source header labels safe to print
+	colSlot  []int    // source column -> record slot, -1 = dropped
+	slotCol  []int    // record slot -> source column, -1 = absent
+	required []bool   // by slot
+	slots    []any
+	empty    []bool // by slot, this row
+	dec      byte
+	date     dateLayout
+	today    Date
+
+	creditorRef, debtorRef, principal, birthDate, btwID int // slots, -1 = none
+
+	seen map[uint64]struct{}
+	seed maphash.Seed
+	buf  []byte
+	errs []problem
+}
+
+func (p *pipeline) run(in io.Reader) error {
+	cs, _ := charsetOf(p.l.Charset)
+	lim, err := openInput(in, cs)
+	if err != nil {
+		return fmt.Errorf("transform: read: %w", err)
+	}
+	br := bufio.NewReaderSize(lim, readBuffer)
+	cr := csv.NewReader(br)
+	cr.Comma = p.l.Delimiter
+	if cr.Comma == 0 {
+		cr.Comma = detectDelimiter(br)
+	}
+	cr.FieldsPerRecord = -1 // ragged rows are a row's problem, not the reader's
+	cr.ReuseRecord = true
+
+	header, err := cr.Read()
+	lim.mark = cr.InputOffset()
+	switch {
+	case err == io.EOF:
+		return p.reject(0, "", ReasonEmptyFile)
+	case errors.Is(err, errRecordTooLong):
+		return p.reject(1, "", ReasonRecordTooLong)
+	case err != nil:
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			return p.reject(1, "", ReasonInvalidHeader)
+		}
+		return fmt.Errorf("transform: read: %w", err)
+	}
+	if err := p.mapHeader(header); err != nil {
+		return err
+	}
+
+	nextLine := 2
+	for {
+		if p.st.Rows%1024 == 0 {
+			if err := p.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := cr.Read()
+		lim.mark = cr.InputOffset()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			switch {
+			case errors.As(err, &pe) && pe.Line > pe.StartLine:
+				// A quote left open ran across lines: the rows it swallowed are lost.
+				return p.reject(pe.StartLine, "", ReasonUnclosedQuote)
+			case errors.As(err, &pe):
+				p.st.Rows++
+				p.rejectRow(pe.StartLine, "", []problem{{-1, ReasonBrokenQuoting}})
+				nextLine = pe.Line + 1
+				continue
+			case errors.Is(err, errRecordTooLong):
+				return p.reject(nextLine, "", ReasonRecordTooLong)
+			}
+			return fmt.Errorf("transform: read: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		end, _ := cr.FieldPos(len(rec) - 1)
+		nextLine = end + 1
+		p.st.Rows++
+		if len(rec) != len(p.colSlot) {
+			p.rejectRow(line, "", []problem{{-1, ReasonRaggedRow}})
+			continue
+		}
+		if err := p.row(line, rec); err != nil {
+			return err
+		}
+	}
+}
+
+// mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
+// column, a required field without a column, or a field with two.
+func (p *pipeline) mapHeader(header []string) error {
+	p.labels = make([]string, len(header))
+	for i, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))
+		header[i] = h
+		p.labels[i] = label(h, i)
+	}
+	for i, h := range header {
+		if isBSNHeader(h) {
+			return p.reject(1, p.labels[i], ReasonBSNColumn)
+		}
+	}
+	mapped := make(map[string]string, len(p.l.Columns))
+	for src, field := range p.l.Columns {
+		mapped[strings.ToLower(strings.TrimSpace(src))] = field
+	}
+	n := len(p.rd.fields)
+	p.colSlot = make([]int, len(header))
+	p.slotCol = make([]int, n)
+	for i := range p.slotCol {
+		p.slotCol[i] = -1
+	}
+	for i, h := range header {
+		p.colSlot[i] = -1
+		field, ok := mapped[strings.ToLower(h)]
+		if !ok {
+			field = strings.ToLower(h)
+		}
+		slot, ok := p.rd.byName[field]
+		if !ok {
+			if h != "" {
+				p.st.Ignored = append(p.st.Ignored, p.labels[i])
+			}
+			continue
+		}
+		if p.slotCol[slot] >= 0 {
+			return p.reject(1, p.labels[i], ReasonDuplicateColumn)
+		}
+		p.colSlot[i], p.slotCol[slot] = slot, i
+	}
+	p.required = make([]bool, n)
+	for i, f := range p.rd.fields {
+		p.required[i] = f.required
+	}
+	for _, f := range p.l.Required {
+		p.required[p.rd.byName[f]] = true
+	}
+	var missing *FileError
+	for i, f := range p.rd.fields {
+		if p.required[i] && p.slotCol[i] < 0 {
+			p.report(1, "", f.name, ReasonMissingColumn)
+			if missing == nil {
+				missing = &FileError{Line: 1, Column: f.name, Reason: ReasonMissingColumn}
+			}
+		}
+	}
+	if missing != nil {
+		return missing
+	}
+
+	p.slots = p.rd.slots()
+	p.empty = make([]bool, n)
+	for i := range p.empty {
+		p.empty[i] = true
+	}
+	p.dec = '.'
+	if p.l.Decimal == ',' {
+		p.dec = ','
+	}
+	p.date = isoDate
+	if p.l.DateFormat != "" {
+		p.date = compileDate(p.l.DateFormat)
+	}
+	now := time.Now()
+	p.today = Date{now.Year(), now.Month(), now.Day()}
+	slot := func(name string) int {
+		if i, ok := p.rd.byName[name]; ok && p.slotCol[i] >= 0 {
+			return i
+		}
+		return -1
+	}
+	p.creditorRef, p.debtorRef, p.principal = slot("creditor_ref"), slot("debtor_ref"), slot("principal")
+	p.birthDate, p.btwID = slot("birth_date"), slot("btw_id")
+	if p.rd.name == "claim" {
+		p.seen = map[uint64]struct{}{}
+		p.seed = maphash.MakeSeed()
+	}
+	return nil
+}
+
+// label is how a header is named in errors and reports: itself, unless it looks like data (a
+// file without a header line has a row there) or cannot be printed; then "column N".
+func label(h string, i int) string {
+	digits, maxDigits := 0, 0
+	for j := 0; j < len(h); j++ {
+		if isDigit(h[j]) {
+			digits++
+			maxDigits = max(maxDigits, digits)
+		} else {
+			digits = 0
+		}
+	}
+	if h == "" || len(h) > 64 || maxDigits >= 5 || strings.ContainsRune(h, '@') || checkText(h, 64) != "" {
+		return "column " + strconv.Itoa(i+1)
+	}
+	return h
+}
+
+// row validates one row of the file and writes it to every output, or rejects it.
+func (p *pipeline) row(line int, rec []string) error {
+	p.errs = p.errs[:0]
+	legacyBTW := false
+	for col, slot := range p.colSlot {
+		if slot < 0 {
+			continue
+		}
+		cell := strings.TrimSpace(rec[col])
+		if reason := p.parse(slot, cell, &legacyBTW); reason != "" {
+			p.errs = append(p.errs, problem{col, reason})
+		}
+	}
+	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
+		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
+		return p.reject(line, p.labels[p.slotCol[p.btwID]], ReasonBSNInBTWID)
+	}
+	ok := func(slot int) bool { return slot >= 0 && !p.empty[slot] && !p.failed(slot) }
+	if ok(p.principal) && *p.slots[p.principal].(*Amount) < 0 {
+		p.errs = append(p.errs, problem{p.slotCol[p.principal], ReasonNegativeAmount})
+	}
+	if ok(p.birthDate) && dateAfter(*p.slots[p.birthDate].(*Date), p.today) {
+		p.errs = append(p.errs, problem{p.slotCol[p.birthDate], ReasonInvalidDate})
+	}
+	ref := ""
+	if ok(p.creditorRef) {
+		ref = string(*p.slots[p.creditorRef].(*Ref))
+		if p.seen != nil {
+			h := maphash.String(p.seed, ref)
+			if _, dup := p.seen[h]; dup {
+				p.errs = append(p.errs, problem{p.slotCol[p.creditorRef], ReasonDuplicateRef})
+			} else {
+				p.seen[h] = struct{}{}
+			}
+		}
+	}
+	if len(p.errs) > 0 {
+		p.rejectRow(line, ref, p.errs)
+		return nil
+	}
+	p.st.Written++
+	for _, w := range p.outs {
+		var err error
+		if p.buf, err = w.write(p.slots, p.empty, p.buf); err != nil {
+			return fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, err)
+		}
+		if w.out.Subject != nil && p.debtorRef >= 0 && !p.empty[p.debtorRef] {
+			w.out.Subject(string(*p.slots[p.debtorRef].(*Ref)))
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) failed(slot int) bool {
+	col := p.slotCol[slot]
+	for _, e := range p.errs {
+		if e.col == col {
+			return true
+		}
+	}
+	return false
+}
+
+func dateAfter(a, b Date) bool {
+	if a.Year != b.Year {
+		return a.Year > b.Year
+	}
+	if a.Month != b.Month {
+		return a.Month > b.Month
+	}
+	return a.Day > b.Day
+}
+
+// parse reads one trimmed cell into its slot and returns a reason code, or "".
+func (p *pipeline) parse(slot int, cell string, legacyBTW *bool) string {
+	p.empty[slot] = cell == ""
+	var reason string
+	switch v := p.slots[slot].(type) {
+	case *Text:
+		*v, reason = Text(cell), checkText(cell, maxText)
+	case *Ref:
+		*v, reason = Ref(cell), checkText(cell, maxRef)
+	case *Email:
+		*v, reason = Email(cell), ""
+		if cell != "" {
+			reason = checkEmail(cell)
+		}
+	case *Code:
+		*v, reason = Code(cell), checkCode(cell)
+	case *Amount:
+		*v = 0
+		if cell != "" {
+			*v, reason = parseAmount(cell, p.dec)
+		}
+	case *Date:
+		*v = Date{}
+		if cell != "" {
+			*v, reason = p.date.parse(cell)
+		}
+	case *IBAN:
+		*v = ""
+		if cell != "" {
+			*v, reason = parseIBAN(cell)
+		}
+	case *Postcode:
+		*v = ""
+		if cell != "" {
+			*v, reason = parsePostcode(cell)
+		}
+	case *Phone:
+		*v = ""
+		if cell != "" {
+			*v, reason = parsePhone(cell)
+		}
+	case *KvK:
+		*v = KvK(cell)
+		if cell != "" {
+			reason = checkKvK(cell)
+		}
+	case *BTWID:
+		*v = ""
+		if cell != "" {
+			*v, *legacyBTW, reason = parseBTWID(cell)
+		}
+	}
+	if reason == "" && cell == "" && p.required[slot] {
+		reason = ReasonMissingRequired
+	}
+	return reason
+}
+
+// rejectRow writes a rejected row's problems to the report.
+func (p *pipeline) rejectRow(line int, ref string, errs []problem) {
+	p.st.Rejected++
+	for _, e := range errs {
+		col := ""
+		if e.col >= 0 {
+			col = p.labels[e.col]
+		}
+		p.report(line, ref, col, e.reason)
+	}
+}
+
+func (p *pipeline) report(line int, ref, col, reason string) {
+	p.st.Reasons[reason]++
+	if p.rep == nil {
+		return
+	}
+	l := ""
+	if line > 0 {
+		l = strconv.Itoa(line)
+	}
+	p.rep.Write([]string{l, neutralize(ref), neutralize(col), reason})
+}
+
+// reject rejects the whole file.
+func (p *pipeline) reject(line int, col, reason string) error {
+	p.report(line, "", col, reason)
+	return &FileError{Line: line, Column: col, Reason: reason}
+}
+
+// Check validates a file offline, as `exchanged check` does: it writes the reject report to
+// report, then a blank line and a short summary for a person onboarding a creditor. It returns
+// what Process returns.
+func Check(ctx context.Context, in io.Reader, l Layout, report io.Writer) (Stats, error) {
+	st, err := Process(ctx, in, l, nil, report)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nlayout %s (record %s): %d rows, %d accepted, %d rejected\n", l.Name, l.Record, st.Rows, st.Written, st.Rejected)
+	if len(st.Reasons) > 0 {
+		b.WriteString("reasons:")
+		for _, r := range sortedKeys(st.Reasons) {
+			fmt.Fprintf(&b, " %s=%d", r, st.Reasons[r])
+		}
+		b.WriteString("\n")
+	}
+	if len(st.Ignored) > 0 {
+		fmt.Fprintf(&b, "ignored columns: %s\n", strings.Join(st.Ignored, ", "))
+	}
+	switch {
+	case err != nil:
+		fmt.Fprintf(&b, "file rejected: %v\n", err)
+	case st.Rejected > 0:
+		b.WriteString("file accepted; rejected rows are left out and reported\n")
+	default:
+		b.WriteString("file accepted\n")
+	}
+	if _, werr := io.WriteString(report, b.String()); err == nil && werr != nil {
+		err = werr
+	}
+	return st, err
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
