@@ -19,6 +19,7 @@ const (
 // Delivery states.
 const (
 	DeliveryStarted   = "started"   // temp name recorded, upload may be under way
+	DeliveryUploaded  = "uploaded"  // complete under the temp name, size checked; not yet renamed
 	DeliveryDelivered = "delivered" // renamed to its final name and verified
 )
 

@@ -25,13 +25,17 @@ func scanDelivery(s scanner) (*Delivery, error) {
 
 // StartDelivery records, before the upload begins, that output d.Index of
 // file d.FileID is about to be uploaded to d.Partner under d.TempName and
-// renamed to d.Name in d.Dir. It returns the delivery's id (also set in
-// d.ID), in DeliveryStarted; StartedAt defaults to now. A second delivery
-// for the same file and index wraps ErrExists: look it up with Deliveries
-// to resume it. An unknown file wraps ErrNotFound.
+// renamed to d.Name in d.Dir, with the expected d.Size and d.SHA256 (hex,
+// or "" if not known yet). It returns the delivery's id (also set in d.ID)
+// in DeliveryStarted; StartedAt defaults to now. A second delivery for the
+// same file and index wraps ErrExists: look it up with Deliveries to
+// resume it. An unknown file wraps ErrNotFound.
 func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	if d.Partner == "" || d.Name == "" {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: partner and name are required", d.FileID)
+	}
+	if !validSHA(d.SHA256) {
+		return 0, fmt.Errorf("ledger: start delivery of file %d: sha256 is not 64 lowercase hex digits", d.FileID)
 	}
 	if err := checkTime("start time", d.StartedAt); err != nil {
 		return 0, err
@@ -46,9 +50,10 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 			return err
 		}
 		res, err := tx.Exec(`INSERT INTO deliveries
-			(file_id, idx, partner, dir, name, temp_name, state, started_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.TempName, DeliveryStarted, nanos(started))
+			(file_id, idx, partner, dir, name, temp_name, size, sha256, state, started_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.TempName, d.Size, d.SHA256,
+			DeliveryStarted, nanos(started))
 		if isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
 		}
@@ -61,19 +66,45 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: %w", d.FileID, err)
 	}
-	d.ID, d.State, d.StartedAt = id, DeliveryStarted, started
-	d.Size, d.SHA256, d.DeliveredAt = 0, "", time.Time{}
+	d.ID, d.State, d.StartedAt, d.DeliveredAt = id, DeliveryStarted, started, time.Time{}
 	return id, nil
 }
 
-// MarkDelivered records that delivery id stands under its final name,
-// verified to be size bytes with the given sha256 (hex, or "" when the
-// destination was not hashed), at time at (now if zero). Marking it again
-// with the same size and sha256 does nothing; with others it wraps
-// ErrState.
+// MarkUploaded records that delivery id is complete under its temporary
+// name and its size checked, so that a restart renames it rather than
+// uploading it again. Marking an uploaded delivery again does nothing; a
+// delivered one wraps ErrState.
+func (l *Ledger) MarkUploaded(id int64) error {
+	err := l.update(func(tx *sql.Tx) error {
+		state, _, _, err := deliveryState(tx, id)
+		if err != nil {
+			return err
+		}
+		switch state {
+		case DeliveryUploaded:
+			return nil
+		case DeliveryStarted:
+		default:
+			return fmt.Errorf("delivery is %s: %w", state, ErrState)
+		}
+		_, err = tx.Exec(`UPDATE deliveries SET state = ? WHERE id = ?`, DeliveryUploaded, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: mark delivery %d uploaded: %w", id, err)
+	}
+	return nil
+}
+
+// MarkDelivered records that delivery id (started or uploaded) stands
+// under its final name, verified to be size bytes with the given sha256
+// (hex; "" keeps the one given to StartDelivery), at time at (now if
+// zero). From then on it counts as a disclosure of the subjects its output
+// carries. Marking it again with the same size and sha256 does nothing;
+// with others it wraps ErrState.
 func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time) error {
-	if sha256 != "" && (len(sha256) != 64 || !isHex(sha256)) {
-		return fmt.Errorf("ledger: mark delivery %d delivered: sha256 is not 64 hex digits", id)
+	if !validSHA(sha256) {
+		return fmt.Errorf("ledger: mark delivery %d delivered: sha256 is not 64 lowercase hex digits", id)
 	}
 	if err := checkTime("delivery time", at); err != nil {
 		return err
@@ -82,15 +113,12 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 		at = l.now()
 	}
 	err := l.update(func(tx *sql.Tx) error {
-		var state, oldSHA string
-		var oldSize int64
-		err := tx.QueryRow(`SELECT state, size, sha256 FROM deliveries WHERE id = ?`, id).
-			Scan(&state, &oldSize, &oldSHA)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		state, oldSize, oldSHA, err := deliveryState(tx, id)
 		if err != nil {
 			return err
+		}
+		if sha256 == "" {
+			sha256 = oldSHA
 		}
 		if state == DeliveryDelivered {
 			if oldSize == size && oldSHA == sha256 {
@@ -107,6 +135,17 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 	}
 	return nil
 }
+
+func deliveryState(tx *sql.Tx, id int64) (state string, size int64, sha string, err error) {
+	err = tx.QueryRow(`SELECT state, size, sha256 FROM deliveries WHERE id = ?`, id).Scan(&state, &size, &sha)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return state, size, sha, err
+}
+
+// validSHA accepts "" or 64 lowercase hex digits.
+func validSHA(s string) bool { return s == "" || len(s) == 64 && isHex(s) }
 
 // Deliveries returns the deliveries of file fileID, by index (the reject
 // report, -1, first).

@@ -127,8 +127,8 @@ func fileState(tx *sql.Tx, id int64) (state, sha string, size int64, err error) 
 // StateStaging. Marking a staged file again with the same sha256 and size
 // does nothing; anything else past StateStaging wraps ErrState.
 func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
-	if len(sha256) != 64 || !isHex(sha256) {
-		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 hex digits", id)
+	if sha256 == "" || !validSHA(sha256) {
+		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 lowercase hex digits", id)
 	}
 	err := l.update(func(tx *sql.Tx) error {
 		state, oldSHA, listed, err := fileState(tx, id)

@@ -573,9 +573,21 @@ func TestDeliveries(t *testing.T) {
 	}
 
 	at := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+	if err := l.MarkUploaded(d1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkUploaded(d1); err != nil {
+		t.Errorf("MarkUploaded again: %v", err)
+	}
+	wantErr(t, l.MarkUploaded(4242), ErrNotFound)
+	ds, _ = l.Deliveries(id)
+	if ds[2].State != DeliveryUploaded {
+		t.Errorf("uploaded = %+v", ds[2])
+	}
 	if err := l.MarkDelivered(d1, 99, hash("o"), at); err != nil {
 		t.Fatal(err)
 	}
+	wantErr(t, l.MarkUploaded(d1), ErrState)
 	if err := l.MarkDelivered(d1, 99, hash("o"), at.Add(time.Hour)); err != nil {
 		t.Errorf("MarkDelivered again, same result: %v", err)
 	}
@@ -587,6 +599,31 @@ func TestDeliveries(t *testing.T) {
 	}
 	if ds, _ := l.Deliveries(4242); len(ds) != 0 {
 		t.Errorf("Deliveries of a missing file = %+v", ds)
+	}
+
+	// The expected size and sha256 given at the start are kept, and an
+	// empty sha256 at the end keeps the one given at the start.
+	want := &Delivery{FileID: id, Index: 7, Partner: "p", Name: "n", Size: 5, SHA256: hash("n")}
+	d7, err := l.StartDelivery(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.ID != d7 || want.Size != 5 || want.SHA256 != hash("n") || want.State != DeliveryStarted {
+		t.Errorf("StartDelivery left d = %+v", want)
+	}
+	ds, _ = l.Deliveries(id)
+	if d := ds[len(ds)-1]; d.Size != 5 || d.SHA256 != hash("n") {
+		t.Errorf("started = %+v", d)
+	}
+	if err := l.MarkDelivered(d7, 5, "", at); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ = l.Deliveries(id)
+	if d := ds[len(ds)-1]; d.State != DeliveryDelivered || d.SHA256 != hash("n") {
+		t.Errorf("delivered = %+v", d)
+	}
+	if _, err := l.StartDelivery(&Delivery{FileID: id, Index: 8, Partner: "p", Name: "n", SHA256: "XYZ"}); err == nil {
+		t.Error("StartDelivery with a bad sha256: no error")
 	}
 }
 
@@ -646,6 +683,7 @@ func TestDisclosures(t *testing.T) {
 
 	d0, _ := l.StartDelivery(&Delivery{FileID: id, Index: 0, Partner: "cases", Dir: "/inbox", Name: "a.csv"})
 	d1, _ := l.StartDelivery(&Delivery{FileID: id, Index: 1, Partner: "gdw-jansen", Dir: "/in", Name: "b.csv"})
+	l.MarkUploaded(d0)
 	if got, _ := l.Disclosures(alice); len(got) != 0 {
 		t.Errorf("disclosed before delivery: %+v", got)
 	}

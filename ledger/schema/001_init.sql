@@ -57,8 +57,9 @@ CREATE INDEX files_finished ON files (updated_at)
 
 -- deliveries: one row per file per destination (idx is the destination's
 -- index within the job, -1 the reject report). The row is written, with
--- its temporary name, before the upload starts, and marked delivered once
--- the file stands under its final name.
+-- its temporary name, before the upload starts (started), marked uploaded
+-- once the temporary file is complete and its size checked, and delivered
+-- once the file stands under its final name.
 CREATE TABLE deliveries (
 	id           INTEGER PRIMARY KEY AUTOINCREMENT,
 	file_id      INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
@@ -67,9 +68,9 @@ CREATE TABLE deliveries (
 	dir          TEXT    NOT NULL,
 	name         TEXT    NOT NULL,              -- final name
 	temp_name    TEXT    NOT NULL DEFAULT '',
-	size         INTEGER NOT NULL DEFAULT 0,
-	sha256       TEXT    NOT NULL DEFAULT '',
-	state        TEXT    NOT NULL CHECK (state IN ('started', 'delivered')),
+	size         INTEGER NOT NULL DEFAULT 0,    -- expected, then as verified
+	sha256       TEXT    NOT NULL DEFAULT '',   -- hex, '' if not known
+	state        TEXT    NOT NULL CHECK (state IN ('started', 'uploaded', 'delivered')),
 	started_at   INTEGER NOT NULL,
 	delivered_at INTEGER,                       -- NULL until delivered
 	UNIQUE (file_id, idx)
