@@ -194,7 +194,7 @@ func TestParseErrors(t *testing.T) {
 		{"line number", rep("host: sftp.acme.example,", "hots: sftp.acme.example,"), "(line 7)"},
 		{"literal password", rep("password: env:TEST_ACME_PW", "password: hunter2"), "partners.acme.sftp.password: a literal secret is refused; use env:NAME or file:/path"},
 		{"literal key", rep("private_key: env:TEST_JANSEN_KEY", "private_key: '-----BEGIN KEY-----'"), "partners.jansen.sftp.private_key: a literal secret is refused"},
-		{"secret as mapping", rep("password: env:TEST_ACME_PW", "password: {value: x}"), "partners.acme.sftp.password: a literal secret is refused"},
+		{"secret as mapping", rep("password: env:TEST_ACME_PW", "password: {value: x}"), "partners.acme.sftp.password: must be a reference: env:NAME or file:/path"},
 		{"relative file secret", rep("password: env:TEST_ACME_PW", "password: file:secrets/pw"), "partners.acme.sftp.password: file: needs an absolute path"},
 		{"bad env name", rep("password: env:TEST_ACME_PW", "password: env:1-x"), "partners.acme.sftp.password: env: needs an environment variable name"},
 		{"duration", rep(`match: "claims_*.csv"}`, `match: "claims_*.csv", settle: 30}`), "jobs.acme-in.source.settle: must be a duration"},

@@ -21,7 +21,10 @@ const maxSecretFile = 64 << 10
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // errLiteral is what a secret written as a value gets. It never repeats the value.
-var errLiteral = errors.New("a literal secret is refused; use env:NAME or file:/path")
+var (
+	errLiteral = errors.New("a literal secret is refused; use env:NAME or file:/path")
+	errNotRef  = errors.New("must be a reference: env:NAME or file:/path")
+)
 
 // parseRef splits a secret reference into its kind ("env" or "file") and its
 // argument. Errors never contain ref itself: a malformed reference may be
@@ -49,7 +52,7 @@ func parseRef(ref string) (kind, arg string, err error) {
 // Parse expands Value.
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return errLiteral
+		return errNotRef
 	}
 	if n.Value == "" {
 		*s = Secret{}

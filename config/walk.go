@@ -55,7 +55,7 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 	switch t {
 	case secretType:
 		if n.Kind != yaml.ScalarNode {
-			w.fail(path, n, errLiteral.Error())
+			w.fail(path, n, errNotRef.Error())
 		} else if n.Value != "" {
 			if _, _, err := parseRef(n.Value); err != nil {
 				w.fail(path, n, err.Error())
