@@ -55,6 +55,6 @@ partners:
 `))
 	fmt.Println(err)
 	// Output:
-	// partners.acme.sftp.hots: unknown key (line 7)
+	// partners.acme.sftp.hots: unknown key; did you mean host? (line 7)
 	// partners.acme.sftp.password: a literal secret is refused; use env:NAME or file:/path (line 7)
 }

@@ -187,9 +187,10 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, yaml, want string }{
 		{"unknown nested key", rep("host: sftp.acme.example,", "hots: sftp.acme.example,"), "partners.acme.sftp.hots: unknown key"},
-		{"unknown top key", rep("version: 1\n", "version: 1\nstatedir: /x\n"), "statedir: unknown key"},
+		{"unknown top key", rep("version: 1\n", "version: 1\nstatedir: /x\n"), "statedir: unknown key; did you mean state_dir?"},
+		{"unknown key, no suggestion", rep("version: 1\n", "version: 1\nretries: 3\n"), "retries: unknown key (line"},
 		{"unknown key in list", rep("checksum: true}", "checksum: true, chcksum: true}"), "jobs.handover.destinations[0].chcksum: unknown key"},
-		{"unknown source key", rep(`match: "claims_*.csv"}`, `match: "claims_*.csv", settel: 1m}`), "jobs.acme-in.source.settel: unknown key"},
+		{"unknown source key", rep(`match: "claims_*.csv"}`, `match: "claims_*.csv", settel: 1m}`), "jobs.acme-in.source.settel: unknown key; did you mean settle?"},
 		{"unknown layout key", rep("record: claim", "record: claim\n    header: true"), "layouts.acme-claims.header: unknown key"},
 		{"line number", rep("host: sftp.acme.example,", "hots: sftp.acme.example,"), "(line 7)"},
 		{"literal password", rep("password: env:TEST_ACME_PW", "password: hunter2"), "partners.acme.sftp.password: a literal secret is refused; use env:NAME or file:/path"},

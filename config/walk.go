@@ -78,9 +78,9 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 		w.mapping(path, n, func(key string) (reflect.Type, bool) {
 			ft, ok := fields[key]
 			return ft, ok
-		})
+		}, fields)
 	case reflect.Map:
-		w.mapping(path, n, func(string) (reflect.Type, bool) { return t.Elem(), true })
+		w.mapping(path, n, func(string) (reflect.Type, bool) { return t.Elem(), true }, nil)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.fail(path, n, "must be a list")
@@ -110,7 +110,8 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 
 // mapping checks a mapping node whose keys are looked up with field. It
 // follows merge keys (<<: *anchor) and reports duplicate keys.
-func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.Type, bool)) {
+// known, when not nil, are the keys to suggest for a misspelt one.
+func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.Type, bool), known map[string]reflect.Type) {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		w.fail(path, n, "must be a mapping of keys")
@@ -123,10 +124,10 @@ func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.
 			v = resolve(v)
 			if v.Kind == yaml.SequenceNode {
 				for _, m := range v.Content {
-					w.mapping(path, m, field)
+					w.mapping(path, m, field, known)
 				}
 			} else {
-				w.mapping(path, v, field)
+				w.mapping(path, v, field, known)
 			}
 			continue
 		}
@@ -142,7 +143,11 @@ func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.
 		seen[k.Value] = k.Line
 		t, ok := field(k.Value)
 		if !ok {
-			w.fail(kp, k, "unknown key")
+			msg := "unknown key"
+			if s := suggest(k.Value, known); s != "" {
+				msg += "; did you mean " + s + "?"
+			}
+			w.fail(kp, k, msg)
 			continue
 		}
 		w.walk(kp, v, t)
@@ -152,7 +157,7 @@ func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.
 // structFields maps a struct's yaml key names to field types.
 func structFields(t reflect.Type) map[string]reflect.Type {
 	m := make(map[string]reflect.Type, t.NumField())
-	for i := 0; i < t.NumField(); i++ {
+	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("yaml")
 		name, _, _ := strings.Cut(tag, ",")
@@ -165,4 +170,37 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 		m[name] = f.Type
 	}
 	return m
+}
+
+// suggest returns the known key closest to key, if it is a likely typo
+// (at most two edits away), else "".
+func suggest(key string, known map[string]reflect.Type) string {
+	best, bestD := "", 3
+	for _, k := range sortedKeys(known) {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
