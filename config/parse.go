@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"time"
 	_ "time/tzdata" // Europe/Amsterdam in a scratch container
@@ -35,6 +36,8 @@ const (
 	DefaultDecimal    = "."
 	DefaultDateLayout = "2006-01-02"
 )
+
+var quoted = regexp.MustCompile("`[^`]*`")
 
 // maxFile bounds the config file; a real one is a few KiB.
 const maxFile = 1 << 20
@@ -84,8 +87,10 @@ func Parse(r io.Reader) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
-		// The walk above checks every key and type first; this is a backstop.
-		return nil, fmt.Errorf("config: %w", err)
+		// The walk above checks every key and type first; this is a
+		// backstop. yaml.v3 quotes values in `backticks`: blank them out, a
+		// value in the wrong place may be a secret.
+		return nil, errors.New("config: " + quoted.ReplaceAllString(err.Error(), "`…`"))
 	}
 	c.fill()
 
