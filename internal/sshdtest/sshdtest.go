@@ -1,0 +1,415 @@
+package sshdtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+const (
+	readyTimeout = 15 * time.Second // from exec to a successful SSH login
+	readyPoll    = 20 * time.Millisecond
+	maxReadyPoll = int(readyTimeout / readyPoll)
+	dialTimeout  = 2 * time.Second
+	bindAttempts = 5 // ports tried when another process takes the one we picked
+	stopTimeout  = 10 * time.Second
+	logTail      = 40 // lines of sshd's log in a failure message
+)
+
+// Server is a running OpenSSH sshd on 127.0.0.1. Its fields describe how to reach it and
+// must not be changed.
+type Server struct {
+	Host string // "127.0.0.1"
+	Port int
+	Addr string // Host:Port
+	User string // the current OS user, the only one allowed in
+
+	ClientKeyPath  string     // OpenSSH-format ed25519 private key file (0600), authorized on the server
+	ClientSigner   ssh.Signer // the same key
+	KnownHostsPath string     // a known_hosts file holding "[127.0.0.1]:port ssh-ed25519 ..."
+	Fingerprint    string     // "SHA256:..." of the host key
+	HostKey        ssh.PublicKey
+
+	// Root is an absolute temp dir for the test's files. Paths on this sshd are absolute OS
+	// paths: there is no chroot.
+	Root string
+
+	ConfigPath string // the sshd_config in use
+
+	sshd     string
+	version  [2]int
+	launches int
+	setup    *setup
+	log      *tailBuffer
+
+	mu   sync.Mutex
+	proc *process
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd.Wait returned
+	err  error         // cmd.Wait's result, set before done is closed
+}
+
+var (
+	// errBind marks a start that failed because the port was taken.
+	errBind = errors.New("sshdtest: port in use")
+	// errLocked marks a login refused because, without PAM, sshd deems the account
+	// locked: a non-root sshd cannot read /etc/shadow, and a root with "!" in it is locked.
+	errLocked = errors.New("sshdtest: account locked without PAM")
+)
+
+// Start starts sshd on a free loopback port with freshly generated host and client keys,
+// waits until the client key logs in, and stops the server when tb's test ends. If sshd is
+// missing or cannot start, the test is skipped, or failed when CI=true.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	sshd, version, err := probe()
+	if err != nil {
+		unavailable(tb, err)
+	}
+	u, err := user.Current()
+	if err != nil {
+		unavailable(tb, fmt.Errorf("sshdtest: current user: %w", err))
+	}
+	root, err := filepath.EvalSymlinks(tb.TempDir())
+	if err != nil {
+		tb.Fatalf("sshdtest: %v", err)
+	}
+	st, err := newSetup(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{
+		Host:           "127.0.0.1",
+		User:           u.Username,
+		ClientKeyPath:  st.clientKeyPath,
+		ClientSigner:   st.client,
+		KnownHostsPath: st.knownHostsPath,
+		HostKey:        st.host.PublicKey(),
+		Fingerprint:    ssh.FingerprintSHA256(st.host.PublicKey()),
+		Root:           root,
+		ConfigPath:     st.configPath,
+		sshd:           sshd,
+		version:        version,
+		setup:          st,
+		log:            &tailBuffer{max: 64 << 10},
+	}
+	// Registered after the temp dirs, so it runs before they are removed.
+	tb.Cleanup(func() {
+		s.Stop()
+		if tb.Failed() {
+			tb.Logf("sshd log (tail):\n%s", s.LogTail())
+		}
+	})
+
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			unavailable(tb, err)
+		}
+		s.Port, s.Addr = port, net.JoinHostPort(s.Host, fmt.Sprint(port))
+		if err := st.writePort(port, s.User, version); err != nil {
+			tb.Fatal(err)
+		}
+		err = s.launch()
+		if err == nil {
+			return s
+		}
+		if errors.Is(err, errLocked) && !st.usePAM && attempt < bindAttempts {
+			st.usePAM = true // PAM's account check can read shadow through unix_chkpwd
+			continue
+		}
+		if !errors.Is(err, errBind) || attempt == bindAttempts {
+			unavailable(tb, fmt.Errorf("%w\nsshd log (tail):\n%s", err, s.LogTail()))
+		}
+	}
+}
+
+// Restart starts sshd again on the same port with the same keys and waits until it accepts
+// logins; a running sshd is stopped first. It fails the test if sshd does not come back.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.Stop()
+	var err error
+	for attempt := 1; attempt <= bindAttempts; attempt++ {
+		if err = s.launch(); !errors.Is(err, errBind) {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	if err != nil {
+		tb.Fatalf("%v\nsshd log (tail):\n%s", err, s.LogTail())
+	}
+}
+
+// Stop kills sshd and every session it started, at once, as a crash or a pulled cable
+// would; clients see their connections cut and new dials refused. It is safe to call more
+// than once.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p != nil {
+		p.kill()
+	}
+}
+
+// ClientConfig returns an SSH client config for s.User with the client key, checking the
+// host key against KnownHostsPath.
+func (s *Server) ClientConfig() (*ssh.ClientConfig, error) {
+	hostKeys, err := knownhosts.New(s.KnownHostsPath)
+	if err != nil {
+		return nil, fmt.Errorf("sshdtest: known_hosts: %w", err)
+	}
+	return &ssh.ClientConfig{
+		User:              s.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
+		HostKeyCallback:   hostKeys,
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
+		Timeout:           dialTimeout,
+	}, nil
+}
+
+// LogTail returns the last lines sshd wrote to its stderr (LogLevel VERBOSE), across
+// restarts.
+func (s *Server) LogTail() string { return lastLines(s.log.String(), logTail) }
+
+// launch starts sshd with the current config and waits until the client key logs in.
+func (s *Server) launch() error {
+	s.launches++
+	mark := fmt.Sprintf("--- sshdtest: start %d (UsePAM %v) ---\n", s.launches, s.setup.usePAM)
+	s.log.Write([]byte(mark))
+	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.setup.configPath)
+	cmd.Stdout = s.log
+	cmd.Stderr = s.log
+	cmd.SysProcAttr = sysProcAttr()
+	// sshd's sessions inherit its stderr; don't let one that outlives a kill hold Wait.
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("sshdtest: start %s: %w", s.sshd, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+
+	if err := s.waitReady(p, mark); err != nil {
+		s.Stop()
+		return err
+	}
+	return nil
+}
+
+var bindFailure = regexp.MustCompile(`Bind to port \d+ .* failed|Cannot bind any address`)
+
+// waitReady polls, a bounded number of times, until the client key logs in to sshd.
+func (s *Server) waitReady(p *process, mark string) error {
+	// The log of this start only: earlier ones may hold other failures.
+	logNow := func() string {
+		l := s.log.String()
+		if i := strings.LastIndex(l, mark); i >= 0 {
+			return l[i:]
+		}
+		return l
+	}
+	cfg, err := s.ClientConfig()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(readyTimeout)
+	var last error
+	for range maxReadyPoll {
+		select {
+		case <-p.done:
+			if bindFailure.MatchString(logNow()) {
+				return fmt.Errorf("%w: sshd exited: %v", errBind, p.err)
+			}
+			return fmt.Errorf("sshdtest: sshd exited before accepting a login: %v", p.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		last = s.tryLogin(cfg)
+		if last == nil {
+			return nil
+		}
+		var keyErr *knownhosts.KeyError
+		if errors.As(last, &keyErr) || strings.Contains(last.Error(), "unable to authenticate") {
+			// sshd answered and refused us, or another server holds the port: waiting
+			// will not help.
+			if strings.Contains(logNow(), "not allowed because account is locked") {
+				return fmt.Errorf("%w: %v", errLocked, last)
+			}
+			return fmt.Errorf("sshdtest: login to %s as %s: %w", s.Addr, s.User, last)
+		}
+		time.Sleep(readyPoll)
+	}
+	return fmt.Errorf("sshdtest: sshd not ready on %s after %v: %v", s.Addr, readyTimeout, last)
+}
+
+func (s *Server) tryLogin(cfg *ssh.ClientConfig) error {
+	c, err := net.DialTimeout("tcp", s.Addr, dialTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+	conn, chans, reqs, err := ssh.NewClientConn(c, s.Addr, cfg)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { ssh.DiscardRequests(reqs) })
+	wg.Go(func() {
+		for nc := range chans {
+			_ = nc.Reject(ssh.Prohibited, "sshdtest")
+		}
+	})
+	err = conn.Close() // ends both goroutines
+	wg.Wait()
+	return err
+}
+
+// kill ends sshd and its sessions and waits, bounded, for Wait to return.
+func (p *process) kill() {
+	killTree(p.cmd.Process.Pid)
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("sshdtest: find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// unavailable skips the test, or fails it when CI=true: CI must have a real peer.
+func unavailable(tb testing.TB, err error) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("sshdtest: sshd unavailable (CI=true): %v", err)
+		return
+	}
+	tb.Skipf("sshdtest: sshd unavailable: %v", err)
+}
+
+// Available reports whether sshd can run here: nil if it can, otherwise why not. It checks
+// a generated configuration with `sshd -t`. When running as root it creates sshd's missing
+// privilege separation directory (/run/sshd on Debian).
+func Available() error {
+	_, _, err := probe()
+	return err
+}
+
+var probeOnce = sync.OnceValues(func() (probeResult, error) {
+	path, version, err := probeSSHD()
+	return probeResult{path, version}, err
+})
+
+type probeResult struct {
+	path    string
+	version [2]int
+}
+
+func probe() (string, [2]int, error) {
+	r, err := probeOnce()
+	return r.path, r.version, err
+}
+
+func probeSSHD() (string, [2]int, error) {
+	path, err := findSSHD()
+	if err != nil {
+		return "", [2]int{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, path, "-V").CombinedOutput()
+	version := parseVersion(string(out))
+
+	u, err := user.Current()
+	if err != nil {
+		return "", version, fmt.Errorf("sshdtest: current user: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "sshdtest-probe-")
+	if err != nil {
+		return "", version, fmt.Errorf("sshdtest: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := newSetup(dir)
+	if err != nil {
+		return "", version, err
+	}
+	if err := st.writePort(22, u.Username, version); err != nil {
+		return "", version, err
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		out, err := exec.CommandContext(ctx, path, "-t", "-f", st.configPath).CombinedOutput()
+		if err == nil {
+			return path, version, nil
+		}
+		msg := strings.TrimSpace(string(out))
+		if dir, ok := missingPrivsepDir(msg); ok && attempt == 0 && os.Geteuid() == 0 {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return "", version, fmt.Errorf("sshdtest: create privilege separation dir: %w", err)
+			}
+			if err := os.Chmod(dir, 0o755); err != nil {
+				return "", version, fmt.Errorf("sshdtest: privilege separation dir: %w", err)
+			}
+			continue
+		}
+		return "", version, fmt.Errorf("sshdtest: %s -t: %v: %s", path, err, msg)
+	}
+	return "", version, errors.New("sshdtest: sshd -t kept failing")
+}
+
+var privsepRE = regexp.MustCompile(`Missing privilege separation directory: (\S+)`)
+
+func missingPrivsepDir(out string) (string, bool) {
+	m := privsepRE.FindStringSubmatch(out)
+	if m == nil || !filepath.IsAbs(m[1]) {
+		return "", false
+	}
+	return m[1], true
+}
+
+// findSSHD returns sshd's absolute path: sshd refuses to run from a relative one.
+func findSSHD() (string, error) {
+	if p, err := exec.LookPath("sshd"); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs, nil
+		}
+	}
+	for _, p := range []string{"/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("sshdtest: sshd not found (install openssh-server)")
+}
