@@ -1,0 +1,114 @@
+// Command exchanged is the data-exchange daemon of a debt-collection
+// agency: it pulls creditor files from SFTP endpoints and pushes payment,
+// status and handover files to creditors, bailiffs and lawyers, validated,
+// minimized and on record. Run "exchanged help" for its commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // a run failed, or a file did
+	exitUsage  = 2 // bad arguments or config
+)
+
+// errUsage marks an error in how the command was called.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// signalContext returns a context cancelled by the first SIGINT or SIGTERM.
+// A second signal exits at once: the ledger keeps what was recorded safe.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "exchanged: second signal, exiting now")
+		os.Exit(exitFailed)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// Main runs the command line args and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		err = (&RunCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "once":
+		err = (&OnceCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "config":
+		if len(rest) == 0 || rest[0] != "validate" {
+			err = fmt.Errorf("%w: exchanged config validate --config FILE", errUsage)
+			break
+		}
+		err = (&ValidateCommand{stdout: stdout}).Run(ctx, rest[1:])
+	case "check":
+		err = (&CheckCommand{stdout: stdout}).Run(ctx, rest)
+	case "demo":
+		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "exchanged", version)
+		return exitOK
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitUsage
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "exchanged:", err)
+		usage(stderr)
+		return exitUsage
+	case errors.Is(err, errConfig):
+		fmt.Fprintln(stderr, "exchanged:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "exchanged:", err)
+		return exitFailed
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: exchanged <command> [flags]
+
+commands:
+  run --config FILE                  run every job on its schedule until SIGTERM
+  once --config FILE JOB...          run the named jobs now, once; non-zero exit if a file failed
+  config validate --config FILE      check a config file, touching no endpoint
+  check --config FILE --layout NAME FILE.csv
+                                     validate one CSV offline and print its reject report
+  demo                               a self-contained tour on loopback, no setup needed
+  version                            print the version
+`)
+}

@@ -1,0 +1,300 @@
+package exchange
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// ErrDestinationTaken is returned when a destination already holds a file
+// under the final name. Nothing is overwritten: the upload waits under its
+// temporary name and the rename is tried again next run, once the partner
+// has taken its earlier file.
+var ErrDestinationTaken = errors.New("exchange: destination already has a file of that name")
+
+// output returns the staged name that destination i receives.
+func (rn *run) output(f *ledger.File, i int) string {
+	if rn.job.Transform == nil {
+		return f.Name // files pass unchanged: every destination gets the staged copy
+	}
+	return fmt.Sprintf("out-%d.csv", i)
+}
+
+// deliverAll delivers f to every destination that does not have it yet.
+// A destination that fails does not stop the others; f stays staged until
+// every one has it.
+func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
+	dels, err := rn.ledger.Deliveries(f.ID)
+	if err != nil {
+		return err
+	}
+	have := map[int]*ledger.Delivery{}
+	for i := range dels {
+		have[dels[i].Index] = &dels[i]
+	}
+	var errs []error
+	for i, dest := range rn.job.Destinations {
+		d := have[i]
+		if d != nil && d.State == ledger.DeliveryDelivered {
+			continue
+		}
+		if err := rn.deliver(ctx, f, i, dest, d); err != nil {
+			if fatal(err) {
+				return err
+			}
+			errs = append(errs, fmt.Errorf("destination %d (%s): %w", i, dest.Partner, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deliver takes one output of f to one destination: upload under a
+// temporary name (recorded first), size check, record "uploaded", rename
+// to the final name, sidecars, record "delivered". Resuming a delivery
+// after a crash uses those records to neither lose nor repeat it.
+func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
+	start := rn.Now()
+	ep, err := rn.endpoint(dest.Partner)
+	if err != nil {
+		return err
+	}
+	local := rn.output(f, i)
+	lf, err := rn.staging.Open(f.ID, local)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	st, err := lf.Stat()
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: f.Name,
+			TempName: tempName(f.Name), Size: st.Size(), SHA256: f.SHA256}
+		if rn.job.Transform != nil {
+			d.SHA256 = "" // set from the output below
+		}
+		if d.ID, err = rn.ledger.StartDelivery(d); err != nil {
+			return err
+		}
+		d.State = ledger.DeliveryStarted
+	}
+	tmp, final := join(dest.Dir, d.TempName), join(dest.Dir, d.Name)
+	l := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()),
+		zap.String("file", final))
+
+	if d.State == ledger.DeliveryStarted {
+		// Whatever stands under the temp name is ours and maybe partial.
+		if err := ep.Remove(ctx, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := rn.upload(ctx, ep, lf, tmp, st.Size()); err != nil {
+			return err
+		}
+		if err := rn.ledger.MarkUploaded(d.ID); err != nil {
+			return err
+		}
+		d.State = ledger.DeliveryUploaded
+		failpoint("uploaded")
+	}
+	// Uploaded: the temp file is complete. If it is gone, our rename
+	// happened before a crash and the partner may already have taken it.
+	if _, err := ep.Stat(ctx, tmp); err == nil {
+		if err := ep.Rename(ctx, tmp, final); err != nil {
+			if errors.Is(err, ErrExists) {
+				l.Warn("delivery waiting", zap.String("outcome", "taken"),
+					zap.String("error", ErrDestinationTaken.Error()))
+				return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
+			}
+			return err
+		}
+		failpoint("renamed")
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	} else {
+		l.Info("delivery resumed", zap.String("outcome", "renamed before restart"))
+	}
+	if err := rn.sidecars(ctx, ep, dest, final, d, lf); err != nil {
+		return err
+	}
+	if err := rn.ledger.MarkDelivered(d.ID, st.Size(), d.SHA256, rn.Now()); err != nil {
+		return err
+	}
+	rn.res.Delivered++
+	dur := rn.Now().Sub(start)
+	l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
+		zap.Duration("duration", dur), zap.String("outcome", "delivered"))
+	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
+	failpoint("delivered")
+	return nil
+}
+
+// upload writes r to tmp (created exclusively), syncs, and checks the size
+// the server reports. On any failure the temp file is removed, so that no
+// short file can later pass for a whole one.
+func (rn *run) upload(ctx context.Context, ep Endpoint, r io.ReadSeeker, tmp string, size int64) error {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	w, err := ep.Create(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	n, err := copyContext(ctx, w, crashReader(r, size))
+	if err == nil {
+		err = w.Sync()
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != size {
+		err = fmt.Errorf("%w: wrote %d of %d bytes", ErrSizeMismatch, n, size)
+	}
+	if err == nil {
+		var fi FileInfo
+		if fi, err = ep.Stat(ctx, tmp); err == nil && fi.Size != size {
+			err = fmt.Errorf("%w: server has %d of %d bytes", ErrSizeMismatch, fi.Size, size)
+		}
+	}
+	if err != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = ep.Remove(rctx, tmp)
+		return fmt.Errorf("upload %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// sidecars writes the optional checksum file and, last, the done marker,
+// each only if missing, so that resuming after a crash repeats nothing.
+// They are written only while the delivered file still stands.
+func (rn *run) sidecars(ctx context.Context, ep Endpoint, dest *config.Destination, final string, d *ledger.Delivery, lf io.ReadSeeker) error {
+	if !dest.Checksum && dest.DoneMarker == "" {
+		return nil
+	}
+	if _, err := ep.Stat(ctx, final); errors.Is(err, fs.ErrNotExist) {
+		return nil // taken by the partner already
+	}
+	if dest.Checksum {
+		if err := rn.putSmall(ctx, ep, final+".sha256", []byte(d.SHA256+"  "+d.Name+"\n")); err != nil {
+			return err
+		}
+	}
+	if dest.DoneMarker != "" {
+		if err := rn.putSmall(ctx, ep, final+dest.DoneMarker, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putSmall writes a small file through a temp name, unless it exists.
+func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, data []byte) error {
+	if _, err := ep.Stat(ctx, p); err == nil {
+		return nil
+	}
+	dir, name := splitPath(p)
+	tmp := join(dir, tempName(name))
+	w, err := ep.Create(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	if err == nil {
+		err = w.Sync()
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = ep.Rename(ctx, tmp, p)
+		if errors.Is(err, ErrExists) {
+			err = nil
+		}
+	}
+	if err != nil {
+		_ = ep.Remove(ctx, tmp)
+	}
+	return err
+}
+
+// tempName returns a hidden, unique name beside name: partners' pickup
+// patterns do not match it, and it never collides with a stale one.
+func tempName(name string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "." + name + "." + hex.EncodeToString(b[:]) + ".part"
+}
+
+func splitPath(p string) (dir, name string) {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[:i+1], p[i+1:]
+		}
+	}
+	return "", p
+}
+
+// copyContext copies like io.Copy (keeping its ReaderFrom and WriterTo fast
+// paths, which pkg/sftp uses for concurrent transfers) and stops when ctx
+// ends by closing both sides.
+func copyContext(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+	stop := context.AfterFunc(ctx, func() {
+		if c, ok := r.(io.Closer); ok {
+			c.Close()
+		}
+		if c, ok := w.(io.Closer); ok {
+			c.Close()
+		}
+	})
+	n, err := io.Copy(w, r)
+	if !stop() {
+		return n, ctx.Err() // cancelled: both sides were closed under the copy
+	}
+	return n, err
+}
+
+// crashReader, under the "uploading" failpoint, kills the process halfway
+// through an upload, leaving a partial temp file at the destination.
+func crashReader(r io.Reader, size int64) io.Reader {
+	if crashAt != "uploading" {
+		return r
+	}
+	return &halfReader{r: r, left: size / 2}
+}
+
+type halfReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (h *halfReader) Read(p []byte) (int, error) {
+	if h.left <= 0 {
+		failpoint("uploading")
+	}
+	if int64(len(p)) > h.left && h.left > 0 {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= int64(n)
+	return n, err
+}
+
+// prepare makes each destination's output in staging. Without a transform
+// the staged copy itself is every destination's output.
+func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
+	if rn.job.Transform == nil {
+		return nil
+	}
+	return Permanent(fmt.Errorf("exchange: job %s: transform not available in this build", rn.job.Name))
+}

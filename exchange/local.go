@@ -1,0 +1,235 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// LocalFileMode is the mode of files a local endpoint creates: readable by
+// the owner and its group (the case system's), never by others.
+const LocalFileMode = 0o640
+
+// Local is an Endpoint on a local directory tree. Every path is confined to
+// Root with os.Root: neither ".." nor a symlink can reach outside it.
+type Local struct {
+	root string
+
+	mu sync.Mutex
+	r  *os.Root
+}
+
+// NewLocal returns a local endpoint rooted at root. The root is opened
+// lazily, so a missing root is reported on first use.
+func NewLocal(root string) *Local { return &Local{root: root} }
+
+func (l *Local) String() string { return "file://" + l.root }
+
+func (l *Local) open() (*os.Root, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.r == nil {
+		r, err := os.OpenRoot(l.root)
+		if err != nil {
+			return nil, fmt.Errorf("local: %w", err)
+		}
+		l.r = r
+	}
+	return l.r, nil
+}
+
+// rel turns an endpoint path into one relative to the root.
+func rel(p string) string {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}
+
+func (l *Local) List(ctx context.Context, dir string) ([]FileInfo, error) {
+	r, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	d, err := r.Open(rel(dir))
+	if err != nil {
+		return nil, fmt.Errorf("local: list %q: %w", dir, err)
+	}
+	defer d.Close()
+	var out []FileInfo
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ents, err := d.ReadDir(1024)
+		for _, e := range ents {
+			fi, ierr := e.Info() // lstat: DirEntry never follows symlinks
+			if ierr != nil {
+				if errors.Is(ierr, fs.ErrNotExist) {
+					continue // removed while listing
+				}
+				return nil, fmt.Errorf("local: list %q: %w", dir, ierr)
+			}
+			out = append(out, fileInfo(fi))
+		}
+		if err == io.EOF || (err == nil && len(ents) == 0) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("local: list %q: %w", dir, err)
+		}
+	}
+}
+
+func fileInfo(fi fs.FileInfo) FileInfo {
+	return FileInfo{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode()}
+}
+
+func (l *Local) Stat(ctx context.Context, p string) (FileInfo, error) {
+	r, err := l.open()
+	if err != nil {
+		return FileInfo{}, err
+	}
+	fi, err := r.Lstat(rel(p))
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("local: stat %q: %w", p, err)
+	}
+	return fileInfo(fi), nil
+}
+
+func (l *Local) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	r, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	// os.Root resolves symlinks within the root itself, so refuse a
+	// symlink by lstat, and check that what was opened is what was
+	// lstat'ed: a symlink swapped in between is refused, not read.
+	lfi, err := r.Lstat(rel(p))
+	if err != nil {
+		return nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+	}
+	f, err := r.OpenFile(rel(p), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, lfi) {
+		f.Close()
+		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+	}
+	return f, nil
+}
+
+func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {
+	r, err := l.open()
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.OpenFile(rel(p), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, LocalFileMode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("local: create %q: %w", p, ErrExists)
+		}
+		return nil, fmt.Errorf("local: create %q: %w", p, err)
+	}
+	return &localFile{File: f, r: r, dir: path.Dir(rel(p))}, nil
+}
+
+// localFile syncs its directory too, so that the new entry is durable.
+type localFile struct {
+	*os.File
+	r   *os.Root
+	dir string
+}
+
+func (f *localFile) Sync() error {
+	if err := f.File.Sync(); err != nil {
+		return err
+	}
+	return syncRootDir(f.r, f.dir)
+}
+
+func syncRootDir(r *os.Root, dir string) error {
+	d, err := r.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Rename links to as a new name of from, then removes from: link(2) fails
+// when to exists, so nothing is ever replaced, atomically. Where hard links
+// are not supported it checks and renames, which leaves a small window.
+func (l *Local) Rename(ctx context.Context, from, to string) error {
+	r, err := l.open()
+	if err != nil {
+		return err
+	}
+	rf, rt := rel(from), rel(to)
+	err = r.Link(rf, rt)
+	switch {
+	case err == nil:
+		if err := r.Remove(rf); err != nil {
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+		}
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EXDEV):
+		if _, serr := r.Lstat(rt); serr == nil {
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+		}
+		if err := r.Rename(rf, rt); err != nil {
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+		}
+	default:
+		return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+	}
+	if err := syncRootDir(r, path.Dir(rt)); err != nil {
+		return fmt.Errorf("local: rename %q to %q: sync dir: %w", from, to, err)
+	}
+	if d := path.Dir(rf); d != path.Dir(rt) {
+		if err := syncRootDir(r, d); err != nil {
+			return fmt.Errorf("local: rename %q to %q: sync dir: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
+func (l *Local) Remove(ctx context.Context, p string) error {
+	r, err := l.open()
+	if err != nil {
+		return err
+	}
+	if err := r.Remove(rel(p)); err != nil {
+		return fmt.Errorf("local: remove %q: %w", p, err)
+	}
+	return syncRootDir(r, path.Dir(rel(p)))
+}
+
+func (l *Local) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.r == nil {
+		return nil
+	}
+	err := l.r.Close()
+	l.r = nil
+	return err
+}

@@ -1,0 +1,520 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// Runner runs jobs: it takes each file of a job from seen to delivered,
+// recording every step in the ledger before the next side effect, so that
+// a run after a crash resumes where the last one stopped.
+type Runner struct {
+	cfg     *config.Config
+	ledger  *ledger.Ledger
+	staging *Staging
+	log     *zap.Logger
+	sems    map[string]chan struct{} // per-partner connection limits
+
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+	// Sleep waits for d or until ctx ends; tests may replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Observe, if set, is told of every finished file step (for metrics).
+	Observe func(Event)
+}
+
+// Event is one finished step of one file, as logged.
+type Event struct {
+	Job, Partner, Step, Outcome string
+	Bytes                       int64
+	Rows, Rejected              int
+	Duration                    time.Duration
+}
+
+// NewRunner returns a runner for cfg, recording in l and staging under
+// cfg.StateDir/staging.
+func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	st, err := OpenStaging(path.Join(cfg.StateDir, "staging"))
+	if err != nil {
+		return nil, err
+	}
+	sems := map[string]chan struct{}{}
+	for name, p := range cfg.Partners {
+		if p.SFTP != nil && p.SFTP.MaxConns > 0 {
+			sems[name] = make(chan struct{}, p.SFTP.MaxConns)
+		}
+	}
+	return &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
+		Now: time.Now, Sleep: sleep}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Staging returns the runner's staging area.
+func (r *Runner) Staging() *Staging { return r.staging }
+
+// Result sums up one run.
+type Result struct {
+	RunID     int64
+	Files     int   // files that reached done or rejected in this run
+	Delivered int   // deliveries made
+	Failed    int   // files that failed a step and stay pending
+	Bytes     int64 // bytes staged
+}
+
+// ErrFilesFailed is returned by Run when some files failed a step; they
+// stay staged or at the source and are tried again on the next run.
+var ErrFilesFailed = errors.New("exchange: files failed")
+
+// Run runs job once: it resumes the job's pending files, then lists the
+// source and takes every new settled file through its life.
+func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error) {
+	job := r.cfg.Jobs[jobName]
+	if job == nil {
+		return res, fmt.Errorf("exchange: no job %q", jobName)
+	}
+	start := r.Now()
+	runID, err := r.ledger.StartRun(jobName, start)
+	if err != nil {
+		return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
+	}
+	res.RunID = runID
+	rn := &run{Runner: r, job: job, res: &res, eps: map[string]Endpoint{},
+		log: r.log.With(zap.String("job", jobName), zap.Int64("run", runID))}
+	defer rn.closeEndpoints()
+
+	err = rn.do(ctx)
+	outcome, msg := "ok", ""
+	if err == nil && res.Failed > 0 {
+		err = fmt.Errorf("%w: %d file(s) of job %s", ErrFilesFailed, res.Failed, jobName)
+	}
+	if err != nil {
+		outcome, msg = "failed", err.Error()
+	}
+	if ferr := r.ledger.FinishRun(runID, outcome, res.Files, msg, r.Now()); ferr != nil && err == nil {
+		err = ferr
+	}
+	fields := []zap.Field{zap.Int("files", res.Files), zap.Int("delivered", res.Delivered),
+		zap.Int("failed", res.Failed), zap.Int64("bytes", res.Bytes),
+		zap.Duration("duration", r.Now().Sub(start)), zap.String("outcome", outcome)}
+	if err != nil {
+		rn.log.Error("run finished", append(fields, zap.String("error", err.Error()))...)
+	} else {
+		rn.log.Info("run finished", fields...)
+	}
+	return res, err
+}
+
+// run is the state of one run of one job.
+type run struct {
+	*Runner
+	job *config.Job
+	res *Result
+	log *zap.Logger
+
+	mu  sync.Mutex
+	eps map[string]Endpoint
+}
+
+// endpoint returns the run's endpoint for a partner, made on first use and
+// reused for the whole run.
+func (rn *run) endpoint(partner string) (Endpoint, error) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if ep, ok := rn.eps[partner]; ok {
+		return ep, nil
+	}
+	p := rn.cfg.Partners[partner]
+	if p == nil {
+		return nil, fmt.Errorf("exchange: no partner %q", partner)
+	}
+	var ep Endpoint
+	switch {
+	case p.SFTP != nil:
+		ep = NewSFTP(partner, *p.SFTP, rn.log, rn.sems[partner])
+	case p.Local != nil:
+		ep = NewLocal(p.Local.Root)
+	default:
+		return nil, fmt.Errorf("exchange: partner %q has no endpoint", partner)
+	}
+	rn.eps[partner] = ep
+	return ep, nil
+}
+
+func (rn *run) closeEndpoints() {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	for name, ep := range rn.eps {
+		if err := ep.Close(); err != nil {
+			rn.log.Warn("close endpoint", zap.String("partner", name), zap.String("error", err.Error()))
+		}
+	}
+}
+
+func (rn *run) do(ctx context.Context) error {
+	pending, err := rn.ledger.Pending(rn.job.Name)
+	if err != nil {
+		return err
+	}
+	for i := range pending {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := rn.advance(ctx, &pending[i]); err != nil && fatal(err) {
+			return err
+		}
+	}
+	news, err := rn.discover(ctx)
+	if err != nil {
+		return err
+	}
+	for _, fi := range news {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := rn.stage(ctx, fi)
+		if err != nil {
+			if fatal(err) {
+				return err
+			}
+			continue
+		}
+		if f == nil {
+			continue
+		}
+		if err := rn.advance(ctx, f); err != nil && fatal(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// fatal reports whether an error ends the run rather than one file: the
+// run was cancelled, or an endpoint refused us for good.
+func fatal(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyUnknown) || errors.Is(err, ErrHostKeyChanged)
+}
+
+// fileLog returns the logger for a file at the source.
+func (rn *run) fileLog(f *ledger.File) *zap.Logger {
+	return rn.log.With(zap.String("partner", f.Partner), zap.String("file", f.Name))
+}
+
+// failed records a failed step of f: it stays where it is and is tried
+// again on the next run.
+func (rn *run) failed(f *ledger.File, step string, err error) error {
+	rn.res.Failed++
+	attempts := 0
+	if f.ID != 0 {
+		attempts, _ = rn.ledger.Fail(f.ID, err.Error())
+	}
+	rn.fileLog(f).Error("file failed", zap.String("step", step), zap.String("outcome", "failed"),
+		zap.Int("attempts", attempts), zap.Bool("permanent", IsPermanent(err)), zap.String("error", err.Error()))
+	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: step, Outcome: "failed"})
+	return err
+}
+
+func (rn *run) observe(e Event) {
+	if rn.Observe != nil {
+		rn.Observe(e)
+	}
+}
+
+// advance takes a recorded file from its state to done, one recorded step
+// at a time.
+func (rn *run) advance(ctx context.Context, f *ledger.File) error {
+	for {
+		var err error
+		switch f.State {
+		case ledger.StateStaging:
+			// The staged copy never became durable; the source still has
+			// the file (it is cleaned only once staged), so forget the row
+			// and let the listing find the file again.
+			if err = rn.staging.Remove(f.ID); err == nil {
+				err = rn.ledger.DeleteFile(f.ID)
+			}
+			if err != nil {
+				return rn.failed(f, "resume", err)
+			}
+			rn.fileLog(f).Info("staging discarded", zap.String("outcome", "restage"))
+			return nil
+		case ledger.StateStaged:
+			if err = rn.cleanSource(ctx, f); err != nil {
+				return rn.failed(f, "clean", err)
+			}
+			err = rn.setState(f, ledger.StateCleaned)
+			failpoint("cleaned")
+		case ledger.StateCleaned:
+			if err = rn.prepare(ctx, f); err != nil {
+				return rn.failed(f, "transform", err)
+			}
+			err = rn.setState(f, ledger.StateTransformed)
+			failpoint("transformed")
+		case ledger.StateTransformed:
+			if err = rn.deliverAll(ctx, f); err != nil {
+				return rn.failed(f, "deliver", err)
+			}
+			if err = rn.staging.Remove(f.ID); err != nil {
+				return rn.failed(f, "unstage", err)
+			}
+			failpoint("unstaged")
+			if err = rn.setState(f, ledger.StateDone); err == nil {
+				rn.res.Files++
+				_ = rn.ledger.ClearFailures(f.ID)
+				rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
+			}
+		case ledger.StateDone, ledger.StateRejected:
+			return nil
+		default:
+			return rn.failed(f, "resume", fmt.Errorf("exchange: file %d in unknown state %q", f.ID, f.State))
+		}
+		if err != nil {
+			return rn.failed(f, "record", err)
+		}
+	}
+}
+
+func (rn *run) setState(f *ledger.File, state string) error {
+	if err := rn.ledger.SetState(f.ID, state); err != nil {
+		return err
+	}
+	f.State = state
+	return nil
+}
+
+// discover lists the source and returns the new files that are settled.
+func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
+	src := rn.job.Source
+	ep, err := rn.endpoint(src.Partner)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := ep.List(ctx, src.Dir)
+	if err != nil {
+		rn.log.Error("list failed", zap.String("partner", src.Partner), zap.String("endpoint", ep.String()),
+			zap.String("outcome", "failed"), zap.String("error", err.Error()))
+		rn.res.Failed++
+		return nil, err
+	}
+	present := make(map[string]FileInfo, len(ents))
+	for _, e := range ents {
+		present[e.Name] = e
+	}
+	match := src.Match
+	if match == "" {
+		match = "*"
+	}
+	var cands []FileInfo
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name, ".") || (src.DoneMarker != "" && strings.HasSuffix(e.Name, src.DoneMarker)) {
+			continue // hidden files (our own temp names among them) and markers
+		}
+		if ok, _ := path.Match(match, e.Name); !ok {
+			continue
+		}
+		l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
+		if err := CheckName(e.Name); err != nil {
+			l.Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
+			continue
+		}
+		if e.Mode&fs.ModeSymlink != 0 {
+			l.Warn("symlink refused", zap.Bool("security", true), zap.String("outcome", "refused"))
+			continue
+		}
+		if !e.IsRegular() {
+			continue
+		}
+		if src.DoneMarker != "" {
+			if _, ok := present[e.Name+src.DoneMarker]; !ok {
+				l.Debug("waiting for done marker", zap.String("outcome", "waiting"))
+				continue
+			}
+		}
+		if _, err := rn.ledger.Lookup(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err == nil {
+			continue // imported before: a kept source, or one still being cleaned
+		} else if !errors.Is(err, ledger.ErrNotFound) {
+			return nil, err
+		}
+		l.Debug("file seen", zap.Int64("bytes", e.Size))
+		cands = append(cands, e)
+	}
+	if len(cands) == 0 || src.DoneMarker != "" || src.Settle == nil || src.Settle.D() <= 0 {
+		return cands, nil
+	}
+	// Settle: a file is complete when its size and mtime hold still across
+	// the settle interval. One wait covers every candidate of the run.
+	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
+		return nil, err
+	}
+	again, err := ep.List(ctx, src.Dir)
+	if err != nil {
+		rn.res.Failed++
+		return nil, err
+	}
+	now := make(map[string]FileInfo, len(again))
+	for _, e := range again {
+		now[e.Name] = e
+	}
+	settled := cands[:0]
+	for _, c := range cands {
+		n, ok := now[c.Name]
+		if ok && n.Size == c.Size && n.ModTime.Equal(c.ModTime) && n.IsRegular() {
+			settled = append(settled, c)
+			continue
+		}
+		rn.log.Info("file not settled", zap.String("partner", src.Partner), zap.String("file", c.Name),
+			zap.Int64("bytes", n.Size), zap.String("outcome", "changing"))
+	}
+	return settled, nil
+}
+
+// stage records a new file and copies it into staging. It returns nil, nil
+// when the file turned out not to be settled after all.
+func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
+	src := rn.job.Source
+	f := &ledger.File{Job: rn.job.Name, Partner: src.Partner, Dir: src.Dir, Name: fi.Name,
+		Size: fi.Size, ModTime: fi.ModTime}
+	id, err := rn.ledger.AddFile(f)
+	if err != nil {
+		return nil, rn.failed(f, "record", err)
+	}
+	f.ID, f.State = id, ledger.StateStaging
+	failpoint("seen")
+
+	start := rn.Now()
+	ep, err := rn.endpoint(src.Partner)
+	if err != nil {
+		return nil, rn.failed(f, "stage", err)
+	}
+	n, sum, err := rn.copyIn(ctx, ep, f)
+	if err != nil {
+		// Nothing was recorded as staged and the source is untouched:
+		// forget the row; the next run lists the file again.
+		_ = rn.staging.Remove(id)
+		_ = rn.ledger.DeleteFile(id)
+		if errors.Is(err, ErrSizeMismatch) {
+			rn.fileLog(f).Info("file not settled", zap.String("outcome", "changing"), zap.String("error", err.Error()))
+			return nil, nil
+		}
+		f.ID = 0
+		return nil, rn.failed(f, "stage", err)
+	}
+	failpoint("staged-unrecorded")
+	if err := rn.ledger.MarkStaged(id, sum, n); err != nil {
+		return nil, rn.failed(f, "record", err)
+	}
+	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
+	rn.res.Bytes += n
+	d := rn.Now().Sub(start)
+	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),
+		zap.String("sha256", sum), zap.Duration("duration", d), zap.String("outcome", "staged"))
+	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "stage", Outcome: "ok", Bytes: n, Duration: d})
+	failpoint("staged")
+	return f, nil
+}
+
+// copyIn streams the source file into staging, hashing as it goes, and
+// checks that it read exactly the listed size.
+func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File) (int64, string, error) {
+	r, err := ep.Open(ctx, join(f.Dir, f.Name))
+	if err != nil {
+		return 0, "", err
+	}
+	defer r.Close()
+	st, err := rn.staging.Create(f.ID, f.Name)
+	if err != nil {
+		return 0, "", err
+	}
+	n, err := copyContext(ctx, st, r)
+	if err != nil {
+		st.Abort()
+		return 0, "", err
+	}
+	if n != f.Size {
+		st.Abort()
+		return 0, "", fmt.Errorf("%w: %q listed %d bytes, read %d", ErrSizeMismatch, f.Name, f.Size, n)
+	}
+	return st.Commit()
+}
+
+// cleanSource applies the job's post-action to the source file, now that
+// its staged copy is durable and recorded. It is safe to repeat.
+func (rn *run) cleanSource(ctx context.Context, f *ledger.File) error {
+	src := rn.job.Source
+	ep, err := rn.endpoint(f.Partner)
+	if err != nil {
+		return err
+	}
+	p := join(f.Dir, f.Name)
+	outcome := "kept"
+	switch after := src.After; {
+	case after == config.AfterKeep:
+	case after == "" || after == config.AfterDelete:
+		outcome = "deleted"
+		if err := ep.Remove(ctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	case src.MoveDir() != "":
+		outcome = "moved"
+		to := join(src.MoveDir(), f.Name)
+		err := ep.Rename(ctx, p, to)
+		if errors.Is(err, ErrExists) {
+			// An earlier file of the same name was moved there: keep both.
+			to = join(src.MoveDir(), fmt.Sprintf("%s.%d", f.Name, f.ID))
+			err = ep.Rename(ctx, p, to)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // moved before a crash
+		}
+		if err != nil {
+			return err
+		}
+	default:
+		return Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
+	}
+	if m := src.DoneMarker; m != "" {
+		if err := ep.Remove(ctx, p+m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	rn.fileLog(f).Info("source cleaned", zap.String("endpoint", ep.String()), zap.String("outcome", outcome))
+	return nil
+}
+
+// failpoint kills the process with SIGKILL when EXCHANGED_CRASH_AT names
+// this step boundary. It exists for the crash tests, which restart the
+// binary after each kill and check that nothing was lost or duplicated.
+func failpoint(step string) {
+	if crashAt != "" && crashAt == step {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+}
+
+var crashAt = os.Getenv("EXCHANGED_CRASH_AT")
