@@ -20,7 +20,10 @@ type Stats struct {
 	Written  int            // rows accepted and written to every output
 	Rejected int            // rows rejected
 	Reasons  map[string]int // reason code -> number of reject report lines
-	Ignored  []string       // source headers that map to no canonical field: dropped on reading
+	// Ignored lists the source headers that map to no canonical field: their columns are
+	// dropped on reading. It is filled only once the header line has every required column, so
+	// that a file without a header line does not put a row of data here.
+	Ignored []string
 }
 
 // Process streams in through the layout, validation, each output's profile and neutralization.
@@ -196,6 +199,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	n := len(p.rd.fields)
 	p.colSlot = make([]int, len(header))
 	p.slotCol = make([]int, n)
+	var ignored []string
 	for i := range p.slotCol {
 		p.slotCol[i] = -1
 	}
@@ -208,7 +212,7 @@ func (p *pipeline) mapHeader(header []string) error {
 		slot, ok := p.rd.byName[field]
 		if !ok {
 			if h != "" {
-				p.st.Ignored = append(p.st.Ignored, p.labels[i])
+				ignored = append(ignored, p.labels[i])
 			}
 			continue
 		}
@@ -236,6 +240,9 @@ func (p *pipeline) mapHeader(header []string) error {
 	if missing != nil {
 		return missing
 	}
+	// Only now is the header line known to be one: a file without a header line has a row of
+	// data there, which must not reach Stats (and so a log line).
+	p.st.Ignored = ignored
 
 	p.slots = p.rd.slots()
 	p.empty = make([]bool, n)
