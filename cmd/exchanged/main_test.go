@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the exchanged binary the lifecycle tests run, built once.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "exchanged-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "exchanged")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build exchanged: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is how one run of the binary ended.
+type result struct {
+	code   int // exit code, -1 when killed by a signal
+	signal string
+	stdout string
+	stderr string
+}
+
+// exchanged runs the binary with args and env, bounded in time.
+func exchanged(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	if cmd.ProcessState != nil {
+		r.code = cmd.ProcessState.ExitCode()
+		if r.code == -1 {
+			r.signal = strings.TrimPrefix(cmd.ProcessState.String(), "signal: ")
+		}
+	} else if err != nil {
+		t.Fatalf("exchanged %v: %v", args, err)
+	}
+	return r
+}
+
+func writeFile(t *testing.T, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	if r := exchanged(t, nil); r.code != exitUsage || !strings.Contains(r.stderr, "usage: exchanged") {
+		t.Fatalf("no args: %+v", r)
+	}
+	if r := exchanged(t, nil, "bogus"); r.code != exitUsage || !strings.Contains(r.stderr, `unknown command "bogus"`) {
+		t.Fatalf("unknown command: %+v", r)
+	}
+	if r := exchanged(t, nil, "config", "validate"); r.code != exitUsage || !strings.Contains(r.stderr, "--config is required") {
+		t.Fatalf("no --config: %+v", r)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	writeFile(t, bad, []byte("version: 1\nstate_dir: /tmp/x\npartners: {a: {role: creditor, local: {root: /tmp}, extra: 1}}\njobs: {}\n"))
+	r := exchanged(t, nil, "config", "validate", "--config", bad)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "partners.a.extra: unknown key") {
+		t.Fatalf("unknown key: %+v", r)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	r := exchanged(t, nil, "demo", "--log-format", "json")
+	if r.code != 0 {
+		t.Fatalf("demo: %+v", r)
+	}
+	for _, want := range []string{
+		"job acme-claims-in       files 1, deliveries 1",
+		"/inbox/claims/claims_2026-11-20.csv",
+		"/inbox/payments/payments_2026-11-20.csv",
+		"staging: 0 file(s) left",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, `"msg":"file delivered"`) {
+		t.Errorf("demo log has no JSON delivery event:\n%s", r.stderr)
+	}
+}
