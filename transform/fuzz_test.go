@@ -1,0 +1,180 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzLayoutReader feeds arbitrary bytes through Process under a layout picked by the fuzzer. It
+// must not panic; it either rejects the file or accounts for every row, and what it writes is
+// well-formed CSV without a formula-looking text cell.
+func FuzzLayoutReader(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.csv")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, byte(0), byte(0), false)
+		f.Add(b, byte(1), byte(1), true)
+	}
+	f.Add([]byte("\xff\xfec\x00r\x00"), byte(0), byte(0), false)
+	f.Fuzz(func(t *testing.T, data []byte, delim, choice byte, comma bool) {
+		l := builtin(t, Records[int(choice)%len(Records)])
+		l.Delimiter = []rune{0, ';', ',', '\t', '|'}[int(delim)%5]
+		if choice&4 != 0 {
+			l.Charset = "windows-1252"
+		}
+		if comma {
+			l.Decimal, l.DateFormat = ',', "02-01-2006"
+			l.Columns = map[string]string{"Vordering": "creditor_ref", "Klant": "debtor_ref"}
+		}
+		var internal, status, rej bytes.Buffer
+		outs := []Output{
+			{W: &internal, Profile: profile(t, "internal")},
+			{W: &status, Profile: profile(t, "creditor-payment"), Format: Format{Delimiter: ';', Decimal: ',', Charset: "windows-1252"}},
+		}
+		st, err := Process(context.Background(), bytes.NewReader(data), l, outs, &rej)
+		if err != nil {
+			if !errors.Is(err, ErrRejected) {
+				t.Fatalf("error %v is not a rejection", err)
+			}
+			return
+		}
+		if st.Rows != st.Written+st.Rejected {
+			t.Fatalf("stats %+v do not add up", st)
+		}
+		checkCSV(t, internal.Bytes(), ',', st.Written+1, l.Record)
+		checkCSV(t, status.Bytes(), ';', st.Written+1, l.Record)
+		checkCSV(t, rej.Bytes(), ',', -1, "")
+	})
+}
+
+// checkCSV parses out: rows of one width, the expected count (-1: any), and no text cell that a
+// spreadsheet would take for a formula.
+func checkCSV(t *testing.T, out []byte, comma rune, rows int, record string) {
+	t.Helper()
+	r := csv.NewReader(bytes.NewReader(out))
+	r.Comma = comma
+	all, err := r.ReadAll() // test output, small
+	if err != nil {
+		t.Fatalf("output is not CSV: %v\n%q", err, out)
+	}
+	if rows >= 0 && len(all) != rows {
+		t.Fatalf("output has %d rows, want %d", len(all), rows)
+	}
+	if len(all) == 0 {
+		return
+	}
+	kinds := map[string]kind{}
+	if rd := records[record]; rd != nil {
+		for _, f := range rd.fields {
+			kinds[f.name] = f.kind
+		}
+	}
+	header := all[0]
+	for _, row := range all[1:] {
+		for i, cell := range row {
+			if k, ok := kinds[header[i]]; ok && (k == kindAmount || k == kindPhone) {
+				continue
+			}
+			if c := strings.TrimLeft(cell, " "); c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+				t.Fatalf("cell %q of column %s is not neutralized", cell, header[i])
+			}
+		}
+	}
+}
+
+// FuzzFields feeds one string to every field parser. None may panic, each returns a value or a
+// known reason, and a parsed value reads back as itself.
+func FuzzFields(f *testing.F) {
+	for _, s := range []string{"NL91ABNA0417164300", "nl91 abna 0417 1643 00", "1234ab", "06-12345678", "+31 (0)6 12345678",
+		"jan@example.nl", "12345678", "NL000099998B57", "NL111222333B01", "1.234,56", "-0,01", "31-12-2025", "2025-12-31",
+		"", "\x00", "\xff", "=1+1", "99999999999999999999"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	known := map[string]bool{"": true}
+	for _, r := range []string{ReasonFieldTooLong, ReasonInvalidCharacter, ReasonInvalidEncoding, ReasonInvalidAmount,
+		ReasonInvalidDate, ReasonInvalidIBAN, ReasonInvalidPostcode, ReasonInvalidPhone, ReasonInvalidEmail,
+		ReasonInvalidKvK, ReasonInvalidBTWID, ReasonInvalidStatusCode} {
+		known[r] = true
+	}
+	layouts := []dateLayout{compileDate("2006-01-02"), compileDate("02-01-2006"), compileDate("2 January 2006")}
+	f.Fuzz(func(t *testing.T, s string, comma bool) {
+		must := func(what, reason string) {
+			if !known[reason] {
+				t.Fatalf("%s(%q): unknown reason %q", what, s, reason)
+			}
+		}
+		dec := byte('.')
+		if comma {
+			dec = ','
+		}
+		a, r := parseAmount(s, dec)
+		must("parseAmount", r)
+		if r == "" {
+			if b, r2 := parseAmount(string(appendAmount(nil, a, dec)), dec); b != a || r2 != "" {
+				t.Fatalf("amount %q -> %d -> %d %q", s, a, b, r2)
+			}
+		}
+		for _, dl := range layouts {
+			d, r := dl.parse(s)
+			must("parseDate", r)
+			if r == "" {
+				if e, r2 := dl.parse(string(dl.appendDate(nil, d))); e != d || r2 != "" {
+					t.Fatalf("date %q -> %v -> %v %q", s, d, e, r2)
+				}
+			}
+		}
+		iban, r := parseIBAN(s)
+		must("parseIBAN", r)
+		if r == "" {
+			if w, r2 := parseIBAN(string(iban)); w != iban || r2 != "" {
+				t.Fatalf("iban %q -> %q -> %q", s, iban, w)
+			}
+		}
+		pc, r := parsePostcode(s)
+		must("parsePostcode", r)
+		if r == "" {
+			if w, r2 := parsePostcode(string(pc)); w != pc || r2 != "" {
+				t.Fatalf("postcode %q -> %q -> %q", s, pc, w)
+			}
+		}
+		ph, r := parsePhone(s)
+		must("parsePhone", r)
+		if r == "" {
+			if w, r2 := parsePhone(string(ph)); w != ph || r2 != "" {
+				t.Fatalf("phone %q -> %q -> %q", s, ph, w)
+			}
+		}
+		btw, legacy, r := parseBTWID(s)
+		must("parseBTWID", r)
+		if r == "" {
+			if w, l2, r2 := parseBTWID(string(btw)); w != btw || l2 != legacy || r2 != "" {
+				t.Fatalf("btw %q -> %q -> %q", s, btw, w)
+			}
+		}
+		must("checkEmail", checkEmail(s))
+		must("checkKvK", checkKvK(s))
+		must("checkCode", checkCode(s))
+		must("checkText", checkText(s, maxText))
+		if n := neutralize(s); n != s && n != "'"+s {
+			t.Fatalf("neutralize(%q) = %q", s, n)
+		}
+		// The gocsv unmarshalers never fail with anything but a *FieldError.
+		for _, u := range []interface{ UnmarshalCSV(string) error }{new(Text), new(Ref), new(Code), new(Amount), new(Date),
+			new(IBAN), new(Postcode), new(Phone), new(Email), new(KvK), new(BTWID)} {
+			var fe *FieldError
+			if err := u.UnmarshalCSV(s); err != nil && (!errors.As(err, &fe) || !known[fe.Reason]) {
+				t.Fatalf("%T.UnmarshalCSV(%q) = %v", u, s, err)
+			}
+		}
+	})
+}
