@@ -3,11 +3,13 @@ package exchange
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,15 +46,21 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 	}
 	var errs []error
 	for i, dest := range rn.job.Destinations {
-		d := have[i]
-		if d != nil && d.State == ledger.DeliveryDelivered {
-			continue
-		}
-		if err := rn.deliver(ctx, f, i, dest, d); err != nil {
+		if err := rn.deliver(ctx, f, i, dest, have[i]); err != nil {
 			if fatal(err) {
 				return err
 			}
 			errs = append(errs, fmt.Errorf("destination %d (%s): %w", i, dest.Partner, err))
+		}
+	}
+	if rn.job.Rejects != nil {
+		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
+				if fatal(err) {
+					return err
+				}
+				errs = append(errs, fmt.Errorf("reject report (%s): %w", rn.job.Rejects.Partner, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -63,12 +71,18 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 // to the final name, sidecars, record "delivered". Resuming a delivery
 // after a crash uses those records to neither lose nor repeat it.
 func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
+	if d != nil && d.State == ledger.DeliveryDelivered {
+		return nil
+	}
 	start := rn.Now()
 	ep, err := rn.endpoint(dest.Partner)
 	if err != nil {
 		return err
 	}
-	local := rn.output(f, i)
+	local, name := rn.output(f, i), f.Name
+	if i == rejectsIndex {
+		local, name = rejectsName, reportName(f.Name)
+	}
 	lf, err := rn.staging.Open(f.ID, local)
 	if err != nil {
 		return err
@@ -79,11 +93,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return err
 	}
 	if d == nil {
-		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: f.Name,
-			TempName: tempName(f.Name), Size: st.Size(), SHA256: f.SHA256}
+		sum := f.SHA256 // files that pass unchanged are the staged copy
 		if rn.job.Transform != nil {
-			d.SHA256 = "" // set from the output below
+			if sum, err = hashFile(lf); err != nil {
+				return err
+			}
 		}
+		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
+			TempName: tempName(name), Size: st.Size(), SHA256: sum}
 		if d.ID, err = rn.ledger.StartDelivery(d); err != nil {
 			return err
 		}
@@ -228,6 +245,18 @@ func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, data []byte)
 	return err
 }
 
+// hashFile returns the hex sha256 of f's contents and rewinds it.
+func hashFile(f *os.File) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // tempName returns a hidden, unique name beside name: partners' pickup
 // patterns do not match it, and it never collides with a stale one.
 func tempName(name string) string {
@@ -288,13 +317,4 @@ func (h *halfReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
 	h.left -= int64(n)
 	return n, err
-}
-
-// prepare makes each destination's output in staging. Without a transform
-// the staged copy itself is every destination's output.
-func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
-	if rn.job.Transform == nil {
-		return nil
-	}
-	return Permanent(fmt.Errorf("exchange: job %s: transform not available in this build", rn.job.Name))
 }

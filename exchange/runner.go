@@ -271,7 +271,10 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			err = rn.setState(f, ledger.StateCleaned)
 			failpoint("cleaned")
 		case ledger.StateCleaned:
-			if err = rn.prepare(ctx, f); err != nil {
+			if err = rn.prepare(ctx, f); errors.Is(err, errFileRejected) {
+				rn.res.Files++
+				return nil // rejected whole: reported to the creditor, staging removed
+			} else if err != nil {
 				return rn.failed(f, "transform", err)
 			}
 			err = rn.setState(f, ledger.StateTransformed)

@@ -1,0 +1,293 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
+	"github.com/exchanged/exchanged/transform"
+)
+
+// errFileRejected is returned by prepare when a file was rejected whole
+// and is finished with: its reject report delivered, its staging removed.
+var errFileRejected = errors.New("exchange: file rejected")
+
+// rejectsName is the staged name of a file's reject report.
+const rejectsName = "rejects.csv"
+
+// rejectsIndex is the delivery index of the reject report.
+const rejectsIndex = -1
+
+// LayoutFor returns the transform layout named name: an entry of the
+// config's layouts, or a built-in record layout (claim, payment, status).
+func LayoutFor(cfg *config.Config, name string) (transform.Layout, error) {
+	cl, ok := cfg.Layouts[name]
+	if !ok {
+		return transform.BuiltinLayout(name)
+	}
+	l := transform.Layout{Name: name, Record: cl.Record, Charset: cl.Charset, DateFormat: cl.Date,
+		Columns: cl.Columns, Required: cl.Required}
+	if cl.Delimiter != "" {
+		l.Delimiter, _ = utf8.DecodeRuneInString(cl.Delimiter)
+	}
+	if cl.Decimal != "" {
+		l.Decimal, _ = utf8.DecodeRuneInString(cl.Decimal)
+	}
+	return l, l.Validate()
+}
+
+// profileFor returns the profile destination d of job j receives. The
+// partner's role is checked against it once more here, just before a file
+// is made for it: config validation is not the only guard.
+func profileFor(cfg *config.Config, j *config.Job, d *config.Destination) (transform.Profile, error) {
+	name := cfg.ProfileFor(j, d)
+	p := cfg.Partners[d.Partner]
+	if p == nil || !transform.ProfileAllowed(p.Role, name) {
+		return transform.Profile{}, Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
+	}
+	return transform.BuiltinProfile(name)
+}
+
+// CheckConfig checks what the config package cannot know on its own: that
+// every job's layout and profiles can be built by the transform package.
+// It touches no endpoint.
+func CheckConfig(cfg *config.Config) error {
+	var errs []error
+	for _, name := range sortedKeys(cfg.Jobs) {
+		j := cfg.Jobs[name]
+		if j.Transform == nil {
+			continue
+		}
+		if _, err := LayoutFor(cfg, j.Transform.Layout); err != nil {
+			errs = append(errs, fmt.Errorf("jobs.%s.transform.layout: %w", name, err))
+		}
+		for i, d := range j.Destinations {
+			if _, err := profileFor(cfg, j, d); err != nil {
+				errs = append(errs, fmt.Errorf("jobs.%s.destinations[%d]: %w", name, i, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// prepare makes each destination's output in staging: the staged file
+// read through the job's layout, validated, and minimized to each
+// destination's profile. Bad rows go to a staged reject report. A file
+// rejected whole is finished here (errFileRejected). Without a transform
+// the staged copy itself is every destination's output.
+func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
+	tr := rn.job.Transform
+	if tr == nil {
+		return nil
+	}
+	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); errors.Is(err, fs.ErrNotExist) {
+		// A rejection in progress before a restart: the staged copy is
+		// gone, its report is staged and still to be delivered.
+		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+			return rn.finishRejection(ctx, f)
+		}
+		return Permanent(fmt.Errorf("exchange: file %d: staged copy missing", f.ID))
+	}
+	layout, err := LayoutFor(rn.cfg, tr.Layout)
+	if err != nil {
+		return Permanent(err)
+	}
+	var staged []*Staged
+	abort := func() {
+		for _, st := range staged {
+			st.Abort()
+		}
+	}
+	outs := make([]transform.Output, len(rn.job.Destinations))
+	subjects := make([]*subjectBatch, len(rn.job.Destinations))
+	for i, d := range rn.job.Destinations {
+		prof, err := profileFor(rn.cfg, rn.job, d)
+		if err != nil {
+			abort()
+			return err
+		}
+		st, err := rn.staging.Create(f.ID, rn.output(f, i))
+		if err != nil {
+			abort()
+			return err
+		}
+		staged = append(staged, st)
+		subjects[i] = &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, creditor: f.Partner}
+		outs[i] = transform.Output{W: st, Profile: prof, Subject: subjects[i].add}
+	}
+	var rej *Staged
+	if rn.job.Rejects != nil {
+		if rej, err = rn.staging.Create(f.ID, rejectsName); err != nil {
+			abort()
+			return err
+		}
+	}
+	in, err := rn.staging.Open(f.ID, f.Name)
+	if err != nil {
+		abort()
+		return err
+	}
+	stats, err := processInto(ctx, in, layout, outs, rej)
+	in.Close()
+	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected))
+	if err != nil {
+		abort() // every output: a rejected file delivers nothing
+		if !errors.Is(err, transform.ErrRejected) {
+			if rej != nil {
+				rej.Abort()
+			}
+			return err
+		}
+		bsn := errors.Is(err, transform.ErrBSN)
+		l.Error("file rejected", zap.Bool("security", bsn), zap.String("outcome", "rejected"), zap.String("error", err.Error()))
+		rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "rejected", Rows: stats.Rows, Rejected: stats.Rejected})
+		if rej != nil {
+			if _, _, err := rej.Commit(); err != nil {
+				return err
+			}
+		}
+		// The staged copy goes at once: a file with a BSN is not kept.
+		if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		_ = syncDir(path.Dir(rn.staging.Path(f.ID, f.Name)))
+		_ = rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected)
+		return rn.finishRejection(ctx, f)
+	}
+	for _, s := range subjects {
+		if err := s.flush(); err != nil {
+			abort()
+			if rej != nil {
+				rej.Abort()
+			}
+			return err
+		}
+	}
+	for _, st := range staged {
+		if _, _, err := st.Commit(); err != nil {
+			return err
+		}
+	}
+	if rej != nil {
+		if stats.Rejected > 0 {
+			if _, _, err := rej.Commit(); err != nil {
+				return err
+			}
+		} else {
+			rej.Abort()
+		}
+	}
+	if err := rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected); err != nil {
+		return err
+	}
+	l.Info("file transformed", zap.String("outcome", "transformed"))
+	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "ok", Rows: stats.Rows, Rejected: stats.Rejected})
+	return nil
+}
+
+// processInto runs the transform; rejects may be nil.
+func processInto(ctx context.Context, in *os.File, l transform.Layout, outs []transform.Output, rejects *Staged) (transform.Stats, error) {
+	if rejects == nil {
+		return transform.Process(ctx, in, l, outs, nil)
+	}
+	return transform.Process(ctx, in, l, outs, rejects)
+}
+
+// finishRejection delivers a rejected file's report, if the job has a
+// rejects destination, then removes its staging and records it rejected.
+func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
+	if rn.job.Rejects != nil {
+		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+			if err := rn.deliverReport(ctx, f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rn.staging.Remove(f.ID); err != nil {
+		return err
+	}
+	if err := rn.setState(f, ledger.StateRejected); err != nil {
+		return err
+	}
+	rn.fileLog(f).Info("staging removed", zap.String("outcome", "rejected"), zap.String("sha256", f.SHA256))
+	return errFileRejected
+}
+
+// deliverReport delivers the staged reject report of f, unless delivered.
+func (rn *run) deliverReport(ctx context.Context, f *ledger.File) error {
+	dels, err := rn.ledger.Deliveries(f.ID)
+	if err != nil {
+		return err
+	}
+	var d *ledger.Delivery
+	for i := range dels {
+		if dels[i].Index == rejectsIndex {
+			d = &dels[i]
+		}
+	}
+	if d != nil && d.State == ledger.DeliveryDelivered {
+		return nil
+	}
+	return rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, d)
+}
+
+// reportName is the name a file's reject report is delivered under.
+func reportName(name string) string {
+	return strings.TrimSuffix(name, path.Ext(name)) + ".rejects.csv"
+}
+
+// subjectBatch turns the debtor references of one output into
+// pseudonyms and records them in the ledger in batches, so that memory
+// stays flat whatever the file's size.
+type subjectBatch struct {
+	l        *ledger.Ledger
+	fileID   int64
+	idx      int
+	creditor string
+	buf      []string
+	err      error
+}
+
+func (b *subjectBatch) add(ref string) {
+	if b.err != nil || ref == "" {
+		return
+	}
+	b.buf = append(b.buf, b.l.Pseudonym(b.creditor, ref))
+	if len(b.buf) >= 1000 {
+		b.err = b.flush()
+	}
+}
+
+func (b *subjectBatch) flush() error {
+	if b.err != nil {
+		return b.err
+	}
+	if len(b.buf) == 0 {
+		return nil
+	}
+	err := b.l.AddSubjects(b.fileID, b.idx, b.buf)
+	b.buf = b.buf[:0]
+	return err
+}

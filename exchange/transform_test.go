@@ -1,0 +1,183 @@
+package exchange
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"golang.org/x/text/encoding/charmap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// excelClaims is a creditor's export straight from Dutch Excel:
+// windows-1252, ';', decimal comma, dd-mm-yyyy dates. Line 3 has a bad
+// IBAN and is rejected; the others go on.
+func excelClaims(t *testing.T) []byte {
+	t.Helper()
+	s := "Dossier;Factuur;Klantnummer;Naam;Postcode;Plaats;Geboortedatum;E-mail;IBAN;Bedrag\r\n" +
+		"D-1;F-100;K-1;José de Vries;1234ab;Utrecht;01-02-1980;jose@example.nl;NL91ABNA0417164300;1.234,56\r\n" +
+		"D-2;F-101;K-2;Piet Bakker;2345 CD;Zwolle;03-04-1975;piet@example.nl;NL00BANK0000000000;89,95\r\n" +
+		"D-3;F-102;K-3;Anna Jansen;3456EF;Gouda;05-06-1990;anna@example.nl;NL91ABNA0417164300;412,00\r\n"
+	b, err := charmap.Windows1252.NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func transformRig(t *testing.T) (*rig, string, string, string) {
+	t.Helper()
+	acme, cases, gdw := t.TempDir(), t.TempDir(), t.TempDir()
+	mkdirs(t, acme, "outbox", "rejects")
+	mkdirs(t, cases, "inbox")
+	mkdirs(t, gdw, "in")
+	g := newRig(t, map[string]*config.Partner{
+		"acme":  localPartner("creditor", acme),
+		"cases": localPartner("internal", cases),
+		"gdw":   localPartner("bailiff", gdw),
+	}, map[string]*config.Job{"claims-in": {
+		Source:    config.Source{Partner: "acme", Dir: "/outbox", Match: "*.csv", Settle: settle(1)},
+		Transform: &config.Transform{Layout: "acme-claims", Profile: "internal"},
+		Rejects:   &config.Destination{Partner: "acme", Dir: "/rejects"},
+		Destinations: []*config.Destination{
+			{Partner: "cases", Dir: "/inbox"},
+			{Partner: "gdw", Dir: "/in", Profile: "bailiff"},
+		},
+	}})
+	g.cfg.Layouts = map[string]*config.Layout{"acme-claims": {Name: "acme-claims", Record: "claim", Delimiter: ";",
+		Charset: "windows-1252", Decimal: ",", Date: "02-01-2006",
+		Columns: map[string]string{"Dossier": "case_ref", "Factuur": "creditor_ref", "Klantnummer": "debtor_ref",
+			"Naam": "name", "Postcode": "postcode", "Plaats": "city", "Geboortedatum": "birth_date",
+			"E-mail": "email", "IBAN": "iban", "Bedrag": "principal"}}}
+	if err := CheckConfig(g.cfg); err != nil {
+		t.Fatal(err)
+	}
+	return g, acme, cases, gdw
+}
+
+func TestTransformMinimizesPerDestination(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
+	res, err := g.run("claims-in")
+	if err != nil || res.Files != 1 || res.Delivered != 3 {
+		t.Fatalf("run = %+v, %v; want one file, two outputs and a reject report delivered", res, err)
+	}
+	internal, _ := os.ReadFile(filepath.Join(cases, "inbox", "claims_1.csv"))
+	bailiff, _ := os.ReadFile(filepath.Join(gdw, "in", "claims_1.csv"))
+	report, _ := os.ReadFile(filepath.Join(acme, "rejects", "claims_1.rejects.csv"))
+
+	// The internal case system gets every field, canonical and UTF-8.
+	for _, want := range []string{"José de Vries", "jose@example.nl", "NL91ABNA0417164300", "1234 AB", "1234.56", "1980-02-01"} {
+		if !strings.Contains(string(internal), want) {
+			t.Errorf("internal output lacks %q:\n%s", want, internal)
+		}
+	}
+	// The bailiff gets name and address, never e-mail or the debtor's IBAN.
+	if !strings.Contains(string(bailiff), "José de Vries") {
+		t.Errorf("bailiff output lacks the debtor's name:\n%s", bailiff)
+	}
+	for _, never := range []string{"email", "iban", "@example.nl", "NL91ABNA0417164300"} {
+		if strings.Contains(string(bailiff), never) {
+			t.Errorf("bailiff output carries %q:\n%s", never, bailiff)
+		}
+	}
+	// Neither output has the rejected row; the report names line, reference, column and reason.
+	for _, out := range [][]byte{internal, bailiff} {
+		if bytes.Contains(out, []byte("Piet Bakker")) || bytes.Count(out, []byte("\n")) != 3 {
+			t.Errorf("output should hold the header and two good rows:\n%s", out)
+		}
+	}
+	if !strings.Contains(string(report), "3,F-101,IBAN,invalid_iban") || strings.Contains(string(report), "Piet") {
+		t.Errorf("reject report = %q", report)
+	}
+	// Ledger: counts, and disclosures only of what the bailiff received.
+	f := onlyFile(t, g, "claims-in")
+	if f.State != ledger.StateDone || f.Rows != 3 || f.Rejected != 1 {
+		t.Fatalf("ledger file = %+v", f)
+	}
+	for ref, want := range map[string]int{"K-1": 2, "K-3": 2, "K-2": 0} {
+		ds, err := g.ledger.Disclosures(g.ledger.Pseudonym("acme", ref))
+		if err != nil || len(ds) != want {
+			t.Errorf("disclosures of %s = %d (%v), want %d", ref, len(ds), err, want)
+		}
+	}
+	ev := g.logs.FilterMessage("file transformed").All()
+	if len(ev) != 1 || ev[0].ContextMap()["rows"] != int64(3) || ev[0].ContextMap()["rejected"] != int64(1) {
+		t.Fatalf("transform event = %v", ev)
+	}
+	g.checkLogs("José", "Piet Bakker", "NL91ABNA0417164300", "@example.nl", "1.234,56")
+	g.stagingEmpty()
+}
+
+func TestTransformBSNRejectsWholeFile(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	withBSN := []byte("Factuur;Klantnummer;Naam;BSN;Bedrag\r\nF-1;K-1;Jan Smit;111222333;10,00\r\n")
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), withBSN, 0o644)
+	res, err := g.run("claims-in")
+	if err != nil || res.Files != 1 {
+		t.Fatalf("run = %+v, %v", res, err)
+	}
+	for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in")} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s received %v from a file with a BSN", dir, ents)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(acme, "rejects", "claims_bsn.rejects.csv"))
+	if !strings.Contains(string(report), "BSN") || !strings.Contains(string(report), "bsn_column") || strings.Contains(string(report), "111222333") {
+		t.Fatalf("reject report = %q; want it to name the column and reason, never the value", report)
+	}
+	f := onlyFile(t, g, "claims-in")
+	if f.State != ledger.StateRejected {
+		t.Fatalf("ledger state = %s, want rejected", f.State)
+	}
+	sec := g.logs.FilterMessage("file rejected").FilterField(zap.Bool("security", true)).All()
+	if len(sec) != 1 {
+		t.Fatalf("want one security event for the BSN, got %v", g.logs.FilterMessage("file rejected").All())
+	}
+	g.checkLogs("111222333", "Jan Smit")
+	g.stagingEmpty()
+	if _, err := os.Stat(filepath.Join(acme, "outbox", "claims_bsn.csv")); !os.IsNotExist(err) {
+		t.Error("source not cleaned")
+	}
+}
+
+func TestTransformRejectReportResumesAfterFailure(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	os.RemoveAll(filepath.Join(acme, "rejects")) // the creditor's rejects dir is missing
+	if _, err := g.run("claims-in"); err == nil {
+		t.Fatal("run succeeded without a place for the report")
+	}
+	ids, _ := g.runner.Staging().IDs()
+	if len(ids) != 1 {
+		t.Fatal("report not kept in staging")
+	}
+	if _, err := os.Stat(g.runner.Staging().Path(ids[0], "claims_bsn.csv")); !os.IsNotExist(err) {
+		t.Fatal("the file with a BSN is still staged")
+	}
+	mkdirs(t, acme, "rejects")
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(acme, "rejects", "claims_bsn.rejects.csv")); err != nil {
+		t.Fatal("report not delivered on the next run")
+	}
+	if f := onlyFile(t, g, "claims-in"); f.State != ledger.StateRejected {
+		t.Fatalf("state = %s", f.State)
+	}
+	g.stagingEmpty()
+}
+
+func onlyFile(t *testing.T, g *rig, job string) *ledger.File {
+	t.Helper()
+	f, err := g.ledger.File(1)
+	if err != nil || f.Job != job {
+		t.Fatalf("ledger file 1 = %+v, %v", f, err)
+	}
+	return f
+}
