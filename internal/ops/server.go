@@ -1,0 +1,147 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/schedule"
+)
+
+// Handler serves the ops endpoint:
+//
+//	GET  /healthz          200 while the process is up
+//	GET  /readyz           200 when Ready returns nil, else 503 and its error
+//	GET  /metrics          the metrics, in Prometheus text format
+//	POST /jobs/NAME/run    Trigger(NAME): 202 started, 404 unknown job, 409 running,
+//	                       503 stopping
+//
+// Ready and Trigger may be nil: not ready, and 503.
+type Handler struct {
+	Metrics *Metrics
+	Ready   func() error
+	Trigger func(job string) error
+	Log     *zap.Logger
+}
+
+// ServeMux returns the routes above.
+func (h *Handler) ServeMux() *http.ServeMux {
+	log := h.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		text(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		err := errors.New("starting")
+		if h.Ready != nil {
+			err = h.Ready()
+		}
+		if err != nil {
+			text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		text(w, http.StatusOK, "ready")
+	})
+	if h.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Metrics.reg, promhttp.HandlerOpts{
+			Registry: h.Metrics.reg, ErrorLog: zap.NewStdLog(log)}))
+	}
+	mux.HandleFunc("POST /jobs/{name}/run", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		err := schedule.ErrStopped
+		if h.Trigger != nil {
+			err = h.Trigger(name)
+		}
+		code := http.StatusAccepted
+		switch {
+		case err == nil:
+		case errors.Is(err, schedule.ErrUnknownJob):
+			code = http.StatusNotFound
+		case errors.Is(err, schedule.ErrRunning):
+			code = http.StatusConflict
+		case errors.Is(err, schedule.ErrStopped):
+			code = http.StatusServiceUnavailable
+		default:
+			code = http.StatusInternalServerError
+		}
+		log.Info("run requested", zap.String("job", name), zap.String("remote", r.RemoteAddr),
+			zap.Int("status", code))
+		if err != nil {
+			text(w, code, err.Error())
+			return
+		}
+		text(w, code, "started")
+	})
+	return mux
+}
+
+func text(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, msg)
+}
+
+// Server is the ops endpoint's HTTP server. Listen binds its address at once, so that a
+// taken port fails startup; Close stops it.
+type Server struct {
+	srv  *http.Server
+	ln   net.Listener
+	log  *zap.Logger
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Listen listens on addr and serves h until Close.
+func Listen(addr string, h *Handler, log *zap.Logger) (*Server, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	s := &Server{ln: ln, log: log, srv: &http.Server{
+		Handler:           h.ServeMux(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(log),
+	}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("ops endpoint stopped", zap.String("error", err.Error()))
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close shuts the server down, letting requests in progress finish until ctx is done.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		err = s.srv.Shutdown(ctx)
+		if err != nil {
+			_ = s.srv.Close()
+		}
+		s.wg.Wait()
+	})
+	return err
+}
