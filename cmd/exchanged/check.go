@@ -2,15 +2,60 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/transform"
 )
 
-// CheckCommand validates one CSV offline against a layout.
+// CheckCommand validates one CSV offline against a layout of the config
+// (or a built-in one: claim, payment, status) and prints its reject
+// report and a summary: what ops use to onboard a new creditor.
 type CheckCommand struct {
-	stdout io.Writer
+	stdout, stderr io.Writer
 }
 
+// errRowsRejected is returned when the file is readable but rows were
+// rejected, so that scripts see a non-zero exit.
+var errRowsRejected = errors.New("rows rejected")
+
 func (c *CheckCommand) Run(ctx context.Context, args []string) error {
-	return fmt.Errorf("check: not available in this build")
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	path := fs.String("config", "", "config file")
+	layoutName := fs.String("layout", "", "layout name (from layouts:, or claim | payment | status)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *layoutName == "" || fs.NArg() != 1 {
+		return fmt.Errorf("%w: exchanged check --config FILE --layout NAME FILE.csv", errUsage)
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	layout, err := exchange.LayoutFor(cfg, *layoutName)
+	if err != nil {
+		return fmt.Errorf("%w: layout %q: %w", errConfig, *layoutName, err)
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	stats, err := transform.Check(ctx, f, layout, c.stdout)
+	if err != nil {
+		if errors.Is(err, transform.ErrRejected) {
+			return fmt.Errorf("%s: file rejected: %w", fs.Arg(0), err)
+		}
+		return err
+	}
+	if stats.Rejected > 0 {
+		return fmt.Errorf("%s: %d of %d row(s) rejected: %w", fs.Arg(0), stats.Rejected, stats.Rows, errRowsRejected)
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		err = (&ValidateCommand{stdout: stdout}).Run(ctx, rest[1:])
 	case "check":
-		err = (&CheckCommand{stdout: stdout}).Run(ctx, rest)
+		err = (&CheckCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "demo":
 		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "help", "-h", "--help":

@@ -96,9 +96,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %+v", r)
 	}
 	for _, want := range []string{
-		"job acme-claims-in       files 1, deliveries 1",
+		"job acme-claims-in       files 2, deliveries 3, bytes staged 664: ok",
+		"job handover-jansen      files 1, deliveries 1, bytes staged 508: ok",
+		"job acme-payments-out    files 1, deliveries 1, bytes staged 155: ok",
 		"/inbox/claims/claims_2026-11-20.csv",
-		"/inbox/payments/payments_2026-11-20.csv",
+		"/inbox/rejects/claims_2026-11-21.rejects.csv",
+		"/in/handover_2026-11-20.csv.done",
+		"/inbox/payments/payments_2026-11-20.csv.sha256",
 		"staging: 0 file(s) left",
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -107,5 +111,22 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, `"msg":"file delivered"`) {
 		t.Errorf("demo log has no JSON delivery event:\n%s", r.stderr)
+	}
+	// The bailiff's file has only the bailiff profile's columns.
+	i := strings.Index(r.stdout, "/in/handover_2026-11-20.csv ")
+	if i < 0 {
+		t.Fatal("no handover in the demo output")
+	}
+	cols := r.stdout[i:]
+	cols = cols[strings.Index(cols, "columns: ")+9:]
+	cols = cols[:strings.Index(cols, "\n")]
+	for _, never := range []string{"email", "phone", "iban"} {
+		if strings.Contains(cols, never) {
+			t.Errorf("bailiff received column %q: %s", never, cols)
+		}
+	}
+	// The BSN file is a security event naming the column, not the value.
+	if !strings.Contains(r.stderr, `"security":true`) || strings.Contains(r.stderr, "111222333") || strings.Contains(r.stderr, "Jan Smit") {
+		t.Errorf("BSN rejection: want a security event without personal data")
 	}
 }

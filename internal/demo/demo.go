@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 
@@ -25,7 +28,7 @@ import (
 var assets embed.FS
 
 // Jobs are the demo's jobs, in the order they run.
-var Jobs = []string{"acme-claims-in", "acme-payments-out"}
+var Jobs = []string{"acme-claims-in", "handover-jansen", "acme-payments-out"}
 
 // Env is a prepared demo: servers running, files seeded, config written.
 type Env struct {
@@ -172,6 +175,11 @@ func (e *Env) Tree(w io.Writer) error {
 			}
 			rel, _ := filepath.Rel(roots[n], p)
 			fmt.Fprintf(w, "    /%-44s %6d bytes\n", filepath.ToSlash(rel), fi.Size())
+			if strings.HasSuffix(p, ".csv") {
+				if h := header(p); h != "" {
+					fmt.Fprintf(w, "      columns: %s\n", h)
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -179,4 +187,20 @@ func (e *Env) Tree(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// header returns the first line of a CSV file: its column names, which
+// show what each partner received without showing anyone's data.
+func header(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if !utf8.ValidString(line) {
+		return "(not UTF-8: " + strconv.Itoa(len(line)) + " bytes)"
+	}
+	return line
 }
