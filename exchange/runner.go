@@ -32,11 +32,18 @@ type Runner struct {
 	Now func() time.Time
 	// Sleep waits for d or until ctx ends; tests may replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Observe, if set, is told of every finished file step (for metrics).
+	// Observe, if set, is told of every finished file step (for metrics),
+	// and of every retry (Outcome "retry").
 	Observe func(Event)
+	// Retry is how transient failures are retried within a run.
+	Retry RetryPolicy
+
+	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
+	wrapEndpoint func(partner string, ep Endpoint) Endpoint
 }
 
-// Event is one finished step of one file, as logged.
+// Event is one finished step of one file, as logged. Outcome is "ok",
+// "failed", "rejected", or "retry" for a transient failure tried again.
 type Event struct {
 	Job, Partner, Step, Outcome string
 	Bytes                       int64
@@ -61,7 +68,7 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 		}
 	}
 	return &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
-		Now: time.Now, Sleep: sleep}, nil
+		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -139,6 +146,8 @@ type run struct {
 
 	mu  sync.Mutex
 	eps map[string]Endpoint
+
+	try int // the try of the step under rn.retry, from 1; 0 outside it
 }
 
 // endpoint returns the run's endpoint for a partner, made on first use and
@@ -162,6 +171,9 @@ func (rn *run) endpoint(partner string) (Endpoint, error) {
 	default:
 		return nil, fmt.Errorf("exchange: partner %q has no endpoint", partner)
 	}
+	if rn.wrapEndpoint != nil {
+		ep = rn.wrapEndpoint(partner, ep)
+	}
 	rn.eps[partner] = ep
 	return ep, nil
 }
@@ -176,6 +188,8 @@ func (rn *run) closeEndpoints() {
 	}
 }
 
+// do takes the job's pending files, then its new ones, through their
+// steps. A step that fails for a transient reason is retried (rn.retry).
 func (rn *run) do(ctx context.Context) error {
 	pending, err := rn.ledger.Pending(rn.job.Name)
 	if err != nil {
@@ -185,11 +199,13 @@ func (rn *run) do(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := rn.advance(ctx, &pending[i]); err != nil && fatal(err) {
+		f := &pending[i]
+		if err := rn.retry(ctx, func() error { return rn.advance(ctx, f) }); err != nil && fatal(err) {
 			return err
 		}
 	}
-	news, err := rn.discover(ctx)
+	var news []FileInfo
+	err = rn.retry(ctx, func() (err error) { news, err = rn.discover(ctx); return err })
 	if err != nil {
 		return err
 	}
@@ -197,7 +213,8 @@ func (rn *run) do(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		f, err := rn.stage(ctx, fi)
+		var f *ledger.File
+		err := rn.retry(ctx, func() (err error) { f, err = rn.stage(ctx, fi); return err })
 		if err != nil {
 			if fatal(err) {
 				return err
@@ -207,7 +224,7 @@ func (rn *run) do(ctx context.Context) error {
 		if f == nil {
 			continue
 		}
-		if err := rn.advance(ctx, f); err != nil && fatal(err) {
+		if err := rn.retry(ctx, func() error { return rn.advance(ctx, f) }); err != nil && fatal(err) {
 			return err
 		}
 	}
@@ -227,8 +244,12 @@ func (rn *run) fileLog(f *ledger.File) *zap.Logger {
 }
 
 // failed records a failed step of f: it stays where it is and is tried
-// again on the next run.
+// again on the next run. A transient failure with tries left is not
+// recorded but logged and marked for rn.retry.
 func (rn *run) failed(f *ledger.File, step string, err error) error {
+	if rn.again(err) {
+		return rn.retryLater(rn.fileLog(f), f.Partner, step, err)
+	}
 	rn.res.Failed++
 	attempts := 0
 	if f.ID != 0 {
@@ -320,6 +341,10 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 	}
 	ents, err := ep.List(ctx, src.Dir)
 	if err != nil {
+		if rn.again(err) {
+			return nil, rn.retryLater(rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String())),
+				src.Partner, "list", err)
+		}
 		rn.log.Error("list failed", zap.String("partner", src.Partner), zap.String("endpoint", ep.String()),
 			zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		rn.res.Failed++
@@ -377,6 +402,12 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 	}
 	again, err := ep.List(ctx, src.Dir)
 	if err != nil {
+		if rn.again(err) {
+			return nil, rn.retryLater(rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String())),
+				src.Partner, "list", err)
+		}
+		rn.log.Error("list failed", zap.String("partner", src.Partner), zap.String("endpoint", ep.String()),
+			zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		rn.res.Failed++
 		return nil, err
 	}
