@@ -128,11 +128,22 @@ type Transform struct {
 
 // Destination is where a job delivers.
 type Destination struct {
-	Partner    string `yaml:"partner"`
-	Dir        string `yaml:"dir"`
-	DoneMarker string `yaml:"done_marker"` // e.g. ".done": an empty name+marker after the file
-	Checksum   bool   `yaml:"checksum"`    // write name.sha256 beside the file
-	Profile    string `yaml:"profile"`     // overrides the job's transform.profile for this destination
+	Partner    string  `yaml:"partner"`
+	Dir        string  `yaml:"dir"`
+	DoneMarker string  `yaml:"done_marker"` // e.g. ".done": an empty name+marker after the file
+	Checksum   bool    `yaml:"checksum"`    // write name.sha256 beside the file
+	Profile    string  `yaml:"profile"`     // overrides the job's transform.profile for this destination
+	Format     *Format `yaml:"format"`      // how this recipient wants its file written; only with a transform
+}
+
+// Format is how one recipient wants its CSV written. Absent keys keep the
+// canonical form: ",", UTF-8, ".", 2006-01-02, canonical header names.
+type Format struct {
+	Delimiter string            `yaml:"delimiter"` // ";" "," "\t" "|"; default ","
+	Charset   string            `yaml:"charset"`   // utf-8 | utf-8-bom (for Excel) | windows-1252; default utf-8
+	Decimal   string            `yaml:"decimal"`   // "," or "."; default "."
+	Date      string            `yaml:"date"`      // Go layout; default 2006-01-02
+	Headers   map[string]string `yaml:"headers"`   // canonical field -> header name written
 }
 
 // Layout is how one creditor's CSV maps onto a canonical record.

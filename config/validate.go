@@ -337,6 +337,13 @@ func (c *Config) validateJob(p *problems, name string, j *Job) {
 				p.add(dat+".profile", "must be internal, bailiff, lawyer, creditor-status or creditor-payment, not %q", d.Profile)
 			}
 		}
+		if d.Format != nil {
+			if t == nil {
+				p.add(dat+".format", "only with a transform; a job without one passes files unchanged")
+			} else {
+				p.format(dat+".format", d.Format)
+			}
+		}
 		if dst == nil {
 			continue
 		}
@@ -476,5 +483,44 @@ func validateLayout(p *problems, name string, l *Layout) {
 			p.add(rat, "%q is not the target of any column", r)
 		}
 		seen[r] = true
+	}
+}
+
+// format checks a destination's output format.
+func (p *problems) format(at string, f *Format) {
+	switch f.Delimiter {
+	case ";", ",", "\t", "|", "":
+	default:
+		p.add(at+".delimiter", `must be ";", ",", "\t" or "|", not %q`, f.Delimiter)
+	}
+	switch f.Charset {
+	case CharsetUTF8, "utf-8-bom", CharsetWindows1252, "":
+	default:
+		p.add(at+".charset", "must be utf-8, utf-8-bom or windows-1252, not %q", f.Charset)
+	}
+	switch f.Decimal {
+	case ",", ".", "":
+	default:
+		p.add(at+".decimal", `must be "," or ".", not %q`, f.Decimal)
+	}
+	if f.Date != "" {
+		if d, err := time.Parse(f.Date, refDate.Format(f.Date)); err != nil || !d.Equal(refDate) {
+			p.add(at+".date", "%q is not a Go date layout that keeps day, month and year (e.g. \"02-01-2006\" for 25-12-2031)", f.Date)
+		}
+	}
+	written := make(map[string]string)
+	for _, field := range sortedKeys(f.Headers) {
+		h := f.Headers[field]
+		hat := at + ".headers." + field
+		switch {
+		case !fieldRE.MatchString(field):
+			p.add(hat, "must be a canonical field name (lower case, digits, '_')")
+		case strings.TrimSpace(h) == "":
+			p.add(hat, "the header written must not be empty")
+		case written[h] != "":
+			p.add(hat, "header %q is also written for %q", h, written[h])
+		default:
+			written[h] = field
+		}
 	}
 }

@@ -125,6 +125,16 @@ func TestValidateRules(t *testing.T) {
 		// Destinations.
 		{"no destinations", func(c *C) { in(c).Destinations = nil }, "jobs.acme-in.destinations: at least one destination"},
 		{"nil destination", func(c *C) { in(c).Destinations = append(in(c).Destinations, nil) }, "jobs.acme-in.destinations[1]: empty"},
+		{"format delimiter", func(c *C) { in(c).Destinations[0].Format = &Format{Delimiter: ":"} }, `jobs.acme-in.destinations[0].format.delimiter: must be ";", ",", "\t" or "|", not ":"`},
+		{"format charset", func(c *C) { in(c).Destinations[0].Format = &Format{Charset: "latin1"} }, "jobs.acme-in.destinations[0].format.charset: must be utf-8, utf-8-bom or windows-1252"},
+		{"format date", func(c *C) { in(c).Destinations[0].Format = &Format{Date: "01-2006"} }, "jobs.acme-in.destinations[0].format.date:"},
+		{"format header dup", func(c *C) {
+			in(c).Destinations[0].Format = &Format{Headers: map[string]string{"debtor_ref": "Ref", "creditor_ref": "Ref"}}
+		}, `jobs.acme-in.destinations[0].format.headers.debtor_ref: header "Ref" is also written for "creditor_ref"`},
+		{"format without transform", func(c *C) {
+			in(c).Transform, in(c).Rejects = nil, nil
+			in(c).Destinations[0].Format = &Format{}
+		}, "jobs.acme-in.destinations[0].format: only with a transform"},
 		{"destination partner unknown", func(c *C) { in(c).Destinations[0].Partner = "case" }, `jobs.acme-in.destinations[0].partner: no partner "case"`},
 		{"destination partner missing", func(c *C) { in(c).Destinations[0].Partner = "" }, "jobs.acme-in.destinations[0].partner: required"},
 		{"destination dir relative", func(c *C) { in(c).Destinations[0].Dir = "inbox" }, "jobs.acme-in.destinations[0].dir: must be an absolute path"},

@@ -57,6 +57,21 @@ func profileFor(cfg *config.Config, j *config.Job, d *config.Destination) (trans
 	return transform.BuiltinProfile(name)
 }
 
+// formatFor returns how destination d wants its file written.
+func formatFor(d *config.Destination) (transform.Format, error) {
+	if d.Format == nil {
+		return transform.Format{}, nil
+	}
+	f := transform.Format{Charset: d.Format.Charset, DateFormat: d.Format.Date, Header: d.Format.Headers}
+	if d.Format.Delimiter != "" {
+		f.Delimiter, _ = utf8.DecodeRuneInString(d.Format.Delimiter)
+	}
+	if d.Format.Decimal != "" {
+		f.Decimal, _ = utf8.DecodeRuneInString(d.Format.Decimal)
+	}
+	return f, f.Validate()
+}
+
 // CheckConfig checks what the config package cannot know on its own: that
 // every job's layout and profiles can be built by the transform package.
 // It touches no endpoint.
@@ -73,6 +88,9 @@ func CheckConfig(cfg *config.Config) error {
 		for i, d := range j.Destinations {
 			if _, err := profileFor(cfg, j, d); err != nil {
 				errs = append(errs, fmt.Errorf("jobs.%s.destinations[%d]: %w", name, i, err))
+			}
+			if _, err := formatFor(d); err != nil {
+				errs = append(errs, fmt.Errorf("jobs.%s.destinations[%d].format: %w", name, i, err))
 			}
 		}
 	}
@@ -128,6 +146,11 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 			abort()
 			return err
 		}
+		format, err := formatFor(d)
+		if err != nil {
+			abort()
+			return Permanent(err)
+		}
 		st, err := rn.staging.Create(f.ID, rn.output(f, i))
 		if err != nil {
 			abort()
@@ -135,7 +158,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		}
 		staged = append(staged, st)
 		subjects[i] = &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, creditor: f.Partner}
-		outs[i] = transform.Output{W: st, Profile: prof, Subject: subjects[i].add}
+		outs[i] = transform.Output{W: st, Profile: prof, Format: format, Subject: subjects[i].add}
 	}
 	var rej *Staged
 	if rn.job.Rejects != nil {

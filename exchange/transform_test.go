@@ -181,3 +181,28 @@ func onlyFile(t *testing.T, g *rig, job string) *ledger.File {
 	}
 	return f
 }
+
+func TestTransformWritesEachRecipientsFormat(t *testing.T) {
+	g, acme, cases, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Destinations[0].Format = &config.Format{Delimiter: ";", Decimal: ",", Date: "02-01-2006",
+		Headers: map[string]string{"debtor_ref": "Klantnummer", "principal": "Hoofdsom"}}
+	if err := CheckConfig(g.cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(filepath.Join(cases, "inbox", "claims_1.csv"))
+	lines := strings.Split(string(out), "\n")
+	if !strings.Contains(lines[0], ";Klantnummer;") || !strings.Contains(lines[0], ";Hoofdsom") || strings.Contains(lines[0], "debtor_ref") {
+		t.Fatalf("header = %q", lines[0])
+	}
+	if !strings.Contains(lines[1], ";1234,56") || !strings.Contains(lines[1], ";01-02-1980;") {
+		t.Fatalf("row = %q; want decimal comma and dd-mm-yyyy", lines[1])
+	}
+	g.cfg.Jobs["claims-in"].Destinations[0].Format.Headers = map[string]string{"no_such_field": "X"}
+	if err := CheckConfig(g.cfg); err == nil || !strings.Contains(err.Error(), "destinations[0].format") {
+		t.Fatalf("CheckConfig with an unknown field = %v", err)
+	}
+}
