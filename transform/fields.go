@@ -275,8 +275,13 @@ func (dl *dateLayout) appendDate(dst []byte, d Date) []byte {
 	return dst
 }
 
+var monthDays = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+
 func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == time.February && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		return 29
+	}
+	return monthDays[m]
 }
 
 // ibanLengths holds the IBAN length of the SEPA countries; other countries get 15..34.
@@ -342,17 +347,20 @@ func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
 // mod97 computes the ISO 7064 mod 97-10 remainder of the digits and letters (A=10 ... Z=35) of a
 // followed by b.
 func mod97(a, b []byte) int {
-	r := 0
+	r := 0 // kept below 1e15, reduced only then: one division per ~13 digits
 	for _, part := range [2][]byte{a, b} {
 		for _, c := range part {
 			if isDigit(c) {
-				r = (r*10 + int(c-'0')) % 97
+				r = r*10 + int(c-'0')
 			} else {
-				r = (r*100 + int(c-'A'+10)) % 97
+				r = r*100 + int(c-'A'+10)
+			}
+			if r >= 1e15 {
+				r %= 97
 			}
 		}
 	}
-	return r
+	return r % 97
 }
 
 // parsePostcode accepts "1234AB", "1234 ab" and returns "1234 AB".
@@ -521,13 +529,14 @@ func parseBTWID(s string) (id BTWID, legacy bool, reason string) {
 	if b[12] == '0' && b[13] == '0' {
 		return "", false, ReasonInvalidBTWID
 	}
-	if mod97(b, nil) == 1 {
-		return BTWID(b), false, ""
+	legacy = mod97(b, nil) != 1
+	if legacy && !elevenProof(b[2:11]) {
+		return "", false, ReasonInvalidBTWID
 	}
-	if elevenProof(b[2:11]) {
-		return BTWID(b), true, ""
+	if string(b) == s {
+		return BTWID(s), legacy, ""
 	}
-	return "", false, ReasonInvalidBTWID
+	return BTWID(b), legacy, ""
 }
 
 // elevenProof is the 11-test of a BSN or RSIN: 9·d1 + 8·d2 + ... + 2·d8 − d9 ≡ 0 (mod 11).

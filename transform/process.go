@@ -97,7 +97,7 @@ type pipeline struct {
 
 	creditorRef, debtorRef, principal, birthDate, btwID int // slots, -1 = none
 
-	seen map[uint64]struct{}
+	seen *refSet // fingerprints of the claim references seen; nil for other records
 	seed maphash.Seed
 	buf  []byte
 	errs []problem
@@ -268,7 +268,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	p.creditorRef, p.debtorRef, p.principal = slot("creditor_ref"), slot("debtor_ref"), slot("principal")
 	p.birthDate, p.btwID = slot("birth_date"), slot("btw_id")
 	if p.rd.name == "claim" {
-		p.seen = map[uint64]struct{}{}
+		p.seen = new(refSet)
 		p.seed = maphash.MakeSeed()
 	}
 	return nil
@@ -320,11 +320,8 @@ func (p *pipeline) row(line int, rec []string) error {
 	if ok(p.creditorRef) {
 		ref = string(*p.slots[p.creditorRef].(*Ref))
 		if p.seen != nil {
-			h := maphash.String(p.seed, ref)
-			if _, dup := p.seen[h]; dup {
+			if !p.seen.add(maphash.String(p.seed, ref)) {
 				p.errs = append(p.errs, problem{p.slotCol[p.creditorRef], ReasonDuplicateRef})
-			} else {
-				p.seen[h] = struct{}{}
 			}
 		}
 	}
