@@ -68,8 +68,8 @@ func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
+	if err := checkStateDir(cfg.StateDir); err != nil {
+		return nil, err
 	}
 	l, err := ledger.Open(filepath.Join(cfg.StateDir, "ledger.db"))
 	if err != nil {
@@ -86,4 +86,31 @@ func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 func (a *app) Close() error {
 	_ = a.log.Sync()
 	return a.ledger.Close()
+}
+
+// checkStateDir makes state_dir if it is missing and checks that a file can
+// be created, written and removed in it, so that a daemon that cannot keep
+// its ledger or stage a file fails at startup, not at its first run.
+func checkStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state_dir %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("state_dir %s: not writable: %w", dir, err)
+	}
+	_, err = f.Write([]byte("ok"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("state_dir %s: not writable: %w", dir, err)
+	}
+	return nil
 }

@@ -69,6 +69,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&CheckCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "demo":
 		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "health":
+		err = (&HealthCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -103,12 +105,13 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: exchanged <command> [flags]
 
 commands:
-  run --config FILE                  run every job on its schedule until SIGTERM
+  run --config FILE [--drain 1m]     run every job on its schedule until SIGTERM; SIGHUP reloads
   once --config FILE JOB...          run the named jobs now, once; non-zero exit if a file failed
   config validate --config FILE      check a config file, touching no endpoint
   check --config FILE --layout NAME FILE.csv
                                      validate one CSV offline and print its reject report
   demo                               a self-contained tour on loopback, no setup needed
+  health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)
   version                            print the version
 `)
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"flag"
 	"io"
-	"sort"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/exchanged/exchanged/internal/ops"
 	"github.com/exchanged/exchanged/schedule"
 )
 
@@ -17,9 +20,13 @@ type RunCommand struct {
 	stdout, stderr io.Writer
 }
 
-// Run starts the scheduler and blocks until ctx is cancelled (the first
-// SIGINT or SIGTERM); then it stops taking new runs and lets in-flight
-// runs finish for up to --drain before returning.
+// Run starts the scheduler and the ops endpoint and blocks until ctx is
+// cancelled (the first SIGINT or SIGTERM); then it stops taking new runs
+// and lets in-flight runs finish for up to --drain before returning nil.
+// SIGHUP reloads the config file: a valid one replaces the jobs between
+// runs, an invalid one is logged and the old config stays in force.
+// Startup fails, before anything runs, on a bad config, an unwritable
+// state_dir or an ops address that cannot be bound.
 func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -38,33 +45,68 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 
-	sched := schedule.New(schedule.Options{Location: cfg.Location, Logger: a.log.Named("schedule")})
-	names := make([]string, 0, len(cfg.Jobs))
-	for name := range cfg.Jobs {
-		names = append(names, name)
+	d := &daemon{path: *path, log: a.log, ledger: a.ledger, cfg: cfg,
+		failing: map[string]int{}, alerted: map[string]bool{}}
+	d.metrics = ops.NewMetrics(version, d.staging)
+	d.sched = schedule.New(schedule.Options{Location: cfg.Location, Logger: a.log.Named("schedule"),
+		MaxConcurrent: maxConcurrent(cfg), Jitter: jitter(cfg)})
+	r, err := d.newRunner(cfg)
+	if err != nil {
+		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		job := name
-		err := sched.Add(job, cfg.Jobs[job].Schedule, func(ctx context.Context) error {
-			_, err := a.runner.Run(ctx, job)
-			return err
-		})
-		if err != nil {
+	if err := d.sched.Replace(d.entries(cfg, r)); err != nil {
+		return err
+	}
+	if err := d.track(cfg); err != nil {
+		return err
+	}
+	var srv *ops.Server
+	if addr := listenAddr(cfg); addr != "" {
+		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
+		if srv, err = ops.Listen(addr, h, a.log); err != nil {
 			return err
 		}
+		defer srv.Close(context.Background())
 	}
+
+	// SIGHUP is ours from here on: before, its default action ends the
+	// process, which is right for a daemon that has not started.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	// Runs get a context of their own: the first signal stops new runs
 	// but lets those in flight finish, up to the drain timeout.
-	sched.Start(context.WithoutCancel(ctx))
-	a.log.Info("started", zap.Int("jobs", len(names)), zap.String("state_dir", cfg.StateDir),
-		zap.String("version", version))
-	<-ctx.Done()
+	d.sched.Start(context.WithoutCancel(ctx))
+	fields := []zap.Field{zap.Int("jobs", len(cfg.Jobs)), zap.String("state_dir", cfg.StateDir),
+		zap.String("version", version)}
+	if srv != nil {
+		fields = append(fields, zap.String("http", srv.Addr()))
+	}
+	a.log.Info("started", fields...)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			a.log.Info("reloading config", zap.String("config", *path))
+			_ = d.reload() // logged; the old config stays in force on error
+		}
+	}
+
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
 	a.log.Info("stopping", zap.Duration("drain", *drain))
 	dctx, cancel := context.WithTimeout(context.Background(), *drain)
 	defer cancel()
-	if err := sched.Stop(dctx); err != nil {
+	if err := d.sched.Stop(dctx); err != nil {
 		a.log.Warn("drain cut short", zap.String("error", err.Error()))
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(sctx)
 	}
 	a.log.Info("stopped")
 	return nil

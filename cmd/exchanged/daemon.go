@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/internal/ops"
+	"github.com/exchanged/exchanged/ledger"
+	"github.com/exchanged/exchanged/schedule"
+)
+
+// daemon is what "exchanged run" keeps for its whole life: the ledger, the
+// scheduler and the metrics, and the config in force, which a reload
+// replaces between runs.
+type daemon struct {
+	path    string // the config file, read again on reload
+	log     *zap.Logger
+	ledger  *ledger.Ledger
+	sched   *schedule.Scheduler
+	metrics *ops.Metrics
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	failing  map[string]int  // consecutive failed runs per job
+	alerted  map[string]bool // jobs whose "job failing" event was logged and not yet recovered
+	stopping bool
+}
+
+// alertAfter is how many consecutive failed runs of a job make a "job
+// failing" error event.
+func (d *daemon) alertAfter() int {
+	return alertAfter(d.cfg)
+}
+
+// newRunner returns a runner for cfg on the daemon's ledger, feeding the
+// metrics.
+func (d *daemon) newRunner(cfg *config.Config) (*exchange.Runner, error) {
+	r, err := exchange.NewRunner(cfg, d.ledger, d.log)
+	if err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	r.Observe = func(e exchange.Event) {
+		if e.Outcome == "retry" {
+			d.metrics.Retry(e.Job, e.Step)
+			return
+		}
+		d.metrics.FileStep(e.Job, e.Partner, e.Step, e.Outcome, e.Bytes, e.Rows, e.Rejected)
+	}
+	return r, nil
+}
+
+// entries returns the scheduler's jobs for cfg, each running on r.
+func (d *daemon) entries(cfg *config.Config, r *exchange.Runner) map[string]schedule.Entry {
+	es := make(map[string]schedule.Entry, len(cfg.Jobs))
+	for name, j := range cfg.Jobs {
+		es[name] = schedule.Entry{Spec: j.Schedule, Func: func(ctx context.Context) error {
+			return d.runJob(ctx, r, name)
+		}}
+	}
+	return es
+}
+
+// runJob runs one job once and records how it went.
+func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) error {
+	start := time.Now()
+	_, err := r.Run(ctx, name)
+	d.finished(name, err == nil, time.Since(start))
+	return err
+}
+
+// finished counts a run's outcome. The "job failing" error event is logged
+// once, when a job's consecutive failed runs reach alert_after, and "job
+// recovered" once when it succeeds again: not on every run.
+func (d *daemon) finished(job string, ok bool, took time.Duration) {
+	d.mu.Lock()
+	prev := d.failing[job]
+	n, alert, recovered := 0, false, false
+	if ok {
+		recovered = d.alerted[job]
+		delete(d.alerted, job)
+	} else {
+		n = prev + 1
+		if n >= d.alertAfter() && !d.alerted[job] {
+			alert = true
+			d.alerted[job] = true
+		}
+	}
+	d.failing[job] = n
+	d.mu.Unlock()
+
+	d.metrics.RunFinished(job, ok, took, time.Now(), n)
+	switch {
+	case alert:
+		d.log.Error("job failing", zap.String("job", job), zap.Int("failed_runs", n),
+			zap.String("outcome", "failing"),
+			zap.String("error", fmt.Sprintf("%d consecutive runs failed; files wait in staging or at the source; see the run events", n)))
+	case recovered:
+		d.log.Info("job recovered", zap.String("job", job), zap.Int("failed_runs", prev),
+			zap.String("outcome", "recovered"))
+	}
+}
+
+// track starts counting the jobs of cfg that are not counted yet, from the
+// ledger's record of their last runs, so that a restart neither forgets a
+// failing job nor alerts on it again.
+func (d *daemon) track(cfg *config.Config) error {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
+		d.mu.Lock()
+		_, known := d.failing[name]
+		d.mu.Unlock()
+		if known {
+			continue
+		}
+		runs, err := d.ledger.Runs(name, 1000)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, r := range runs {
+			if r.Outcome == "ok" {
+				break
+			}
+			if r.Outcome != "" { // "" never finished: a crash, not a verdict
+				n++
+			}
+		}
+		d.mu.Lock()
+		d.failing[name] = n
+		if n >= alertAfter(cfg) {
+			d.alerted[name] = true // alerted on before the restart
+		}
+		d.mu.Unlock()
+		d.metrics.Job(name, n)
+	}
+	return nil
+}
+
+// ready reports whether the daemon serves: config loaded, ledger open, not
+// stopping.
+func (d *daemon) ready() error {
+	d.mu.Lock()
+	stopping, cfg := d.stopping, d.cfg
+	d.mu.Unlock()
+	switch {
+	case stopping:
+		return errors.New("stopping")
+	case cfg == nil:
+		return errors.New("no config loaded")
+	}
+	if _, err := d.ledger.PendingCount(); err != nil {
+		return errors.New("ledger not readable")
+	}
+	return nil
+}
+
+// staging returns the files waiting in staging per job of the config in
+// force, zeros included.
+func (d *daemon) staging() (map[string]int, error) {
+	counts, err := d.ledger.PendingCount()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	for name := range d.cfg.Jobs {
+		if _, ok := counts[name]; !ok {
+			counts[name] = 0
+		}
+	}
+	d.mu.Unlock()
+	return counts, nil
+}
+
+// reload reads the config file again and, if it is valid and changes
+// nothing that needs a restart, makes it the config in force: its jobs
+// replace the old between runs, each running on a new runner over the same
+// ledger. On any error the old config stays in force.
+func (d *daemon) reload() error {
+	cfg, err := loadConfig(d.path)
+	if err == nil {
+		d.mu.Lock()
+		err = restartOnly(d.cfg, cfg)
+		d.mu.Unlock()
+	}
+	var r *exchange.Runner
+	if err == nil {
+		r, err = d.newRunner(cfg)
+	}
+	if err == nil {
+		err = d.sched.Replace(d.entries(cfg, r))
+	}
+	if err == nil {
+		err = d.track(cfg)
+	}
+	d.metrics.Reload(err == nil)
+	if err != nil {
+		d.log.Error("config reload failed", zap.String("outcome", "kept"), zap.String("error", err.Error()))
+		return err
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.cfg = cfg
+	for name := range old.Jobs {
+		if cfg.Jobs[name] == nil {
+			delete(d.failing, name)
+			delete(d.alerted, name)
+			d.metrics.Forget(name)
+		}
+	}
+	d.mu.Unlock()
+	d.log.Info("config reloaded", zap.String("outcome", "reloaded"), zap.Int("jobs", len(cfg.Jobs)))
+	return nil
+}
+
+// restartOnly returns an error naming each setting that differs between
+// old and new and that a reload cannot change: the ledger, the scheduler's
+// clock and limits, the logger and the ops endpoint are made once.
+func restartOnly(old, new *config.Config) error {
+	var errs []error
+	diff := func(key, a, b string) {
+		if a != b {
+			errs = append(errs, fmt.Errorf("%s: changed from %q to %q; restart exchanged to apply it", key, a, b))
+		}
+	}
+	diff("state_dir", old.StateDir, new.StateDir)
+	diff("timezone", old.Timezone, new.Timezone)
+	diff("log.level", old.Log.Level, new.Log.Level)
+	diff("log.format", old.Log.Format, new.Log.Format)
+	diff("http.listen", listenAddr(old), listenAddr(new))
+	for _, k := range restartOnlyRuns(old, new) {
+		errs = append(errs, k)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	return nil
+}
+
+// listenAddr returns the ops endpoint's address, "" when it is off.
+func listenAddr(cfg *config.Config) string {
+	if cfg.HTTP.Listen == nil {
+		return config.DefaultListen
+	}
+	return *cfg.HTTP.Listen
+}
