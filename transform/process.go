@@ -136,46 +136,37 @@ func (p *pipeline) run(in io.Reader) error {
 		return err
 	}
 
-	nextLine := 2
-	for {
-		if p.st.Rows%1024 == 0 {
-			if err := p.ctx.Err(); err != nil {
+	rr := startRowReader(cr, lim)
+	defer rr.stop()
+	for b := range rr.out {
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
+		for _, ev := range b.rows {
+			switch ev.ev {
+			case evUnclosedQuote:
+				return p.reject(ev.line, "", ReasonUnclosedQuote)
+			case evTooLong:
+				return p.reject(ev.line, "", ReasonRecordTooLong)
+			case evReadError:
+				return fmt.Errorf("transform: read: %w", ev.err)
+			case evBrokenQuoting:
+				p.st.Rows++
+				p.rejectRow(ev.line, "", []problem{{-1, ReasonBrokenQuoting}})
+				continue
+			}
+			p.st.Rows++
+			if len(ev.rec) != len(p.colSlot) {
+				p.rejectRow(ev.line, "", []problem{{-1, ReasonRaggedRow}})
+				continue
+			}
+			if err := p.row(ev.line, ev.rec); err != nil {
 				return err
 			}
 		}
-		rec, err := cr.Read()
-		lim.mark = cr.InputOffset()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			switch {
-			case errors.As(err, &pe) && pe.Line > pe.StartLine:
-				// A quote left open ran across lines: the rows it swallowed are lost.
-				return p.reject(pe.StartLine, "", ReasonUnclosedQuote)
-			case errors.As(err, &pe):
-				p.st.Rows++
-				p.rejectRow(pe.StartLine, "", []problem{{-1, ReasonBrokenQuoting}})
-				nextLine = pe.Line + 1
-				continue
-			case errors.Is(err, errRecordTooLong):
-				return p.reject(nextLine, "", ReasonRecordTooLong)
-			}
-			return fmt.Errorf("transform: read: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		end, _ := cr.FieldPos(len(rec) - 1)
-		nextLine = end + 1
-		p.st.Rows++
-		if len(rec) != len(p.colSlot) {
-			p.rejectRow(line, "", []problem{{-1, ReasonRaggedRow}})
-			continue
-		}
-		if err := p.row(line, rec); err != nil {
-			return err
-		}
+		rr.recycle(b)
 	}
+	return nil
 }
 
 // mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
