@@ -62,7 +62,6 @@ type Output struct {
 // outCol is one column of an output: the record slot it is written from.
 type outCol struct {
 	slot int
-	kind kind
 }
 
 type outWriter struct {
@@ -100,7 +99,7 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		if !o.Profile.allows(f.name) {
 			continue
 		}
-		w.cols = append(w.cols, outCol{slot: i, kind: f.kind})
+		w.cols = append(w.cols, outCol{slot: i})
 		h := f.name
 		if name, ok := o.Format.Header[f.name]; ok {
 			h = name
