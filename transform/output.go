@@ -65,14 +65,15 @@ type outCol struct {
 }
 
 type outWriter struct {
-	out   Output
-	cols  []outCol
-	dec   byte
-	date  dateLayout
-	csv   *csv.Writer
-	enc   io.WriteCloser // the charset encoder, closed at the end; nil for UTF-8
-	cells []string
-	spans []int // start, end offsets into the row buffer of formatted cells; -1 = taken from cells
+	out    Output
+	cols   []outCol
+	dec    byte
+	date   dateLayout
+	csv    *csv.Writer
+	enc    io.WriteCloser // the charset encoder, closed at the end; nil for UTF-8
+	header []string
+	cells  []string
+	spans  []int // start, end offsets into the row buffer of formatted cells; -1 = taken from cells
 }
 
 func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
@@ -116,10 +117,6 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		// of a letter in their name would serve no one.
 		w.enc = xtransform.NewWriter(o.W, encoding.ReplaceUnsupported(charmap.Windows1252.NewEncoder()))
 		dst = w.enc
-	case "utf-8-bom":
-		if _, err := io.WriteString(o.W, "\uFEFF"); err != nil {
-			return nil, err
-		}
 	}
 	w.csv = csv.NewWriter(dst)
 	if o.Format.Delimiter != 0 {
@@ -127,7 +124,18 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 	}
 	w.cells = make([]string, len(w.cols))
 	w.spans = make([]int, 2*len(w.cols))
-	return w, w.csv.Write(header)
+	w.header = header
+	return w, nil
+}
+
+// start writes the output's byte order mark, if its format wants one, and its header line.
+func (w *outWriter) start() error {
+	if strings.EqualFold(w.out.Format.Charset, "utf-8-bom") {
+		if _, err := io.WriteString(w.out.W, "\uFEFF"); err != nil {
+			return err
+		}
+	}
+	return w.csv.Write(w.header)
 }
 
 // write writes one good row from the record slots (empty marks the cells that were empty);

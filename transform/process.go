@@ -29,8 +29,10 @@ type Stats struct {
 // Process streams in through the layout, validation, each output's profile and neutralization.
 // Good rows go to every output; each bad row gets one line per problem in the reject report
 // written to rejects (columns line, reference, column, reason; rejects may be nil). Memory stays
-// flat whatever the file's size; the one thing that grows is the 8-byte fingerprint per claim
-// reference kept to find a reference repeated within a claim file.
+// flat whatever the file's size, but for one thing: a claim file keeps a 64-bit fingerprint of
+// each claim reference (11 to 21 bytes a row) to find a reference it repeats. Rows are read on a
+// goroutine of Process's own, which has ended by the time Process returns; outputs and Subject are
+// written and called from the calling goroutine.
 //
 // A file that cannot be parsed, or that carries a BSN, returns a *FileError matching ErrRejected
 // (and ErrBSN for the BSN case), also written as a line of the reject report: the caller must then
@@ -50,6 +52,11 @@ func Process(ctx context.Context, in io.Reader, l Layout, outs []Output, rejects
 			return st, err
 		}
 		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		if err := w.start(); err != nil {
+			return st, fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, err)
+		}
 	}
 	var rep *csv.Writer
 	if rejects != nil {
