@@ -26,6 +26,7 @@ type Config struct {
 	StateDir string              `yaml:"state_dir"` // required; staging/ and ledger.db live here
 	Log      Log                 `yaml:"log"`
 	HTTP     HTTP                `yaml:"http"`
+	Runs     Runs                `yaml:"runs"`
 	Partners map[string]*Partner `yaml:"partners"`
 	Jobs     map[string]*Job     `yaml:"jobs"`
 	Layouts  map[string]*Layout  `yaml:"layouts"`
@@ -45,6 +46,24 @@ type HTTP struct {
 	// Listen is the address of /healthz, /readyz and /metrics.
 	// Default 127.0.0.1:9464; an explicit "" turns it off.
 	Listen *string `yaml:"listen"`
+}
+
+// Runs is how the daemon runs jobs: how many at once, how a transient
+// failure is retried within a run, and when a failing job is alerted on.
+type Runs struct {
+	MaxConcurrent int      `yaml:"max_concurrent"` // runs at once over all jobs; default 4; 0: no limit
+	Jitter        Duration `yaml:"jitter"`         // a scheduled run first waits a random [0, jitter); default 0s
+	Retry         Retry    `yaml:"retry"`
+	AlertAfter    int      `yaml:"alert_after"` // failed runs in a row before a "job failing" error event; default 3
+}
+
+// Retry is how a run retries a step that failed for a transient reason
+// (connection refused or lost, timeout). Permanent failures are never
+// retried.
+type Retry struct {
+	Attempts   int      `yaml:"attempts"`    // tries per step and run, the first included; default 3; 1: no retries
+	Backoff    Duration `yaml:"backoff"`     // wait before the second try, doubled before each next; default 2s
+	MaxBackoff Duration `yaml:"max_backoff"` // cap on one wait; default 1m
 }
 
 // Partner is a creditor, bailiff, lawyer or the agency's own system.

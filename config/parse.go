@@ -35,6 +35,12 @@ const (
 	DefaultCharset    = CharsetUTF8
 	DefaultDecimal    = "."
 	DefaultDateLayout = "2006-01-02"
+
+	DefaultMaxConcurrent = 4
+	DefaultAttempts      = 3
+	DefaultBackoff       = 2 * time.Second
+	DefaultMaxBackoff    = time.Minute
+	DefaultAlertAfter    = 3
 )
 
 var quoted = regexp.MustCompile("`[^`]*`")
@@ -83,6 +89,8 @@ func Parse(r io.Reader) (*Config, error) {
 	c := &Config{
 		Timezone: DefaultTimezone,
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Runs: Runs{MaxConcurrent: DefaultMaxConcurrent, AlertAfter: DefaultAlertAfter,
+			Retry: Retry{Attempts: DefaultAttempts, Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff)}},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -87,7 +87,7 @@ func TestExampleHasEveryKey(t *testing.T) {
 	}
 	text := string(b)
 	// password and passphrase are both in; each key of each struct.
-	for _, typ := range []any{Config{}, Log{}, HTTP{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
+	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
 		for key := range structFields(reflectType(typ)) {
 			if !strings.Contains(text, key+":") {
 				t.Errorf("example never sets %s (%T)", key, typ)
@@ -107,6 +107,10 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.HTTP.Listen == nil || *c.HTTP.Listen != "127.0.0.1:9464" {
 		t.Errorf("http.listen = %v", c.HTTP.Listen)
+	}
+	if want := (Runs{MaxConcurrent: 4, AlertAfter: 3, Retry: Retry{Attempts: 3,
+		Backoff: Duration(2 * time.Second), MaxBackoff: Duration(time.Minute)}}); c.Runs != want {
+		t.Errorf("runs = %+v, want %+v", c.Runs, want)
 	}
 	s := c.Partners["acme"].SFTP
 	if s.Port != 22 || s.Timeout.D() != 30*time.Second || s.KeepAlive.D() != 30*time.Second || s.MaxConns != 2 {

@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 			p.add("http.listen", "port must be a number in 1..65535")
 		}
 	}
+	c.Runs.validate(&p)
 	for _, name := range sortedKeys(c.Partners) {
 		c.validatePartner(&p, name, c.Partners[name])
 	}

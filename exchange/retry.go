@@ -105,7 +105,12 @@ func (rn *run) retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-// retryPolicy returns the config's retry policy, or DefaultRetry.
+// retryPolicy returns the config's retry policy (runs.retry), or
+// DefaultRetry for a config built without one.
 func retryPolicy(cfg *config.Config) RetryPolicy {
-	return DefaultRetry
+	r := cfg.Runs.Retry
+	if r.Attempts < 1 {
+		return DefaultRetry
+	}
+	return RetryPolicy{Attempts: r.Attempts, Backoff: r.Backoff.D(), MaxBackoff: r.MaxBackoff.D()}
 }

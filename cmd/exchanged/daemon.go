@@ -97,7 +97,6 @@ func (d *daemon) finished(job string, ok bool, took time.Duration) {
 	d.failing[job] = n
 	d.mu.Unlock()
 
-	d.metrics.RunFinished(job, ok, took, time.Now(), n)
 	switch {
 	case alert:
 		d.log.Error("job failing", zap.String("job", job), zap.Int("failed_runs", n),
@@ -107,6 +106,7 @@ func (d *daemon) finished(job string, ok bool, took time.Duration) {
 		d.log.Info("job recovered", zap.String("job", job), zap.Int("failed_runs", prev),
 			zap.String("outcome", "recovered"))
 	}
+	d.metrics.RunFinished(job, ok, took, time.Now(), n) // last: once counted, the run is wholly done
 }
 
 // track starts counting the jobs of cfg that are not counted yet, from the

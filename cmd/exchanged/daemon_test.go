@@ -157,13 +157,25 @@ func (p *proc) request(method, path string) (int, string) {
 }
 
 // trigger starts a run of job through the ops endpoint and waits until it
-// finished: its n-th "run finished" event.
+// is wholly done: its n-th "run finished" event, and the n-th run counted
+// in the metrics (the daemon's last act for a run).
 func (p *proc) trigger(job string, n int) map[string]any {
 	p.t.Helper()
 	if code, body := p.request(http.MethodPost, "/jobs/"+job+"/run"); code != http.StatusAccepted {
 		p.t.Fatalf("POST /jobs/%s/run = %d %s", job, code, body)
 	}
-	return p.waitEvents(n, "run finished", map[string]any{"job": job})[n-1]
+	e := p.waitEvents(n, "run finished", map[string]any{"job": job, "logger": nil})[n-1] // the runner's, not the scheduler's
+	deadline := time.Now().Add(waitFor)
+	for {
+		m := p.metrics()
+		if m[`exchanged_runs_total{job="`+job+`",outcome="ok"}`]+m[`exchanged_runs_total{job="`+job+`",outcome="failed"}`] >= float64(n) {
+			return e
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("run %d of %s not counted after %s", n, job, waitFor)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (p *proc) signal(sig syscall.Signal) {

@@ -113,7 +113,7 @@ func TestDaemonSignalsDuringTransfer(t *testing.T) {
 				t.Fatalf("delivered before exit: %v, want %v", err == nil, c.inDrain)
 			}
 			if c.inDrain {
-				if e := p.waitEvents(1, "run finished", nil)[0]; e["outcome"] != "ok" {
+				if e := p.waitEvents(1, "run finished", map[string]any{"logger": nil})[0]; e["outcome"] != "ok" {
 					t.Fatalf("run in drain: %v", e)
 				}
 			}
@@ -269,4 +269,84 @@ func readOnlyMount(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 	return dir
+}
+
+// TestDaemonAlertOnce: a job whose peer stays down logs one "job failing"
+// error event when its failed runs in a row reach runs.alert_after, not one
+// per run, not again after a restart, and one "job recovered" when a run
+// succeeds again; the file waits in staging meanwhile and arrives once.
+func TestDaemonAlertOnce(t *testing.T) {
+	s := sshdtest.Start(t)
+	work := t.TempDir()
+	inbox := filepath.Join(s.Root, "inbox")
+	os.MkdirAll(inbox, 0o755)
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/p1.csv"), []byte("payment\n"))
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/p1.csv.done"), nil)
+	cfg, addr := peerConfig(t, work, s, paymentsJob(inbox))
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, append(b, []byte("runs: {alert_after: 2, retry: {attempts: 1}}\n")...))
+	s.Stop()
+
+	p := startDaemon(t, cfg, addr)
+	for i := 1; i <= 3; i++ {
+		if e := p.trigger("payments-out", i); e["outcome"] != "failed" {
+			t.Fatalf("run %d with the peer down: %v", i, e)
+		}
+		want := 0
+		if i >= 2 {
+			want = 1
+		}
+		if n := len(p.events("job failing")); n != want {
+			t.Fatalf("after %d failed runs: %d 'job failing' events, want %d", i, n, want)
+		}
+	}
+	ev := p.events("job failing")[0]
+	if ev["level"] != "error" || ev["job"] != "payments-out" || ev["failed_runs"] != 2.0 {
+		t.Fatalf("alert event = %v", ev)
+	}
+	m := p.metrics()
+	if m[`exchanged_consecutive_failed_runs{job="payments-out"}`] != 3 || m[`exchanged_runs_total{job="payments-out",outcome="failed"}`] != 3 ||
+		m[`exchanged_staging_files{job="payments-out"}`] != 1 {
+		t.Fatalf("metrics: failing %v, failed runs %v, staging %v", m[`exchanged_consecutive_failed_runs{job="payments-out"}`],
+			m[`exchanged_runs_total{job="payments-out",outcome="failed"}`], m[`exchanged_staging_files{job="payments-out"}`])
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	// After a restart the count goes on from the ledger, and the job,
+	// alerted on already, is not alerted on again.
+	p = startDaemon(t, cfg, addr)
+	if v := p.metrics()[`exchanged_consecutive_failed_runs{job="payments-out"}`]; v != 3 {
+		t.Fatalf("failed runs after restart = %v, want 3 from the ledger", v)
+	}
+	if e := p.trigger("payments-out", 1); e["outcome"] != "failed" {
+		t.Fatalf("run 4: %v", e)
+	}
+	if n := len(p.events("job failing")); n != 0 {
+		t.Fatalf("alerted again after a restart: %d events", n)
+	}
+	s.Restart(t)
+	if e := p.trigger("payments-out", 2); e["outcome"] != "ok" || e["delivered"] != 1.0 {
+		t.Fatalf("run with the peer back: %v", e)
+	}
+	rec := p.events("job recovered")
+	if len(rec) != 1 || rec[0]["failed_runs"] != 4.0 {
+		t.Fatalf("recovery events = %v", rec)
+	}
+	if got, _ := os.ReadFile(filepath.Join(inbox, "p1.csv")); string(got) != "payment\n" {
+		t.Fatal("file not delivered after recovery")
+	}
+	m = p.metrics()
+	if m[`exchanged_consecutive_failed_runs{job="payments-out"}`] != 0 || m[`exchanged_staging_files{job="payments-out"}`] != 0 {
+		t.Fatalf("after recovery: failing %v, staging %v", m[`exchanged_consecutive_failed_runs{job="payments-out"}`], m[`exchanged_staging_files{job="payments-out"}`])
+	}
+	if e := p.trigger("payments-out", 3); e["outcome"] != "ok" || len(p.events("job recovered")) != 1 {
+		t.Fatalf("a second good run: %v; recovery events %d", e, len(p.events("job recovered")))
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }

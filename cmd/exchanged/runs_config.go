@@ -1,22 +1,36 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/exchanged/exchanged/config"
 )
 
-// defaultAlertAfter is the failed runs in a row that make a "job failing" event.
-const defaultAlertAfter = 3
-
-// alertAfter returns the config's alert threshold.
+// alertAfter returns how many failed runs in a row make a "job failing"
+// event (runs.alert_after).
 func alertAfter(cfg *config.Config) int {
-	return defaultAlertAfter
+	if cfg.Runs.AlertAfter < 1 {
+		return config.DefaultAlertAfter
+	}
+	return cfg.Runs.AlertAfter
 }
 
-// restartOnlyRuns names the run settings of new that a reload cannot apply.
-func restartOnlyRuns(old, new *config.Config) []error { return nil }
+// maxConcurrent returns the scheduler's limit on runs at once (runs.max_concurrent).
+func maxConcurrent(cfg *config.Config) int { return cfg.Runs.MaxConcurrent }
 
-func maxConcurrent(cfg *config.Config) int { return 0 }
+// jitter returns the scheduler's jitter (runs.jitter).
+func jitter(cfg *config.Config) time.Duration { return cfg.Runs.Jitter.D() }
 
-func jitter(cfg *config.Config) time.Duration { return 0 }
+// restartOnlyRuns names the run settings that differ between old and new
+// and that a reload cannot apply: the scheduler is made with them.
+func restartOnlyRuns(old, new *config.Config) []error {
+	var errs []error
+	if a, b := maxConcurrent(old), maxConcurrent(new); a != b {
+		errs = append(errs, fmt.Errorf("runs.max_concurrent: changed from %d to %d; restart exchanged to apply it", a, b))
+	}
+	if a, b := jitter(old), jitter(new); a != b {
+		errs = append(errs, fmt.Errorf("runs.jitter: changed from %s to %s; restart exchanged to apply it", a, b))
+	}
+	return errs
+}
