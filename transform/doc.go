@@ -4,7 +4,7 @@
 // fields its profile allows, neutralized against formula injection. Bad rows go to a reject report
 // for the creditor; a file that cannot be parsed, or that carries a BSN, is rejected whole.
 //
-// It streams: one csv.Reader per file, one row in memory at a time. It knows nothing of SFTP, the
+// It streams: one csv.Reader per file, a batch of rows in memory at a time. It knows nothing of SFTP, the
 // ledger or the config file; package exchange calls [Process], and the `exchanged check` command
 // calls [Check].
 //
@@ -53,7 +53,7 @@
 //	invalid_encoding     a cell that is not valid UTF-8
 //	invalid_amount       not an amount with at most two decimals in the layout's notation
 //	negative_amount      a negative principal
-//	invalid_date         not a date in the layout's format, before 1900, or a birth date in the future
+//	invalid_date         not a date in the layout's format, outside 1900..2199, or a birth date in the future
 //	invalid_iban         wrong shape or length for its country, or mod-97 check failed
 //	invalid_postcode     not a Dutch postcode "1234 AB"
 //	invalid_phone        not a Dutch (0..., +31...) or international (+..., 00...) number
@@ -71,6 +71,10 @@
 //	duplicate_column     two columns map to the same field
 //	unclosed_quote       a quoted cell runs across lines to the end of the file
 //	record_too_long      a row longer than MaxRecordBytes
-//	bsn_column           a column whose header names a BSN (also matches [ErrBSN])
-//	bsn_in_btw_id        a legacy btw number on a natural person's row: built from a BSN (also [ErrBSN])
+//	bsn_column           a column whose header names a BSN (also matches ErrBSN)
+//	bsn_in_btw_id        a legacy btw number on a natural person's row: built from a BSN (also ErrBSN)
+//
+// A legacy btw number (one passing only the 11-proof) is built from an RSIN for a company but from
+// the BSN for a natural person, and the number alone cannot tell which: a row that has one and a
+// birth date, which only a person has, is taken for the second.
 package transform
