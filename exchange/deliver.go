@@ -29,8 +29,18 @@ func (rn *run) output(f *ledger.File, i int) string {
 	if rn.job.Transform == nil {
 		return f.Name // files pass unchanged: every destination gets the staged copy
 	}
-	return fmt.Sprintf("out-%d.csv", i)
+	// Named by what it was made for (hidden, so that no source name can
+	// collide with it): if the job's destinations change between prepare
+	// and delivery, the output is not found rather than sent elsewhere.
+	d := rn.job.Destinations[i]
+	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, rn.cfg.ProfileFor(rn.job, d))
 }
+
+// ErrDestinationChanged is returned when a delivery under way was begun
+// for another partner or directory than the job now names at its index
+// (the config was reloaded in between). Nothing is sent; the file stays
+// staged for ops to resolve.
+var ErrDestinationChanged = errors.New("exchange: destination changed since the delivery began")
 
 // deliverAll delivers f to every destination that does not have it yet.
 // A destination that fails does not stop the others; f stays staged until
@@ -74,14 +84,24 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
 	}
+	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
+		return Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
+			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir))
+	}
+	if rn.job.Transform != nil && i != rejectsIndex {
+		// The privacy rule once more, just before the file leaves.
+		if _, err := profileFor(rn.cfg, rn.job, dest); err != nil {
+			return err
+		}
+	}
 	start := rn.Now()
 	ep, err := rn.endpoint(dest.Partner)
 	if err != nil {
 		return err
 	}
-	local, name := rn.output(f, i), f.Name
-	if i == rejectsIndex {
-		local, name = rejectsName, reportName(f.Name)
+	local, name := rejectsName, reportName(f.Name)
+	if i != rejectsIndex {
+		local, name = rn.output(f, i), f.Name
 	}
 	lf, err := rn.staging.Open(f.ID, local)
 	if err != nil {
@@ -138,8 +158,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		failpoint("renamed")
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
-	} else {
+	} else if fi, err := ep.Stat(ctx, final); err == nil && fi.Size == d.Size {
 		l.Info("delivery resumed", zap.String("outcome", "renamed before restart"))
+	} else {
+		// The temp file is gone and the final name does not show it: the
+		// partner took the file already, or something removed our temp
+		// file. Recorded as delivered, loudly, for ops to confirm.
+		l.Warn("delivery unverified", zap.String("outcome", "unverified"),
+			zap.String("error", "temporary file gone and final name absent or of another size after a restart"))
 	}
 	if err := rn.sidecars(ctx, ep, dest, final, d, lf); err != nil {
 		return err

@@ -190,7 +190,16 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
 		}
 	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+		// A crash between link and unlink leaves both names on one file:
+		// the rename happened; finish it rather than refuse it forever.
+		fi, ferr := r.Lstat(rf)
+		ti, terr := r.Lstat(rt)
+		if ferr != nil || terr != nil || !os.SameFile(fi, ti) {
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+		}
+		if err := r.Remove(rf); err != nil {
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+		}
 	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EXDEV):
 		if _, serr := r.Lstat(rt); serr == nil {
 			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)

@@ -21,8 +21,9 @@ import (
 // and is finished with: its reject report delivered, its staging removed.
 var errFileRejected = errors.New("exchange: file rejected")
 
-// rejectsName is the staged name of a file's reject report.
-const rejectsName = "rejects.csv"
+// rejectsName is the staged name of a file's reject report: hidden, so
+// that no source file name (hidden ones are never staged) can collide.
+const rejectsName = ".rejects.csv"
 
 // rejectsIndex is the delivery index of the reject report.
 const rejectsIndex = -1
@@ -121,12 +122,10 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		return nil
 	}
 	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); errors.Is(err, fs.ErrNotExist) {
-		// A rejection in progress before a restart: the staged copy is
-		// gone, its report is staged and still to be delivered.
-		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
-			return rn.finishRejection(ctx, f)
-		}
-		return Permanent(fmt.Errorf("exchange: file %d: staged copy missing", f.ID))
+		// Only a rejection removes the staged copy before the file is
+		// done: this is one in progress before a restart. Finish it (its
+		// report, if staged, is delivered first).
+		return rn.finishRejection(ctx, f)
 	}
 	layout, err := LayoutFor(rn.cfg, tr.Layout)
 	if err != nil {
@@ -186,17 +185,21 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		bsn := errors.Is(err, transform.ErrBSN)
 		l.Error("file rejected", zap.Bool("security", bsn), zap.String("outcome", "rejected"), zap.String("error", err.Error()))
 		rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "rejected", Rows: stats.Rows, Rejected: stats.Rejected})
-		if rej != nil {
-			if _, _, err := rej.Commit(); err != nil {
-				return err
-			}
-		}
-		// The staged copy goes at once: a file with a BSN is not kept.
+		// The staged copy goes first and at once: a file with a BSN is
+		// not kept, whatever happens to its report.
 		if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if rej != nil {
+				rej.Abort()
+			}
 			return err
 		}
 		_ = syncDir(path.Dir(rn.staging.Path(f.ID, f.Name)))
 		_ = rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected)
+		if rej != nil {
+			if _, _, err := rej.Commit(); err != nil {
+				l.Error("reject report lost", zap.String("outcome", "failed"), zap.String("error", err.Error()))
+			}
+		}
 		return rn.finishRejection(ctx, f)
 	}
 	for _, s := range subjects {
@@ -208,8 +211,14 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 			return err
 		}
 	}
-	for _, st := range staged {
+	for k, st := range staged {
 		if _, _, err := st.Commit(); err != nil {
+			for _, rest := range staged[k+1:] {
+				rest.Abort()
+			}
+			if rej != nil {
+				rej.Abort()
+			}
 			return err
 		}
 	}
@@ -241,11 +250,11 @@ func processInto(ctx context.Context, in *os.File, l transform.Layout, outs []tr
 // finishRejection delivers a rejected file's report, if the job has a
 // rejects destination, then removes its staging and records it rejected.
 func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
-	if rn.job.Rejects != nil {
-		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
-			if err := rn.deliverReport(ctx, f); err != nil {
-				return err
-			}
+	if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+		if rn.job.Rejects == nil {
+			rn.fileLog(f).Warn("reject report dropped", zap.String("outcome", "no rejects destination"))
+		} else if err := rn.deliverReport(ctx, f); err != nil {
+			return err
 		}
 	}
 	if err := rn.staging.Remove(f.ID); err != nil {

@@ -1,0 +1,123 @@
+package exchange
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// A job's destinations reordered by a reload while deliveries are stuck:
+// no destination may get an output made for another, and the ledger's
+// record of who got what must stay true.
+func TestReorderedDestinationsGetNothingElses(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
+	os.RemoveAll(filepath.Join(cases, "inbox"))
+	os.RemoveAll(filepath.Join(gdw, "in"))
+	if _, err := g.run("claims-in"); err == nil {
+		t.Fatal("run succeeded with both destinations missing")
+	}
+	mkdirs(t, cases, "inbox")
+	mkdirs(t, gdw, "in")
+	j := g.cfg.Jobs["claims-in"]
+	j.Destinations[0], j.Destinations[1] = j.Destinations[1], j.Destinations[0]
+	res, err := g.run("claims-in")
+	if !errors.Is(err, ErrFilesFailed) || res.Delivered != 0 {
+		t.Fatalf("run after reorder = %+v, %v; want nothing delivered", res, err)
+	}
+	for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in")} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s received %d file(s) after a reorder", dir, len(ents))
+		}
+	}
+	ev := g.logs.FilterMessage("file failed").All()
+	if last := ev[len(ev)-1].ContextMap()["error"].(string); !strings.Contains(last, "destination changed") {
+		t.Fatalf("failure = %q, want it to say the destination changed", last)
+	}
+}
+
+// A crash between link and unlink in a local rename: both names are the
+// same file; the rename must complete, not be refused forever.
+func TestLocalRenameAfterCrashBetweenLinkAndUnlink(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, ".a.part"), []byte("x"), 0o600)
+	os.Link(filepath.Join(root, ".a.part"), filepath.Join(root, "a"))
+	ep := NewLocal(root)
+	defer ep.Close()
+	if err := ep.Rename(t.Context(), "/.a.part", "/a"); err != nil {
+		t.Fatalf("Rename = %v, want it completed", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".a.part")); !os.IsNotExist(err) {
+		t.Fatal("temp name left")
+	}
+	os.WriteFile(filepath.Join(root, "b"), []byte("other"), 0o600)
+	os.WriteFile(filepath.Join(root, ".b.part"), []byte("ours"), 0o600)
+	if err := ep.Rename(t.Context(), "/.b.part", "/b"); !errors.Is(err, ErrExists) {
+		t.Fatalf("Rename over a different file = %v, want ErrExists", err)
+	}
+}
+
+// A source file named like our internal staged names cannot clobber its
+// own reject report.
+func TestSourceNamedLikeInternalFiles(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Source.Match = "*"
+	os.WriteFile(filepath.Join(acme, "outbox", "rejects.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(acme, "rejects", "rejects.rejects.csv"))
+	if err != nil || !strings.Contains(string(b), "bsn_column") {
+		t.Fatalf("report = %q, %v", b, err)
+	}
+}
+
+// A crash in a rejection after the staged copy was removed, before the
+// report was staged (no rejects destination): the next run finishes it.
+func TestRejectionResumesWithoutReport(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Rejects = nil
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	// Take the file to "cleaned", then remove its staged copy as the
+	// rejection does just before a crash.
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_bsn.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := g.runner.Staging().Create(id, "claims_bsn.csv")
+	st.Write([]byte("x"))
+	n, sum, _ := st.Commit()
+	g.ledger.MarkStaged(id, sum, n)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	os.Remove(g.runner.Staging().Path(id, "claims_bsn.csv"))
+	os.Remove(filepath.Join(acme, "outbox", "claims_bsn.csv"))
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := g.ledger.File(id); got.State != ledger.StateRejected {
+		t.Fatalf("state = %s, want rejected", got.State)
+	}
+	g.stagingEmpty()
+}
+
+func TestLockStateDir(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := LockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockStateDir(dir); !errors.Is(err, ErrStateDirInUse) {
+		t.Fatalf("second lock = %v, want ErrStateDirInUse", err)
+	}
+	unlock()
+	unlock2, err := LockStateDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
