@@ -61,6 +61,7 @@ type app struct {
 	log    *zap.Logger
 	ledger *ledger.Ledger
 	runner *exchange.Runner
+	unlock func() error // releases the state_dir lock
 }
 
 func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
@@ -71,21 +72,31 @@ func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 	if err := checkStateDir(cfg.StateDir); err != nil {
 		return nil, err
 	}
+	// One process per state_dir: "once" beside a daemon on the same
+	// ledger could resume the same delivery twice.
+	unlock, err := exchange.LockStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
 	l, err := ledger.Open(filepath.Join(cfg.StateDir, "ledger.db"))
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
 	r, err := exchange.NewRunner(cfg, l, log)
 	if err != nil {
 		l.Close()
+		unlock()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	return &app{cfg: cfg, log: log, ledger: l, runner: r}, nil
+	return &app{cfg: cfg, log: log, ledger: l, runner: r, unlock: unlock}, nil
 }
 
 func (a *app) Close() error {
 	_ = a.log.Sync()
-	return a.ledger.Close()
+	err := a.ledger.Close()
+	_ = a.unlock()
+	return err
 }
 
 // checkStateDir makes state_dir if it is missing and checks that a file can

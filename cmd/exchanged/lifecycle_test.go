@@ -350,3 +350,22 @@ func TestDaemonAlertOnce(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestDaemonHoldsStateDir: "once" on the state_dir of a running daemon is
+// refused, naming why; once the daemon is gone it runs.
+func TestDaemonHoldsStateDir(t *testing.T) {
+	work := t.TempDir()
+	cfg, addr := localConfig(t, work, claimsInJob)
+	p := startDaemon(t, cfg, addr)
+	r := exchanged(t, nil, "once", "--config", cfg, "claims-in")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "state_dir is in use by another exchanged process") {
+		t.Fatalf("once beside the daemon: %+v", r)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if r := exchanged(t, nil, "once", "--config", cfg, "claims-in"); r.code != 0 {
+		t.Fatalf("once after the daemon stopped: %+v", r)
+	}
+}
