@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// BenchmarkSmallFiles moves many small files (10,000 of 2 KiB by default)
+// from one directory on a real OpenSSH sshd to another, by one exchanged
+// job and by OpenSSH's sftp client, and reports files per second.
+//
+// exchanged: one run of a job (source on the sshd, after: delete; one
+// destination on the same sshd) through exchange.Runner with a real ledger
+// in a temp state dir: every file is listed, staged (sha256, fsync),
+// recorded, deleted at the source, uploaded under a temp name (fsync on the
+// server), size-checked, renamed, recorded and unstaged. The settle wait is
+// skipped; its second listing is not.
+//
+// OpenSSH: one sftp batch that gets the source files by glob into a local
+// dir, puts them to the destination, and removes them at the source; and
+// the same with -f (fsync each file), closer to what exchanged promises.
+func BenchmarkSmallFiles(b *testing.B) {
+	s := startServer(b)
+	n, size := *smallFiles, *smallKiB<<10
+	dir := b.TempDir()
+	cfg := s.endpoint(b)
+	cfg.KeepAlive = config.Duration(30 * time.Second) // as defaulted from a config file
+
+	var peer, peerSync peerRun
+	var ours time.Duration
+	var res exchange.Result
+	var steps map[string]time.Duration
+	for i := 0; i < b.N; i++ {
+		src, dst, local := filepath.Join(s.Root, "outbox"), filepath.Join(s.Root, "inbox"), filepath.Join(dir, "local")
+
+		makeSmall(b, src, n, size)
+		mkdir(b, dst)
+		quiesce()
+		mkdir(b, local)
+		peer = s.sftpBatch(b, "get "+src+"/*.csv "+local+"/", "put "+local+"/*.csv "+dst+"/", "rm "+src+"/*.csv")
+		checkTree(b, dst, n, size)
+		cleanDirs(b, local, dst)
+
+		makeSmall(b, src, n, size)
+		mkdir(b, dst)
+		quiesce()
+		mkdir(b, local)
+		peerSync = s.sftpBatch(b, "get -f "+src+"/*.csv "+local+"/", "put -f "+local+"/*.csv "+dst+"/", "rm "+src+"/*.csv")
+		checkTree(b, dst, n, size)
+		cleanDirs(b, local, dst)
+
+		makeSmall(b, src, n, size)
+		mkdir(b, dst)
+		quiesce()
+		ours, res, steps = runJob(b, cfg, filepath.Join(dir, fmt.Sprintf("state%d", i)), src, dst)
+		if res.Files != n || res.Delivered != n || res.Failed != 0 {
+			b.Fatalf("run = %+v, want %d files delivered", res, n)
+		}
+		checkTree(b, dst, n, size)
+		if left := countFiles(b, src); left != 0 {
+			b.Fatalf("%d files left at the source", left)
+		}
+		cleanDirs(b, dst, filepath.Join(dir, fmt.Sprintf("state%d", i)))
+	}
+	fps := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
+	b.ReportMetric(fps(ours), "exchanged-files/s")
+	b.ReportMetric(fps(peer.wall), "openssh-files/s")
+	b.ReportMetric(fps(peerSync.wall), "openssh-f-files/s")
+	b.ReportMetric(peer.wall.Seconds()/ours.Seconds(), "x-openssh")
+	b.ReportMetric(peerSync.wall.Seconds()/ours.Seconds(), "x-openssh-f")
+	b.Logf("%d files of %d KiB: exchanged %s (%.0f files/s; stage %s, deliver %s, rest %s); "+
+		"OpenSSH sftp get/put/rm %s (%.0f files/s), with -f %s (%.0f files/s)",
+		n, size>>10, fmtDur(ours), fps(ours), fmtDur(steps["stage"]), fmtDur(steps["deliver"]),
+		fmtDur(ours-steps["stage"]-steps["deliver"]),
+		fmtDur(peer.wall), fps(peer.wall), fmtDur(peerSync.wall), fps(peerSync.wall))
+}
+
+// runJob runs one job from src to dst on the sshd and returns its wall
+// time, its result, and the time spent per file step.
+func runJob(tb testing.TB, sftp config.SFTP, state, src, dst string) (time.Duration, exchange.Result, map[string]time.Duration) {
+	tb.Helper()
+	dstCfg := sftp
+	cfg := &config.Config{Version: 1, StateDir: state,
+		Partners: map[string]*config.Partner{
+			"acme":  {Name: "acme", Role: "creditor", SFTP: &sftp},
+			"cases": {Name: "cases", Role: "internal", SFTP: &dstCfg},
+		},
+		Jobs: map[string]*config.Job{"claims-in": {Name: "claims-in", Schedule: "0 6 * * *",
+			Source:       config.Source{Partner: "acme", Dir: src, Match: "*.csv", Settle: durationPtr(30 * time.Second), After: "delete"},
+			Destinations: []*config.Destination{{Partner: "cases", Dir: dst}},
+		}},
+	}
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	l, err := ledger.Open(filepath.Join(state, "ledger.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	// Production logs: JSON at info, encoded and thrown away.
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(io.Discard), zap.InfoLevel))
+	r, err := exchange.NewRunner(cfg, l, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Sleep = func(context.Context, time.Duration) error { return nil } // the settle wait
+	var mu sync.Mutex
+	steps := map[string]time.Duration{}
+	r.Observe = func(e exchange.Event) {
+		mu.Lock()
+		steps[e.Step] += e.Duration
+		mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := r.Run(ctx, "claims-in")
+	wall := time.Since(start)
+	if err != nil {
+		tb.Fatalf("run: %v (%+v)", err, res)
+	}
+	return wall, res, steps
+}
+
+func durationPtr(d time.Duration) *config.Duration { c := config.Duration(d); return &c }
+
+// makeSmall fills dir with n CSV files of size bytes each.
+func makeSmall(tb testing.TB, dir string, n, size int) {
+	tb.Helper()
+	mkdir(tb, dir)
+	row := "K-000000;Factuur 2024-000000;Hoofdstraat 1, 1234 AB Utrecht;NL91ABNA0417164300;1.234,56\r\n"
+	var sb strings.Builder
+	for sb.Len() < size {
+		sb.WriteString(row)
+	}
+	body := []byte(sb.String()[:size])
+	for i := range n {
+		copy(body[2:8], fmt.Sprintf("%06d", i))
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("claims_%06d.csv", i)), body, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func mkdir(tb testing.TB, dir string) {
+	tb.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func cleanDirs(tb testing.TB, dirs ...string) {
+	tb.Helper()
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// checkTree fails unless dir holds exactly n visible files of size bytes
+// (and nothing hidden: no temp file left behind).
+func checkTree(tb testing.TB, dir string, n, size int) {
+	tb.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	got := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			tb.Fatalf("%s: %s left behind", dir, e.Name())
+		}
+		fi, err := e.Info()
+		if err != nil || fi.Size() != int64(size) {
+			tb.Fatalf("%s/%s: %v, want %d bytes", dir, e.Name(), err, size)
+		}
+		got++
+	}
+	if got != n {
+		tb.Fatalf("%s: %d files, want %d", dir, got, n)
+	}
+}
+
+func countFiles(tb testing.TB, dir string) int {
+	tb.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(ents)
+}
