@@ -195,10 +195,10 @@ func (d *daemon) reload() error {
 		r, err = d.newRunner(cfg)
 	}
 	if err == nil {
-		err = d.sched.Replace(d.entries(cfg, r))
+		err = d.track(cfg) // only adds counts for new jobs: harmless if Replace then fails
 	}
 	if err == nil {
-		err = d.track(cfg)
+		err = d.sched.Replace(d.entries(cfg, r))
 	}
 	d.metrics.Reload(err == nil)
 	if err != nil {
