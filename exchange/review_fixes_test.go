@@ -1,12 +1,14 @@
 package exchange
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -120,4 +122,56 @@ func TestLockStateDir(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	unlock2()
+}
+
+// The source file was replaced by the creditor after staging but before
+// cleaning: the new file is not removed, and is imported on its own.
+func TestCleanSourceLeavesReplacedFile(t *testing.T) {
+	g, in, out := localRig(t, config.Source{})
+	p := filepath.Join(in, "outbox", "a.csv")
+	os.WriteFile(p, claims, 0o644)
+	// The file as a crash left it: staged and recorded, source not yet
+	// cleaned.
+	fi, _ := os.Stat(p)
+	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: "a.csv", Size: fi.Size(), ModTime: fi.ModTime()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := g.runner.Staging().Create(id, "a.csv")
+	st.Write(claims)
+	n, sum, _ := st.Commit()
+	if err := g.ledger.MarkStaged(id, sum, n); err != nil {
+		t.Fatal(err)
+	}
+	newer := append([]byte("new version\n"), claims...)
+	os.WriteFile(p, newer, 0o644) // the creditor's next export, same name
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("run = %v; want the new version waiting for the destination name", err)
+	}
+	if len(g.logs.FilterMessage("source replaced").All()) != 1 {
+		t.Fatal("want a 'source replaced' event")
+	}
+	// The old version was delivered, and the new one was imported too.
+	got, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv"))
+	if !bytes.Equal(got, claims) {
+		t.Fatalf("delivered %q", got)
+	}
+	if pend, _ := g.ledger.Pending("j"); len(pend) != 1 || pend[0].Size != int64(len(newer)) {
+		t.Fatalf("the new version should be imported and waiting (destination name taken): %v", pend)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("the new version, once staged, should be cleaned from the source")
+	}
+}
+
+func TestSweepStagingRemovesOrphans(t *testing.T) {
+	g, _, _ := localRig(t, config.Source{})
+	st, _ := g.runner.Staging().Create(4242, "orphan.csv")
+	st.Write(claims)
+	st.Commit()
+	if err := g.runner.sweepStaging(); err != nil {
+		t.Fatal(err)
+	}
+	g.stagingEmpty()
 }

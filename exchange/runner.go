@@ -67,8 +67,37 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 			sems[name] = make(chan struct{}, p.SFTP.MaxConns)
 		}
 	}
-	return &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
-		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}, nil
+	r := &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
+		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}
+	if err := r.sweepStaging(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// sweepStaging removes what staging holds for files the ledger does not
+// have pending (left by a failure to clean up), so that no personal data
+// rests there longer than needed. A pending file's staging is never
+// touched, so this is safe beside runs in flight.
+func (r *Runner) sweepStaging() error {
+	ids, err := r.staging.IDs()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		f, err := r.ledger.File(id)
+		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return err
+		}
+		if f != nil && f.State != ledger.StateDone && f.State != ledger.StateRejected {
+			continue
+		}
+		if err := r.staging.Remove(id); err != nil {
+			return err
+		}
+		r.log.Warn("staging swept", zap.Int64("file_id", id), zap.String("outcome", "orphan removed"))
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -450,8 +479,13 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 	if err != nil {
 		// Nothing was recorded as staged and the source is untouched:
 		// forget the row; the next run lists the file again.
-		_ = rn.staging.Remove(id)
-		_ = rn.ledger.DeleteFile(id)
+		if rerr := rn.staging.Remove(id); rerr != nil {
+			// Keep the row (state staging): the next run removes what
+			// is staged before it forgets the file.
+			rn.fileLog(f).Error("staging not removed", zap.String("error", rerr.Error()))
+		} else {
+			_ = rn.ledger.DeleteFile(id)
+		}
 		if errors.Is(err, ErrSizeMismatch) {
 			rn.fileLog(f).Info("file not settled", zap.String("outcome", "changing"), zap.String("error", err.Error()))
 			return nil, nil
@@ -506,6 +540,21 @@ func (rn *run) cleanSource(ctx context.Context, f *ledger.File) error {
 		return err
 	}
 	p := join(f.Dir, f.Name)
+	if src.After != config.AfterKeep {
+		// Clean only the file that was staged: if the creditor has put a
+		// new file under the same name since, it is not ours to remove.
+		fi, err := ep.Stat(ctx, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// cleaned before a restart
+		case err != nil:
+			return err
+		case !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime):
+			rn.fileLog(f).Warn("source replaced", zap.String("endpoint", ep.String()),
+				zap.String("outcome", "left"), zap.Int64("bytes", fi.Size))
+			return nil
+		}
+	}
 	outcome := "kept"
 	switch after := src.After; {
 	case after == config.AfterKeep:
