@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ type SFTP struct {
 	conn        *ssh.Client
 	client      *sftp.Client
 	posixRename bool
+	packet      int // bytes per read or write request on this connection
 	stopKeep    chan struct{}
 	keepDone    chan struct{}
 }
@@ -68,10 +70,17 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 		s.release()
 		return nil, err
 	}
+	packet, err := serverPacket(ctx, conn, s.timeout())
+	if err != nil {
+		s.log.Debug("sftp limits unknown", zap.String("partner", s.partner), zap.String("endpoint", s.String()),
+			zap.String("error", err.Error()))
+		packet = defaultPacket
+	}
 	c, err := sftp.NewClient(conn,
 		sftp.UseConcurrentWrites(true),
 		sftp.UseConcurrentReads(true),
-		sftp.MaxConcurrentRequestsPerFile(64),
+		sftp.MaxPacketUnchecked(packet),
+		sftp.MaxConcurrentRequestsPerFile(requestsPerFile(packet)),
 	)
 	if err != nil {
 		conn.Close()
@@ -79,7 +88,7 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 		return nil, fmt.Errorf("sftp %s: start subsystem: %w", s.cfg.Address(), err)
 	}
 	_, s.posixRename = c.HasExtension("posix-rename@openssh.com")
-	s.conn, s.client = conn, c
+	s.conn, s.client, s.packet = conn, c, packet
 	if ka := s.cfg.KeepAlive.D(); ka > 0 {
 		s.stopKeep, s.keepDone = make(chan struct{}), make(chan struct{})
 		go s.keepAlive(conn, ka, s.stopKeep, s.keepDone)
@@ -126,10 +135,7 @@ func (s *SFTP) keepAlive(conn *ssh.Client, every time.Duration, stop, done chan 
 // dial connects and authenticates, honouring ctx and the configured timeout.
 func (s *SFTP) dial(ctx context.Context) (*ssh.Client, error) {
 	addr := s.cfg.Address()
-	timeout := s.cfg.Timeout.D()
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
+	timeout := s.timeout()
 	auth, err := s.authMethods()
 	if err != nil {
 		return nil, err
@@ -170,6 +176,13 @@ func (s *SFTP) dial(ctx context.Context) (*ssh.Client, error) {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
+}
+
+func (s *SFTP) timeout() time.Duration {
+	if t := s.cfg.Timeout.D(); t > 0 {
+		return t
+	}
+	return 30 * time.Second
 }
 
 func (s *SFTP) handshakeError(err error) error {
@@ -307,7 +320,7 @@ func (s *SFTP) Stat(ctx context.Context, p string) (FileInfo, error) {
 }
 
 func (s *SFTP) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	var f *sftp.File
+	var f sftpReader
 	err := s.do(ctx, func(c *sftp.Client) error {
 		// SFTP v3 has no O_NOFOLLOW: check with lstat, then open. The
 		// caller checks the size read against the listing.
@@ -318,13 +331,62 @@ func (s *SFTP) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		if !fi.Mode().IsRegular() {
 			return ErrNotRegular
 		}
-		f, err = c.OpenFile(p, os.O_RDONLY)
+		s.mu.Lock()
+		f.packet = s.packet
+		s.mu.Unlock()
+		f.size = fi.Size()
+		f.File, err = c.OpenFile(p, os.O_RDONLY)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: open %q: %w", s.cfg.Address(), p, notExist(err))
 	}
 	return f, nil
+}
+
+// sftpReader is a remote file open for reading, with the size lstat gave
+// it just before.
+type sftpReader struct {
+	*sftp.File
+	size   int64
+	packet int
+}
+
+// smallBufs holds read buffers of one request and a byte.
+var smallBufs sync.Pool
+
+// WriteTo copies the file to w. A file smaller than one request is read in
+// one round trip: two requests at once, the second past its end, where
+// pkg/sftp's own WriteTo would stat it first and then read until a read
+// comes back empty. A larger file, or one that grew since the lstat, goes
+// through pkg/sftp's concurrent reads; the caller checks the size read.
+func (r sftpReader) WriteTo(w io.Writer) (int64, error) {
+	if r.packet <= 0 || r.size >= int64(r.packet) {
+		return r.File.WriteTo(w)
+	}
+	bp, _ := smallBufs.Get().(*[]byte)
+	if bp == nil || len(*bp) != r.packet+1 {
+		b := make([]byte, r.packet+1)
+		bp = &b
+	}
+	defer smallBufs.Put(bp)
+	// More than one request's worth: pkg/sftp sends both requests at once
+	// and takes a short read as the end of the file.
+	n, err := r.File.ReadAt(*bp, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
+	if m, werr := w.Write((*bp)[:n]); werr != nil {
+		return int64(m), werr
+	}
+	if err != nil {
+		return int64(n), nil // io.EOF: the whole file
+	}
+	if _, err := r.File.Seek(int64(n), io.SeekStart); err != nil {
+		return int64(n), err
+	}
+	m, err := r.File.WriteTo(w)
+	return int64(n) + m, err
 }
 
 func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
@@ -358,8 +420,21 @@ func (f sftpFile) Sync() error {
 	return err
 }
 
-// ReadFrom uploads with concurrent writes.
-func (f sftpFile) ReadFrom(r io.Reader) (int64, error) { return f.File.ReadFrom(r) }
+// ReadFrom uploads with concurrent writes. pkg/sftp's own ReadFrom goes
+// concurrent only when it can learn r's size (Len, Size, Stat: a staged
+// *os.File has Stat, also behind io.Copy's os.File.WriteTo detour) and
+// writes one request at a time otherwise; a stream of unknown size gets
+// concurrent writes here too. A write that fails fails the whole call, so
+// that the caller removes the file: later writes may have succeeded and
+// left it at full size around a hole.
+func (f sftpFile) ReadFrom(r io.Reader) (int64, error) {
+	switch r.(type) {
+	case interface{ Len() int }, interface{ Size() int64 }, *io.LimitedReader,
+		interface{ Stat() (os.FileInfo, error) }:
+		return f.File.ReadFrom(r)
+	}
+	return f.File.ReadFromWithConcurrency(r, 0)
+}
 
 // Rename never replaces an existing file: it checks, then uses
 // posix-rename@openssh.com where the server offers it (atomic), or plain
@@ -444,4 +519,154 @@ func notExist(err error) error {
 		return fmt.Errorf("%w (%v)", fs.ErrNotExist, err)
 	}
 	return err
+}
+
+// Request sizes. Every SFTP server must accept reads and writes of 32 KiB,
+// pkg/sftp's default. OpenSSH says in its limits@openssh.com extension that
+// it takes up to 255 KiB (256 KiB messages less 1 KiB of header room), and
+// packets of that size cost client and server a fraction of the CPU per
+// byte: on loopback, half of ours. A read larger than the server serves
+// would come back short, which pkg/sftp's concurrent WriteTo does not
+// handle (the size check would then refuse every pull), so the size is
+// never more than the server says.
+const (
+	defaultPacket = 32 << 10
+	maxPacket     = 256<<10 - 1<<10 // pkg/sftp refuses a message over 256 KiB
+	// Bytes requested ahead per file: four times x/crypto/ssh's 2 MiB
+	// channel window, so that the window never runs dry.
+	inflightPerFile    = 8 << 20
+	maxRequestsPerFile = 64
+)
+
+// requestsPerFile returns how many requests of packet bytes to keep in
+// flight per file.
+func requestsPerFile(packet int) int {
+	return max(1, min(maxRequestsPerFile, inflightPerFile/packet))
+}
+
+// SFTP packet types and the extension used by serverPacket.
+const (
+	fxpInit          = 1
+	fxpVersion       = 2
+	fxpExtended      = 200
+	fxpExtendedReply = 201
+	limitsExtension  = "limits@openssh.com"
+	maxProbeMessage  = 64 << 10 // a VERSION or limits reply is far smaller
+)
+
+// serverPacket returns the largest read and write the server accepts, up
+// to maxPacket, as it announces in limits@openssh.com, or defaultPacket if
+// it does not. pkg/sftp neither asks nor offers a way to, so it asks on a
+// short SFTP session of its own (one round trip after the INIT), closed
+// before the real one starts.
+func serverPacket(ctx context.Context, conn *ssh.Client, timeout time.Duration) (int, error) {
+	sess, err := conn.NewSession()
+	if err != nil {
+		return 0, err
+	}
+	defer sess.Close()
+	w, err := sess.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	// A server that never answers must not hold the dial: closing the
+	// session ends the reads below.
+	timer := time.AfterFunc(timeout, func() { sess.Close() })
+	defer timer.Stop()
+	stop := context.AfterFunc(ctx, func() { sess.Close() })
+	defer stop()
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		return 0, err
+	}
+	if err := writeFxp(w, fxpInit, binary.BigEndian.AppendUint32(nil, 3)); err != nil {
+		return 0, err
+	}
+	typ, body, err := readFxp(r)
+	if err != nil {
+		return 0, err
+	}
+	if typ != fxpVersion || len(body) < 4 {
+		return 0, fmt.Errorf("sftp limits: unexpected packet %d", typ)
+	}
+	has := false
+	for rest := body[4:]; len(rest) > 0; {
+		var name, data []byte
+		if name, rest, err = fxpString(rest); err == nil {
+			data, rest, err = fxpString(rest)
+		}
+		if err != nil {
+			return 0, err
+		}
+		has = has || string(name) == limitsExtension && string(data) == "1"
+	}
+	if !has {
+		return defaultPacket, nil
+	}
+	req := binary.BigEndian.AppendUint32(nil, 1) // request id
+	req = binary.BigEndian.AppendUint32(req, uint32(len(limitsExtension)))
+	req = append(req, limitsExtension...)
+	if err := writeFxp(w, fxpExtended, req); err != nil {
+		return 0, err
+	}
+	typ, body, err = readFxp(r)
+	if err != nil {
+		return 0, err
+	}
+	if typ != fxpExtendedReply || len(body) < 4+4*8 || binary.BigEndian.Uint32(body) != 1 {
+		return defaultPacket, nil // e.g. a status: unsupported after all
+	}
+	// max-packet-length, max-read-length, max-write-length, max-open-handles;
+	// 0 means the server sets no limit of that kind.
+	lim := body[4:]
+	packet := maxPacket
+	if n := binary.BigEndian.Uint64(lim[0:]); n > 0 && n < 1<<31 {
+		packet = min(packet, int(n)-1<<10)
+	}
+	for _, n := range []uint64{binary.BigEndian.Uint64(lim[8:]), binary.BigEndian.Uint64(lim[16:])} {
+		if n > 0 && n < 1<<31 {
+			packet = min(packet, int(n))
+		}
+	}
+	if packet < 1<<10 {
+		return defaultPacket, nil // nonsense: keep what every server takes
+	}
+	return packet, nil
+}
+
+// writeFxp writes one SFTP packet: length, type, body.
+func writeFxp(w io.Writer, typ byte, body []byte) error {
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, 5+len(body)), uint32(1+len(body)))
+	b = append(append(b, typ), body...)
+	_, err := w.Write(b)
+	return err
+}
+
+// readFxp reads one SFTP packet of at most maxProbeMessage bytes.
+func readFxp(r io.Reader) (byte, []byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n < 1 || n > maxProbeMessage {
+		return 0, nil, fmt.Errorf("sftp limits: packet of %d bytes", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, nil, err
+	}
+	return b[0], b[1:], nil
+}
+
+// fxpString splits an SFTP string (uint32 length, bytes) off b.
+func fxpString(b []byte) (s, rest []byte, err error) {
+	if len(b) < 4 || uint64(binary.BigEndian.Uint32(b)) > uint64(len(b)-4) {
+		return nil, nil, errors.New("sftp limits: short packet")
+	}
+	n := binary.BigEndian.Uint32(b)
+	return b[4 : 4+n], b[4+n:], nil
 }

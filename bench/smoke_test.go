@@ -1,0 +1,49 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange"
+)
+
+// TestSmoke runs every part of the harness once on tiny sizes, so that
+// `go test ./...` keeps the benchmarks working; it times nothing.
+func TestSmoke(t *testing.T) {
+	s := startServer(t)
+	cfg := s.endpoint(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	remote := filepath.Join(s.Root, "big")
+	writeRandom(t, remote, 3*mib+5, 1)
+	_, want := fileSum(t, remote)
+	s.sftpBatch(t, "get "+remote+" "+filepath.Join(dir, "peer"))
+	checkFile(t, filepath.Join(dir, "peer"), 3*mib+5, want)
+	if n := pullTo(t, ctx, exchange.NewSFTP("bench", cfg, nil, nil), remote, filepath.Join(dir, "ours")); n != 3*mib+5 {
+		t.Fatalf("pulled %d bytes", n)
+	}
+	mkdir(t, filepath.Join(s.Root, "in"))
+	pushFile(t, ctx, exchange.NewSFTP("bench", cfg, nil, nil), filepath.Join(dir, "ours"), filepath.Join(s.Root, "in"), "big")
+	checkFile(t, filepath.Join(s.Root, "in", "big"), 3*mib+5, want)
+
+	src, dst := filepath.Join(s.Root, "outbox"), filepath.Join(s.Root, "inbox")
+	makeSmall(t, src, 20, 2048)
+	mkdir(t, dst)
+	_, res, _ := runJob(t, cfg, filepath.Join(dir, "state"), src, dst)
+	if res.Files != 20 || res.Delivered != 20 {
+		t.Fatalf("run = %+v", res)
+	}
+	checkTree(t, dst, 20, 2048)
+
+	conf := writeIdleConfig(t, dir, 3)
+	c, err := config.Load(conf)
+	if err != nil || len(c.Jobs) != 3 {
+		t.Fatalf("idle config: %d jobs, %v", len(c.Jobs), err)
+	}
+	if clockTick() <= 0 || procCPUTicks(t, "self") < 0 || procStatusBytes("self", "VmRSS") <= 0 {
+		t.Fatal("cannot read the clock tick or /proc/self")
+	}
+}
