@@ -305,11 +305,13 @@ func splitPath(p string) (dir, name string) {
 // ends by closing both sides.
 func copyContext(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 	stop := context.AfterFunc(ctx, func() {
-		if c, ok := r.(io.Closer); ok {
-			c.Close()
-		}
-		if c, ok := w.(io.Closer); ok {
-			c.Close()
+		for _, side := range []any{r, w} {
+			switch c := side.(type) {
+			case interface{ Abort() }: // an SFTP file: Close would wait for the transfer
+				c.Abort()
+			case io.Closer:
+				c.Close()
+			}
 		}
 	})
 	n, err := io.Copy(w, r)

@@ -2,13 +2,16 @@ package exchange
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -174,4 +177,65 @@ func TestSweepStagingRemovesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.stagingEmpty()
+}
+
+// cancelWriter cancels its context on the first write, then keeps taking
+// bytes, as a staging file would.
+type cancelWriter struct {
+	cancel func()
+	n      int64
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.cancel()
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// Cancelling a run stops a download in flight: pkg/sftp holds the file's
+// lock for the whole WriteTo, so the connection is cut instead of closing
+// the file.
+func TestCancelStopsSFTPDownload(t *testing.T) {
+	s := startInproc(t, sftpd.Options{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<20/16*16) // 256 MiB
+	os.WriteFile(filepath.Join(s.root, "big.csv"), big, 0o600)
+	ep := NewSFTP("p", s.cfg, nil, nil)
+	defer ep.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := ep.Open(ctx, "/big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := &cancelWriter{cancel: cancel}
+	done := make(chan error, 1)
+	go func() { _, err := copyContext(ctx, w, r); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("copy = %v, want context.Canceled", err)
+		}
+		if w.n >= int64(len(big)) {
+			t.Fatal("the whole file was read although the copy was cancelled at once")
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("cancelled download did not stop")
+	}
+	// The endpoint redials for the next call.
+	if _, err := ep.Stat(context.Background(), "/big.csv"); err != nil {
+		t.Fatalf("Stat after an aborted download: %v", err)
+	}
+}
+
+// A partner's connection limit is waited for with a bound, never for ever.
+func TestConnectionLimitWaitIsBounded(t *testing.T) {
+	s := startInproc(t, sftpd.Options{})
+	cfg := s.cfg
+	cfg.Timeout = config.Duration(50 * time.Millisecond)
+	sem := make(chan struct{}, 1)
+	sem <- struct{}{} // another run holds the only slot
+	_, err := NewSFTP("acme", cfg, nil, sem).List(context.Background(), "/")
+	if err == nil || !strings.Contains(err.Error(), "no free connection to partner acme") || !IsTransient(err) {
+		t.Fatalf("err = %v; want a transient 'no free connection' error", err)
+	}
 }

@@ -33,7 +33,6 @@ type SFTP struct {
 	mu          sync.Mutex
 	conn        *ssh.Client
 	client      *sftp.Client
-	posixRename bool
 	packet      int // bytes per read or write request on this connection
 	stopKeep    chan struct{}
 	keepDone    chan struct{}
@@ -59,10 +58,22 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 		return s.client, nil
 	}
 	if s.sem != nil {
+		// Bounded: two runs each holding one partner's only slot and
+		// waiting for the other's must not wait for ever.
+		wait := s.cfg.Timeout.D()
+		if wait <= 0 {
+			wait = 30 * time.Second
+		}
+		t := time.NewTimer(wait)
 		select {
 		case s.sem <- struct{}{}:
+			t.Stop()
 		case <-ctx.Done():
+			t.Stop()
 			return nil, ctx.Err()
+		case <-t.C:
+			return nil, fmt.Errorf("sftp %s: no free connection to partner %s within %s (max_conns): %w",
+				s.cfg.Address(), s.partner, wait, os.ErrDeadlineExceeded)
 		}
 	}
 	conn, err := s.dial(ctx)
@@ -87,7 +98,6 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 		s.release()
 		return nil, fmt.Errorf("sftp %s: start subsystem: %w", s.cfg.Address(), err)
 	}
-	_, s.posixRename = c.HasExtension("posix-rename@openssh.com")
 	s.conn, s.client, s.packet = conn, c, packet
 	if ka := s.cfg.KeepAlive.D(); ka > 0 {
 		s.stopKeep, s.keepDone = make(chan struct{}), make(chan struct{})
@@ -336,7 +346,22 @@ func (s *SFTP) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		s.mu.Unlock()
 		f.size = fi.Size()
 		f.File, err = c.OpenFile(p, os.O_RDONLY)
-		return err
+		if err != nil {
+			return err
+		}
+		// What was opened must be what was lstat'ed: a symlink or another
+		// file swapped in between is refused, not read.
+		ofi, err := f.File.Stat()
+		if err != nil {
+			f.File.Close()
+			return err
+		}
+		if !ofi.Mode().IsRegular() || ofi.Size() != fi.Size() || !ofi.ModTime().Equal(fi.ModTime()) {
+			f.File.Close()
+			return ErrNotRegular
+		}
+		f.abort = s.abortFunc(c)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: open %q: %w", s.cfg.Address(), p, notExist(err))
@@ -350,7 +375,13 @@ type sftpReader struct {
 	*sftp.File
 	size   int64
 	packet int
+	abort  func()
 }
+
+// Abort cuts the connection under a transfer in progress: pkg/sftp holds
+// the file's lock for a whole WriteTo or ReadFrom, so Close would wait for
+// the transfer to end. The next call redials.
+func (f sftpReader) Abort() { f.abort() }
 
 // smallBufs holds read buffers of one request and a byte.
 var smallBufs sync.Pool
@@ -404,12 +435,31 @@ func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: create %q: %w", s.cfg.Address(), p, notExist(err))
 	}
-	return sftpFile{f}, nil
+	var abort func()
+	if c, cerr := s.client_(ctx); cerr == nil {
+		abort = s.abortFunc(c)
+	}
+	return sftpFile{File: f, abort: abort}, nil
+}
+
+// abortFunc returns a func that drops the connection of client c.
+func (s *SFTP) abortFunc(c *sftp.Client) func() {
+	return func() { s.drop(c) }
 }
 
 // sftpFile treats a server without fsync@openssh.com as having synced:
 // the server's close is then the last word we can have.
-type sftpFile struct{ *sftp.File }
+type sftpFile struct {
+	*sftp.File
+	abort func()
+}
+
+// Abort cuts the connection under an upload in progress (see sftpReader).
+func (f sftpFile) Abort() {
+	if f.abort != nil {
+		f.abort()
+	}
+}
 
 func (f sftpFile) Sync() error {
 	err := f.File.Sync()
@@ -436,9 +486,11 @@ func (f sftpFile) ReadFrom(r io.Reader) (int64, error) {
 	return f.File.ReadFromWithConcurrency(r, 0)
 }
 
-// Rename never replaces an existing file: it checks, then uses
-// posix-rename@openssh.com where the server offers it (atomic), or plain
-// SFTP rename, which OpenSSH already refuses over an existing file.
+// Rename never replaces an existing file. It uses plain SFTP rename,
+// which the protocol (and OpenSSH, by link(2)) refuses over an existing
+// target atomically; posix-rename@openssh.com would replace it, so it is
+// not used for deliveries. A check first gives the clear error on servers
+// that report the refusal only as a generic failure.
 func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 	err := s.once(ctx, func(c *sftp.Client) error {
 		if _, err := c.Lstat(to); err == nil {
@@ -446,15 +498,7 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 		} else if !isNotExist(err) {
 			return err
 		}
-		s.mu.Lock()
-		posix := s.posixRename
-		s.mu.Unlock()
-		var err error
-		if posix {
-			err = c.PosixRename(from, to)
-		} else {
-			err = c.Rename(from, to)
-		}
+		err := c.Rename(from, to)
 		if err != nil && isFailure(err) {
 			if _, serr := c.Lstat(to); serr == nil {
 				return ErrExists
