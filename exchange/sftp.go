@@ -30,12 +30,12 @@ type SFTP struct {
 	log     *zap.Logger
 	sem     chan struct{} // per-partner connection limit; nil = none
 
-	mu          sync.Mutex
-	conn        *ssh.Client
-	client      *sftp.Client
-	packet      int // bytes per read or write request on this connection
-	stopKeep    chan struct{}
-	keepDone    chan struct{}
+	mu       sync.Mutex
+	conn     *ssh.Client
+	client   *sftp.Client
+	packet   int // bytes per read or write request on this connection
+	stopKeep chan struct{}
+	keepDone chan struct{}
 }
 
 // NewSFTP returns an endpoint for a partner's SFTP server. sem, if not
