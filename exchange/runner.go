@@ -361,6 +361,23 @@ func (rn *run) setState(f *ledger.File, state string) error {
 	return nil
 }
 
+// list lists the job's source directory. A transient failure is left to
+// the run's retry; any other is logged and counted here.
+func (rn *run) list(ctx context.Context, ep Endpoint) ([]FileInfo, error) {
+	src := rn.job.Source
+	ents, err := ep.List(ctx, src.Dir)
+	if err == nil {
+		return ents, nil
+	}
+	l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()))
+	if rn.again(err) {
+		return nil, rn.retryLater(l, src.Partner, "list", err)
+	}
+	l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
+	rn.res.Failed++
+	return nil, err
+}
+
 // discover lists the source and returns the new files that are settled.
 func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 	src := rn.job.Source
@@ -368,15 +385,8 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents, err := ep.List(ctx, src.Dir)
+	ents, err := rn.list(ctx, ep)
 	if err != nil {
-		if rn.again(err) {
-			return nil, rn.retryLater(rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String())),
-				src.Partner, "list", err)
-		}
-		rn.log.Error("list failed", zap.String("partner", src.Partner), zap.String("endpoint", ep.String()),
-			zap.String("outcome", "failed"), zap.String("error", err.Error()))
-		rn.res.Failed++
 		return nil, err
 	}
 	present := make(map[string]FileInfo, len(ents))
@@ -429,15 +439,8 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
 		return nil, err
 	}
-	again, err := ep.List(ctx, src.Dir)
+	again, err := rn.list(ctx, ep)
 	if err != nil {
-		if rn.again(err) {
-			return nil, rn.retryLater(rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String())),
-				src.Partner, "list", err)
-		}
-		rn.log.Error("list failed", zap.String("partner", src.Partner), zap.String("endpoint", ep.String()),
-			zap.String("outcome", "failed"), zap.String("error", err.Error()))
-		rn.res.Failed++
 		return nil, err
 	}
 	now := make(map[string]FileInfo, len(again))
