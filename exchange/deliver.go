@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"time"
 
 	"go.uber.org/zap"
@@ -246,7 +247,7 @@ func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, data []byte)
 	if _, err := ep.Stat(ctx, p); err == nil {
 		return nil
 	}
-	dir, name := splitPath(p)
+	dir, name := path.Split(p)
 	tmp := join(dir, tempName(name))
 	w, err := ep.Create(ctx, tmp)
 	if err != nil {
@@ -289,15 +290,6 @@ func tempName(name string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return "." + name + "." + hex.EncodeToString(b[:]) + ".part"
-}
-
-func splitPath(p string) (dir, name string) {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[:i+1], p[i+1:]
-		}
-	}
-	return "", p
 }
 
 // copyContext copies like io.Copy (keeping its ReaderFrom and WriterTo fast

@@ -170,14 +170,7 @@ func authorized(t *testing.T) string {
 // staged; once it is back, the next run delivers it exactly once.
 func TestOpenSSHPeerDownAndBack(t *testing.T) {
 	s := sshdtest.Start(t)
-	in, out := t.TempDir(), t.TempDir()
-	mkdirs(t, in, "outbox")
-	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
-	g := newRig(t, map[string]*config.Partner{
-		"cases": localPartner("internal", in),
-		"acme":  sftpPartner("creditor", opensshConfig(t, s)),
-	}, map[string]*config.Job{"out": {Source: config.Source{Partner: "cases", Dir: "/outbox", Settle: settle(time.Second)},
-		Destinations: []*config.Destination{{Partner: "acme", Dir: out}}}})
+	g, out := pushRig(t, s, settle(time.Second))
 	s.Stop()
 	if _, err := g.run("out"); err == nil {
 		t.Fatal("run with the peer down succeeded")
@@ -194,4 +187,19 @@ func TestOpenSSHPeerDownAndBack(t *testing.T) {
 	if len(f) != 0 {
 		t.Fatalf("pending %v", f)
 	}
+}
+
+// pushRig is job "out": a.csv from a local outbox to dir out on a real
+// sshd (partner acme).
+func pushRig(t *testing.T, s *sshdtest.Server, settleFor *config.Duration) (*rig, string) {
+	t.Helper()
+	in, out := t.TempDir(), t.TempDir()
+	mkdirs(t, in, "outbox")
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	g := newRig(t, map[string]*config.Partner{
+		"cases": localPartner("internal", in),
+		"acme":  sftpPartner("creditor", opensshConfig(t, s)),
+	}, map[string]*config.Job{"out": {Source: config.Source{Partner: "cases", Dir: "/outbox", Settle: settleFor},
+		Destinations: []*config.Destination{{Partner: "acme", Dir: out}}}})
+	return g, out
 }

@@ -88,14 +88,7 @@ func sleeps(g *rig, then func(n int)) *[]time.Duration {
 // run, exactly once.
 func TestRetryPeerRefusesThenComesBack(t *testing.T) {
 	s := sshdtest.Start(t)
-	in, out := t.TempDir(), t.TempDir()
-	mkdirs(t, in, "outbox")
-	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
-	g := newRig(t, map[string]*config.Partner{
-		"cases": localPartner("internal", in),
-		"acme":  sftpPartner("creditor", opensshConfig(t, s)),
-	}, map[string]*config.Job{"out": {Source: config.Source{Partner: "cases", Dir: "/outbox"},
-		Destinations: []*config.Destination{{Partner: "acme", Dir: out}}}})
+	g, out := pushRig(t, s, nil)
 	g.runner.Retry = RetryPolicy{Attempts: 3, Backoff: time.Second, MaxBackoff: 10 * time.Second}
 	waits := sleeps(g, func(n int) {
 		if n == 1 {
@@ -133,14 +126,7 @@ func TestRetryPeerRefusesThenComesBack(t *testing.T) {
 // staged, and the next run delivers it.
 func TestRetryBoundedThenNextRun(t *testing.T) {
 	s := sshdtest.Start(t)
-	in, out := t.TempDir(), t.TempDir()
-	mkdirs(t, in, "outbox")
-	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
-	g := newRig(t, map[string]*config.Partner{
-		"cases": localPartner("internal", in),
-		"acme":  sftpPartner("creditor", opensshConfig(t, s)),
-	}, map[string]*config.Job{"out": {Source: config.Source{Partner: "cases", Dir: "/outbox"},
-		Destinations: []*config.Destination{{Partner: "acme", Dir: out}}}})
+	g, out := pushRig(t, s, nil)
 	g.runner.Retry = RetryPolicy{Attempts: 4, Backoff: time.Second, MaxBackoff: 3 * time.Second}
 	var events []Event
 	g.runner.Observe = func(e Event) { events = append(events, e) }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -78,7 +81,7 @@ func formatFor(d *config.Destination) (transform.Format, error) {
 // It touches no endpoint.
 func CheckConfig(cfg *config.Config) error {
 	var errs []error
-	for _, name := range sortedKeys(cfg.Jobs) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
 		j := cfg.Jobs[name]
 		if j.Transform == nil {
 			continue
@@ -96,19 +99,6 @@ func CheckConfig(cfg *config.Config) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // prepare makes each destination's output in staging: the staged file
@@ -171,7 +161,11 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		abort()
 		return err
 	}
-	stats, err := processInto(ctx, in, layout, outs, rej)
+	var rejects io.Writer // nil, not a nil *Staged, when the job has no rejects
+	if rej != nil {
+		rejects = rej
+	}
+	stats, err := transform.Process(ctx, in, layout, outs, rejects)
 	in.Close()
 	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected))
 	if err != nil {
@@ -237,14 +231,6 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 	l.Info("file transformed", zap.String("outcome", "transformed"))
 	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "ok", Rows: stats.Rows, Rejected: stats.Rejected})
 	return nil
-}
-
-// processInto runs the transform; rejects may be nil.
-func processInto(ctx context.Context, in *os.File, l transform.Layout, outs []transform.Output, rejects *Staged) (transform.Stats, error) {
-	if rejects == nil {
-		return transform.Process(ctx, in, l, outs, nil)
-	}
-	return transform.Process(ctx, in, l, outs, rejects)
 }
 
 // finishRejection delivers a rejected file's report, if the job has a
