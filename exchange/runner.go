@@ -339,7 +339,6 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			failpoint("unstaged")
 			if err = rn.setState(f, ledger.StateDone); err == nil {
 				rn.res.Files++
-				_ = rn.ledger.ClearFailures(f.ID)
 				rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
 			}
 		case ledger.StateDone, ledger.StateRejected:

@@ -79,18 +79,22 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 	if f.UpdatedAt.IsZero() {
 		f.UpdatedAt = now
 	}
-	res, err := l.db.Exec(`INSERT INTO files
-		(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
-		nanos(f.SeenAt), nanos(f.UpdatedAt))
-	if isConstraint(err) {
-		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, ErrExists)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO files
+			(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
+			nanos(f.SeenAt), nanos(f.UpdatedAt))
+		if isConstraint(err) {
+			return ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
 	}
@@ -159,7 +163,8 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 // StateRejected. Setting the state a file already has does nothing, so a
 // step may be recorded again after a crash. A backward move, a move out
 // of done or rejected, an unknown state, and StateStaging → StateStaged
-// (use MarkStaged) wrap ErrState.
+// (use MarkStaged) wrap ErrState. A file that reaches StateDone has its
+// failures cleared (ClearFailures) in the same write.
 func (l *Ledger) SetState(id int64, state string) error {
 	_, known := stateOrder[state]
 	if !known && state != StateRejected {
@@ -181,7 +186,11 @@ func (l *Ledger) SetState(id int64, state string) error {
 		case stateOrder[state] < stateOrder[cur]:
 			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
 		}
-		_, err = tx.Exec(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`, state, nanos(l.now()), id)
+		q := `UPDATE files SET state = ?, updated_at = ? WHERE id = ?`
+		if state == StateDone {
+			q = `UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`
+		}
+		_, err = tx.Exec(q, state, nanos(l.now()), id)
 		return err
 	})
 	if err != nil {
@@ -205,11 +214,14 @@ func (l *Ledger) SetCounts(id int64, rows, rejected int) error {
 // consecutive failed attempt, returning the new count. msg must not hold
 // personal data: it is stored as given.
 func (l *Ledger) Fail(id int64, msg string) (attempts int, err error) {
-	err = l.db.QueryRow(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
-		WHERE id = ? RETURNING attempts`, msg, nanos(l.now()), id).Scan(&attempts)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	err = l.update(func(tx *sql.Tx) error {
+		err := tx.QueryRow(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
+			WHERE id = ? RETURNING attempts`, msg, nanos(l.now()), id).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: record failure of file %d: %w", id, err)
 	}
@@ -294,16 +306,19 @@ func (l *Ledger) PendingCount() (map[string]int, error) {
 // exec1 runs a statement that must change exactly one row; none wraps
 // ErrNotFound.
 func (l *Ledger) exec1(op, query string, args ...any) error {
-	res, err := l.db.Exec(query, args...)
+	err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			err = ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("ledger: %s: %w", op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("ledger: %s: %w", op, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("ledger: %s: %w", op, ErrNotFound)
 	}
 	return nil
 }

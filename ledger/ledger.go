@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -42,6 +44,11 @@ type Ledger struct {
 	db  *sql.DB
 	key []byte
 	now func() time.Time
+
+	wmu        sync.Mutex // guards queue and committing
+	queue      []*write   // writes waiting for the next group commit
+	committing bool       // a caller is committing a group
+	commits    atomic.Int64
 }
 
 // Open opens the ledger database at path, creating it (mode 0600) when it
@@ -348,17 +355,112 @@ func (l *Ledger) Pseudonym(creditor, ref string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// update runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
+// update runs fn in a write transaction and returns once the transaction
+// is committed (and, with synchronous=FULL, on disk).
+//
+// Writes that arrive while another commit is under way are committed
+// together, in one transaction and one fsync (group commit): each in a
+// savepoint of its own, so that one fn's error undoes that fn alone. The
+// first waiting caller commits the next group; callers never wait for more
+// than the commit before theirs and their own. fn must not call the Ledger.
 func (l *Ledger) update(fn func(tx *sql.Tx) error) error {
+	w := &write{fn: fn, wake: make(chan struct{})}
+	l.wmu.Lock()
+	l.queue = append(l.queue, w)
+	lead := !l.committing
+	l.committing = true
+	l.wmu.Unlock()
+	if !lead {
+		<-w.wake
+		if !w.lead {
+			return w.err
+		}
+	}
+	l.wmu.Lock()
+	group := l.queue
+	l.queue = nil
+	l.wmu.Unlock()
+	defer l.handOff()
+	l.commit(group, w)
+	return w.err
+}
+
+// write is one caller's fn waiting for a group commit.
+type write struct {
+	fn   func(tx *sql.Tx) error
+	err  error
+	lead bool          // woken to commit the next group
+	wake chan struct{} // closed when err is set or lead is
+}
+
+// handOff wakes the first writer queued during a commit to commit the
+// next group, or ends committing if none is.
+func (l *Ledger) handOff() {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if len(l.queue) == 0 {
+		l.committing = false
+		return
+	}
+	next := l.queue[0]
+	next.lead = true
+	close(next.wake)
+}
+
+// commit runs group in one transaction (BEGIN IMMEDIATE), each fn in its
+// own savepoint if there are several, commits, and wakes every writer but
+// self with its result.
+func (l *Ledger) commit(group []*write, self *write) {
+	defer func() {
+		for _, w := range group {
+			if w != self {
+				close(w.wake)
+			}
+		}
+	}()
+	l.commits.Add(1)
 	tx, err := l.db.Begin()
 	if err != nil {
-		return err
+		for _, w := range group {
+			w.err = err
+		}
+		return
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	if len(group) == 1 {
+		if group[0].err = group[0].fn(tx); group[0].err != nil {
+			return // rolled back
+		}
+	} else {
+		for i, w := range group {
+			if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+				for _, w := range group[i:] {
+					w.err = err
+				}
+				break
+			}
+			if w.err = w.fn(tx); w.err != nil {
+				_, err = tx.Exec("ROLLBACK TO w")
+			}
+			if _, rerr := tx.Exec("RELEASE w"); err == nil {
+				err = rerr
+			}
+			if err != nil { // the transaction is in an unknown state: give up on it
+				for _, w := range group {
+					if w.err == nil {
+						w.err = err
+					}
+				}
+				return
+			}
+		}
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	for _, w := range group {
+		if w.err == nil {
+			w.err = err
+		}
+	}
 }
 
 // isConstraint reports whether err is a UNIQUE or PRIMARY KEY violation.

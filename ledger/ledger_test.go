@@ -460,6 +460,16 @@ func TestCountsAndFailures(t *testing.T) {
 		t.Errorf("Fail of a missing file: %v", err)
 	}
 	wantErr(t, l.ClearFailures(4242), ErrNotFound)
+	// Reaching done clears the failures in the same write.
+	if _, err := l.Fail(id, "sftp: connection lost"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetState(id, StateDone); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := l.File(id); f.State != StateDone || f.Attempts != 0 || f.Error != "" {
+		t.Errorf("done after a failure: %+v", f)
+	}
 	if _, err := l.File(4242); !errors.Is(err, ErrNotFound) {
 		t.Errorf("File of a missing id: %v", err)
 	}

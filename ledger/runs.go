@@ -18,11 +18,14 @@ func (l *Ledger) StartRun(job string, at time.Time) (int64, error) {
 	if at.IsZero() {
 		at = l.now()
 	}
-	res, err := l.db.Exec(`INSERT INTO runs (job, started_at) VALUES (?, ?)`, job, nanos(at))
-	if err != nil {
-		return 0, fmt.Errorf("ledger: start run of %s: %w", job, err)
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`INSERT INTO runs (job, started_at) VALUES (?, ?)`, job, nanos(at))
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start run of %s: %w", job, err)
 	}

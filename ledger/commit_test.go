@@ -1,0 +1,140 @@
+package ledger
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroupCommit holds a commit open while ten more writes arrive, and
+// checks that those ten are committed together in one transaction, that
+// the one that fails is undone alone, and that every caller gets its own
+// result.
+func TestGroupCommit(t *testing.T) {
+	l, path := openTemp(t)
+	put := func(key string) func(tx *sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO meta (key, value) VALUES (?, 'v')`, key)
+			return err
+		}
+	}
+	entered, hold := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		first <- l.update(func(tx *sql.Tx) error {
+			close(entered)
+			<-hold
+			return put("first")(tx)
+		})
+	}()
+	<-entered
+	before := l.commits.Load()
+
+	boom := errors.New("boom")
+	errs := make([]error, 10)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			fn := put(fmt.Sprintf("k%d", i))
+			if i == 3 {
+				fn = func(tx *sql.Tx) error {
+					if err := put("k3")(tx); err != nil {
+						return err
+					}
+					return boom // after writing: the write must be undone
+				}
+			}
+			errs[i] = l.update(fn)
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.wmu.Lock()
+		n := len(l.queue)
+		l.wmu.Unlock()
+		if n == len(errs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", n, len(errs))
+		}
+	}
+	close(hold)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	if got := l.commits.Load() - before; got != 1 {
+		t.Errorf("%d commits for the ten queued writes, want 1", got)
+	}
+	for i, err := range errs {
+		if want := error(nil); i == 3 {
+			if !errors.Is(err, boom) {
+				t.Errorf("write 3: %v, want boom", err)
+			}
+		} else if err != want {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	// What a reopened ledger sees is what reached the disk.
+	l.Close()
+	l2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	for _, key := range []string{"first", "k0", "k3", "k9"} {
+		var v string
+		err := l2.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+		if key == "k3" {
+			if !errors.Is(err, sql.ErrNoRows) {
+				t.Errorf("k3 (its write failed) is in the ledger: %v", err)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
+	l2.wmu.Lock()
+	defer l2.wmu.Unlock()
+	if l2.committing || len(l2.queue) != 0 {
+		t.Errorf("idle ledger: committing %v, %d queued", l2.committing, len(l2.queue))
+	}
+}
+
+// TestConcurrentWriters runs the public API from many goroutines at once:
+// every file is added, staged and finished exactly once, with its own id.
+func TestConcurrentWriters(t *testing.T) {
+	l, _ := openTemp(t)
+	const n = 64
+	ids := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			f := &File{Job: "j", Partner: "p", Dir: "in", Name: fmt.Sprintf("f%02d.csv", i), Size: 3,
+				ModTime: time.Unix(1700000000, 0)}
+			id, err := l.AddFile(f)
+			if err == nil {
+				err = l.MarkStaged(id, hash("abc"), 3)
+			}
+			if err == nil {
+				err = l.SetState(id, StateDone)
+			}
+			if err != nil {
+				t.Errorf("file %d: %v", i, err)
+			}
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i, id := range ids {
+		f, err := l.File(id)
+		if err != nil || f.State != StateDone || f.Name != fmt.Sprintf("f%02d.csv", i) || seen[id] {
+			t.Errorf("file %d (id %d): %+v, %v", i, id, f, err)
+		}
+		seen[id] = true
+	}
+	t.Logf("%d commits for %d writes", l.commits.Load(), 3*n)
+}
