@@ -54,7 +54,8 @@ type Runs struct {
 	MaxConcurrent int      `yaml:"max_concurrent"` // runs at once over all jobs; default 4; 0: no limit
 	Jitter        Duration `yaml:"jitter"`         // a scheduled run first waits a random [0, jitter); default 0s
 	Retry         Retry    `yaml:"retry"`
-	AlertAfter    int      `yaml:"alert_after"` // failed runs in a row before a "job failing" error event; default 3
+	AlertAfter    int      `yaml:"alert_after"`    // failed runs in a row before a "job failing" error event; default 3
+	ParallelFiles int      `yaml:"parallel_files"` // files of one run on their way at once; default 8; 1: one at a time
 }
 
 // Retry is how a run retries a step that failed for a transient reason

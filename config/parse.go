@@ -41,6 +41,7 @@ const (
 	DefaultBackoff       = 2 * time.Second
 	DefaultMaxBackoff    = time.Minute
 	DefaultAlertAfter    = 3
+	DefaultParallelFiles = 8
 )
 
 var quoted = regexp.MustCompile("`[^`]*`")
@@ -89,7 +90,7 @@ func Parse(r io.Reader) (*Config, error) {
 	c := &Config{
 		Timezone: DefaultTimezone,
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		Runs: Runs{MaxConcurrent: DefaultMaxConcurrent, AlertAfter: DefaultAlertAfter,
+		Runs: Runs{MaxConcurrent: DefaultMaxConcurrent, AlertAfter: DefaultAlertAfter, ParallelFiles: DefaultParallelFiles,
 			Retry: Retry{Attempts: DefaultAttempts, Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff)}},
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))

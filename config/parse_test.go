@@ -108,7 +108,7 @@ func TestDefaults(t *testing.T) {
 	if c.HTTP.Listen == nil || *c.HTTP.Listen != "127.0.0.1:9464" {
 		t.Errorf("http.listen = %v", c.HTTP.Listen)
 	}
-	if want := (Runs{MaxConcurrent: 4, AlertAfter: 3, Retry: Retry{Attempts: 3,
+	if want := (Runs{MaxConcurrent: 4, AlertAfter: 3, ParallelFiles: 8, Retry: Retry{Attempts: 3,
 		Backoff: Duration(2 * time.Second), MaxBackoff: Duration(time.Minute)}}); c.Runs != want {
 		t.Errorf("runs = %+v, want %+v", c.Runs, want)
 	}

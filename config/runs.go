@@ -2,6 +2,11 @@ package config
 
 import "time"
 
+// maxParallelFiles bounds runs.parallel_files: past a few dozen files in
+// flight over one connection a run gains nothing, and a partner's server
+// may limit open handles.
+const maxParallelFiles = 64
+
 // maxAttempts bounds runs.retry.attempts: a run that retries a dead peer
 // for longer holds up the job's next run.
 const maxAttempts = 20
@@ -17,6 +22,9 @@ func (r Runs) validate(p *problems) {
 	}
 	if r.AlertAfter < 1 {
 		p.add("runs.alert_after", "must be at least 1")
+	}
+	if r.ParallelFiles < 1 || r.ParallelFiles > maxParallelFiles {
+		p.add("runs.parallel_files", "must be 1 to %d", maxParallelFiles)
 	}
 	switch a := r.Retry.Attempts; {
 	case a < 1:

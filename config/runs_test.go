@@ -9,7 +9,7 @@ import (
 func TestRunsPartial(t *testing.T) {
 	setTestEnv(t)
 	c := mustParse(t, baseYAML+"runs: {max_concurrent: 0, retry: {attempts: 1}}\n")
-	want := Runs{MaxConcurrent: 0, AlertAfter: 3, Retry: Retry{Attempts: 1,
+	want := Runs{MaxConcurrent: 0, AlertAfter: 3, ParallelFiles: 8, Retry: Retry{Attempts: 1,
 		Backoff: Duration(2 * time.Second), MaxBackoff: Duration(time.Minute)}}
 	if c.Runs != want {
 		t.Fatalf("runs = %+v, want %+v", c.Runs, want)

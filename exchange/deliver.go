@@ -113,7 +113,8 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err != nil {
 		return err
 	}
-	if d == nil {
+	fresh := d == nil
+	if fresh {
 		sum := f.SHA256 // files that pass unchanged are the staged copy
 		if rn.job.Transform != nil {
 			if sum, err = hashFile(lf); err != nil {
@@ -131,10 +132,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	l := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()),
 		zap.String("file", final))
 
+	uploaded := false // by this call: the temp file stands, complete
 	if d.State == ledger.DeliveryStarted {
-		// Whatever stands under the temp name is ours and maybe partial.
-		if err := ep.Remove(ctx, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		// A delivery begun by an earlier run may have left a partial
+		// file under its temp name; a new one has a fresh random name.
+		if !fresh {
+			if err := ep.Remove(ctx, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
 		if err := rn.upload(ctx, ep, lf, tmp, st.Size()); err != nil {
 			return err
@@ -142,12 +147,16 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		if err := rn.ledger.MarkUploaded(d.ID); err != nil {
 			return err
 		}
-		d.State = ledger.DeliveryUploaded
+		d.State, uploaded = ledger.DeliveryUploaded, true
 		failpoint("uploaded")
 	}
 	// Uploaded: the temp file is complete. If it is gone, our rename
 	// happened before a crash and the partner may already have taken it.
-	if _, err := ep.Stat(ctx, tmp); err == nil {
+	var gone error
+	if !uploaded {
+		_, gone = ep.Stat(ctx, tmp)
+	}
+	if gone == nil {
 		if err := ep.Rename(ctx, tmp, final); err != nil {
 			if errors.Is(err, ErrExists) {
 				l.Warn("delivery waiting", zap.String("outcome", "taken"),
@@ -157,8 +166,8 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 			return err
 		}
 		failpoint("renamed")
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+	} else if !errors.Is(gone, fs.ErrNotExist) {
+		return gone
 	} else if fi, err := ep.Stat(ctx, final); err == nil && fi.Size == d.Size {
 		l.Info("delivery resumed", zap.String("outcome", "renamed before restart"))
 	} else {
@@ -174,7 +183,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err := rn.ledger.MarkDelivered(d.ID, st.Size(), d.SHA256, rn.Now()); err != nil {
 		return err
 	}
-	rn.res.Delivered++
+	rn.tally(func(r *Result) { r.Delivered++ })
 	dur := rn.Now().Sub(start)
 	l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
 		zap.Duration("duration", dur), zap.String("outcome", "delivered"))
@@ -230,26 +239,33 @@ func (rn *run) sidecars(ctx context.Context, ep Endpoint, dest *config.Destinati
 		return nil // taken by the partner already
 	}
 	if dest.Checksum {
-		if err := rn.putSmall(ctx, ep, final+".sha256", []byte(d.SHA256+"  "+d.Name+"\n")); err != nil {
+		if err := rn.putSmall(ctx, ep, final+".sha256", d.ID, []byte(d.SHA256+"  "+d.Name+"\n")); err != nil {
 			return err
 		}
 	}
 	if dest.DoneMarker != "" {
-		if err := rn.putSmall(ctx, ep, final+dest.DoneMarker, nil); err != nil {
+		if err := rn.putSmall(ctx, ep, final+dest.DoneMarker, d.ID, nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// putSmall writes a small file through a temp name, unless it exists.
-func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, data []byte) error {
+// putSmall writes a small file of delivery id through a temp name, unless
+// it exists. The temp name is the delivery's own, so that a resumed
+// delivery replaces what a crash left under it instead of leaving it.
+func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, id int64, data []byte) error {
 	if _, err := ep.Stat(ctx, p); err == nil {
 		return nil
 	}
 	dir, name := path.Split(p)
-	tmp := join(dir, tempName(name))
+	tmp := join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, id))
 	w, err := ep.Create(ctx, tmp)
+	if errors.Is(err, ErrExists) { // left by a crash: ours, and maybe partial
+		if err = ep.Remove(ctx, tmp); err == nil {
+			w, err = ep.Create(ctx, tmp)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/ledger"
@@ -140,7 +142,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 	}
 	res.RunID = runID
-	rn := &run{Runner: r, job: job, res: &res, eps: map[string]Endpoint{},
+	rn := &run{Runner: r, job: job, runState: &runState{res: &res, eps: map[string]Endpoint{}},
 		log: r.log.With(zap.String("job", jobName), zap.Int64("run", runID))}
 	defer rn.closeEndpoints()
 
@@ -166,17 +168,64 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	return res, err
 }
 
-// run is the state of one run of one job.
+// run is one run of one job, as one of its workers sees it: each worker
+// (see each) has its own copy, sharing the runState.
 type run struct {
 	*Runner
+	*runState
 	job *config.Job
-	res *Result
 	log *zap.Logger
 
-	mu  sync.Mutex
-	eps map[string]Endpoint
-
 	try int // the try of the step under rn.retry, from 1; 0 outside it
+}
+
+// runState is what the workers of a run share.
+type runState struct {
+	mu  sync.Mutex
+	eps map[string]Endpoint // guarded by mu
+	res *Result             // guarded by mu until the run's workers are done
+}
+
+// tally updates the run's result.
+func (rn *run) tally(f func(*Result)) {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	f(rn.res)
+}
+
+// each calls fn for items 0..n-1 of the run, up to runs.parallel_files at
+// once, each call on a worker of its own. fn returns an error only when
+// the run must end (fatal); each then starts no more calls, cancels the
+// context of those under way, and returns that first error once they are
+// done.
+func (rn *run) each(ctx context.Context, n int, fn func(ctx context.Context, w *run, i int) error) error {
+	limit := rn.cfg.Runs.ParallelFiles
+	if limit < 1 {
+		limit = config.DefaultParallelFiles
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		w := *rn
+		w.try = 0
+		g.Go(func() error { return fn(gctx, &w, i) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// ifFatal returns err if it ends the run, else nil: a file's failure was
+// recorded and the run goes on with the other files.
+func ifFatal(err error) error {
+	if err != nil && fatal(err) {
+		return err
+	}
+	return nil
 }
 
 // endpoint returns the run's endpoint for a partner, made on first use and
@@ -224,40 +273,26 @@ func (rn *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for i := range pending {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	err = rn.each(ctx, len(pending), func(ctx context.Context, w *run, i int) error {
 		f := &pending[i]
-		if err := rn.retry(ctx, func() error { return rn.advance(ctx, f) }); err != nil && fatal(err) {
-			return err
-		}
+		return ifFatal(w.retry(ctx, func() error { return w.advance(ctx, f) }))
+	})
+	if err != nil {
+		return err
 	}
 	var news []FileInfo
 	err = rn.retry(ctx, func() (err error) { news, err = rn.discover(ctx); return err })
 	if err != nil {
 		return err
 	}
-	for _, fi := range news {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	return rn.each(ctx, len(news), func(ctx context.Context, w *run, i int) error {
 		var f *ledger.File
-		err := rn.retry(ctx, func() (err error) { f, err = rn.stage(ctx, fi); return err })
-		if err != nil {
-			if fatal(err) {
-				return err
-			}
-			continue
+		err := w.retry(ctx, func() (err error) { f, err = w.stage(ctx, news[i]); return err })
+		if err != nil || f == nil {
+			return ifFatal(err)
 		}
-		if f == nil {
-			continue
-		}
-		if err := rn.retry(ctx, func() error { return rn.advance(ctx, f) }); err != nil && fatal(err) {
-			return err
-		}
-	}
-	return nil
+		return ifFatal(w.retry(ctx, func() error { return w.advance(ctx, f) }))
+	})
 }
 
 // fatal reports whether an error ends the run rather than one file: the
@@ -279,7 +314,7 @@ func (rn *run) failed(f *ledger.File, step string, err error) error {
 	if rn.again(err) {
 		return rn.retryLater(rn.fileLog(f), f.Partner, step, err)
 	}
-	rn.res.Failed++
+	rn.tally(func(r *Result) { r.Failed++ })
 	attempts := 0
 	if f.ID != 0 {
 		attempts, _ = rn.ledger.Fail(f.ID, err.Error())
@@ -322,7 +357,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			failpoint("cleaned")
 		case ledger.StateCleaned:
 			if err = rn.prepare(ctx, f); errors.Is(err, errFileRejected) {
-				rn.res.Files++
+				rn.tally(func(r *Result) { r.Files++ })
 				return nil // rejected whole: reported to the creditor, staging removed
 			} else if err != nil {
 				return rn.failed(f, "transform", err)
@@ -338,7 +373,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			}
 			failpoint("unstaged")
 			if err = rn.setState(f, ledger.StateDone); err == nil {
-				rn.res.Files++
+				rn.tally(func(r *Result) { r.Files++ })
 				rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
 			}
 		case ledger.StateDone, ledger.StateRejected:
@@ -373,7 +408,7 @@ func (rn *run) list(ctx context.Context, ep Endpoint) ([]FileInfo, error) {
 		return nil, rn.retryLater(l, src.Partner, "list", err)
 	}
 	l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
-	rn.res.Failed++
+	rn.tally(func(r *Result) { r.Failed++ })
 	return nil, err
 }
 
@@ -430,6 +465,14 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 		l.Debug("file seen", zap.Int64("bytes", e.Size))
 		cands = append(cands, e)
 	}
+	// Oldest first, then by name: the order a creditor wrote them in, as
+	// near as the listing tells.
+	slices.SortFunc(cands, func(a, b FileInfo) int {
+		if c := a.ModTime.Compare(b.ModTime); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 	if len(cands) == 0 || src.DoneMarker != "" || src.Settle == nil || src.Settle.D() <= 0 {
 		return cands, nil
 	}
@@ -500,7 +543,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 		return nil, rn.failed(f, "record", err)
 	}
 	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
-	rn.res.Bytes += n
+	rn.tally(func(r *Result) { r.Bytes += n })
 	d := rn.Now().Sub(start)
 	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),
 		zap.String("sha256", sum), zap.Duration("duration", d), zap.String("outcome", "staged"))
@@ -517,7 +560,7 @@ func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File) (int64, 
 		return 0, "", err
 	}
 	defer r.Close()
-	st, err := rn.staging.Create(f.ID, f.Name)
+	st, err := rn.staging.Receive(f.ID, f.Name) // trusted once marked staged
 	if err != nil {
 		return 0, "", err
 	}

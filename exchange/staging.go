@@ -64,9 +64,22 @@ type Staged struct {
 	w     io.Writer
 }
 
-// Create starts a staged file for id under name. A .part left by a crash
-// is replaced.
+// Create starts a staged file for id under name, written under a .part
+// name until Commit, so that the name only ever stands for a complete
+// file. A .part left by a crash is replaced.
 func (s *Staging) Create(id int64, name string) (*Staged, error) {
+	return s.create(id, name, ".part")
+}
+
+// Receive starts a staged file for id written in place under name: for a
+// file whose completeness the ledger records (a source file's copy is
+// trusted only once marked staged), which spares a rename and makes the
+// directory sync cheap. Whatever a crash left under name is replaced.
+func (s *Staging) Receive(id int64, name string) (*Staged, error) {
+	return s.create(id, name, "")
+}
+
+func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -75,11 +88,8 @@ func (s *Staging) Create(id int64, name string) (*Staged, error) {
 		return nil, fmt.Errorf("staging: %w", diskError(err))
 	}
 	final := filepath.Join(dir, name)
-	part := final + ".part"
-	if err := os.Remove(part); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("staging: %w", err)
-	}
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, stagingFileMode)
+	// O_TRUNC empties what a crash left; O_NOFOLLOW refuses a symlink.
+	f, err := os.OpenFile(final+suffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, stagingFileMode)
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", diskError(err))
 	}
@@ -97,7 +107,7 @@ func (st *Staged) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit fsyncs, renames the .part to its final name and fsyncs the
+// Commit fsyncs, renames a .part to its final name and fsyncs the
 // directory. It returns the size and the hex sha256 of what was written.
 func (st *Staged) Commit() (int64, string, error) {
 	if err := st.f.Sync(); err != nil {
@@ -108,9 +118,11 @@ func (st *Staged) Commit() (int64, string, error) {
 		st.Abort()
 		return 0, "", fmt.Errorf("staging: close: %w", diskError(err))
 	}
-	if err := os.Rename(st.f.Name(), st.final); err != nil {
-		st.Abort()
-		return 0, "", fmt.Errorf("staging: %w", err)
+	if st.f.Name() != st.final {
+		if err := os.Rename(st.f.Name(), st.final); err != nil {
+			st.Abort()
+			return 0, "", fmt.Errorf("staging: %w", err)
+		}
 	}
 	if err := syncDir(filepath.Dir(st.final)); err != nil {
 		return 0, "", fmt.Errorf("staging: sync dir: %w", err)
@@ -118,7 +130,7 @@ func (st *Staged) Commit() (int64, string, error) {
 	return st.n, hex.EncodeToString(st.h.Sum(nil)), nil
 }
 
-// Abort closes and removes the .part.
+// Abort closes and removes what was written.
 func (st *Staged) Abort() {
 	st.f.Close()
 	os.Remove(st.f.Name())
@@ -133,12 +145,15 @@ func (s *Staging) Open(id int64, name string) (*os.File, error) {
 	return f, nil
 }
 
-// Remove removes everything staged for id, and makes that durable.
+// Remove removes everything staged for id. It does not wait for the
+// removal to reach the disk: should a power loss bring a file back, the
+// ledger has it done or rejected, and the sweep at the next start
+// removes it (Runner.sweepStaging).
 func (s *Staging) Remove(id int64) error {
 	if err := os.RemoveAll(filepath.Join(s.dir, strconv.FormatInt(id, 10))); err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
-	return syncDir(s.dir)
+	return nil
 }
 
 // IDs returns the ids that have something staged.

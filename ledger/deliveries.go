@@ -46,13 +46,10 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	}
 	var id int64
 	err := l.update(func(tx *sql.Tx) error {
-		if _, _, _, err := fileState(tx, d.FileID); err != nil {
+		if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
 			return err
 		}
-		res, err := tx.Exec(`INSERT INTO deliveries
-			(file_id, idx, partner, dir, name, temp_name, size, sha256, state, started_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.TempName, d.Size, d.SHA256,
+		res, err := l.exec(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.TempName, d.Size, d.SHA256,
 			DeliveryStarted, nanos(started))
 		if isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
@@ -76,7 +73,7 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 // delivered one wraps ErrState.
 func (l *Ledger) MarkUploaded(id int64) error {
 	err := l.update(func(tx *sql.Tx) error {
-		state, _, _, err := deliveryState(tx, id)
+		state, _, _, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
 		}
@@ -87,7 +84,7 @@ func (l *Ledger) MarkUploaded(id int64) error {
 		default:
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		_, err = tx.Exec(`UPDATE deliveries SET state = ? WHERE id = ?`, DeliveryUploaded, id)
+		_, err = l.exec(tx, qMarkUploaded, DeliveryUploaded, id)
 		return err
 	})
 	if err != nil {
@@ -113,7 +110,7 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 		at = l.now()
 	}
 	err := l.update(func(tx *sql.Tx) error {
-		state, oldSize, oldSHA, err := deliveryState(tx, id)
+		state, oldSize, oldSHA, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
 		}
@@ -126,8 +123,7 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 			}
 			return fmt.Errorf("already delivered with another size or sha256: %w", ErrState)
 		}
-		_, err = tx.Exec(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
-			WHERE id = ?`, DeliveryDelivered, size, sha256, nanos(at), id)
+		_, err = l.exec(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id)
 		return err
 	})
 	if err != nil {
@@ -136,8 +132,8 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 	return nil
 }
 
-func deliveryState(tx *sql.Tx, id int64) (state string, size int64, sha string, err error) {
-	err = tx.QueryRow(`SELECT state, size, sha256 FROM deliveries WHERE id = ?`, id).Scan(&state, &size, &sha)
+func (l *Ledger) deliveryState(tx *sql.Tx, id int64) (state string, size int64, sha string, err error) {
+	err = l.queryRowTx(tx, qDeliveryState, id).Scan(&state, &size, &sha)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -150,8 +146,7 @@ func validSHA(s string) bool { return s == "" || len(s) == 64 && isHex(s) }
 // Deliveries returns the deliveries of file fileID, by index (the reject
 // report, -1, first).
 func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
-	rows, err := l.db.Query(`SELECT `+deliveryColumns+` FROM deliveries
-		WHERE file_id = ? ORDER BY idx`, fileID)
+	rows, err := l.stmt(qDeliveries).Query(fileID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
 	}
@@ -184,7 +179,7 @@ func (l *Ledger) AddSubjects(fileID int64, idx int, pseudonyms []string) error {
 		}
 	}
 	err := l.update(func(tx *sql.Tx) error {
-		if _, _, _, err := fileState(tx, fileID); err != nil {
+		if _, _, _, err := l.fileState(tx, fileID); err != nil {
 			return err
 		}
 		stmt, err := tx.Prepare(`INSERT INTO subjects (pseudonym, file_id, idx) VALUES (?, ?, ?)

@@ -46,9 +46,7 @@ func (l *Ledger) Lookup(job, partner, dir, name string, size int64, mtime time.T
 	if err := checkTime("mtime", mtime); err != nil {
 		return nil, err
 	}
-	row := l.db.QueryRow(`SELECT `+fileColumns+` FROM files
-		WHERE job = ? AND partner = ? AND dir = ? AND name = ? AND size = ? AND mtime = ?`,
-		job, partner, dir, name, size, nanos(mtime))
+	row := l.queryRow(qLookup, job, partner, dir, name, size, nanos(mtime))
 	f, err := scanFile(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: lookup %s %s:%s/%s: %w", job, partner, dir, name, ErrNotFound)
@@ -81,10 +79,7 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 	}
 	var id int64
 	err := l.update(func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO files
-			(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
+		res, err := l.exec(tx, qAddFile, f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
 			nanos(f.SeenAt), nanos(f.UpdatedAt))
 		if isConstraint(err) {
 			return ErrExists
@@ -105,7 +100,7 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 
 // File returns the file with this id, or an error wrapping ErrNotFound.
 func (l *Ledger) File(id int64) (*File, error) {
-	f, err := scanFile(l.db.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	f, err := scanFile(l.queryRow(qFile, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("ledger: file %d: %w", id, ErrNotFound)
 	}
@@ -116,8 +111,8 @@ func (l *Ledger) File(id int64) (*File, error) {
 }
 
 // fileState reads a file's state inside tx.
-func fileState(tx *sql.Tx, id int64) (state, sha string, size int64, err error) {
-	err = tx.QueryRow(`SELECT state, sha256, size FROM files WHERE id = ?`, id).Scan(&state, &sha, &size)
+func (l *Ledger) fileState(tx *sql.Tx, id int64) (state, sha string, size int64, err error) {
+	err = l.queryRowTx(tx, qFileState, id).Scan(&state, &sha, &size)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -135,7 +130,7 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 lowercase hex digits", id)
 	}
 	err := l.update(func(tx *sql.Tx) error {
-		state, oldSHA, listed, err := fileState(tx, id)
+		state, oldSHA, listed, err := l.fileState(tx, id)
 		if err != nil {
 			return err
 		}
@@ -148,8 +143,7 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		if size != listed {
 			return fmt.Errorf("staged %d bytes, listed %d: %w", size, listed, ErrSizeMismatch)
 		}
-		_, err = tx.Exec(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`,
-			StateStaged, sha256, nanos(l.now()), id)
+		_, err = l.exec(tx, qMarkStaged, StateStaged, sha256, nanos(l.now()), id)
 		return err
 	})
 	if err != nil {
@@ -171,7 +165,7 @@ func (l *Ledger) SetState(id int64, state string) error {
 		return fmt.Errorf("ledger: set file %d state: unknown state %q: %w", id, state, ErrState)
 	}
 	err := l.update(func(tx *sql.Tx) error {
-		cur, _, _, err := fileState(tx, id)
+		cur, _, _, err := l.fileState(tx, id)
 		if err != nil {
 			return err
 		}
@@ -186,11 +180,11 @@ func (l *Ledger) SetState(id int64, state string) error {
 		case stateOrder[state] < stateOrder[cur]:
 			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
 		}
-		q := `UPDATE files SET state = ?, updated_at = ? WHERE id = ?`
+		q := qSetState
 		if state == StateDone {
-			q = `UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`
+			q = qSetDone
 		}
-		_, err = tx.Exec(q, state, nanos(l.now()), id)
+		_, err = l.exec(tx, q, state, nanos(l.now()), id)
 		return err
 	})
 	if err != nil {
@@ -215,8 +209,7 @@ func (l *Ledger) SetCounts(id int64, rows, rejected int) error {
 // personal data: it is stored as given.
 func (l *Ledger) Fail(id int64, msg string) (attempts int, err error) {
 	err = l.update(func(tx *sql.Tx) error {
-		err := tx.QueryRow(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
-			WHERE id = ? RETURNING attempts`, msg, nanos(l.now()), id).Scan(&attempts)
+		err := l.queryRowTx(tx, qFail, msg, nanos(l.now()), id).Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -240,7 +233,7 @@ func (l *Ledger) ClearFailures(id int64) error {
 // will be seen again. A file in any other state wraps ErrState.
 func (l *Ledger) DeleteFile(id int64) error {
 	err := l.update(func(tx *sql.Tx) error {
-		state, _, _, err := fileState(tx, id)
+		state, _, _, err := l.fileState(tx, id)
 		if err != nil {
 			return err
 		}

@@ -49,6 +49,8 @@ type Ledger struct {
 	queue      []*write   // writes waiting for the next group commit
 	committing bool       // a caller is committing a group
 	commits    atomic.Int64
+
+	stmts []*sql.Stmt // the hot statements (query), prepared at Open
 }
 
 // Open opens the ledger database at path, creating it (mode 0600) when it
@@ -97,6 +99,13 @@ func (l *Ledger) init(path string) error {
 	}
 	if err := l.migrate(); err != nil {
 		return fmt.Errorf("ledger: open %q: %w", path, err)
+	}
+	for _, q := range queries {
+		st, err := l.db.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("ledger: open %q: prepare %q: %w", path, q, err)
+		}
+		l.stmts = append(l.stmts, st)
 	}
 	return l.initKey(path + ".key")
 }
@@ -334,6 +343,9 @@ func readKey(keyPath string) ([]byte, error) {
 
 // Close closes the database. The Ledger must not be used afterwards.
 func (l *Ledger) Close() error {
+	for _, st := range l.stmts {
+		st.Close()
+	}
 	err := l.db.Close()
 	clear(l.key)
 	if err != nil {
@@ -433,16 +445,16 @@ func (l *Ledger) commit(group []*write, self *write) {
 		}
 	} else {
 		for i, w := range group {
-			if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+			if _, err := l.exec(tx, qSavepoint); err != nil {
 				for _, w := range group[i:] {
 					w.err = err
 				}
 				break
 			}
 			if w.err = w.fn(tx); w.err != nil {
-				_, err = tx.Exec("ROLLBACK TO w")
+				_, err = l.exec(tx, qRollbackTo)
 			}
-			if _, rerr := tx.Exec("RELEASE w"); err == nil {
+			if _, rerr := l.exec(tx, qRelease); err == nil {
 				err = rerr
 			}
 			if err != nil { // the transaction is in an unknown state: give up on it
