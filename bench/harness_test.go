@@ -28,11 +28,12 @@ import (
 // Sizes of the runs. The defaults are the figures of BENCHMARKS.md; smaller
 // ones make a quick check of the harness itself.
 var (
-	largeMiB   = flag.Int("large-mib", 1024, "size of the large file, in MiB")
-	smallFiles = flag.Int("small-files", 10000, "number of small files")
-	smallKiB   = flag.Int("small-kib", 2, "size of each small file, in KiB")
-	idleJobs   = flag.Int("idle-jobs", 500, "jobs configured in the idle daemon")
-	idleFor    = flag.Duration("idle", time.Minute, "how long the idle daemon is measured")
+	largeMiB      = flag.Int("large-mib", 1024, "size of the large file, in MiB")
+	smallFiles    = flag.Int("small-files", 10000, "number of small files")
+	smallKiB      = flag.Int("small-kib", 2, "size of each small file, in KiB")
+	smallParallel = flag.Int("small-parallel", 0, "runs.parallel_files of the small-files job; 0: the config's default")
+	idleJobs      = flag.Int("idle-jobs", 500, "jobs configured in the idle daemon")
+	idleFor       = flag.Duration("idle", time.Minute, "how long the idle daemon is measured")
 )
 
 const (

@@ -74,7 +74,7 @@ func BenchmarkLargeFile(b *testing.B) {
 			if n != size || sum != want {
 				b.Fatalf("staged %d of %d bytes, sha256 %s, want %s", n, size, sum, want)
 			}
-			if err := st.Remove(1); err != nil {
+			if err := st.Remove(1, filepath.Base(srcRemote)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -172,7 +172,7 @@ func pullStaged(tb testing.TB, ctx context.Context, ep *exchange.SFTP, remote st
 		tb.Fatal(err)
 	}
 	defer r.Close()
-	w, err := st.Create(1, filepath.Base(remote))
+	w, err := st.Receive(1, filepath.Base(remote)) // as a job stages a source file
 	if err != nil {
 		tb.Fatal(err)
 	}

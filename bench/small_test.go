@@ -41,7 +41,7 @@ func BenchmarkSmallFiles(b *testing.B) {
 	cfg.KeepAlive = config.Duration(30 * time.Second) // as defaulted from a config file
 
 	var peer, peerSync peerRun
-	var ours time.Duration
+	var ours, oursCPU time.Duration
 	var res exchange.Result
 	var steps map[string]time.Duration
 	for i := 0; i < b.N; i++ {
@@ -66,7 +66,9 @@ func BenchmarkSmallFiles(b *testing.B) {
 		makeSmall(b, src, n, size)
 		mkdir(b, dst)
 		quiesce()
-		ours, res, steps = runJob(b, cfg, filepath.Join(dir, fmt.Sprintf("state%d", i)), src, dst)
+		cpu0 := selfCPU()
+		ours, res, steps = runJob(b, cfg, filepath.Join(dir, fmt.Sprintf("state%d", i)), src, dst, *smallParallel)
+		oursCPU = selfCPU() - cpu0
 		if res.Files != n || res.Delivered != n || res.Failed != 0 {
 			b.Fatalf("run = %+v, want %d files delivered", res, n)
 		}
@@ -82,19 +84,20 @@ func BenchmarkSmallFiles(b *testing.B) {
 	b.ReportMetric(fps(peerSync.wall), "openssh-f-files/s")
 	b.ReportMetric(peer.wall.Seconds()/ours.Seconds(), "x-openssh")
 	b.ReportMetric(peerSync.wall.Seconds()/ours.Seconds(), "x-openssh-f")
-	b.Logf("%d files of %d KiB: exchanged %s (%.0f files/s; stage %s, deliver %s, rest %s); "+
-		"OpenSSH sftp get/put/rm %s (%.0f files/s), with -f %s (%.0f files/s)",
-		n, size>>10, fmtDur(ours), fps(ours), fmtDur(steps["stage"]), fmtDur(steps["deliver"]),
-		fmtDur(ours-steps["stage"]-steps["deliver"]),
-		fmtDur(peer.wall), fps(peer.wall), fmtDur(peerSync.wall), fps(peerSync.wall))
+	b.ReportMetric(oursCPU.Seconds()*1e3/float64(n), "exchanged-cpu-ms/file")
+	b.ReportMetric(peer.cpu.Seconds()*1e3/float64(n), "openssh-cpu-ms/file")
+	b.Logf("%d files of %d KiB, parallel_files %d: exchanged %s (%.0f files/s, CPU %s; per file summed: stage %s, deliver %s); "+
+		"OpenSSH sftp get/put/rm %s (%.0f files/s, client CPU %s), with -f %s (%.0f files/s)",
+		n, size>>10, parallelOf(*smallParallel), fmtDur(ours), fps(ours), fmtDur(oursCPU), fmtDur(steps["stage"]), fmtDur(steps["deliver"]),
+		fmtDur(peer.wall), fps(peer.wall), fmtDur(peer.cpu), fmtDur(peerSync.wall), fps(peerSync.wall))
 }
 
 // runJob runs one job from src to dst on the sshd and returns its wall
 // time, its result, and the time spent per file step.
-func runJob(tb testing.TB, sftp config.SFTP, state, src, dst string) (time.Duration, exchange.Result, map[string]time.Duration) {
+func runJob(tb testing.TB, sftp config.SFTP, state, src, dst string, parallel int) (time.Duration, exchange.Result, map[string]time.Duration) {
 	tb.Helper()
 	dstCfg := sftp
-	cfg := &config.Config{Version: 1, StateDir: state,
+	cfg := &config.Config{Version: 1, StateDir: state, Runs: config.Runs{ParallelFiles: parallelOf(parallel)},
 		Partners: map[string]*config.Partner{
 			"acme":  {Name: "acme", Role: "creditor", SFTP: &sftp},
 			"cases": {Name: "cases", Role: "internal", SFTP: &dstCfg},
@@ -136,6 +139,15 @@ func runJob(tb testing.TB, sftp config.SFTP, state, src, dst string) (time.Durat
 		tb.Fatalf("run: %v (%+v)", err, res)
 	}
 	return wall, res, steps
+}
+
+// parallelOf returns runs.parallel_files for the -small-parallel flag: its
+// value, or the config's default for 0.
+func parallelOf(flag int) int {
+	if flag < 1 {
+		return config.DefaultParallelFiles
+	}
+	return flag
 }
 
 func durationPtr(d time.Duration) *config.Duration { c := config.Duration(d); return &c }

@@ -32,7 +32,7 @@ func TestSmoke(t *testing.T) {
 	src, dst := filepath.Join(s.Root, "outbox"), filepath.Join(s.Root, "inbox")
 	makeSmall(t, src, 20, 2048)
 	mkdir(t, dst)
-	_, res, _ := runJob(t, cfg, filepath.Join(dir, "state"), src, dst)
+	_, res, _ := runJob(t, cfg, filepath.Join(dir, "state"), src, dst, 0)
 	if res.Files != 20 || res.Delivered != 20 {
 		t.Fatalf("run = %+v", res)
 	}

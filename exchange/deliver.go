@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -61,7 +62,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 			if fatal(err) {
 				return err
 			}
-			errs = append(errs, fmt.Errorf("destination %d (%s): %w", i, dest.Partner, err))
+			errs = append(errs, &deliveryError{Partner: dest.Partner, what: fmt.Sprintf("destination %d", i), err: err})
 		}
 	}
 	if rn.job.Rejects != nil {
@@ -70,11 +71,46 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 				if fatal(err) {
 					return err
 				}
-				errs = append(errs, fmt.Errorf("reject report (%s): %w", rn.job.Rejects.Partner, err))
+				errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliveryError is the failure of one destination of a file.
+type deliveryError struct {
+	Partner string // the destination's partner
+	what    string
+	err     error
+}
+
+func (e *deliveryError) Error() string { return fmt.Sprintf("%s (%s): %v", e.what, e.Partner, e.err) }
+func (e *deliveryError) Unwrap() error { return e.err }
+
+// failedDestinations returns the partners of the destinations that err
+// (from deliverAll) names as failed, each once.
+func failedDestinations(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if d, ok := err.(*deliveryError); ok {
+			if !slices.Contains(out, d.Partner) {
+				out = append(out, d.Partner)
+			}
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 // deliver takes one output of f to one destination: upload under a

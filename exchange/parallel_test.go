@@ -267,6 +267,16 @@ func TestParallelCancelThenResume(t *testing.T) {
 		t.Fatalf("cancelled run = %+v, %v; want cancelled part-way", res, err)
 	}
 	t.Logf("cancelled run: %+v", res)
+	// Cut short by the cancel is not failed: nothing counted or recorded.
+	if res.Failed != 0 {
+		t.Errorf("cancelled run counts %d failed files", res.Failed)
+	}
+	pend, _ := g.ledger.Pending("out")
+	for _, f := range pend {
+		if f.Attempts != 0 || f.Error != "" {
+			t.Errorf("%s: recorded as failed by the cancel: %d attempts, %q", f.Name, f.Attempts, f.Error)
+		}
+	}
 
 	g.runner.Observe = nil
 	res2, err := g.run("out")

@@ -46,6 +46,8 @@ type Runner struct {
 
 // Event is one finished step of one file, as logged. Outcome is "ok",
 // "failed", "rejected", or "retry" for a transient failure tried again.
+// Partner is the source's partner, but for a delivery the destination's:
+// a file that fails to reach two partners makes one event for each.
 type Event struct {
 	Job, Partner, Step, Outcome string
 	Bytes                       int64
@@ -82,24 +84,17 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 // rests there longer than needed. A pending file's staging is never
 // touched, so this is safe beside runs in flight.
 func (r *Runner) sweepStaging() error {
-	ids, err := r.staging.IDs()
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
+	removed, err := r.staging.Sweep(func(id int64) (bool, error) {
 		f, err := r.ledger.File(id)
-		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-			return err
+		if errors.Is(err, ledger.ErrNotFound) {
+			return false, nil
 		}
-		if f != nil && f.State != ledger.StateDone && f.State != ledger.StateRejected {
-			continue
-		}
-		if err := r.staging.Remove(id); err != nil {
-			return err
-		}
+		return err == nil && f.State != ledger.StateDone && f.State != ledger.StateRejected, err
+	})
+	for _, id := range removed {
 		r.log.Warn("staging swept", zap.Int64("file_id", id), zap.String("outcome", "orphan removed"))
 	}
-	return nil
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -309,19 +304,36 @@ func (rn *run) fileLog(f *ledger.File) *zap.Logger {
 
 // failed records a failed step of f: it stays where it is and is tried
 // again on the next run. A transient failure with tries left is not
-// recorded but logged and marked for rn.retry.
+// recorded but logged and marked for rn.retry. A step cut short because
+// the run was cancelled (shutdown, or another file's fatal error) is no
+// failure of the file: it is logged as interrupted and not counted.
 func (rn *run) failed(f *ledger.File, step string, err error) error {
 	if rn.again(err) {
 		return rn.retryLater(rn.fileLog(f), f.Partner, step, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		rn.fileLog(f).Warn("file interrupted", zap.String("step", step), zap.String("outcome", "interrupted"),
+			zap.String("error", err.Error()))
+		return err
 	}
 	rn.tally(func(r *Result) { r.Failed++ })
 	attempts := 0
 	if f.ID != 0 {
 		attempts, _ = rn.ledger.Fail(f.ID, err.Error())
 	}
-	rn.fileLog(f).Error("file failed", zap.String("step", step), zap.String("outcome", "failed"),
-		zap.Int("attempts", attempts), zap.Bool("permanent", IsPermanent(err)), zap.String("error", err.Error()))
-	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: step, Outcome: "failed"})
+	fields := []zap.Field{zap.String("step", step), zap.String("outcome", "failed"),
+		zap.Int("attempts", attempts), zap.Bool("permanent", IsPermanent(err)), zap.String("error", err.Error())}
+	// A failed delivery counts against the partner it was for.
+	partners := failedDestinations(err)
+	if len(partners) > 0 {
+		fields = append(fields, zap.Strings("destinations", partners))
+	} else {
+		partners = []string{f.Partner}
+	}
+	rn.fileLog(f).Error("file failed", fields...)
+	for _, p := range partners {
+		rn.observe(Event{Job: rn.job.Name, Partner: p, Step: step, Outcome: "failed"})
+	}
 	return err
 }
 
@@ -341,7 +353,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			// The staged copy never became durable; the source still has
 			// the file (it is cleaned only once staged), so forget the row
 			// and let the listing find the file again.
-			if err = rn.staging.Remove(f.ID); err == nil {
+			if err = rn.staging.Remove(f.ID, f.Name); err == nil {
 				err = rn.ledger.DeleteFile(f.ID)
 			}
 			if err != nil {
@@ -352,6 +364,14 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 		case ledger.StateStaged:
 			if err = rn.cleanSource(ctx, f); err != nil {
 				return rn.failed(f, "clean", err)
+			}
+			if rn.job.Transform == nil {
+				// Nothing to make: the staged copy is every output, so
+				// cleaned and transformed are one step, one record.
+				err = rn.setState(f, ledger.StateTransformed)
+				failpoint("cleaned")
+				failpoint("transformed")
+				break
 			}
 			err = rn.setState(f, ledger.StateCleaned)
 			failpoint("cleaned")
@@ -368,7 +388,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			if err = rn.deliverAll(ctx, f); err != nil {
 				return rn.failed(f, "deliver", err)
 			}
-			if err = rn.staging.Remove(f.ID); err != nil {
+			if err = rn.staging.Remove(f.ID, f.Name); err != nil {
 				return rn.failed(f, "unstage", err)
 			}
 			failpoint("unstaged")
@@ -524,7 +544,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 	if err != nil {
 		// Nothing was recorded as staged and the source is untouched:
 		// forget the row; the next run lists the file again.
-		if rerr := rn.staging.Remove(id); rerr != nil {
+		if rerr := rn.staging.Remove(id, f.Name); rerr != nil {
 			// Keep the row (state staging): the next run removes what
 			// is staged before it forgets the file.
 			rn.fileLog(f).Error("staging not removed", zap.String("error", rerr.Error()))

@@ -393,9 +393,22 @@ func TestDestinationDownKeepsFileStaged(t *testing.T) {
 	}, map[string]*config.Job{"out": {Source: config.Source{Partner: "cases", Dir: "/outbox"},
 		Destinations: []*config.Destination{{Partner: "acme", Dir: "/in"}}}})
 	dst.srv.Close()
+	var events []Event
+	g.runner.Observe = func(e Event) {
+		if e.Outcome == "failed" {
+			events = append(events, e)
+		}
+	}
 	res, err := g.run("out")
 	if err == nil || res.Failed == 0 {
 		t.Fatalf("run = %+v, %v; want a failure", res, err)
+	}
+	// The failure counts against the destination, not the source.
+	if len(events) != 1 || events[0].Step != "deliver" || events[0].Partner != "acme" {
+		t.Errorf("failed events = %+v, want one deliver failure of partner acme", events)
+	}
+	if ev := g.logs.FilterMessage("file failed").All(); len(ev) != 1 || fmtAny(ev[0].ContextMap()["destinations"]) != "[acme]" {
+		t.Errorf("file failed events = %v", ev)
 	}
 	if _, err := os.Stat(filepath.Join(in, "outbox", "a.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("source not cleaned although the staged copy is durable")

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -19,10 +21,17 @@ const (
 	stagingFileMode = 0o600
 )
 
-// Staging is the local area where a file rests between pull and delivery:
-// one 0700 directory per file, named by its ledger id, holding 0600 files.
-// Every file is written through a .part name, fsynced, renamed and its
-// directory fsynced, so a name in staging is always a complete file.
+// Staging is the local area where a file rests between pull and delivery,
+// 0700 and holding 0600 files. A source file's copy is <id>-<name> in the
+// staging directory itself (id is its ledger id; source names never begin
+// with a dot, as hidden files are never staged): no directory to make and
+// remove for each of the many small files a job may move. What the daemon
+// makes from it, its outputs and reject report, all named with a leading
+// dot, is kept in the directory <id>.
+//
+// A staged name stands for a complete file when the ledger says so: a
+// source copy once the file is marked staged (Receive), an output once it
+// was renamed from its .part name (Create).
 type Staging struct {
 	dir string
 }
@@ -49,9 +58,12 @@ func OpenStaging(dir string) (*Staging, error) {
 // Dir returns the staging directory.
 func (s *Staging) Dir() string { return s.dir }
 
-// Path returns where a file's staged name lives.
+// Path returns where a file's staged name lives: see Staging.
 func (s *Staging) Path(id int64, name string) string {
-	return filepath.Join(s.dir, strconv.FormatInt(id, 10), name)
+	if strings.HasPrefix(name, ".") {
+		return filepath.Join(s.dir, strconv.FormatInt(id, 10), name)
+	}
+	return filepath.Join(s.dir, strconv.FormatInt(id, 10)+"-"+name)
 }
 
 // Staged is a file being written into staging. Commit makes it durable
@@ -83,11 +95,17 @@ func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.dir, strconv.FormatInt(id, 10))
-	if err := os.Mkdir(dir, stagingDirMode); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("staging: %w", diskError(err))
+	final := s.Path(id, name)
+	if dir := filepath.Dir(final); dir != s.dir {
+		if err := os.Mkdir(dir, stagingDirMode); err == nil {
+			// The directory's own name must last as long as its files.
+			if err := syncDir(s.dir); err != nil {
+				return nil, fmt.Errorf("staging: sync dir: %w", diskError(err))
+			}
+		} else if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("staging: %w", diskError(err))
+		}
 	}
-	final := filepath.Join(dir, name)
 	// O_TRUNC empties what a crash left; O_NOFOLLOW refuses a symlink.
 	f, err := os.OpenFile(final+suffix, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, stagingFileMode)
 	if err != nil {
@@ -145,15 +163,51 @@ func (s *Staging) Open(id int64, name string) (*os.File, error) {
 	return f, nil
 }
 
-// Remove removes everything staged for id. It does not wait for the
-// removal to reach the disk: should a power loss bring a file back, the
-// ledger has it done or rejected, and the sweep at the next start
-// removes it (Runner.sweepStaging).
-func (s *Staging) Remove(id int64) error {
+// Remove removes everything staged for id, whose source file is name. It
+// does not wait for the removal to reach the disk: should a power loss
+// bring a file back, the ledger has it done or rejected, and the sweep at
+// the next start removes it (Runner.sweepStaging).
+func (s *Staging) Remove(id int64, name string) error {
+	if err := os.Remove(s.Path(id, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("staging: %w", err)
+	}
 	if err := os.RemoveAll(filepath.Join(s.dir, strconv.FormatInt(id, 10))); err != nil {
 		return fmt.Errorf("staging: %w", err)
 	}
 	return nil
+}
+
+// Sweep removes everything staged for the ids that keep says not to keep,
+// in one pass over the staging directory, and returns those ids.
+func (s *Staging) Sweep(keep func(id int64) (bool, error)) ([]int64, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	kept := map[int64]bool{}
+	var removed []int64
+	for _, e := range ents {
+		id, ok := entryID(e.Name())
+		if !ok {
+			continue
+		}
+		k, seen := kept[id]
+		if !seen {
+			if k, err = keep(id); err != nil {
+				return removed, err
+			}
+			kept[id] = k
+			if !k {
+				removed = append(removed, id)
+			}
+		}
+		if !k {
+			if err := os.RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+				return removed, fmt.Errorf("staging: %w", err)
+			}
+		}
+	}
+	return removed, nil
 }
 
 // IDs returns the ids that have something staged.
@@ -162,13 +216,22 @@ func (s *Staging) IDs() ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
+	seen := map[int64]bool{}
 	var ids []int64
 	for _, e := range ents {
-		if id, err := strconv.ParseInt(e.Name(), 10, 64); err == nil && e.IsDir() {
+		if id, ok := entryID(e.Name()); ok && !seen[id] {
+			seen[id] = true
 			ids = append(ids, id)
 		}
 	}
 	return ids, nil
+}
+
+// entryID returns the id of a staging entry: <id> or <id>-<name>.
+func entryID(entry string) (int64, bool) {
+	digits, _, _ := strings.Cut(entry, "-")
+	id, err := strconv.ParseInt(digits, 10, 64)
+	return id, err == nil && id > 0
 }
 
 func syncDir(dir string) error {

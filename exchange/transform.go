@@ -187,7 +187,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 			}
 			return err
 		}
-		_ = syncDir(path.Dir(rn.staging.Path(f.ID, f.Name)))
+		_ = syncDir(rn.staging.Dir())
 		_ = rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected)
 		if rej != nil {
 			if _, _, err := rej.Commit(); err != nil {
@@ -243,7 +243,7 @@ func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
 			return err
 		}
 	}
-	if err := rn.staging.Remove(f.ID); err != nil {
+	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
 		return err
 	}
 	if err := rn.setState(f, ledger.StateRejected); err != nil {

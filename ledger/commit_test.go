@@ -10,9 +10,9 @@ import (
 )
 
 // TestGroupCommit holds a commit open while ten more writes arrive, and
-// checks that those ten are committed together in one transaction, that
-// the one that fails is undone alone, and that every caller gets its own
-// result.
+// checks that those ten are committed together in one transaction; then
+// again with one of the ten failing, which must be undone alone while the
+// other nine are kept. Every caller gets its own result.
 func TestGroupCommit(t *testing.T) {
 	l, path := openTemp(t)
 	put := func(key string) func(tx *sql.Tx) error {
@@ -21,63 +21,80 @@ func TestGroupCommit(t *testing.T) {
 			return err
 		}
 	}
-	entered, hold := make(chan struct{}), make(chan struct{})
-	first := make(chan error, 1)
-	go func() {
-		first <- l.update(func(tx *sql.Tx) error {
-			close(entered)
-			<-hold
-			return put("first")(tx)
-		})
-	}()
-	<-entered
-	before := l.commits.Load()
-
 	boom := errors.New("boom")
-	errs := make([]error, 10)
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Go(func() {
-			fn := put(fmt.Sprintf("k%d", i))
-			if i == 3 {
-				fn = func(tx *sql.Tx) error {
-					if err := put("k3")(tx); err != nil {
-						return err
+	// queued holds a commit open until ten writes wait behind it, lets
+	// them go, and returns the writes' results and the transactions the
+	// ten took. Write failing (-1: none) fails after it wrote.
+	queued := func(phase string, failing int) ([]error, int64) {
+		entered, hold := make(chan struct{}), make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- l.update(func(tx *sql.Tx) error {
+				close(entered)
+				<-hold
+				return put(phase + "-first")(tx)
+			})
+		}()
+		<-entered
+		before := l.commits.Load()
+		errs := make([]error, 10)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				key := fmt.Sprintf("%s-%d", phase, i)
+				fn := put(key)
+				if i == failing {
+					fn = func(tx *sql.Tx) error {
+						if err := put(key)(tx); err != nil {
+							return err
+						}
+						return boom // after writing: the write must be undone
 					}
-					return boom // after writing: the write must be undone
 				}
+				errs[i] = l.update(fn)
+			})
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			l.wmu.Lock()
+			n := len(l.queue)
+			l.wmu.Unlock()
+			if n == len(errs) {
+				break
 			}
-			errs[i] = l.update(fn)
-		})
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		l.wmu.Lock()
-		n := len(l.queue)
-		l.wmu.Unlock()
-		if n == len(errs) {
-			break
+			if time.Now().After(deadline) {
+				t.Fatalf("%d writes queued, want %d", n, len(errs))
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes queued, want %d", n, len(errs))
+		close(hold)
+		wg.Wait()
+		if err := <-first; err != nil {
+			t.Fatalf("first write: %v", err)
 		}
+		return errs, l.commits.Load() - before
 	}
-	close(hold)
-	wg.Wait()
-	if err := <-first; err != nil {
-		t.Fatalf("first write: %v", err)
-	}
-	if got := l.commits.Load() - before; got != 1 {
-		t.Errorf("%d commits for the ten queued writes, want 1", got)
+
+	errs, commits := queued("ok", -1)
+	if commits != 1 {
+		t.Errorf("%d transactions for ten queued writes, want 1", commits)
 	}
 	for i, err := range errs {
-		if want := error(nil); i == 3 {
-			if !errors.Is(err, boom) {
-				t.Errorf("write 3: %v, want boom", err)
-			}
-		} else if err != want {
+		if err != nil {
 			t.Errorf("write %d: %v", i, err)
 		}
 	}
+	errs, _ = queued("bad", 3)
+	for i, err := range errs {
+		if i == 3 && !errors.Is(err, boom) || i != 3 && err != nil {
+			t.Errorf("write %d of a group with a failing write: %v", i, err)
+		}
+	}
+
+	l.wmu.Lock()
+	if l.committing || len(l.queue) != 0 {
+		t.Errorf("idle ledger: committing %v, %d queued", l.committing, len(l.queue))
+	}
+	l.wmu.Unlock()
+
 	// What a reopened ledger sees is what reached the disk.
 	l.Close()
 	l2, err := Open(path)
@@ -85,21 +102,16 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	for _, key := range []string{"first", "k0", "k3", "k9"} {
+	for _, key := range []string{"ok-first", "ok-0", "ok-9", "bad-first", "bad-0", "bad-3", "bad-9"} {
 		var v string
 		err := l2.db.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-		if key == "k3" {
+		if key == "bad-3" {
 			if !errors.Is(err, sql.ErrNoRows) {
-				t.Errorf("k3 (its write failed) is in the ledger: %v", err)
+				t.Errorf("%s (its write failed) is in the ledger: %v", key, err)
 			}
 		} else if err != nil {
 			t.Errorf("%s: %v", key, err)
 		}
-	}
-	l2.wmu.Lock()
-	defer l2.wmu.Unlock()
-	if l2.committing || len(l2.queue) != 0 {
-		t.Errorf("idle ledger: committing %v, %d queued", l2.committing, len(l2.queue))
 	}
 }
 

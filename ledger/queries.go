@@ -27,10 +27,6 @@ var (
 	qMarkDelivered = hot(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
 		WHERE id = ?`)
 	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE file_id = ? ORDER BY idx`)
-
-	qSavepoint  = hot(`SAVEPOINT w`)
-	qRollbackTo = hot(`ROLLBACK TO w`)
-	qRelease    = hot(`RELEASE w`)
 )
 
 // query is a hot statement: an index into Ledger.stmts.
