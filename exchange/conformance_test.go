@@ -109,6 +109,50 @@ func testConformance(t *testing.T, mk func(t *testing.T) fixture) {
 			t.Fatalf("Stat(symlink) = %+v, %v; want a symlink, not followed", fi, err)
 		}
 	})
+	t.Run("OpenListed", func(t *testing.T) {
+		fx := mk(t)
+		lo := fx.ep
+		fx.write(t, join(fx.base, "a.csv"), []byte("12345"))
+		fx.write(t, join(fx.base, "other.csv"), []byte("123456789"))
+		if err := os.Symlink("other.csv", fx.disk(join(fx.base, "link.csv"))); err != nil {
+			t.Fatal(err)
+		}
+		ents, err := fx.ep.List(ctx, fx.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := map[string]FileInfo{}
+		for _, e := range ents {
+			listed[e.Name] = e
+		}
+		r, err := lo.OpenListed(ctx, join(fx.base, "a.csv"), listed["a.csv"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(r); err != nil || string(got) != "12345" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		r.Close()
+		// a.csv grew since it was listed: not the file listed.
+		fx.write(t, join(fx.base, "a.csv"), []byte("123456"))
+		if _, err := lo.OpenListed(ctx, join(fx.base, "a.csv"), listed["a.csv"]); !errors.Is(err, ErrSizeMismatch) {
+			t.Errorf("OpenListed of a file changed since = %v, want ErrSizeMismatch", err)
+		}
+		// A symlink is refused as listed; one swapped in for a listed
+		// regular file is refused as not the file listed.
+		if _, err := lo.OpenListed(ctx, join(fx.base, "link.csv"), listed["link.csv"]); !errors.Is(err, ErrNotRegular) {
+			t.Errorf("OpenListed of a listed symlink = %v, want ErrNotRegular", err)
+		}
+		if err := os.Rename(fx.disk(join(fx.base, "link.csv")), fx.disk(join(fx.base, "a.csv"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lo.OpenListed(ctx, join(fx.base, "a.csv"), listed["a.csv"]); err == nil {
+			t.Error("OpenListed followed a symlink swapped in for the listed file")
+		}
+		if _, err := lo.OpenListed(ctx, join(fx.base, "gone.csv"), listed["a.csv"]); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("OpenListed of a missing file = %v, want ErrNotExist", err)
+		}
+	})
 	t.Run("Open", func(t *testing.T) {
 		fx := mk(t)
 		data := bytes.Repeat([]byte("0123456789abcdef"), 40000) // 640 KB: several packets

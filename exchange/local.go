@@ -136,6 +136,27 @@ func (l *Local) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	return f, nil
 }
 
+// OpenListed opens the regular file at p that a listing showed as listed:
+// as Open, and it must still have the listed size and mtime.
+func (l *Local) OpenListed(ctx context.Context, p string, listed FileInfo) (io.ReadCloser, error) {
+	if !listed.IsRegular() {
+		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+	}
+	r, err := l.Open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := r.(*os.File).Stat()
+	if err == nil && (fi.Size() != listed.Size || !fi.ModTime().Equal(listed.ModTime)) {
+		err = fmt.Errorf("%w: listed %d bytes, open file has %d or another mtime", ErrSizeMismatch, listed.Size, fi.Size())
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	return r, nil
+}
+
 func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {
 	r, err := l.open()
 	if err != nil {

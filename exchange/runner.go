@@ -79,6 +79,19 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 	return r, nil
 }
 
+// ShareLimits makes r count its connections against old's limit for each
+// partner whose max_conns is the same in both configs. After a reload the
+// old runner's runs still under way and the new runner's runs then share
+// one limit per partner, as the partner expects; a partner whose limit
+// changed gets the new one at once.
+func (r *Runner) ShareLimits(old *Runner) {
+	for name, sem := range r.sems {
+		if o, ok := old.sems[name]; ok && cap(o) == cap(sem) {
+			r.sems[name] = o
+		}
+	}
+}
+
 // sweepStaging removes what staging holds for files the ledger does not
 // have pending (left by a failure to clean up), so that no personal data
 // rests there longer than needed. A pending file's staging is never
@@ -540,7 +553,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 	if err != nil {
 		return nil, rn.failed(f, "stage", err)
 	}
-	n, sum, err := rn.copyIn(ctx, ep, f)
+	n, sum, err := rn.copyIn(ctx, ep, f, fi)
 	if err != nil {
 		// Nothing was recorded as staged and the source is untouched:
 		// forget the row; the next run lists the file again.
@@ -574,8 +587,8 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 
 // copyIn streams the source file into staging, hashing as it goes, and
 // checks that it read exactly the listed size.
-func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File) (int64, string, error) {
-	r, err := ep.Open(ctx, join(f.Dir, f.Name))
+func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File, listed FileInfo) (int64, string, error) {
+	r, err := ep.OpenListed(ctx, join(f.Dir, f.Name), listed)
 	if err != nil {
 		return 0, "", err
 	}

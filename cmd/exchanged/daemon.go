@@ -30,8 +30,9 @@ type daemon struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config
-	failing  map[string]int  // consecutive failed runs per job
-	alerted  map[string]bool // jobs whose "job failing" event was logged and not yet recovered
+	runner   *exchange.Runner // the runner of cfg
+	failing  map[string]int   // consecutive failed runs per job
+	alerted  map[string]bool  // jobs whose "job failing" event was logged and not yet recovered
 	stopping bool
 }
 
@@ -195,6 +196,11 @@ func (d *daemon) reload() error {
 		r, err = d.newRunner(cfg)
 	}
 	if err == nil {
+		d.mu.Lock()
+		r.ShareLimits(d.runner) // runs of the old runner may still be under way
+		d.mu.Unlock()
+	}
+	if err == nil {
 		err = d.track(cfg) // only adds counts for new jobs: harmless if Replace then fails
 	}
 	if err == nil {
@@ -207,7 +213,7 @@ func (d *daemon) reload() error {
 	}
 	d.mu.Lock()
 	old := d.cfg
-	d.cfg = cfg
+	d.cfg, d.runner = cfg, r
 	for name := range old.Jobs {
 		if cfg.Jobs[name] == nil {
 			delete(d.failing, name)

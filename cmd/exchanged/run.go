@@ -54,6 +54,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	d.runner = r
 	if err := d.sched.Replace(d.entries(cfg, r)); err != nil {
 		return err
 	}
