@@ -113,7 +113,14 @@ func testConformance(t *testing.T, mk func(t *testing.T) fixture) {
 		fx := mk(t)
 		lo := fx.ep
 		fx.write(t, join(fx.base, "a.csv"), []byte("12345"))
-		fx.write(t, join(fx.base, "other.csv"), []byte("123456789"))
+		// A file that looks like a.csv as listed: same size, same mtime.
+		fx.write(t, join(fx.base, "other.csv"), []byte("SECRT"))
+		mtime := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
+		for _, n := range []string{"a.csv", "other.csv"} {
+			if err := os.Chtimes(fx.disk(join(fx.base, n)), mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := os.Symlink("other.csv", fx.disk(join(fx.base, "link.csv"))); err != nil {
 			t.Fatal(err)
 		}
@@ -139,15 +146,21 @@ func testConformance(t *testing.T, mk func(t *testing.T) fixture) {
 			t.Errorf("OpenListed of a file changed since = %v, want ErrSizeMismatch", err)
 		}
 		// A symlink is refused as listed; one swapped in for a listed
-		// regular file is refused as not the file listed.
+		// regular file is refused although its target has the listed
+		// size and mtime: it is not followed.
 		if _, err := lo.OpenListed(ctx, join(fx.base, "link.csv"), listed["link.csv"]); !errors.Is(err, ErrNotRegular) {
 			t.Errorf("OpenListed of a listed symlink = %v, want ErrNotRegular", err)
 		}
 		if err := os.Rename(fx.disk(join(fx.base, "link.csv")), fx.disk(join(fx.base, "a.csv"))); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := lo.OpenListed(ctx, join(fx.base, "a.csv"), listed["a.csv"]); err == nil {
-			t.Error("OpenListed followed a symlink swapped in for the listed file")
+		if r, err := lo.OpenListed(ctx, join(fx.base, "a.csv"), listed["a.csv"]); !errors.Is(err, ErrNotRegular) {
+			var got []byte
+			if err == nil {
+				got, _ = io.ReadAll(r)
+				r.Close()
+			}
+			t.Errorf("OpenListed of a symlink swapped in for the listed file = %v (read %q), want ErrNotRegular", err, got)
 		}
 		if _, err := lo.OpenListed(ctx, join(fx.base, "gone.csv"), listed["a.csv"]); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("OpenListed of a missing file = %v, want ErrNotExist", err)

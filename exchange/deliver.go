@@ -272,7 +272,15 @@ func (rn *run) sidecars(ctx context.Context, ep Endpoint, dest *config.Destinati
 		return nil
 	}
 	if _, err := ep.Stat(ctx, final); errors.Is(err, fs.ErrNotExist) {
-		return nil // taken by the partner already
+		// Taken by the partner already: no sidecars, and none of ours
+		// half-written by a crash left behind.
+		if dest.Checksum {
+			_ = ep.Remove(ctx, sidecarTemp(final+".sha256", d.ID))
+		}
+		if dest.DoneMarker != "" {
+			_ = ep.Remove(ctx, sidecarTemp(final+dest.DoneMarker, d.ID))
+		}
+		return nil
 	}
 	if dest.Checksum {
 		if err := rn.putSmall(ctx, ep, final+".sha256", d.ID, []byte(d.SHA256+"  "+d.Name+"\n")); err != nil {
@@ -294,8 +302,7 @@ func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, id int64, da
 	if _, err := ep.Stat(ctx, p); err == nil {
 		return nil
 	}
-	dir, name := path.Split(p)
-	tmp := join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, id))
+	tmp := sidecarTemp(p, id)
 	w, err := ep.Create(ctx, tmp)
 	if errors.Is(err, ErrExists) { // left by a crash: ours, and maybe partial
 		if err = ep.Remove(ctx, tmp); err == nil {
@@ -315,6 +322,7 @@ func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, id int64, da
 	if err == nil {
 		err = ep.Rename(ctx, tmp, p)
 		if errors.Is(err, ErrExists) {
+			_ = ep.Remove(ctx, tmp) // written meanwhile: theirs or ours, it stands
 			err = nil
 		}
 	}
@@ -322,6 +330,13 @@ func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, id int64, da
 		_ = ep.Remove(ctx, tmp)
 	}
 	return err
+}
+
+// sidecarTemp is the temp name of sidecar p of delivery id: its own, so
+// that what a crash left under it is found again.
+func sidecarTemp(p string, id int64) string {
+	dir, name := path.Split(p)
+	return join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, id))
 }
 
 // hashFile returns the hex sha256 of f's contents and rewinds it.

@@ -205,10 +205,21 @@ func TestParallelFilesOpenSSH(t *testing.T) {
 }
 
 // TestParallelFilesOne: runs.parallel_files 1 takes the files one at a
-// time, oldest first and then by name (the files here share a second).
+// time, oldest first and then by name.
 func TestParallelFilesOne(t *testing.T) {
 	g, in, out := localRig(t, config.Source{})
 	files := manyFiles(t, filepath.Join(in, "outbox"), 20)
+	// The last name is the oldest file; the others share one mtime.
+	base := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for name := range files {
+		mt := base
+		if name == "claims_019.csv" {
+			mt = base.Add(-time.Hour)
+		}
+		if err := os.Chtimes(filepath.Join(in, "outbox", name), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	g.cfg.Runs.ParallelFiles = 1
 	gt := newGate(2)
 	gt.full = make(chan struct{})
@@ -229,8 +240,8 @@ func TestParallelFilesOne(t *testing.T) {
 	for _, e := range g.logs.FilterMessage("file delivered").All() {
 		order = append(order, filepath.Base(e.ContextMap()["file"].(string)))
 	}
-	if !slices.IsSorted(order) || len(order) != 20 {
-		t.Errorf("delivered in order %v, want by name", order)
+	if len(order) != 20 || order[0] != "claims_019.csv" || !slices.IsSorted(order[1:]) {
+		t.Errorf("delivered in order %v, want the oldest first, then by name", order)
 	}
 	checkDelivered(t, g, "j", filepath.Join(out, "inbox"), files, 1)
 }

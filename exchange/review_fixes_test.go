@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,9 @@ func TestRejectionResumesWithoutReport(t *testing.T) {
 	n, sum, _ := st.Commit()
 	g.ledger.MarkStaged(id, sum, n)
 	g.ledger.SetState(id, ledger.StateCleaned)
+	if err := g.runner.Staging().MarkRejected(id); err != nil {
+		t.Fatal(err)
+	}
 	os.Remove(g.runner.Staging().Path(id, "claims_bsn.csv"))
 	os.Remove(filepath.Join(acme, "outbox", "claims_bsn.csv"))
 	if _, err := g.run("claims-in"); err != nil {
@@ -106,6 +110,68 @@ func TestRejectionResumesWithoutReport(t *testing.T) {
 	}
 	if got, _ := g.ledger.File(id); got.State != ledger.StateRejected {
 		t.Fatalf("state = %s, want rejected", got.State)
+	}
+	g.stagingEmpty()
+}
+
+// A staged copy that is missing without the rejection's mark is not taken
+// for a rejection: the file fails loudly, stays pending, and nothing of it
+// is removed or recorded as rejected.
+func TestMissingStagedCopyIsNotARejection(t *testing.T) {
+	g, _, _, _ := transformRig(t)
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_1.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ledger.MarkStaged(id, sum([]byte("x")), 1)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	res, err := g.run("claims-in")
+	if err == nil || res.Failed != 1 {
+		t.Fatalf("run = %+v, %v; want the file failed", res, err)
+	}
+	got, _ := g.ledger.File(id)
+	if got.State != ledger.StateCleaned || !strings.Contains(got.Error, "staged copy of file") {
+		t.Fatalf("file = %+v; want still cleaned, with the missing copy as its error", got)
+	}
+	if ev := g.logs.FilterMessage("file failed").All(); len(ev) != 1 || ev[0].ContextMap()["permanent"] != true {
+		t.Errorf("file failed events = %v", ev)
+	}
+}
+
+// TestUpgradeAdoptsStagedCopies: a file staged by a version that kept a
+// source copy as staging/ID/NAME is found after an upgrade, delivered, and
+// its staging emptied.
+func TestUpgradeAdoptsStagedCopies(t *testing.T) {
+	g, _, out := localRig(t, config.Source{}) // the source was deleted before the upgrade
+	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: "a.csv", Size: int64(len(claims)), ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(g.runner.Staging().Dir(), strconv.FormatInt(id, 10))
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "a.csv"), claims, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.ledger.MarkStaged(id, sum(claims), int64(len(claims)))
+
+	// The upgraded binary starts: a new runner over the same state dir.
+	r, err := NewRunner(g.cfg, g.ledger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.runner = r
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("run = %+v, %v; want the staged file delivered", res, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv")); !bytes.Equal(b, claims) {
+		t.Fatalf("delivered %q", b)
+	}
+	if got, _ := g.ledger.File(id); got.State != ledger.StateDone {
+		t.Fatalf("state = %s, want done", got.State)
 	}
 	g.stagingEmpty()
 }

@@ -35,7 +35,8 @@ type Runner struct {
 	// Sleep waits for d or until ctx ends; tests may replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Observe, if set, is told of every finished file step (for metrics),
-	// and of every retry (Outcome "retry").
+	// and of every retry (Outcome "retry"). It, Now and Sleep are called
+	// from up to runs.parallel_files goroutines at once.
 	Observe func(Event)
 	// Retry is how transient failures are retried within a run.
 	Retry RetryPolicy
@@ -73,10 +74,37 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 	}
 	r := &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
 		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}
+	if err := r.adoptStaging(); err != nil {
+		return nil, err
+	}
 	if err := r.sweepStaging(); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// adoptStaging moves the source copies of pending files that an earlier
+// version staged as <id>/<name> to <id>-<name>, where this one looks: a
+// file staged before an upgrade is delivered after it.
+func (r *Runner) adoptStaging() error {
+	ids, err := r.staging.IDs()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		f, err := r.ledger.File(id)
+		if errors.Is(err, ledger.ErrNotFound) {
+			continue // swept next
+		} else if err != nil {
+			return err
+		}
+		if moved, err := r.staging.Adopt(id, f.Name); err != nil {
+			return err
+		} else if moved {
+			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to the flat layout"))
+		}
+	}
+	return nil
 }
 
 // ShareLimits makes r count its connections against old's limit for each
@@ -219,7 +247,12 @@ func (rn *run) each(ctx context.Context, n int, fn func(ctx context.Context, w *
 		}
 		w := *rn
 		w.try = 0
-		g.Go(func() error { return fn(gctx, &w, i) })
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // cancelled while this call waited for a worker
+			}
+			return fn(gctx, &w, i)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -334,9 +335,9 @@ func (s *SFTP) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 }
 
 // OpenListed opens the regular file at p that a listing showed as listed.
-// The listing's attributes take the place of Open's lstat
-// (SFTP lists without following symlinks), which spares a round trip per
-// file: what is opened must have the listed size and mtime, or it is
+// It sends the lstat that Open sends first together with the open, which
+// spares a round trip per file: the file opened must be the regular file
+// lstat shows (no symlink followed), with the listed size, or it is
 // refused, wrapping ErrSizeMismatch if it is a regular file that changed
 // since, and ErrNotRegular if it is not a regular file.
 func (s *SFTP) OpenListed(ctx context.Context, p string, listed FileInfo) (io.ReadCloser, error) {
@@ -349,49 +350,47 @@ func (s *SFTP) OpenListed(ctx context.Context, p string, listed FileInfo) (io.Re
 func (s *SFTP) open(ctx context.Context, p string, listed *FileInfo) (io.ReadCloser, error) {
 	var f sftpReader
 	err := s.do(ctx, func(c *sftp.Client) error {
-		// SFTP v3 has no O_NOFOLLOW: check with lstat (or the listing,
-		// which is the same), then open. The caller checks the size read
-		// against the listing.
-		want := listed
-		if want == nil {
-			fi, err := c.Lstat(p)
-			if err != nil {
-				return err
+		// SFTP v3 has no O_NOFOLLOW: lstat, then open, then fstat: what
+		// was opened must be what lstat showed, so that a symlink or
+		// another file swapped in between is refused, not read. With a
+		// listing, lstat and open go out together.
+		var lfi os.FileInfo
+		var lerr, err error
+		if listed == nil {
+			if lfi, lerr = c.Lstat(p); lerr == nil {
+				f.File, err = c.OpenFile(p, os.O_RDONLY)
 			}
-			if !fi.Mode().IsRegular() {
-				return ErrNotRegular
+		} else {
+			done := make(chan struct{})
+			go func() { defer close(done); lfi, lerr = c.Lstat(p) }()
+			f.File, err = c.OpenFile(p, os.O_RDONLY)
+			<-done
+		}
+		if lerr == nil && !lfi.Mode().IsRegular() {
+			lerr = ErrNotRegular // whatever the open made of it
+		}
+		if lerr != nil || err != nil {
+			if f.File != nil {
+				f.File.Close()
 			}
-			want = &FileInfo{Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode()}
+			return cmp.Or(lerr, err)
+		}
+		ofi, err := f.File.Stat()
+		switch {
+		case err != nil:
+		case !ofi.Mode().IsRegular() || ofi.Size() != lfi.Size() || !ofi.ModTime().Equal(lfi.ModTime()):
+			err = ErrNotRegular
+		case listed != nil && lfi.Size() != listed.Size:
+			err = fmt.Errorf("%w: listed %d bytes, now %d", ErrSizeMismatch, listed.Size, lfi.Size())
+		}
+		if err != nil {
+			f.File.Close()
+			return err
 		}
 		s.mu.Lock()
 		f.packet = s.packet
 		s.mu.Unlock()
-		f.size = want.Size
-		var err error
-		f.File, err = c.OpenFile(p, os.O_RDONLY)
-		if err != nil {
-			return err
-		}
-		// What was opened must be what was lstat'ed: a symlink or another
-		// file swapped in between is refused, not read.
-		ofi, err := f.File.Stat()
-		if err != nil {
-			f.File.Close()
-			return err
-		}
-		switch {
-		case !ofi.Mode().IsRegular():
-			err = ErrNotRegular
-		case ofi.Size() != want.Size || !ofi.ModTime().Equal(want.ModTime):
-			err = ErrNotRegular
-			if listed != nil {
-				err = fmt.Errorf("%w: listed %d bytes, open file has %d or another mtime", ErrSizeMismatch, want.Size, ofi.Size())
-			}
-		}
-		if err != nil {
-			f.File.Close()
-			return err
-		}
+		f.size = lfi.Size()
 		f.abort = s.abortFunc(c)
 		return nil
 	})

@@ -177,6 +177,51 @@ func (s *Staging) Remove(id int64, name string) error {
 	return nil
 }
 
+// rejectedMark is the name, in <id>/, of the mark that a file is being
+// rejected whole: written before its staged copy is removed, so that a
+// missing copy is known to be a rejection in progress and never taken
+// for one when it is not.
+const rejectedMark = ".rejected"
+
+// MarkRejected durably marks id as being rejected whole.
+func (s *Staging) MarkRejected(id int64) error {
+	st, err := s.Create(id, rejectedMark)
+	if err != nil {
+		return err
+	}
+	_, _, err = st.Commit()
+	return err
+}
+
+// Rejected reports whether id is marked as being rejected whole.
+func (s *Staging) Rejected(id int64) bool {
+	_, err := os.Lstat(s.Path(id, rejectedMark))
+	return err == nil
+}
+
+// Adopt moves the source copy of id staged by a version before the flat
+// layout (<id>/<name>) to where this one looks for it (<id>-<name>), and
+// makes the move durable. It reports whether it moved anything.
+func (s *Staging) Adopt(id int64, name string) (bool, error) {
+	if strings.HasPrefix(name, ".") {
+		return false, nil
+	}
+	old := filepath.Join(s.dir, strconv.FormatInt(id, 10), name)
+	if _, err := os.Lstat(old); err != nil {
+		return false, nil // nothing there: staged by this version, or not at all
+	}
+	if _, err := os.Lstat(s.Path(id, name)); err == nil {
+		return false, nil
+	}
+	if err := os.Rename(old, s.Path(id, name)); err != nil {
+		return false, fmt.Errorf("staging: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return false, fmt.Errorf("staging: sync dir: %w", err)
+	}
+	return true, nil
+}
+
 // Sweep removes everything staged for the ids that keep says not to keep,
 // in one pass over the staging directory, and returns those ids.
 func (s *Staging) Sweep(keep func(id int64) (bool, error)) ([]int64, error) {

@@ -112,10 +112,14 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		return nil
 	}
 	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); errors.Is(err, fs.ErrNotExist) {
-		// Only a rejection removes the staged copy before the file is
-		// done: this is one in progress before a restart. Finish it (its
-		// report, if staged, is delivered first).
-		return rn.finishRejection(ctx, f)
+		if rn.staging.Rejected(f.ID) {
+			// A rejection in progress before a restart: finish it (its
+			// report, if staged, is delivered first).
+			return rn.finishRejection(ctx, f)
+		}
+		// Not a rejection: the only copy is gone. Say so on every run
+		// rather than guess.
+		return Permanent(fmt.Errorf("exchange: the staged copy of file %d is missing", f.ID))
 	}
 	layout, err := LayoutFor(rn.cfg, tr.Layout)
 	if err != nil {
@@ -180,7 +184,14 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		l.Error("file rejected", zap.Bool("security", bsn), zap.String("outcome", "rejected"), zap.String("error", err.Error()))
 		rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "rejected", Rows: stats.Rows, Rejected: stats.Rejected})
 		// The staged copy goes first and at once: a file with a BSN is
-		// not kept, whatever happens to its report.
+		// not kept, whatever happens to its report. The mark first says
+		// that its absence is a rejection.
+		if err := rn.staging.MarkRejected(f.ID); err != nil {
+			if rej != nil {
+				rej.Abort()
+			}
+			return err
+		}
 		if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if rej != nil {
 				rej.Abort()

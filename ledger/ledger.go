@@ -434,13 +434,21 @@ func (l *Ledger) commit(group []*write, self *write) {
 			}
 		}
 	}()
+	for _, w := range group {
+		w.err = errNotCommitted // until it is: a panic below leaves it so
+	}
 	if len(group) > 1 && l.commitAll(group) == nil {
+		for _, w := range group {
+			w.err = nil
+		}
 		return
 	}
 	for _, w := range group {
 		w.err = l.commitAll([]*write{w})
 	}
 }
+
+var errNotCommitted = errors.New("ledger: write not committed")
 
 // commitAll runs every write of group in one transaction and commits it.
 // The first error rolls it all back.
