@@ -106,32 +106,9 @@ func (l *Local) Stat(ctx context.Context, p string) (FileInfo, error) {
 }
 
 func (l *Local) Open(ctx context.Context, p string) (io.ReadCloser, error) {
-	r, err := l.open()
+	f, _, err := l.openRegular(p)
 	if err != nil {
 		return nil, err
-	}
-	// os.Root resolves symlinks within the root itself, so refuse a
-	// symlink by lstat, and check that what was opened is what was
-	// lstat'ed: a symlink swapped in between is refused, not read.
-	lfi, err := r.Lstat(rel(p))
-	if err != nil {
-		return nil, fmt.Errorf("local: open %q: %w", p, err)
-	}
-	if !lfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
-	}
-	f, err := r.OpenFile(rel(p), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, fmt.Errorf("local: open %q: %w", p, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("local: open %q: %w", p, err)
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(fi, lfi) {
-		f.Close()
-		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
 	}
 	return f, nil
 }
@@ -142,19 +119,48 @@ func (l *Local) OpenListed(ctx context.Context, p string, listed FileInfo) (io.R
 	if !listed.IsRegular() {
 		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
 	}
-	r, err := l.Open(ctx, p)
+	f, fi, err := l.openRegular(p)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := r.(*os.File).Stat()
-	if err == nil && (fi.Size() != listed.Size || !fi.ModTime().Equal(listed.ModTime)) {
-		err = fmt.Errorf("%w: listed %d bytes, open file has %d or another mtime", ErrSizeMismatch, listed.Size, fi.Size())
+	if fi.Size() != listed.Size || !fi.ModTime().Equal(listed.ModTime) {
+		f.Close()
+		return nil, fmt.Errorf("local: open %q: %w: listed %d bytes, open file has %d or another mtime",
+			p, ErrSizeMismatch, listed.Size, fi.Size())
 	}
+	return f, nil
+}
+
+// openRegular opens the regular file at p and returns it with its fstat.
+func (l *Local) openRegular(p string) (*os.File, os.FileInfo, error) {
+	r, err := l.open()
 	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("local: open %q: %w", p, err)
+		return nil, nil, err
 	}
-	return r, nil
+	// os.Root resolves symlinks within the root itself, so refuse a
+	// symlink by lstat, and check that what was opened is what was
+	// lstat'ed: a symlink swapped in between is refused, not read.
+	lfi, err := r.Lstat(rel(p))
+	if err != nil {
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	if !lfi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+	}
+	f, err := r.OpenFile(rel(p), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, lfi) {
+		f.Close()
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+	}
+	return f, fi, nil
 }
 
 func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {

@@ -74,37 +74,10 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 	}
 	r := &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
 		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}
-	if err := r.adoptStaging(); err != nil {
-		return nil, err
-	}
 	if err := r.sweepStaging(); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// adoptStaging moves the source copies of pending files that an earlier
-// version staged as <id>/<name> to <id>-<name>, where this one looks: a
-// file staged before an upgrade is delivered after it.
-func (r *Runner) adoptStaging() error {
-	ids, err := r.staging.IDs()
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		f, err := r.ledger.File(id)
-		if errors.Is(err, ledger.ErrNotFound) {
-			continue // swept next
-		} else if err != nil {
-			return err
-		}
-		if moved, err := r.staging.Adopt(id, f.Name); err != nil {
-			return err
-		} else if moved {
-			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to the flat layout"))
-		}
-	}
-	return nil
 }
 
 // ShareLimits makes r count its connections against old's limit for each
@@ -122,15 +95,26 @@ func (r *Runner) ShareLimits(old *Runner) {
 
 // sweepStaging removes what staging holds for files the ledger does not
 // have pending (left by a failure to clean up), so that no personal data
-// rests there longer than needed. A pending file's staging is never
-// touched, so this is safe beside runs in flight.
+// rests there longer than needed. A pending file's staging is kept; it is
+// only moved out of an earlier version's layout, which no run of this one
+// writes, so this is safe beside runs in flight.
 func (r *Runner) sweepStaging() error {
 	removed, err := r.staging.Sweep(func(id int64) (bool, error) {
 		f, err := r.ledger.File(id)
 		if errors.Is(err, ledger.ErrNotFound) {
 			return false, nil
 		}
-		return err == nil && f.State != ledger.StateDone && f.State != ledger.StateRejected, err
+		if err != nil || f.State == ledger.StateDone || f.State == ledger.StateRejected {
+			return false, err
+		}
+		// Pending: kept, and its copy moved to where this version looks
+		// if an earlier one staged it as <id>/<name>, so that a file
+		// staged before an upgrade is delivered after it.
+		moved, err := r.staging.Adopt(id, f.Name)
+		if moved {
+			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to the flat layout"))
+		}
+		return true, err
 	})
 	for _, id := range removed {
 		r.log.Warn("staging swept", zap.Int64("file_id", id), zap.String("outcome", "orphan removed"))

@@ -28,32 +28,13 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 	for _, step := range crashSteps {
 		t.Run(step, func(t *testing.T) {
-			work := t.TempDir()
-			outbox, inbox := filepath.Join(work, "outbox"), filepath.Join(work, "inbox")
-			for name, data := range files {
-				writeFile(t, filepath.Join(outbox, name), data)
-				writeFile(t, filepath.Join(outbox, name+".done"), nil)
-			}
-			os.MkdirAll(inbox, 0o755)
-			cfg := filepath.Join(work, "exchanged.yaml")
-			writeFile(t, cfg, []byte(fmt.Sprintf(`version: 1
-state_dir: %s
-log: {level: debug, format: json}
-partners:
-  acme:
-    role: creditor
-    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
-  cases:
-    role: internal
-    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
-jobs:
+			cfg, outbox, inbox, work := crashSetup(t, src, dst, files, "internal", `
   claims-in:
     schedule: "@hourly"
-    source: {partner: acme, dir: %s, match: "claims_*.csv", done_marker: ".done", after: delete}
+    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
     destinations:
-      - {partner: cases, dir: %s, done_marker: ".ok"}
-`, filepath.Join(work, "state"), src.Port, src.User, src.ClientKeyPath, src.KnownHostsPath,
-				dst.Port, dst.User, dst.ClientKeyPath, dst.KnownHostsPath, outbox, inbox)))
+      - {partner: dest, dir: INBOX, done_marker: ".ok"}
+`)
 
 			r := exchanged(t, []string{"EXCHANGED_CRASH_AT=" + step}, "once", "--config", cfg, "claims-in")
 			if r.signal != "killed" {
@@ -104,4 +85,34 @@ func assertNoPartialFinals(t *testing.T, dir string, files map[string][]byte) {
 			t.Fatalf("partial file under its final name %s: %d of %d bytes", name, len(got), len(data))
 		}
 	}
+}
+
+// crashSetup makes a work dir for one crash run: files, each with its
+// ".done" marker, in outbox at partner acme (a creditor on src), an empty
+// inbox at partner dest (of role destRole, on dst), and a config with the
+// jobs of job, in which OUTBOX and INBOX stand for those dirs.
+func crashSetup(t *testing.T, src, dst *sshdtest.Server, files map[string][]byte, destRole, job string) (cfg, outbox, inbox, work string) {
+	t.Helper()
+	work = t.TempDir()
+	outbox, inbox = filepath.Join(work, "outbox"), filepath.Join(work, "inbox")
+	for name, data := range files {
+		writeFile(t, filepath.Join(outbox, name), data)
+		writeFile(t, filepath.Join(outbox, name+".done"), nil)
+	}
+	os.MkdirAll(inbox, 0o755)
+	cfg = filepath.Join(work, "exchanged.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf(`version: 1
+state_dir: %s
+log: {level: debug, format: json}
+partners:
+  acme:
+    role: creditor
+    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
+  dest:
+    role: %s
+    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
+jobs:%s`, filepath.Join(work, "state"), src.Port, src.User, src.ClientKeyPath, src.KnownHostsPath,
+		destRole, dst.Port, dst.User, dst.ClientKeyPath, dst.KnownHostsPath,
+		strings.NewReplacer("OUTBOX", outbox, "INBOX", inbox).Replace(job))))
+	return cfg, outbox, inbox, work
 }

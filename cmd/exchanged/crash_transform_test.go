@@ -34,34 +34,15 @@ func TestCrashAtEveryStepTransform(t *testing.T) {
 		"claims_b.csv": claimRows(30000, 2),
 	}
 	setup := func(t *testing.T) (cfg, outbox, inbox, state string) {
-		work := t.TempDir()
-		outbox, inbox, state = filepath.Join(work, "outbox"), filepath.Join(work, "inbox"), filepath.Join(work, "state")
-		for name, data := range files {
-			writeFile(t, filepath.Join(outbox, name), data)
-			writeFile(t, filepath.Join(outbox, name+".done"), nil)
-		}
-		os.MkdirAll(inbox, 0o755)
-		cfg = filepath.Join(work, "exchanged.yaml")
-		writeFile(t, cfg, []byte(fmt.Sprintf(`version: 1
-state_dir: %s
-log: {level: debug, format: json}
-partners:
-  acme:
-    role: creditor
-    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
-  jansen:
-    role: bailiff
-    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
-jobs:
+		cfg, outbox, inbox, work := crashSetup(t, src, dst, files, "bailiff", `
   claims-out:
     schedule: "@hourly"
-    source: {partner: acme, dir: %s, match: "claims_*.csv", done_marker: ".done", after: delete}
+    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
     transform: {layout: claim, profile: bailiff}
     destinations:
-      - {partner: jansen, dir: %s, done_marker: ".ok"}
-`, state, src.Port, src.User, src.ClientKeyPath, src.KnownHostsPath,
-			dst.Port, dst.User, dst.ClientKeyPath, dst.KnownHostsPath, outbox, inbox)))
-		return cfg, outbox, inbox, state
+      - {partner: dest, dir: INBOX, done_marker: ".ok"}
+`)
+		return cfg, outbox, inbox, filepath.Join(work, "state")
 	}
 	inboxOf := func(t *testing.T, inbox string) map[string][]byte {
 		ents, _ := os.ReadDir(inbox)
