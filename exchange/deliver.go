@@ -66,7 +66,11 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 		}
 	}
 	if rn.job.Rejects != nil {
-		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+		// Only a report certainly absent is none to deliver: a file is
+		// not done while its report may stand undelivered.
+		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
+		} else if err == nil {
 			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
 				if fatal(err) {
 					return err

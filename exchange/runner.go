@@ -8,10 +8,12 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -46,7 +48,9 @@ type Runner struct {
 }
 
 // Event is one finished step of one file, as logged. Outcome is "ok",
-// "failed", "rejected", or "retry" for a transient failure tried again.
+// "failed", "rejected", "refused" for a file left at the source because it
+// cannot be delivered as named (step "seen"), or "retry" for a transient
+// failure tried again.
 // Partner is the source's partner, but for a delivery the destination's:
 // a file that fails to reach two partners makes one event for each.
 type Event struct {
@@ -112,7 +116,7 @@ func (r *Runner) sweepStaging() error {
 		// staged before an upgrade is delivered after it.
 		moved, err := r.staging.Adopt(id, f.Name)
 		if moved {
-			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to the flat layout"))
+			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to "+strconv.FormatInt(id, 10)+sourceSuffix))
 		}
 		return true, err
 	})
@@ -142,12 +146,25 @@ type Result struct {
 	Files     int   // files that reached done or rejected in this run
 	Delivered int   // deliveries made
 	Failed    int   // files that failed a step and stay pending
+	Refused   int   // files left at the source: they cannot be delivered as named
 	Bytes     int64 // bytes staged
 }
 
-// ErrFilesFailed is returned by Run when some files failed a step; they
-// stay staged or at the source and are tried again on the next run.
+// ErrFilesFailed is returned by Run when some files failed a step, or were
+// refused at the source; they stay staged or at the source, and are tried
+// again on the next run.
 var ErrFilesFailed = errors.New("exchange: files failed")
+
+// ErrNameTooLong is returned, wrapped with the destination, for a source
+// file whose name, or a name exchanged makes from it at a destination (its
+// done marker, checksum sidecar, reject report), would be longer than
+// MaxName bytes. Such a file cannot be delivered: it is refused when seen
+// and left at the source.
+var ErrNameTooLong = errors.New("exchange: file name too long for a destination")
+
+// MaxName is the longest file name, in bytes, exchanged reads or writes at
+// an endpoint: NAME_MAX of the file systems behind them.
+const MaxName = 255
 
 // Run runs job once: it resumes the job's pending files, then lists the
 // source and takes every new settled file through its life.
@@ -168,7 +185,11 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 
 	err = rn.do(ctx)
 	outcome, msg := "ok", ""
-	if err == nil && res.Failed > 0 {
+	switch {
+	case err != nil:
+	case res.Refused > 0:
+		err = fmt.Errorf("%w: %d file(s) of job %s, and %d refused at the source", ErrFilesFailed, res.Failed, jobName, res.Refused)
+	case res.Failed > 0:
 		err = fmt.Errorf("%w: %d file(s) of job %s", ErrFilesFailed, res.Failed, jobName)
 	}
 	if err != nil {
@@ -178,7 +199,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		err = ferr
 	}
 	fields := []zap.Field{zap.Int("files", res.Files), zap.Int("delivered", res.Delivered),
-		zap.Int("failed", res.Failed), zap.Int64("bytes", res.Bytes),
+		zap.Int("failed", res.Failed), zap.Int("refused", res.Refused), zap.Int64("bytes", res.Bytes),
 		zap.Duration("duration", r.Now().Sub(start)), zap.String("outcome", outcome)}
 	if err != nil {
 		rn.log.Error("run finished", append(fields, zap.String("error", err.Error()))...)
@@ -306,9 +327,13 @@ func (rn *run) do(ctx context.Context) error {
 		return err
 	}
 	var news []FileInfo
-	err = rn.retry(ctx, func() (err error) { news, err = rn.discover(ctx); return err })
+	var refused []refusal
+	err = rn.retry(ctx, func() (err error) { news, refused, err = rn.discover(ctx); return err })
 	if err != nil {
 		return err
+	}
+	for _, r := range refused {
+		rn.refuse(r)
 	}
 	return rn.each(ctx, len(news), func(ctx context.Context, w *run, i int) error {
 		var f *ledger.File
@@ -380,13 +405,13 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 		var err error
 		switch f.State {
 		case ledger.StateStaging:
-			// The staged copy never became durable; the source still has
-			// the file (it is cleaned only once staged), so forget the row
-			// and let the listing find the file again.
-			if err = rn.staging.Remove(f.ID, f.Name); err == nil {
-				err = rn.ledger.DeleteFile(f.ID)
-			}
-			if err != nil {
+			// The staged copy never became durable (a crash, or a failed
+			// staging whose row could not be forgotten at once); the
+			// source still has the file (it is cleaned only once staged),
+			// so forget the row and let this run's listing find the file
+			// again. Nothing here depends on the file, so a row in this
+			// state never fails run after run for the file's sake.
+			if err = rn.forget(f); err != nil {
 				return rn.failed(f, "resume", err)
 			}
 			rn.fileLog(f).Info("staging discarded", zap.String("outcome", "restage"))
@@ -462,16 +487,18 @@ func (rn *run) list(ctx context.Context, ep Endpoint) ([]FileInfo, error) {
 	return nil, err
 }
 
-// discover lists the source and returns the new files that are settled.
-func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
+// discover lists the source and returns the new files that are settled,
+// and the new files it refuses because they cannot be delivered as named
+// (deliverable), for the caller to report once.
+func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 	src := rn.job.Source
 	ep, err := rn.endpoint(src.Partner)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ents, err := rn.list(ctx, ep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	present := make(map[string]FileInfo, len(ents))
 	for _, e := range ents {
@@ -482,6 +509,7 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 		match = "*"
 	}
 	var cands []FileInfo
+	var refused []refusal
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name, ".") || (src.DoneMarker != "" && strings.HasSuffix(e.Name, src.DoneMarker)) {
 			continue // hidden files (our own temp names among them) and markers
@@ -510,7 +538,11 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 		if _, err := rn.ledger.Lookup(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err == nil {
 			continue // imported before: a kept source, or one still being cleaned
 		} else if !errors.Is(err, ledger.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
+		}
+		if err := deliverable(rn.job, e.Name); err != nil {
+			refused = append(refused, refusal{fi: e, endpoint: ep.String(), err: err})
+			continue
 		}
 		l.Debug("file seen", zap.Int64("bytes", e.Size))
 		cands = append(cands, e)
@@ -524,16 +556,16 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 		return strings.Compare(a.Name, b.Name)
 	})
 	if len(cands) == 0 || src.DoneMarker != "" || src.Settle == nil || src.Settle.D() <= 0 {
-		return cands, nil
+		return cands, refused, nil
 	}
 	// Settle: a file is complete when its size and mtime hold still across
 	// the settle interval. One wait covers every candidate of the run.
 	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	again, err := rn.list(ctx, ep)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := make(map[string]FileInfo, len(again))
 	for _, e := range again {
@@ -549,12 +581,76 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, error) {
 		rn.log.Info("file not settled", zap.String("partner", src.Partner), zap.String("file", c.Name),
 			zap.Int64("bytes", n.Size), zap.String("outcome", "changing"))
 	}
-	return settled, nil
+	return settled, refused, nil
 }
+
+// refusal is a new file at the source that discover refused.
+type refusal struct {
+	fi       FileInfo
+	endpoint string
+	err      error
+}
+
+// refuse reports a file refused when seen: an error event, counted in the
+// run's result, and the file left at the source untouched and unrecorded,
+// so that it is looked at again on every run (and taken once renamed, or
+// once the job's destinations allow its name).
+func (rn *run) refuse(r refusal) {
+	src := rn.job.Source
+	rn.log.Error("file refused", zap.String("partner", src.Partner), zap.String("endpoint", r.endpoint),
+		zap.String("file", r.fi.Name), zap.Int("name_bytes", len(r.fi.Name)), zap.Int64("bytes", r.fi.Size),
+		zap.String("step", "seen"), zap.String("outcome", "refused"), zap.String("error", r.err.Error()))
+	rn.tally(func(res *Result) { res.Refused++ })
+	rn.observe(Event{Job: rn.job.Name, Partner: src.Partner, Step: "seen", Outcome: "refused"})
+}
+
+// deliverable returns an error wrapping ErrNameTooLong, naming the
+// destination, if a name that job j would write for the source file name
+// is longer than MaxName bytes: the name itself at each destination, or
+// its reject report's, each with the destination's done marker or
+// checksum sidecar added. Temporary names do not grow with the name and
+// are not counted.
+func deliverable(j *config.Job, name string) error {
+	check := func(what string, d *config.Destination, final, as string) error {
+		longest, suffix := len(final), ""
+		if m := d.DoneMarker; m != "" && len(final)+len(m) > longest {
+			longest, suffix = len(final)+len(m), fmt.Sprintf(" with its done marker %q", m)
+		}
+		if d.Checksum && len(final)+len(checksumSuffix) > longest {
+			longest, suffix = len(final)+len(checksumSuffix), fmt.Sprintf(" with its checksum sidecar %q", checksumSuffix)
+		}
+		if longest <= MaxName {
+			return nil
+		}
+		return fmt.Errorf("%w: %s (%s:%s) would get %s of %d bytes%s: %d bytes, more than %d",
+			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, MaxName)
+	}
+	for i, d := range j.Destinations {
+		if err := check(fmt.Sprintf("destination %d", i), d, name, "the name"); err != nil {
+			return err
+		}
+	}
+	if j.Transform != nil && j.Rejects != nil {
+		if err := check("the reject report destination", j.Rejects, reportName(name), "its reject report's name"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checksumSuffix ends the name of a delivered file's checksum sidecar.
+const checksumSuffix = ".sha256"
 
 // stage records a new file and copies it into staging. It returns nil, nil
 // when the file turned out not to be settled after all.
-func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
+//
+// Until the copy is recorded staged, whatever fails (the staging disk full
+// or read-only, a read error, a lost connection, the source gone) forgets
+// the file: its row and what was written of its copy go, the source is
+// untouched, and the next try or run lists the file again. Should the row
+// outlive a failure (the ledger failing too), it stays in StateStaging,
+// which advance forgets at the start of the next run.
+func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err error) {
 	src := rn.job.Source
 	f := &ledger.File{Job: rn.job.Name, Partner: src.Partner, Dir: src.Dir, Name: fi.Name,
 		Size: fi.Size, ModTime: fi.ModTime}
@@ -564,33 +660,38 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 	}
 	f.ID, f.State = id, ledger.StateStaging
 	failpoint("seen")
+	step := "stage"
+	defer func() {
+		if err == nil {
+			return
+		}
+		if ferr := rn.forget(f); ferr != nil {
+			rn.fileLog(f).Error("staging not forgotten", zap.String("outcome", "kept for the next run"),
+				zap.String("error", ferr.Error()))
+		} else {
+			f.ID = 0 // gone from the ledger: nothing to record a failure on
+		}
+		if errors.Is(err, ErrSizeMismatch) {
+			rn.fileLog(f).Info("file not settled", zap.String("outcome", "changing"), zap.String("error", err.Error()))
+			err = nil
+			return
+		}
+		err = rn.failed(f, step, err)
+	}()
 
 	start := rn.Now()
 	ep, err := rn.endpoint(src.Partner)
 	if err != nil {
-		return nil, rn.failed(f, "stage", err)
+		return nil, err
 	}
 	n, sum, err := rn.copyIn(ctx, ep, f, fi)
 	if err != nil {
-		// Nothing was recorded as staged and the source is untouched:
-		// forget the row; the next run lists the file again.
-		if rerr := rn.staging.Remove(id, f.Name); rerr != nil {
-			// Keep the row (state staging): the next run removes what
-			// is staged before it forgets the file.
-			rn.fileLog(f).Error("staging not removed", zap.String("error", rerr.Error()))
-		} else {
-			_ = rn.ledger.DeleteFile(id)
-		}
-		if errors.Is(err, ErrSizeMismatch) {
-			rn.fileLog(f).Info("file not settled", zap.String("outcome", "changing"), zap.String("error", err.Error()))
-			return nil, nil
-		}
-		f.ID = 0
-		return nil, rn.failed(f, "stage", err)
+		return nil, err
 	}
 	failpoint("staged-unrecorded")
 	if err := rn.ledger.MarkStaged(id, sum, n); err != nil {
-		return nil, rn.failed(f, "record", err)
+		step = "record"
+		return nil, err
 	}
 	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
 	rn.tally(func(r *Result) { r.Bytes += n })
@@ -600,6 +701,23 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (*ledger.File, error) {
 	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "stage", Outcome: "ok", Bytes: n, Duration: d})
 	failpoint("staged")
 	return f, nil
+}
+
+// forget undoes the record of a file whose staged copy was never recorded
+// (StateStaging): its row first, which the ledger deletes only while the
+// file is in that state, then what staging holds for it. In that order a
+// copy is never removed while the ledger may count it as staged. A copy
+// that cannot be removed once the row is gone is removed by the sweep at
+// the next start (Runner.sweepStaging).
+func (rn *run) forget(f *ledger.File) error {
+	if err := rn.ledger.DeleteFile(f.ID); err != nil {
+		return err
+	}
+	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
+		rn.fileLog(f).Error("staging not removed", zap.Int64("file_id", f.ID),
+			zap.String("outcome", "left for the sweep at the next start"), zap.String("error", err.Error()))
+	}
+	return nil
 }
 
 // copyIn streams the source file into staging, hashing as it goes, and
@@ -627,62 +745,129 @@ func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File, listed F
 }
 
 // cleanSource applies the job's post-action to the source file, now that
-// its staged copy is durable and recorded. It is safe to repeat.
+// its staged copy is durable and recorded. It is safe to repeat. It returns
+// nil only once the post-action is verified done: the file removed, or
+// renamed into the move directory, or found gone already (cleaned before a
+// restart, or taken by someone else: the staged copy is what counts now),
+// or replaced by a new file that is not ours to touch. A failed removal or
+// move leaves the file where it is and returns the error; a move into a
+// directory that does not exist names the directory.
 func (rn *run) cleanSource(ctx context.Context, f *ledger.File) error {
 	src := rn.job.Source
 	ep, err := rn.endpoint(f.Partner)
 	if err != nil {
 		return err
 	}
+	l := rn.fileLog(f).With(zap.String("endpoint", ep.String()))
 	p := join(f.Dir, f.Name)
+	outcome := "kept"
 	if src.After != config.AfterKeep {
 		// Clean only the file that was staged: if the creditor has put a
 		// new file under the same name since, it is not ours to remove.
 		fi, err := ep.Stat(ctx, p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			// cleaned before a restart
+			outcome = rn.sourceGone(ctx, ep, f)
 		case err != nil:
 			return err
 		case !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime):
-			rn.fileLog(f).Warn("source replaced", zap.String("endpoint", ep.String()),
-				zap.String("outcome", "left"), zap.Int64("bytes", fi.Size))
+			l.Warn("source replaced", zap.String("outcome", "left"), zap.Int64("bytes", fi.Size))
 			return nil
+		default:
+			if outcome, err = rn.clean(ctx, ep, f); err != nil {
+				return err
+			}
 		}
-	}
-	outcome := "kept"
-	switch after := src.After; {
-	case after == config.AfterKeep:
-	case after == "" || after == config.AfterDelete:
-		outcome = "deleted"
-		if err := ep.Remove(ctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	case src.MoveDir() != "":
-		outcome = "moved"
-		to := join(src.MoveDir(), f.Name)
-		err := ep.Rename(ctx, p, to)
-		if errors.Is(err, ErrExists) {
-			// An earlier file of the same name was moved there: keep both.
-			to = join(src.MoveDir(), fmt.Sprintf("%s.%d", f.Name, f.ID))
-			err = ep.Rename(ctx, p, to)
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			err = nil // moved before a crash
-		}
-		if err != nil {
-			return err
-		}
-	default:
-		return Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
 	}
 	if m := src.DoneMarker; m != "" {
 		if err := ep.Remove(ctx, p+m); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
-	rn.fileLog(f).Info("source cleaned", zap.String("endpoint", ep.String()), zap.String("outcome", outcome))
+	l.Info("source cleaned", zap.String("outcome", outcome))
 	return nil
+}
+
+// clean applies the job's post-action, delete or move, to the source file
+// of f, which is there, and returns the outcome to log.
+func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, error) {
+	src := rn.job.Source
+	p := join(f.Dir, f.Name)
+	switch after := src.After; {
+	case after == "" || after == config.AfterDelete:
+		err := ep.Remove(ctx, p)
+		switch {
+		case err == nil:
+			return "deleted", nil
+		case rn.goneNow(ctx, ep, p, err):
+			return "gone", nil
+		}
+		return "", err
+	case src.MoveDir() != "":
+		dir := src.MoveDir()
+		err := ep.Rename(ctx, p, join(dir, f.Name))
+		if errors.Is(err, ErrExists) {
+			// An earlier file of the same name was moved there: keep both.
+			err = ep.Rename(ctx, p, join(dir, movedName(f.Name, f.ID)))
+		}
+		switch {
+		case err == nil:
+			return "moved", nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("exchange: job %s: move source file to %s: %w", rn.job.Name, dir, err)
+		case rn.goneNow(ctx, ep, p, err):
+			return "gone", nil // taken by someone else between the look and the move
+		default:
+			// The file is there, so what does not exist is the
+			// directory: not moved, and not to be recorded as moved.
+			return "", Permanent(fmt.Errorf("exchange: job %s: move source file to %s: the directory does not exist: %w",
+				rn.job.Name, dir, err))
+		}
+	default:
+		return "", Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
+	}
+}
+
+// goneNow reports whether err, from removing or moving the file at p,
+// means that the file itself is gone: err says "not exist", and a look at
+// p confirms it. A "not exist" about anything else (a missing target
+// directory) is not taken for done.
+func (rn *run) goneNow(ctx context.Context, ep Endpoint, p string, err error) bool {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	_, serr := ep.Stat(ctx, p)
+	return errors.Is(serr, fs.ErrNotExist)
+}
+
+// sourceGone returns the outcome to log for a source file that is no
+// longer there when it is to be cleaned: moved into the move directory
+// before a restart, or gone (cleaned before a restart, or taken by someone
+// else).
+func (rn *run) sourceGone(ctx context.Context, ep Endpoint, f *ledger.File) string {
+	if dir := rn.job.Source.MoveDir(); dir != "" {
+		for _, name := range []string{f.Name, movedName(f.Name, f.ID)} {
+			if fi, err := ep.Stat(ctx, join(dir, name)); err == nil && fi.Size == f.Size {
+				return "moved before a restart"
+			}
+		}
+	}
+	return "gone"
+}
+
+// movedName is the name a source file of ledger id is moved under when
+// the move directory holds a file of its name already: name.id, with name
+// cut short (at a character boundary) if need be to stay within MaxName.
+func movedName(name string, id int64) string {
+	suffix := "." + strconv.FormatInt(id, 10)
+	if over := len(name) + len(suffix) - MaxName; over > 0 {
+		cut := len(name) - over
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut]
+	}
+	return name + suffix
 }
 
 // failpoint kills the process with SIGKILL when EXCHANGED_CRASH_AT names

@@ -22,12 +22,16 @@ const (
 )
 
 // Staging is the local area where a file rests between pull and delivery,
-// 0700 and holding 0600 files. A source file's copy is <id>-<name> in the
-// staging directory itself (id is its ledger id; source names never begin
-// with a dot, as hidden files are never staged): no directory to make and
-// remove for each of the many small files a job may move. What the daemon
-// makes from it, its outputs and reject report, all named with a leading
-// dot, is kept in the directory <id>.
+// 0700 and holding 0600 files. A source file's copy is <id>.src in the
+// staging directory itself (id is its ledger id): no directory to make and
+// remove for each of the many small files a job may move, and a name that
+// does not grow with the source's, so that every name a source may hold
+// (up to 255 bytes) can be staged. What the daemon makes from it, its
+// outputs and reject report, all named with a leading dot and short, is
+// kept in the directory <id>.
+//
+// Earlier versions kept the source copy as <id>-<name>, and before that as
+// <id>/<name>; Adopt moves such a copy to <id>.src.
 //
 // A staged name stands for a complete file when the ledger says so: a
 // source copy once the file is marked staged (Receive), an output once it
@@ -58,12 +62,24 @@ func OpenStaging(dir string) (*Staging, error) {
 // Dir returns the staging directory.
 func (s *Staging) Dir() string { return s.dir }
 
-// Path returns where a file's staged name lives: see Staging.
+// sourceSuffix ends the name of a source file's staged copy, <id>.src.
+const sourceSuffix = ".src"
+
+// Path returns where a file's staged name lives: a hidden name (an output,
+// a reject report, a mark) is <id>/<name>; any other name is the source
+// file's copy, <id>.src, whatever the source name. See Staging.
 func (s *Staging) Path(id int64, name string) string {
 	if strings.HasPrefix(name, ".") {
 		return filepath.Join(s.dir, strconv.FormatInt(id, 10), name)
 	}
-	return filepath.Join(s.dir, strconv.FormatInt(id, 10)+"-"+name)
+	return filepath.Join(s.dir, strconv.FormatInt(id, 10)+sourceSuffix)
+}
+
+// legacyPaths returns where earlier versions kept the source copy of id
+// staged from name: <id>-<name>, then <id>/<name>.
+func (s *Staging) legacyPaths(id int64, name string) []string {
+	ids := strconv.FormatInt(id, 10)
+	return []string{filepath.Join(s.dir, ids+"-"+name), filepath.Join(s.dir, ids, name)}
 }
 
 // Staged is a file being written into staging. Commit makes it durable
@@ -167,14 +183,30 @@ func (s *Staging) Open(id int64, name string) (*os.File, error) {
 // does not wait for the removal to reach the disk: should a power loss
 // bring a file back, the ledger has it done or rejected, and the sweep at
 // the next start removes it (Runner.sweepStaging).
+//
+// A name that is absent is no failure, even on a disk that has turned
+// read-only: a staging that failed before it wrote anything leaves
+// nothing to remove. A copy staged by an earlier version's layout
+// (<id>-<name>) goes too.
 func (s *Staging) Remove(id int64, name string) error {
-	if err := os.Remove(s.Path(id, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("staging: %w", err)
-	}
-	if err := os.RemoveAll(filepath.Join(s.dir, strconv.FormatInt(id, 10))); err != nil {
-		return fmt.Errorf("staging: %w", err)
+	ids := strconv.FormatInt(id, 10)
+	for _, p := range []string{s.Path(id, name), s.legacyPaths(id, name)[0], filepath.Join(s.dir, ids)} {
+		if !present(p) {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("staging: remove what is staged for file %d: %w", id, diskError(err))
+		}
 	}
 	return nil
+}
+
+// present reports whether something may stand at p: anything but a
+// certain absence (not there, or a name too long to be there) counts, so
+// that a failing disk is reported by whoever acts on p.
+func present(p string) bool {
+	_, err := os.Lstat(p)
+	return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENAMETOOLONG)
 }
 
 // rejectedMark is the name, in <id>/, of the mark that a file is being
@@ -199,27 +231,35 @@ func (s *Staging) Rejected(id int64) bool {
 	return err == nil
 }
 
-// Adopt moves the source copy of id staged by a version before the flat
-// layout (<id>/<name>) to where this one looks for it (<id>-<name>), and
-// makes the move durable. It reports whether it moved anything.
+// Adopt moves the source copy of id staged from name by an earlier version
+// (<id>-<name>, or before that <id>/<name>) to where this one looks for it
+// (<id>.src), and makes the move durable, so that a file staged before an
+// upgrade is delivered after it. It reports whether it moved anything. A
+// copy under the new name is kept as it is: an old one beside it is left
+// for Remove.
 func (s *Staging) Adopt(id int64, name string) (bool, error) {
 	if strings.HasPrefix(name, ".") {
 		return false, nil
 	}
-	old := filepath.Join(s.dir, strconv.FormatInt(id, 10), name)
-	if _, err := os.Lstat(old); err != nil {
-		return false, nil // nothing there: staged by this version, or not at all
-	}
-	if _, err := os.Lstat(s.Path(id, name)); err == nil {
+	cur := s.Path(id, name)
+	if present(cur) {
 		return false, nil
 	}
-	if err := os.Rename(old, s.Path(id, name)); err != nil {
-		return false, fmt.Errorf("staging: %w", err)
+	for _, old := range s.legacyPaths(id, name) {
+		if _, err := os.Lstat(old); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENAMETOOLONG) {
+			continue // not staged there: by this version, another layout, or not at all
+		} else if err != nil {
+			return false, fmt.Errorf("staging: adopt file %d: %w", id, err)
+		}
+		if err := os.Rename(old, cur); err != nil {
+			return false, fmt.Errorf("staging: adopt file %d: %w", id, err)
+		}
+		if err := syncDir(s.dir); err != nil {
+			return false, fmt.Errorf("staging: sync dir: %w", err)
+		}
+		return true, nil
 	}
-	if err := syncDir(s.dir); err != nil {
-		return false, fmt.Errorf("staging: sync dir: %w", err)
-	}
-	return true, nil
+	return false, nil
 }
 
 // Sweep removes everything staged for the ids that keep says not to keep,
@@ -272,9 +312,17 @@ func (s *Staging) IDs() ([]int64, error) {
 	return ids, nil
 }
 
-// entryID returns the id of a staging entry: <id> or <id>-<name>.
+// entryID returns the id of a staging entry: <id>, <id>.src, or an
+// earlier layout's <id>-<name>.
 func entryID(entry string) (int64, bool) {
-	digits, _, _ := strings.Cut(entry, "-")
+	end := strings.IndexFunc(entry, func(r rune) bool { return r < '0' || r > '9' })
+	digits, rest := entry, ""
+	if end >= 0 {
+		digits, rest = entry[:end], entry[end:]
+	}
+	if rest != "" && rest != sourceSuffix && !strings.HasPrefix(rest, "-") {
+		return 0, false
+	}
 	id, err := strconv.ParseInt(digits, 10, 64)
 	return id, err == nil && id > 0
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestStagingLayout: a source copy is <id>-<name>, written in place; an
+// TestStagingLayout: a source copy is <id>.src, written in place; an
 // output lives in <id>/ and stands under its name only once committed;
 // modes are 0600 and 0700; Remove takes both; Sweep removes what it is
 // told not to keep, and nothing else.
@@ -41,14 +41,14 @@ func TestStagingLayout(t *testing.T) {
 	for p, mode := range map[string]os.FileMode{
 		s.Dir():                                0o700,
 		filepath.Join(s.Dir(), "7"):            0o700,
-		filepath.Join(s.Dir(), "7-claims.csv"): 0o600,
+		filepath.Join(s.Dir(), "7.src"):        0o600,
 		s.Path(7, ".out-0-jansen-bailiff.csv"): 0o600,
 	} {
 		if fi, err := os.Lstat(p); err != nil || fi.Mode().Perm() != mode {
 			t.Errorf("%s: %v, %v; want mode %o", p, fi.Mode(), err, mode)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(s.Dir(), "7-claims.csv")); string(b) != string(claims) {
+	if b, _ := os.ReadFile(filepath.Join(s.Dir(), "7.src")); string(b) != string(claims) {
 		t.Errorf("source copy = %q", b)
 	}
 	ids, _ := s.IDs()
@@ -74,7 +74,7 @@ func TestStagingLayout(t *testing.T) {
 		t.Errorf("Sweep = %v, %v; want [9] removed", removed, err)
 	}
 	ents, _ := os.ReadDir(s.Dir())
-	if len(ents) != 1 || ents[0].Name() != "8-other.csv" {
-		t.Errorf("staging after Sweep = %v, want only 8-other.csv", ents)
+	if len(ents) != 1 || ents[0].Name() != "8.src" {
+		t.Errorf("staging after Sweep = %v, want only 8.src", ents)
 	}
 }

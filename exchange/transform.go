@@ -247,7 +247,9 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 // finishRejection delivers a rejected file's report, if the job has a
 // rejects destination, then removes its staging and records it rejected.
 func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
-	if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err == nil {
+	if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err // not known to be absent: not recorded rejected without it
+	} else if err == nil {
 		if rn.job.Rejects == nil {
 			rn.fileLog(f).Warn("reject report dropped", zap.String("outcome", "no rejects destination"))
 		} else if err := rn.deliverReport(ctx, f); err != nil {
