@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -155,17 +154,6 @@ type Result struct {
 // again on the next run.
 var ErrFilesFailed = errors.New("exchange: files failed")
 
-// ErrNameTooLong is returned, wrapped with the destination, for a source
-// file whose name, or a name exchanged makes from it at a destination (its
-// done marker, checksum sidecar, reject report), would be longer than
-// MaxName bytes. Such a file cannot be delivered: it is refused when seen
-// and left at the source.
-var ErrNameTooLong = errors.New("exchange: file name too long for a destination")
-
-// MaxName is the longest file name, in bytes, exchanged reads or writes at
-// an endpoint: NAME_MAX of the file systems behind them.
-const MaxName = 255
-
 // Run runs job once: it resumes the job's pending files, then lists the
 // source and takes every new settled file through its life.
 func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error) {
@@ -188,7 +176,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	switch {
 	case err != nil:
 	case res.Refused > 0:
-		err = fmt.Errorf("%w: %d file(s) of job %s, and %d refused at the source", ErrFilesFailed, res.Failed, jobName, res.Refused)
+		err = fmt.Errorf("%w: job %s: %d file(s) failed, %d refused at the source", ErrFilesFailed, jobName, res.Failed, res.Refused)
 	case res.Failed > 0:
 		err = fmt.Errorf("%w: %d file(s) of job %s", ErrFilesFailed, res.Failed, jobName)
 	}
@@ -584,63 +572,6 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 	return settled, refused, nil
 }
 
-// refusal is a new file at the source that discover refused.
-type refusal struct {
-	fi       FileInfo
-	endpoint string
-	err      error
-}
-
-// refuse reports a file refused when seen: an error event, counted in the
-// run's result, and the file left at the source untouched and unrecorded,
-// so that it is looked at again on every run (and taken once renamed, or
-// once the job's destinations allow its name).
-func (rn *run) refuse(r refusal) {
-	src := rn.job.Source
-	rn.log.Error("file refused", zap.String("partner", src.Partner), zap.String("endpoint", r.endpoint),
-		zap.String("file", r.fi.Name), zap.Int("name_bytes", len(r.fi.Name)), zap.Int64("bytes", r.fi.Size),
-		zap.String("step", "seen"), zap.String("outcome", "refused"), zap.String("error", r.err.Error()))
-	rn.tally(func(res *Result) { res.Refused++ })
-	rn.observe(Event{Job: rn.job.Name, Partner: src.Partner, Step: "seen", Outcome: "refused"})
-}
-
-// deliverable returns an error wrapping ErrNameTooLong, naming the
-// destination, if a name that job j would write for the source file name
-// is longer than MaxName bytes: the name itself at each destination, or
-// its reject report's, each with the destination's done marker or
-// checksum sidecar added. Temporary names do not grow with the name and
-// are not counted.
-func deliverable(j *config.Job, name string) error {
-	check := func(what string, d *config.Destination, final, as string) error {
-		longest, suffix := len(final), ""
-		if m := d.DoneMarker; m != "" && len(final)+len(m) > longest {
-			longest, suffix = len(final)+len(m), fmt.Sprintf(" with its done marker %q", m)
-		}
-		if d.Checksum && len(final)+len(checksumSuffix) > longest {
-			longest, suffix = len(final)+len(checksumSuffix), fmt.Sprintf(" with its checksum sidecar %q", checksumSuffix)
-		}
-		if longest <= MaxName {
-			return nil
-		}
-		return fmt.Errorf("%w: %s (%s:%s) would get %s of %d bytes%s: %d bytes, more than %d",
-			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, MaxName)
-	}
-	for i, d := range j.Destinations {
-		if err := check(fmt.Sprintf("destination %d", i), d, name, "the name"); err != nil {
-			return err
-		}
-	}
-	if j.Transform != nil && j.Rejects != nil {
-		if err := check("the reject report destination", j.Rejects, reportName(name), "its reject report's name"); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checksumSuffix ends the name of a delivered file's checksum sidecar.
-const checksumSuffix = ".sha256"
-
 // stage records a new file and copies it into staging. It returns nil, nil
 // when the file turned out not to be settled after all.
 //
@@ -742,132 +673,6 @@ func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File, listed F
 		return 0, "", fmt.Errorf("%w: %q listed %d bytes, read %d", ErrSizeMismatch, f.Name, f.Size, n)
 	}
 	return st.Commit()
-}
-
-// cleanSource applies the job's post-action to the source file, now that
-// its staged copy is durable and recorded. It is safe to repeat. It returns
-// nil only once the post-action is verified done: the file removed, or
-// renamed into the move directory, or found gone already (cleaned before a
-// restart, or taken by someone else: the staged copy is what counts now),
-// or replaced by a new file that is not ours to touch. A failed removal or
-// move leaves the file where it is and returns the error; a move into a
-// directory that does not exist names the directory.
-func (rn *run) cleanSource(ctx context.Context, f *ledger.File) error {
-	src := rn.job.Source
-	ep, err := rn.endpoint(f.Partner)
-	if err != nil {
-		return err
-	}
-	l := rn.fileLog(f).With(zap.String("endpoint", ep.String()))
-	p := join(f.Dir, f.Name)
-	outcome := "kept"
-	if src.After != config.AfterKeep {
-		// Clean only the file that was staged: if the creditor has put a
-		// new file under the same name since, it is not ours to remove.
-		fi, err := ep.Stat(ctx, p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			outcome = rn.sourceGone(ctx, ep, f)
-		case err != nil:
-			return err
-		case !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime):
-			l.Warn("source replaced", zap.String("outcome", "left"), zap.Int64("bytes", fi.Size))
-			return nil
-		default:
-			if outcome, err = rn.clean(ctx, ep, f); err != nil {
-				return err
-			}
-		}
-	}
-	if m := src.DoneMarker; m != "" {
-		if err := ep.Remove(ctx, p+m); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	l.Info("source cleaned", zap.String("outcome", outcome))
-	return nil
-}
-
-// clean applies the job's post-action, delete or move, to the source file
-// of f, which is there, and returns the outcome to log.
-func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, error) {
-	src := rn.job.Source
-	p := join(f.Dir, f.Name)
-	switch after := src.After; {
-	case after == "" || after == config.AfterDelete:
-		err := ep.Remove(ctx, p)
-		switch {
-		case err == nil:
-			return "deleted", nil
-		case rn.goneNow(ctx, ep, p, err):
-			return "gone", nil
-		}
-		return "", err
-	case src.MoveDir() != "":
-		dir := src.MoveDir()
-		err := ep.Rename(ctx, p, join(dir, f.Name))
-		if errors.Is(err, ErrExists) {
-			// An earlier file of the same name was moved there: keep both.
-			err = ep.Rename(ctx, p, join(dir, movedName(f.Name, f.ID)))
-		}
-		switch {
-		case err == nil:
-			return "moved", nil
-		case !errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("exchange: job %s: move source file to %s: %w", rn.job.Name, dir, err)
-		case rn.goneNow(ctx, ep, p, err):
-			return "gone", nil // taken by someone else between the look and the move
-		default:
-			// The file is there, so what does not exist is the
-			// directory: not moved, and not to be recorded as moved.
-			return "", Permanent(fmt.Errorf("exchange: job %s: move source file to %s: the directory does not exist: %w",
-				rn.job.Name, dir, err))
-		}
-	default:
-		return "", Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
-	}
-}
-
-// goneNow reports whether err, from removing or moving the file at p,
-// means that the file itself is gone: err says "not exist", and a look at
-// p confirms it. A "not exist" about anything else (a missing target
-// directory) is not taken for done.
-func (rn *run) goneNow(ctx context.Context, ep Endpoint, p string, err error) bool {
-	if !errors.Is(err, fs.ErrNotExist) {
-		return false
-	}
-	_, serr := ep.Stat(ctx, p)
-	return errors.Is(serr, fs.ErrNotExist)
-}
-
-// sourceGone returns the outcome to log for a source file that is no
-// longer there when it is to be cleaned: moved into the move directory
-// before a restart, or gone (cleaned before a restart, or taken by someone
-// else).
-func (rn *run) sourceGone(ctx context.Context, ep Endpoint, f *ledger.File) string {
-	if dir := rn.job.Source.MoveDir(); dir != "" {
-		for _, name := range []string{f.Name, movedName(f.Name, f.ID)} {
-			if fi, err := ep.Stat(ctx, join(dir, name)); err == nil && fi.Size == f.Size {
-				return "moved before a restart"
-			}
-		}
-	}
-	return "gone"
-}
-
-// movedName is the name a source file of ledger id is moved under when
-// the move directory holds a file of its name already: name.id, with name
-// cut short (at a character boundary) if need be to stay within MaxName.
-func movedName(name string, id int64) string {
-	suffix := "." + strconv.FormatInt(id, 10)
-	if over := len(name) + len(suffix) - MaxName; over > 0 {
-		cut := len(name) - over
-		for cut > 0 && !utf8.RuneStart(name[cut]) {
-			cut--
-		}
-		name = name[:cut]
-	}
-	return name + suffix
 }
 
 // failpoint kills the process with SIGKILL when EXCHANGED_CRASH_AT names

@@ -1,0 +1,78 @@
+package exchange
+
+import (
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+)
+
+// ErrNameTooLong is returned, wrapped with the destination, for a source
+// file whose name, or a name exchanged makes from it at a destination (its
+// done marker, checksum sidecar, reject report), would be longer than
+// MaxName bytes. Such a file cannot be delivered: it is refused when seen
+// and left at the source.
+var ErrNameTooLong = errors.New("exchange: file name too long for a destination")
+
+// MaxName is the longest file name, in bytes, exchanged reads or writes at
+// an endpoint: NAME_MAX of the file systems behind them.
+const MaxName = 255
+
+// refusal is a new file at the source that discover refused.
+type refusal struct {
+	fi       FileInfo
+	endpoint string
+	err      error
+}
+
+// refuse reports a file refused when seen: an error event, counted in the
+// run's result, and the file left at the source untouched and unrecorded,
+// so that it is looked at again on every run (and taken once renamed, or
+// once the job's destinations allow its name).
+func (rn *run) refuse(r refusal) {
+	src := rn.job.Source
+	rn.log.Error("file refused", zap.String("partner", src.Partner), zap.String("endpoint", r.endpoint),
+		zap.String("file", r.fi.Name), zap.Int("name_bytes", len(r.fi.Name)), zap.Int64("bytes", r.fi.Size),
+		zap.String("step", "seen"), zap.String("outcome", "refused"), zap.String("error", r.err.Error()))
+	rn.tally(func(res *Result) { res.Refused++ })
+	rn.observe(Event{Job: rn.job.Name, Partner: src.Partner, Step: "seen", Outcome: "refused"})
+}
+
+// deliverable returns an error wrapping ErrNameTooLong, naming the
+// destination, if a name that job j would write for the source file name
+// is longer than MaxName bytes: the name itself at each destination, or
+// its reject report's, each with the destination's done marker or
+// checksum sidecar added. Temporary names do not grow with the name and
+// are not counted.
+func deliverable(j *config.Job, name string) error {
+	check := func(what string, d *config.Destination, final, as string) error {
+		longest, suffix := len(final), ""
+		if m := d.DoneMarker; m != "" && len(final)+len(m) > longest {
+			longest, suffix = len(final)+len(m), fmt.Sprintf(" with its done marker %q", m)
+		}
+		if d.Checksum && len(final)+len(checksumSuffix) > longest {
+			longest, suffix = len(final)+len(checksumSuffix), fmt.Sprintf(" with its checksum sidecar %q", checksumSuffix)
+		}
+		if longest <= MaxName {
+			return nil
+		}
+		return fmt.Errorf("%w: %s (%s:%s) would get %s of %d bytes%s: %d bytes, more than %d",
+			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, MaxName)
+	}
+	for i, d := range j.Destinations {
+		if err := check(fmt.Sprintf("destination %d", i), d, name, "the name"); err != nil {
+			return err
+		}
+	}
+	if j.Transform != nil && j.Rejects != nil {
+		if err := check("the reject report destination", j.Rejects, reportName(name), "its reject report's name"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checksumSuffix ends the name of a delivered file's checksum sidecar.
+const checksumSuffix = ".sha256"
