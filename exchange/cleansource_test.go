@@ -119,18 +119,7 @@ func TestCleanSourceGoneIsNotMoved(t *testing.T) {
 	mkdirs(t, g.in, "processed")
 	p := filepath.Join(g.in, "outbox", "a.csv")
 	os.WriteFile(p, claims, 0o644)
-	fi, _ := os.Stat(p)
-	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: "a.csv", Size: fi.Size(), ModTime: fi.ModTime()}
-	id, err := g.ledger.AddFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := g.runner.Staging().Receive(id, "a.csv")
-	st.Write(claims)
-	n, sum, _ := st.Commit()
-	if err := g.ledger.MarkStaged(id, sum, n); err != nil {
-		t.Fatal(err)
-	}
+	stagedUncleaned(t, g.rig, g.in, "a.csv")
 	os.Remove(p)
 	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
 		t.Fatalf("run = %+v, %v", res, err)
@@ -138,4 +127,34 @@ func TestCleanSourceGoneIsNotMoved(t *testing.T) {
 	if ev := g.logs.FilterMessage("source cleaned").All(); len(ev) != 1 || ev[0].ContextMap()["outcome"] != "gone" {
 		t.Fatalf("source cleaned events = %v; want outcome gone", ev)
 	}
+}
+
+// stagedUncleaned records the file root/outbox/name of job j as a crash
+// after its staging left it: staged and recorded, its source not yet
+// cleaned. It returns its id.
+func stagedUncleaned(t *testing.T, g *rig, root, name string) int64 {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(root, "outbox", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(root, "outbox", name))
+	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := g.runner.Staging().Receive(id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write(body)
+	n, sha, err := st.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ledger.MarkStaged(id, sha, n); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -223,20 +223,7 @@ func TestCleanSourceLeavesReplacedFile(t *testing.T) {
 	g, in, out := localRig(t, config.Source{})
 	p := filepath.Join(in, "outbox", "a.csv")
 	os.WriteFile(p, claims, 0o644)
-	// The file as a crash left it: staged and recorded, source not yet
-	// cleaned.
-	fi, _ := os.Stat(p)
-	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: "a.csv", Size: fi.Size(), ModTime: fi.ModTime()}
-	id, err := g.ledger.AddFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := g.runner.Staging().Create(id, "a.csv")
-	st.Write(claims)
-	n, sum, _ := st.Commit()
-	if err := g.ledger.MarkStaged(id, sum, n); err != nil {
-		t.Fatal(err)
-	}
+	stagedUncleaned(t, g, in, "a.csv")
 	newer := append([]byte("new version\n"), claims...)
 	os.WriteFile(p, newer, 0o644) // the creditor's next export, same name
 	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
