@@ -456,7 +456,12 @@ func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 	err := s.once(ctx, func(c *sftp.Client) error {
 		var err error
 		f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil && isFailure(err) {
+		if alreadyExists(err) {
+			return ErrExists
+		}
+		// ProFTPD (AllowOverwrite off) refuses an existing target as a
+		// permission.
+		if err != nil && (isFailure(err) || errors.Is(err, fs.ErrPermission)) {
 			if _, serr := c.Lstat(p); serr == nil {
 				return ErrExists
 			}
@@ -530,6 +535,9 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		err := c.Rename(from, to)
+		if alreadyExists(err) {
+			return ErrExists
+		}
 		if err != nil && isFailure(err) {
 			if _, serr := c.Lstat(to); serr == nil {
 				return ErrExists
@@ -581,6 +589,17 @@ func (s *SFTP) closeLocked() error {
 func isNotExist(err error) bool {
 	var se *sftp.StatusError
 	return errors.Is(err, fs.ErrNotExist) || (errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile)
+}
+
+// fxFileAlreadyExists is SSH_FX_FILE_ALREADY_EXISTS, a status of SFTP v5
+// that ProFTPD sends v3 clients too, for a rename onto an existing target.
+const fxFileAlreadyExists = 11
+
+// alreadyExists reports whether err is a server's "file already exists":
+// the one place that reads status 11 as ErrExists.
+func alreadyExists(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == fxFileAlreadyExists
 }
 
 func isFailure(err error) bool {
