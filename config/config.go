@@ -89,7 +89,7 @@ type SFTP struct {
 	Password   Secret `yaml:"password"`
 
 	// Exactly one of KnownHosts (a known_hosts file) and HostKey
-	// (a pinned "SHA256:..." fingerprint).
+	// (one of the server's host keys, pinned: see ParseHostKey).
 	KnownHosts string `yaml:"known_hosts"`
 	HostKey    string `yaml:"host_key"`
 

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -208,8 +207,11 @@ func (c *Config) validatePartner(p *problems, name string, pt *Partner) {
 		if s.KnownHosts != "" {
 			p.dir(at+".known_hosts", s.KnownHosts, true)
 		}
-		if s.HostKey != "" && !validHostKey(s.HostKey) {
-			p.add(at+".host_key", `must be "SHA256:" and 43 characters of unpadded base64, as ssh-keygen -lf prints`)
+		if s.HostKey != "" {
+			if _, err := ParseHostKey(s.HostKey); err != nil {
+				p.add(at+".host_key", `must be "SHA256:" and 43 characters of unpadded base64 as ssh-keygen -lf prints, `+
+					`optionally after the key type as ssh -v prints ("ssh-ed25519 SHA256:..."), or a public key line: %v`, err)
+			}
 		}
 		if s.Timeout <= 0 {
 			p.add(at+".timeout", "must be positive")
@@ -221,17 +223,6 @@ func (c *Config) validatePartner(p *problems, name string, pt *Partner) {
 			p.add(at+".max_conns", "must be at least 1")
 		}
 	}
-}
-
-// validHostKey reports whether k is an OpenSSH SHA256 fingerprint:
-// "SHA256:" and the unpadded base64 of 32 bytes.
-func validHostKey(k string) bool {
-	b64, ok := strings.CutPrefix(k, "SHA256:")
-	if !ok {
-		return false
-	}
-	b, err := base64.RawStdEncoding.Strict().DecodeString(b64)
-	return err == nil && len(b) == 32
 }
 
 func (c *Config) validateJob(p *problems, name string, j *Job) {

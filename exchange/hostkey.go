@@ -5,69 +5,163 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/exchanged/exchanged/config"
 )
 
-// hostKeyError is a refused host key: which sentinel, and the fingerprint
-// the server presented (a public fact, safe to log).
+// ErrHostKeyRevoked is returned when a server presents a key marked
+// @revoked in known_hosts. It wraps ErrHostKeyChanged: a security event,
+// and permanent.
+var ErrHostKeyRevoked = fmt.Errorf("%w: key revoked", ErrHostKeyChanged)
+
+// hostKeyError is a refused host key: which sentinel, and what the server
+// presented (public facts, safe to log): the fingerprints of the keys it
+// showed, or, when it would show none of the types we asked for, the host
+// key algorithms it offers.
 type hostKeyError struct {
 	sentinel  error
 	addr      string
-	presented string
+	keyType   string   // of the last key presented
+	presented []string // fingerprints, one per key presented
+	offered   []string // when no key was presented: the server's host key algorithms
+	asked     []string // the host key algorithms we asked for, when not the default
 }
 
 func (e *hostKeyError) Error() string {
-	return fmt.Sprintf("%v: %s presented %s", e.sentinel, e.addr, e.presented)
+	if len(e.presented) == 0 {
+		return fmt.Sprintf("%v: %s has no host key of the types known for it (%s); it offers %s",
+			e.sentinel, e.addr, strings.Join(e.asked, ", "), strings.Join(e.offered, ", "))
+	}
+	return fmt.Sprintf("%v: %s presented %s", e.sentinel, e.addr, strings.Join(e.presented, ", "))
 }
 func (e *hostKeyError) Unwrap() error { return e.sentinel }
 
-// hostKeyCallback verifies the server against a pinned SHA256 fingerprint
-// or a known_hosts file. A refusal is logged as a security event. It also
-// returns the host key algorithms known_hosts holds for the host, so that
-// the server is asked for a key type we can verify.
-func (s *SFTP) hostKeyCallback() (ssh.HostKeyCallback, []string, error) {
-	addr := s.cfg.Address()
-	refuse := func(sentinel error, key ssh.PublicKey) error {
-		e := &hostKeyError{sentinel: sentinel, addr: addr, presented: ssh.FingerprintSHA256(key)}
-		s.log.Error("host key refused",
-			zap.Bool("security", true),
-			zap.String("partner", s.partner),
-			zap.String("endpoint", s.String()),
-			zap.String("outcome", map[error]string{ErrHostKeyUnknown: "unknown", ErrHostKeyChanged: "mismatch"}[sentinel]),
-			zap.String("presented", e.presented),
-			zap.String("error", e.Error()))
-		return e
+// outcome is the log's word for the refusal.
+func (e *hostKeyError) outcome() string {
+	switch {
+	case errors.Is(e.sentinel, ErrHostKeyRevoked):
+		return "revoked"
+	case errors.Is(e.sentinel, ErrHostKeyUnknown):
+		return "unknown"
 	}
-	if pin := s.cfg.HostKey; pin != "" {
-		return func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			if ssh.FingerprintSHA256(key) != pin {
-				return refuse(ErrHostKeyChanged, key)
+	return "mismatch"
+}
+
+// hostKeyPolicy is how a dial verifies the server.
+type hostKeyPolicy struct {
+	// verify checks the key the server presents. A refusal is a
+	// *hostKeyError, not yet logged: the dial logs the one it gives up on.
+	verify ssh.HostKeyCallback
+	// algos are the host key algorithms to ask for, so that the server
+	// presents a key of a type we can verify; nil: x/crypto's default.
+	algos []string
+	// search is set for a pinned fingerprint without a key type: on a
+	// mismatch, the dial asks for each other type in turn (searchTypes).
+	search bool
+}
+
+// hostKeyPolicy verifies the server against the pinned host_key or the
+// known_hosts file. A pin with a key type asks only for that type; a bare
+// fingerprint asks for the default first, then searches. known_hosts asks
+// for the types it holds for the host.
+func (s *SFTP) hostKeyPolicy() (hostKeyPolicy, error) {
+	addr := s.cfg.Address()
+	if s.cfg.HostKey != "" {
+		pin, err := config.ParseHostKey(s.cfg.HostKey)
+		if err != nil {
+			return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: host_key: %v", addr, err))
+		}
+		verify := func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			fp := ssh.FingerprintSHA256(key)
+			if fp == pin.Fingerprint && (pin.Type == "" || key.Type() == pin.Type) {
+				return nil
 			}
-			return nil
-		}, nil, nil
+			return &hostKeyError{sentinel: ErrHostKeyChanged, addr: addr, keyType: key.Type(), presented: []string{fp}}
+		}
+		if pin.Type == "" {
+			return hostKeyPolicy{verify: verify, search: true}, nil
+		}
+		return hostKeyPolicy{verify: verify, algos: algorithmsFor(pin.Type)}, nil
 	}
 	if s.cfg.KnownHosts == "" {
-		return nil, nil, Permanent(fmt.Errorf("sftp %s: no known_hosts or host_key: refusing to trust an unknown server", addr))
+		return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: no known_hosts or host_key: refusing to trust an unknown server", addr))
 	}
 	cb, err := knownhosts.New(s.cfg.KnownHosts)
 	if err != nil {
-		return nil, nil, Permanent(fmt.Errorf("sftp %s: known_hosts: %w", addr, err))
+		return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: known_hosts: %w", addr, err))
 	}
 	verify := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(hostname, remote, key)
+		refuse := func(sentinel error) error {
+			return &hostKeyError{sentinel: sentinel, addr: addr, keyType: key.Type(),
+				presented: []string{ssh.FingerprintSHA256(key)}}
+		}
 		var ke *knownhosts.KeyError
-		if errors.As(err, &ke) {
-			if len(ke.Want) == 0 {
-				return refuse(ErrHostKeyUnknown, key)
-			}
-			return refuse(ErrHostKeyChanged, key)
+		var re *knownhosts.RevokedError
+		switch {
+		case errors.As(err, &re):
+			return refuse(ErrHostKeyRevoked)
+		case errors.As(err, &ke) && len(ke.Want) == 0:
+			return refuse(ErrHostKeyUnknown)
+		case errors.As(err, &ke):
+			return refuse(ErrHostKeyChanged)
 		}
 		return err
 	}
-	return verify, knownAlgorithms(cb, addr), nil
+	return hostKeyPolicy{verify: verify, algos: knownAlgorithms(cb, addr)}, nil
+}
+
+// logRefused logs a refused host key as a security event.
+func (s *SFTP) logRefused(e *hostKeyError) {
+	fields := []zap.Field{
+		zap.Bool("security", true),
+		zap.String("partner", s.partner),
+		zap.String("endpoint", s.String()),
+		zap.String("outcome", e.outcome()),
+		zap.String("error", e.Error()),
+	}
+	if len(e.presented) > 0 {
+		fields = append(fields, zap.String("presented", strings.Join(e.presented, ", ")))
+	} else {
+		fields = append(fields, zap.Strings("offered", e.offered))
+	}
+	s.log.Error("host key refused", fields...)
+}
+
+// searchTypes are the key types a search for a bare pinned fingerprint
+// asks for, one per dial, in this order.
+var searchTypes = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoRSA,
+	ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521}
+
+// nextSearch returns the host key algorithms of the first key type in
+// searchTypes not tried yet and, once the server said which it has
+// (offered, nil until then), one it has; nil when none is left.
+func nextSearch(tried map[string]bool, offered []string) []string {
+	for _, t := range searchTypes {
+		if tried[t] {
+			continue
+		}
+		algos := algorithmsFor(t)
+		if offered == nil || slices.ContainsFunc(algos, func(a string) bool { return slices.Contains(offered, a) }) {
+			return algos
+		}
+	}
+	return nil
+}
+
+// algorithmsFor returns the host key algorithms that make a server
+// present its key of type keyType.
+func algorithmsFor(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{keyType}
 }
 
 // knownAlgorithms asks the known_hosts callback which keys it holds for
@@ -83,21 +177,11 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 		return nil
 	}
 	var algos []string
-	seen := map[string]bool{}
-	add := func(a ...string) {
-		for _, x := range a {
-			if !seen[x] {
-				seen[x] = true
-				algos = append(algos, x)
-			}
-		}
-	}
 	for _, k := range ke.Want {
-		switch t := k.Key.Type(); t {
-		case ssh.KeyAlgoRSA:
-			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
-		default:
-			add(t)
+		for _, a := range algorithmsFor(k.Key.Type()) {
+			if !slices.Contains(algos, a) {
+				algos = append(algos, a)
+			}
 		}
 	}
 	return algos

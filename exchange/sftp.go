@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type SFTP struct {
 	packet   int // bytes per read or write request on this connection
 	stopKeep chan struct{}
 	keepDone chan struct{}
+	// found is the host key algorithms under which a search for a bare
+	// pinned fingerprint found the key, asked for first on the next dial.
+	found []string
 }
 
 // NewSFTP returns an endpoint for a partner's SFTP server. sem, if not
@@ -143,7 +147,14 @@ func (s *SFTP) keepAlive(conn *ssh.Client, every time.Duration, stop, done chan 
 	}
 }
 
-// dial connects and authenticates, honouring ctx and the configured timeout.
+// maxHostKeyDials bounds the dials of one search for a bare pinned
+// fingerprint: the default, then each of searchTypes.
+var maxHostKeyDials = 1 + len(searchTypes)
+
+// dial connects and authenticates, honouring ctx and the configured
+// timeout, which bounds the whole: TCP, SSH handshake, login, and the
+// further dials of a search for a bare pinned fingerprint. A refused host
+// key is logged once, as a security event, when the dial gives up.
 func (s *SFTP) dial(ctx context.Context) (*ssh.Client, error) {
 	addr := s.cfg.Address()
 	timeout := s.timeout()
@@ -151,39 +162,109 @@ func (s *SFTP) dial(ctx context.Context) (*ssh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostKey, algos, err := s.hostKeyCallback()
+	pol, err := s.hostKeyPolicy()
 	if err != nil {
 		return nil, err
 	}
-	cc := &ssh.ClientConfig{
-		User:              s.cfg.User,
-		Auth:              auth,
-		HostKeyCallback:   hostKey,
-		HostKeyAlgorithms: algos,
-		Timeout:           timeout,
-		Config: ssh.Config{
-			// AES-GCM is hardware accelerated in Go on amd64 and arm64;
-			// chacha20-poly1305 is markedly slower there.
-			Ciphers: []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
-				"chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
-		},
-	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("sftp %s: dial: %w", addr, err)
+	algos := pol.algos
+	if pol.search && s.found != nil {
+		algos = s.found
 	}
-	// The handshake has no context of its own: bound it by a deadline, and
-	// cut it short if ctx ends first.
-	_ = nc.SetDeadline(time.Now().Add(timeout))
-	stop := context.AfterFunc(dctx, func() { nc.Close() })
+	tried := map[string]bool{}
+	var refused *hostKeyError
+	var offered []string
+	for range maxHostKeyDials {
+		cc := &ssh.ClientConfig{
+			User:              s.cfg.User,
+			Auth:              auth,
+			HostKeyCallback:   pol.verify,
+			HostKeyAlgorithms: algos,
+			Timeout:           timeout,
+			Config: ssh.Config{
+				// AES-GCM is hardware accelerated in Go on amd64 and arm64;
+				// chacha20-poly1305 is markedly slower there.
+				Ciphers: []string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+					"chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr"},
+			},
+		}
+		c, err := handshake(dctx, addr, cc)
+		if err == nil {
+			if pol.search {
+				s.found = algos
+			}
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("sftp %s: dial: %w", addr, ctx.Err())
+		}
+		if dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			// Closing the connection at the deadline shows as "use of
+			// closed network connection": say what happened.
+			return nil, fmt.Errorf("sftp %s: connect (TCP, SSH handshake, login) timed out after %s: %w",
+				addr, timeout, os.ErrDeadlineExceeded)
+		}
+		var hk *hostKeyError
+		var ne *ssh.AlgorithmNegotiationError
+		switch {
+		case errors.As(err, &hk):
+			if refused != nil {
+				hk.presented = append(refused.presented, hk.presented...)
+			}
+			refused = hk
+			tried[hk.keyType] = true
+		case errors.As(err, &ne) && ne.What == "host key":
+			// The server has no key of the types asked for: known
+			// (known_hosts, a typed pin) or searched for.
+			offered = ne.RequestedAlgorithms
+			for _, t := range searchTypes {
+				if slices.Equal(algorithmsFor(t), algos) {
+					tried[t] = true
+				}
+			}
+		default:
+			return nil, s.handshakeError(err)
+		}
+		if pol.search {
+			if algos = nextSearch(tried, offered); algos != nil {
+				continue
+			}
+		}
+		break
+	}
+	if refused == nil {
+		refused = &hostKeyError{sentinel: ErrHostKeyChanged, addr: addr, offered: offered, asked: pol.algos}
+		if pol.algos == nil {
+			refused.asked = []string{"any"}
+		}
+	}
+	s.found = nil
+	s.logRefused(refused)
+	return nil, fmt.Errorf("sftp %s: %w", addr, refused)
+}
+
+// handshake dials addr and runs the SSH handshake and login, within ctx:
+// the handshake has no context of its own, so it is bounded by ctx's
+// deadline and cut short if ctx ends first.
+func handshake(ctx context.Context, addr string, cc *ssh.ClientConfig) (*ssh.Client, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	c, chans, reqs, err := ssh.NewClientConn(nc, addr, cc)
-	stop()
+	if !stop() && err == nil {
+		c.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		nc.Close()
-		return nil, s.handshakeError(err)
+		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), nil
@@ -198,22 +279,14 @@ func (s *SFTP) timeout() time.Duration {
 
 func (s *SFTP) handshakeError(err error) error {
 	addr := s.cfg.Address()
+	var op *net.OpError
 	switch {
-	case errors.Is(err, ErrHostKeyUnknown), errors.Is(err, ErrHostKeyChanged):
-		return fmt.Errorf("sftp %s: %w", addr, unwrapTo(err))
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("sftp %s: %w", addr, err)
 	case strings.Contains(err.Error(), "unable to authenticate"):
 		return fmt.Errorf("sftp %s: user %q: %w", addr, s.cfg.User, ErrAuth)
 	}
 	return fmt.Errorf("sftp %s: handshake: %w", addr, err)
-}
-
-// unwrapTo returns the host key sentinel err wraps, with its detail.
-func unwrapTo(err error) error {
-	var hk *hostKeyError
-	if errors.As(err, &hk) {
-		return hk
-	}
-	return err
 }
 
 func (s *SFTP) authMethods() ([]ssh.AuthMethod, error) {
@@ -456,7 +529,12 @@ func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 	err := s.once(ctx, func(c *sftp.Client) error {
 		var err error
 		f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if err != nil && isFailure(err) {
+		if alreadyExists(err) {
+			return ErrExists
+		}
+		// ProFTPD (AllowOverwrite off) refuses an existing target as a
+		// permission.
+		if err != nil && (isFailure(err) || errors.Is(err, fs.ErrPermission)) {
 			if _, serr := c.Lstat(p); serr == nil {
 				return ErrExists
 			}
@@ -530,6 +608,9 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 			return err
 		}
 		err := c.Rename(from, to)
+		if alreadyExists(err) {
+			return ErrExists
+		}
 		if err != nil && isFailure(err) {
 			if _, serr := c.Lstat(to); serr == nil {
 				return ErrExists
@@ -581,6 +662,17 @@ func (s *SFTP) closeLocked() error {
 func isNotExist(err error) bool {
 	var se *sftp.StatusError
 	return errors.Is(err, fs.ErrNotExist) || (errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile)
+}
+
+// fxFileAlreadyExists is SSH_FX_FILE_ALREADY_EXISTS, a status of SFTP v5
+// that ProFTPD sends v3 clients too, for a rename onto an existing target.
+const fxFileAlreadyExists = 11
+
+// alreadyExists reports whether err is a server's "file already exists":
+// the one place that reads status 11 as ErrExists.
+func alreadyExists(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == fxFileAlreadyExists
 }
 
 func isFailure(err error) bool {
