@@ -16,7 +16,11 @@ func TestExampleFile(t *testing.T) {
 	if len(vals) < 4 {
 		t.Fatalf("example refers to %d env vars; want at least 4", len(vals))
 	}
-	c, err := Load(examplePath)
+	for name, v := range map[string]string{"ZUIDERZEE_SSH_KEY": testKey, "JANSEN_SSH_KEY": testKeyEnc, "JANSEN_SSH_PASSPHRASE": testPassphrase + "\n"} {
+		vals[name] = v
+		t.Setenv(name, v)
+	}
+	c, err := Load(exampleCopy(t))
 	if err != nil {
 		t.Fatalf("Load example: %v", err)
 	}
@@ -77,6 +81,21 @@ func TestExampleFile(t *testing.T) {
 	if c.Partner("nobody") != nil {
 		t.Error("Partner of an unknown name is not nil")
 	}
+}
+
+// exampleCopy writes the example config with its known_hosts path pointed
+// at testdata/known_hosts and returns the copy's path.
+func exampleCopy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "exchanged.yaml")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", testKnownHosts)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The example must name every key the config knows, so that it documents them all.
