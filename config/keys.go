@@ -131,6 +131,8 @@ func checkKnownHosts(name string) error {
 		return fmt.Errorf("%s: %w", name, errors.Unwrap(err))
 	case fi.IsDir():
 		return fmt.Errorf("%s is a directory, not a known_hosts file", name)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", name)
 	}
 	if _, err := knownhosts.New(name); err != nil {
 		// Its parse errors quote what they read: keep the line number only,
