@@ -83,7 +83,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err := checkVersion(root); err != nil {
 		return nil, err
 	}
-	var w walker
+	w := newWalker(root)
 	w.walk("", root, reflect.TypeOf(Config{}))
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)

@@ -294,3 +294,25 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load of a missing file: %v", err)
 	}
 }
+
+// A document whose aliases expand to billions of nodes is refused at once,
+// with one short error, not walked for minutes.
+func TestAliasBomb(t *testing.T) {
+	y := "version: 1\nruns:\n  a: &a {k: 1}\n"
+	prev := "a"
+	for i := range 9 {
+		n := string(rune('b' + i))
+		y += "  " + n + ": &" + n + " {<<: [*" + strings.Repeat(prev+", *", 9) + prev + "]}\n"
+		prev = n
+	}
+	y += "partners: {<<: *" + prev + "}\n"
+	start := time.Now()
+	_, err := Parse(strings.NewReader(y))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Parse took %s", d)
+	}
+	wantErr(t, err, "aliases expand the document too far")
+	if len(err.Error()) > 4096 {
+		t.Errorf("error of %d bytes:\n%.1000s", len(err.Error()), err)
+	}
+}
