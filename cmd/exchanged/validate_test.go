@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -272,20 +269,9 @@ func TestValidateConnectOpenSSH(t *testing.T) {
 // unwritable destination (a read-only server) that fails, naming why.
 func TestValidateConnectSFTPD(t *testing.T) {
 	root := t.TempDir()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemBlock, err := ssh.MarshalPrivateKey(priv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain, _, pub := testKeys(t, "unused")
 	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	writeFile(t, keyFile, pem.EncodeToMemory(pemBlock))
+	writeFile(t, keyFile, []byte(plain))
 	for _, tc := range []struct {
 		name     string
 		readOnly bool
@@ -301,7 +287,7 @@ func TestValidateConnectSFTPD(t *testing.T) {
 			`create "/in/` + probePrefix}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := sftpd.Start(sftpd.Options{Root: root, User: "incasso", AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, ReadOnly: tc.readOnly})
+			srv, err := sftpd.Start(sftpd.Options{Root: root, User: "incasso", AuthorizedKeys: []ssh.PublicKey{pub}, ReadOnly: tc.readOnly})
 			if err != nil {
 				t.Fatal(err)
 			}
