@@ -30,7 +30,8 @@ func TestDocs(t *testing.T) {
 		t.Fatal("no minimal file in docs/config.md")
 	}
 	t.Setenv("ACME_SSH_KEY", testKey)
-	if _, err := Parse(strings.NewReader(m[1])); err != nil {
+	minimal := strings.ReplaceAll(m[1], "/etc/exchanged/known_hosts", testKnownHosts)
+	if _, err := Parse(strings.NewReader(minimal)); err != nil {
 		t.Errorf("the minimal file in docs/config.md: %v", err)
 	}
 }

@@ -9,14 +9,14 @@ import (
 )
 
 func ExampleParse() {
-	os.Setenv("GDW_JANSEN_KEY", "-----BEGIN OPENSSH PRIVATE KEY-----\n...\n")
+	os.Setenv("GDW_JANSEN_PASSWORD", "secret")
 	c, err := config.Parse(strings.NewReader(`
 version: 1
 state_dir: /var/lib/exchanged
 partners:
   gdw-jansen:
     role: bailiff
-    sftp: {host: sftp.jansen.example, user: exchange, private_key: env:GDW_JANSEN_KEY, known_hosts: /etc/exchanged/known_hosts}
+    sftp: {host: sftp.jansen.example, user: exchange, password: env:GDW_JANSEN_PASSWORD, host_key: "SHA256:Wuad6I6hqDpiy6PvDb8acUGiRkfqgeVX6/j6V2huHoI"}
   cases:
     role: internal
     local: {root: /srv/cases}
@@ -37,11 +37,11 @@ jobs:
 	p := c.Partner(d.Partner)
 	fmt.Println(j.Name, "every", j.Schedule, "in", c.Location)
 	fmt.Println("from", j.Source.Partner+":"+j.Source.Dir, "settle", j.Source.Settle, "then", j.Source.After)
-	fmt.Println("to", p.SFTP.Address(), "as", p.SFTP.User, "key", p.SFTP.PrivateKey, "profile", c.ProfileFor(j, d))
+	fmt.Println("to", p.SFTP.Address(), "as", p.SFTP.User, "password", p.SFTP.Password, "profile", c.ProfileFor(j, d))
 	// Output:
 	// handover-jansen every 0 6 * * 1-5 in Europe/Amsterdam
 	// from cases:/outbox/gdw-jansen settle 30s then delete
-	// to sftp.jansen.example:22 as exchange key env:GDW_JANSEN_KEY profile bailiff
+	// to sftp.jansen.example:22 as exchange password env:GDW_JANSEN_PASSWORD profile bailiff
 }
 
 func ExampleParse_errors() {

@@ -62,7 +62,9 @@ func Load(path string) (*Config, error) {
 // Parse reads a version-1 config: it applies defaults, decodes the YAML
 // strictly (an unknown key is an error naming its path), sets the Name
 // fields from their map keys, expands secret references (env:NAME,
-// file:/path) into Secret.Value, loads Location and validates. On failure
+// file:/path) into Secret.Value, parses each private key (with its
+// passphrase) and known_hosts file as a dial would, loads Location and
+// validates, schedules with the schedule package's parser. On failure
 // it returns a nil Config and every problem found, joined with errors.Join,
 // each a *FieldError naming its field where there is one. No error holds a
 // secret's value.
@@ -81,7 +83,7 @@ func Parse(r io.Reader) (*Config, error) {
 	if err := checkVersion(root); err != nil {
 		return nil, err
 	}
-	var w walker
+	w := newWalker(root)
 	w.walk("", root, reflect.TypeOf(Config{}))
 	if len(w.errs) > 0 {
 		return nil, errors.Join(w.errs...)
@@ -197,7 +199,9 @@ func (c *Config) fill() {
 	}
 }
 
-// expandSecrets expands every partner's secret references.
+// expandSecrets expands every partner's secret references, then checks
+// what a dial would refuse: the private key is parsed and decrypted with
+// its passphrase, and the known_hosts file is read.
 func (c *Config) expandSecrets() []error {
 	var errs []error
 	for _, name := range sortedKeys(c.Partners) {
@@ -206,6 +210,7 @@ func (c *Config) expandSecrets() []error {
 			continue
 		}
 		base := "partners." + name + ".sftp."
+		expanded := true
 		for _, s := range []struct {
 			key  string
 			sec  *Secret
@@ -221,6 +226,22 @@ func (c *Config) expandSecrets() []error {
 			}
 			if err := expand(); err != nil {
 				errs = append(errs, &FieldError{Path: base + s.key, Msg: err.Error()})
+				expanded = false
+			}
+		}
+		if expanded && p.SFTP.PrivateKey.IsSet() {
+			if _, err := p.SFTP.Signer(); err != nil {
+				var ke *KeyError
+				if errors.As(err, &ke) {
+					errs = append(errs, &FieldError{Path: base + ke.Field, Msg: ke.Msg})
+				} else {
+					errs = append(errs, &FieldError{Path: base + "private_key", Msg: err.Error()})
+				}
+			}
+		}
+		if kh := p.SFTP.KnownHosts; kh != "" && isCleanAbs(kh) {
+			if err := checkKnownHosts(kh); err != nil {
+				errs = append(errs, &FieldError{Path: base + "known_hosts", Msg: err.Error()})
 			}
 		}
 	}

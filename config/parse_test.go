@@ -16,7 +16,11 @@ func TestExampleFile(t *testing.T) {
 	if len(vals) < 4 {
 		t.Fatalf("example refers to %d env vars; want at least 4", len(vals))
 	}
-	c, err := Load(examplePath)
+	for name, v := range map[string]string{"ZUIDERZEE_SSH_KEY": testKey, "JANSEN_SSH_KEY": testKeyEnc, "JANSEN_SSH_PASSPHRASE": testPassphrase + "\n"} {
+		vals[name] = v
+		t.Setenv(name, v)
+	}
+	c, err := Load(exampleCopy(t))
 	if err != nil {
 		t.Fatalf("Load example: %v", err)
 	}
@@ -77,6 +81,21 @@ func TestExampleFile(t *testing.T) {
 	if c.Partner("nobody") != nil {
 		t.Error("Partner of an unknown name is not nil")
 	}
+}
+
+// exampleCopy writes the example config with its known_hosts path pointed
+// at testdata/known_hosts and returns the copy's path.
+func exampleCopy(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "exchanged.yaml")
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", testKnownHosts)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The example must name every key the config knows, so that it documents them all.
@@ -273,5 +292,27 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("Load of a missing file: %v", err)
+	}
+}
+
+// A document whose aliases expand to billions of nodes is refused at once,
+// with one short error, not walked for minutes.
+func TestAliasBomb(t *testing.T) {
+	y := "version: 1\nruns:\n  a: &a {k: 1}\n"
+	prev := "a"
+	for i := range 9 {
+		n := string(rune('b' + i))
+		y += "  " + n + ": &" + n + " {<<: [*" + strings.Repeat(prev+", *", 9) + prev + "]}\n"
+		prev = n
+	}
+	y += "partners: {<<: *" + prev + "}\n"
+	start := time.Now()
+	_, err := Parse(strings.NewReader(y))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Parse took %s", d)
+	}
+	wantErr(t, err, "aliases expand the document too far")
+	if len(err.Error()) > 4096 {
+		t.Errorf("error of %d bytes:\n%.1000s", len(err.Error()), err)
 	}
 }

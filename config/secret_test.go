@@ -24,6 +24,8 @@ func TestSecretExpansion(t *testing.T) {
 	setTestEnv(t)
 	keyFile := writeSecret(t, testKey, 0o600)
 	pwFile := writeSecret(t, testPassword+"\n", 0o600)
+	ppFile := writeSecret(t, testPassphrase+"\n", 0o600)
+	t.Setenv("TEST_JANSEN_KEY_ENC", testKeyEnc)
 	crlfFile := writeSecret(t, testPassword+"\r\n", 0o600)
 	twoNL := writeSecret(t, testPassword+"\n\n", 0o600)
 	t.Setenv("TEST_PW_NL", testPassword+"\n")
@@ -45,8 +47,8 @@ func TestSecretExpansion(t *testing.T) {
 			func(c *Config) Secret { return c.Partners["acme"].SFTP.Password }, testPassword + "\n"},
 		{"env password trimmed", "password: env:TEST_ACME_PW", "password: env:TEST_PW_NL",
 			func(c *Config) Secret { return c.Partners["acme"].SFTP.Password }, testPassword},
-		{"passphrase from file", "private_key: env:TEST_JANSEN_KEY", "private_key: env:TEST_JANSEN_KEY, passphrase: file:" + pwFile,
-			func(c *Config) Secret { return c.Partners["jansen"].SFTP.Passphrase }, testPassword},
+		{"passphrase from file", "private_key: env:TEST_JANSEN_KEY", "private_key: env:TEST_JANSEN_KEY_ENC, passphrase: file:" + ppFile,
+			func(c *Config) Secret { return c.Partners["jansen"].SFTP.Passphrase }, testPassphrase},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := mustParse(t, strings.Replace(baseYAML, tc.old, tc.new, 1))

@@ -1,21 +1,66 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"encoding/pem"
 	"errors"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 const (
-	testPassword = "pw-Sup3rGeheim-9876"
-	testKey      = "-----BEGIN OPENSSH PRIVATE KEY-----\nkey-Sup3rGeheim-5432\n-----END OPENSSH PRIVATE KEY-----\n"
-	testHostKey  = "SHA256:Wuad6I6hqDpiy6PvDb8acUGiRkfqgeVX6/j6V2huHoI"
+	testPassword   = "pw-Sup3rGeheim-9876"
+	testPassphrase = "pp-Sup3rGeheim-1357"
+	testHostKey    = "SHA256:Wuad6I6hqDpiy6PvDb8acUGiRkfqgeVX6/j6V2huHoI"
 )
 
-// baseYAML is a small valid config; tests derive broken ones from it.
-const baseYAML = `
+var (
+	// testKey is an unencrypted OpenSSH ed25519 private key; testKeyEnc the
+	// same key encrypted with testPassphrase. Fixed, so runs compare.
+	testKey, testKeyEnc = testKeys()
+	// testKnownHosts is the absolute path of testdata/known_hosts.
+	testKnownHosts = mustAbs("testdata/known_hosts")
+	// baseYAML is a small valid config; tests derive broken ones from it.
+	baseYAML = strings.ReplaceAll(baseYAMLTemplate, "/etc/exchanged/known_hosts", testKnownHosts)
+)
+
+func testKeys() (plain, enc string) {
+	k := ed25519.NewKeyFromSeed([]byte("exchanged-config-test-key-seed-1"))
+	b, err := ssh.MarshalPrivateKey(k, "")
+	if err != nil {
+		panic(err)
+	}
+	e, err := ssh.MarshalPrivateKeyWithPassphrase(k, "", []byte(testPassphrase))
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(b)), string(pem.EncodeToMemory(e))
+}
+
+func mustAbs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// keyMarkers are pieces of the test keys that no error may hold: a line
+// of each key's body.
+func keyMarkers() []string {
+	var m []string
+	for _, k := range []string{testKey, testKeyEnc} {
+		m = append(m, strings.Split(k, "\n")[2])
+	}
+	return m
+}
+
+const baseYAMLTemplate = `
 version: 1
 state_dir: /var/lib/exchanged
 partners:
@@ -86,7 +131,7 @@ func noSecrets(t *testing.T, err error, secrets ...string) {
 	if err == nil {
 		return
 	}
-	for _, s := range append(secrets, testPassword, "Sup3rGeheim") {
+	for _, s := range append(append(secrets, testPassword, testPassphrase, "Sup3rGeheim"), keyMarkers()...) {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error text holds a secret value:\n%v", err)
 		}

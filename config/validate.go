@@ -10,12 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/exchanged/exchanged/schedule"
 )
-
-// cronParser reads schedules: five fields (minute hour dom month dow) or a
-// descriptor (@daily, @every 10m). The schedule package must use the same.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // nameRE is what a partner, job or layout name may be: it shows up in
 // field paths, log fields, metric labels and the /jobs/NAME/run URL.
@@ -56,6 +52,10 @@ func (c *Config) Validate() error {
 			p.add("timezone", "unknown time zone %q", c.Timezone)
 		}
 	}
+	var loc *time.Location // nil: schedule's default zone, the same as ours
+	if l, err := time.LoadLocation(c.Timezone); err == nil && c.Timezone != "" && c.Timezone != "Local" {
+		loc = l
+	}
 	p.dir("state_dir", c.StateDir, true)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -84,7 +84,7 @@ func (c *Config) Validate() error {
 	sources := make(map[string]string) // partner\x00dir\x00match -> job
 	for _, name := range sortedKeys(c.Jobs) {
 		j := c.Jobs[name]
-		c.validateJob(&p, name, j)
+		c.validateJob(&p, name, j, loc)
 		if j == nil {
 			continue
 		}
@@ -103,6 +103,12 @@ func checkName(p *problems, at, name string) {
 	if !nameRE.MatchString(name) {
 		p.add(at, "name must be 1-64 letters, digits, '-' or '_', starting with a letter or digit")
 	}
+}
+
+// isCleanAbs reports whether p passes dir: absolute, clean, no control
+// characters.
+func isCleanAbs(p string) bool {
+	return strings.HasPrefix(p, "/") && !hasControl(p) && !hasDotDot(p) && path.Clean(p) == p
 }
 
 // dir checks an absolute, clean directory path.
@@ -225,22 +231,22 @@ func (c *Config) validatePartner(p *problems, name string, pt *Partner) {
 	}
 }
 
-func (c *Config) validateJob(p *problems, name string, j *Job) {
+func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Location) {
 	at := "jobs." + name
 	checkName(p, at, name)
 	if j == nil {
 		p.add(at, "empty; set schedule, source and destinations")
 		return
 	}
-	switch s := strings.TrimSpace(j.Schedule); {
-	case s == "":
+	if strings.TrimSpace(j.Schedule) == "" {
 		p.add(at+".schedule", `required, e.g. "*/15 7-19 * * 1-5" or "@every 10m"`)
-	case strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ="):
-		p.add(at+".schedule", "set the zone with the top-level timezone:, not in the schedule")
-	default:
-		if _, err := cronParser.Parse(j.Schedule); err != nil {
-			p.add(at+".schedule", "%v", err)
+	} else if _, err := schedule.ParseSpec(j.Schedule, loc); err != nil {
+		// The scheduler's own parser, so that what passes here runs;
+		// unwrapped from its "schedule: spec %q:" prefix.
+		if u := errors.Unwrap(err); u != nil {
+			err = u
 		}
+		p.add(at+".schedule", "%v", err)
 	}
 
 	// Source.

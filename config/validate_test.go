@@ -91,7 +91,7 @@ func TestValidateRules(t *testing.T) {
 		{"schedule missing", func(c *C) { in(c).Schedule = "" }, "jobs.acme-in.schedule: required"},
 		{"schedule bad", func(c *C) { in(c).Schedule = "*/15 7-25 * * 1-5" }, "jobs.acme-in.schedule: "},
 		{"schedule six fields", func(c *C) { in(c).Schedule = "0 */15 7-19 * * 1-5" }, "jobs.acme-in.schedule: "},
-		{"schedule TZ", func(c *C) { in(c).Schedule = "CRON_TZ=UTC 0 6 * * *" }, "jobs.acme-in.schedule: set the zone with the top-level timezone:"},
+		{"schedule TZ", func(c *C) { in(c).Schedule = "CRON_TZ=UTC 0 6 * * *" }, "jobs.acme-in.schedule: a time zone prefix is not supported"},
 		{"source partner missing", func(c *C) { in(c).Source.Partner = "" }, "jobs.acme-in.source.partner: required"},
 		{"source partner unknown", func(c *C) { in(c).Source.Partner = "acme-bv" }, `jobs.acme-in.source.partner: no partner "acme-bv"`},
 		{"source dir missing", func(c *C) { in(c).Source.Dir = "" }, "jobs.acme-in.source.dir: required"},

@@ -16,6 +16,47 @@ import (
 // never repeat a value: a value in the wrong place may be a secret.
 type walker struct {
 	errs []error
+	// budget is how many more nodes walk may visit. Aliases make a small
+	// document a large tree (a chain of merge keys, each merging the one
+	// before ten times, doubles nothing and multiplies everything); the
+	// budget stops the walk, with one error, before that costs minutes.
+	budget int
+	over   bool
+	seen   map[string]bool // problems reported, so that one reached through many aliases is named once
+}
+
+// newWalker returns a walker for the document under root: it may visit
+// aliasRatio times the document's own nodes, and at least minBudget.
+func newWalker(root *yaml.Node) *walker {
+	return &walker{budget: max(minBudget, aliasRatio*countNodes(root)), seen: make(map[string]bool)}
+}
+
+const (
+	aliasRatio = 10
+	minBudget  = 100_000
+)
+
+// countNodes counts the nodes of a document as written, not following
+// aliases.
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, k := range n.Content {
+		c += countNodes(k)
+	}
+	return c
+}
+
+// spend takes one node from the budget and reports whether the walk may go on.
+func (w *walker) spend(n *yaml.Node) bool {
+	if w.budget > 0 {
+		w.budget--
+		return true
+	}
+	if !w.over {
+		w.over = true
+		w.fail("", n, "config: aliases expand the document too far; write it out without nested aliases")
+	}
+	return false
 }
 
 var (
@@ -24,7 +65,12 @@ var (
 )
 
 func (w *walker) fail(path string, n *yaml.Node, msg string) {
-	w.errs = append(w.errs, &FieldError{Path: path, Line: n.Line, Msg: msg})
+	e := &FieldError{Path: path, Line: n.Line, Msg: msg}
+	if w.seen[e.Error()] {
+		return
+	}
+	w.seen[e.Error()] = true
+	w.errs = append(w.errs, e)
 }
 
 func resolve(n *yaml.Node) *yaml.Node {
@@ -48,6 +94,9 @@ func join(path, key string) string {
 // walk checks node n, found at path, against type t. A null is accepted
 // anywhere: it leaves the field at its default.
 func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
+	if !w.spend(n) {
+		return
+	}
 	n = resolve(n)
 	if isNull(n) {
 		return
@@ -112,6 +161,9 @@ func (w *walker) walk(path string, n *yaml.Node, t reflect.Type) {
 // follows merge keys (<<: *anchor) and reports duplicate keys.
 // known, when not nil, are the keys to suggest for a misspelt one.
 func (w *walker) mapping(path string, n *yaml.Node, field func(string) (reflect.Type, bool), known map[string]reflect.Type) {
+	if !w.spend(n) {
+		return
+	}
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		w.fail(path, n, "must be a mapping of keys")

@@ -107,7 +107,10 @@ func usage(w io.Writer) {
 commands:
   run --config FILE [--drain 1m]     run every job on its schedule until SIGTERM; SIGHUP reloads
   once --config FILE JOB...          run the named jobs now, once; non-zero exit if a file failed
-  config validate --config FILE      check a config file, touching no endpoint
+  config validate --config FILE [--connect]
+                                     check a config file, its secrets and keys, touching no
+                                     endpoint (exit 2 if bad); --connect also dials every partner
+                                     and checks each job's directories, moving nothing (exit 1)
   check --config FILE --layout NAME FILE.csv
                                      validate one CSV offline and print its reject report
   demo                               a self-contained tour on loopback, no setup needed
