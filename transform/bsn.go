@@ -10,9 +10,9 @@ import (
 //
 //   - in a cell: a free-text field (name, street, house_number, city) that holds a group of nine
 //     digits passing the 11-proef, written together or split by single dots, spaces or hyphens
-//     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does any other cell
-//     (a reference, a column no field takes) where such a number follows the word bsn, sofi or
-//     burgerservice. A reference or an invoice number of nine digits passes the 11-proef one time
+//     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does a reference, an
+//     e-mail address or a column no field takes where such a number stands with the word bsn,
+//     sofi or burgerservice (a field of any other type has a shape that a BSN in it fails). A reference or an invoice number of nine digits passes the 11-proef one time
 //     in eleven by chance, so a number alone there says nothing.
 //   - in a column: see bsnColumn.
 
@@ -54,8 +54,17 @@ func bsnNamed(s string) bool {
 	if !bsnInText(s) {
 		return false
 	}
-	s = strings.ToLower(s)
-	return strings.Contains(s, "bsn") || strings.Contains(s, "sofi") || strings.Contains(s, "burgerservice")
+	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")
+}
+
+// containsFold is strings.Contains without regard to ASCII case, allocating nothing.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // bsnValue parses a whole cell that is BSN-shaped: nine digits, or eight (Excel drops the
@@ -65,16 +74,21 @@ func bsnValue(s string) (v uint64, pass, ok bool) {
 	if len(s) != 8 && len(s) != 9 {
 		return 0, false, false
 	}
-	var d [9]byte
-	d[0] = '0'
-	copy(d[9-len(s):], s)
-	for _, c := range d {
+	// The 11-proef's weights 9..2 and -1 of the nine digits, the first a zero when there are eight.
+	sum := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if !isDigit(c) {
 			return 0, false, false
 		}
 		v = v*10 + uint64(c-'0')
+		w := len(s) - i // 9..1, or 8..1
+		if w == 1 {
+			w = -1
+		}
+		sum += w * int(c-'0')
 	}
-	return v, elevenProof(d[:]), true
+	return v, sum%11 == 0 && sum != 0, true
 }
 
 // A column holds BSNs when both hold:
@@ -101,8 +115,15 @@ type bsnColumn struct {
 	distinct map[uint64]bool // BSN-shaped values seen -> passes, up to bsnWindow of them
 }
 
+// add adds a non-empty cell on line.
 func (c *bsnColumn) add(cell string, line int) {
 	c.values++
+	if len(cell) == 8 || len(cell) == 9 {
+		c.addShaped(cell, line)
+	}
+}
+
+func (c *bsnColumn) addShaped(cell string, line int) {
 	v, pass, ok := bsnValue(cell)
 	if !ok {
 		return

@@ -364,17 +364,23 @@ func label(h string, i int) string {
 // row validates one row of the file and writes it to every output, or rejects it.
 func (p *pipeline) row(line int, rec []string) error {
 	p.errs = p.errs[:0]
-	legacyBTW := false
+	legacyBTW, bsn := false, false
 	for col, slot := range p.colSlot {
+		cell := strings.TrimSpace(rec[col])
+		if cell != "" {
+			p.bsnCols[col].add(cell, line)
+			if p.bsnCell(slot, cell) {
+				p.errs, bsn = append(p.errs, problem{col, ReasonPossibleBSN}), true
+			}
+		}
 		if slot < 0 {
 			continue
 		}
-		cell := strings.TrimSpace(rec[col])
 		if reason := p.parse(slot, cell, &legacyBTW); reason != "" {
 			p.errs = append(p.errs, problem{col, reason})
 		}
 	}
-	if p.bsnCells(line, rec) {
+	if bsn {
 		p.st.PossibleBSN++
 	} else if p.totalRow() {
 		p.rejectRow(line, "", []problem{{-1, ReasonTotalRow}})
@@ -417,28 +423,24 @@ func (p *pipeline) row(line int, rec []string) error {
 	return nil
 }
 
-// bsnCells adds each cell of the row to its column's BSN evidence, and a possible_bsn problem
-// for each cell that holds a BSN (see bsn.go); it reports whether there was one.
-func (p *pipeline) bsnCells(line int, rec []string) bool {
-	found := false
-	for col, cell := range rec {
-		cell = strings.TrimSpace(cell)
-		if cell == "" {
-			continue
-		}
-		p.bsnCols[col].add(cell, line)
-		var bsn bool
-		if slot := p.colSlot[col]; slot >= 0 && p.rd.fields[slot].kind == kindText {
-			bsn = bsnInText(cell)
-		} else {
-			bsn = bsnNamed(cell)
-		}
-		if bsn {
-			p.errs = append(p.errs, problem{col, ReasonPossibleBSN})
-			found = true
-		}
+// bsnCell reports whether a non-empty cell of the field in slot (-1: a column no field takes)
+// holds a BSN: any passing number in free text, one named as a BSN in a reference, an e-mail
+// address or a column no field takes. Other fields have a shape a BSN in them fails.
+func (p *pipeline) bsnCell(slot int, cell string) bool {
+	if len(cell) < 9 {
+		return false
 	}
-	return found
+	k := kindRef // a column no field takes: read as a reference
+	if slot >= 0 {
+		k = p.rd.fields[slot].kind
+	}
+	switch k {
+	case kindText:
+		return bsnInText(cell)
+	case kindRef, kindEmail:
+		return bsnNamed(cell)
+	}
+	return false
 }
 
 // totalRow reports whether the row looks like a spreadsheet's total: an amount, and no other
@@ -469,12 +471,24 @@ func (p *pipeline) totalRow() bool {
 
 // totalWord reports whether s is how a spreadsheet labels a total row.
 func totalWord(s string) bool {
-	switch strings.TrimRight(strings.ToLower(s), ": ") {
-	case "totaal", "total", "totalen", "totals", "subtotaal", "subtotal", "eindtotaal", "grand total", "som", "sum":
-		return true
+	if len(s) < 3 || len(s) > 13 {
+		return false
+	}
+	switch s[0] | 0x20 {
+	case 't', 's', 'e', 'g':
+	default:
+		return false
+	}
+	s = strings.TrimRight(s, ": ")
+	for _, w := range totalWords {
+		if strings.EqualFold(s, w) {
+			return true
+		}
 	}
 	return false
 }
+
+var totalWords = []string{"totaal", "total", "totalen", "totals", "subtotaal", "subtotal", "eindtotaal", "grand total", "som", "sum"}
 
 func (p *pipeline) failed(slot int) bool {
 	col := p.slotCol[slot]
