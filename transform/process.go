@@ -48,7 +48,8 @@ func (s Stats) Accounted() bool { return s.Lines == 1+s.Rows+s.Continued+s.Blank
 // Good rows go to every output; each bad row gets one line per problem in the reject report
 // written to rejects (columns line, reference, column, reason; rejects may be nil). Memory stays
 // flat whatever the file's size, but for one thing: a claim file keeps a 64-bit fingerprint of
-// each claim reference (11 to 21 bytes a row) to find a reference it repeats. Rows are read on a
+// each claim reference (11 to 21 bytes a row) to find a reference it repeats. (The BSN column
+// test keeps at most 256 numbers a column, whatever the size.) Rows are read on a
 // goroutine of Process's own, which has ended by the time Process returns; outputs and Subject are
 // written and called from the calling goroutine.
 //
