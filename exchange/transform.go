@@ -171,7 +171,12 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 	}
 	stats, err := transform.Process(ctx, in, layout, outs, rejects)
 	in.Close()
-	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected))
+	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected),
+		zap.Int("lines", stats.Lines), zap.Int("blank", stats.Blank))
+	if stats.PossibleBSN > 0 {
+		// Rows rejected for a BSN in a value: the count, never a value or a line.
+		l.Warn("possible bsn in rows", zap.Bool("security", true), zap.Int("possible_bsn", stats.PossibleBSN))
+	}
 	if err != nil {
 		abort() // every output: a rejected file delivers nothing
 		if !errors.Is(err, transform.ErrRejected) {

@@ -146,6 +146,71 @@ func TestTransformBSNRejectsWholeFile(t *testing.T) {
 	}
 }
 
+// TestTransformMacLineEnds: Excel's "CSV (Macintosh)" has bare CR line ends. Its rows arrive,
+// and the log accounts for every line.
+func TestTransformMacLineEnds(t *testing.T) {
+	g, acme, cases, _ := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_mac.csv"), bytes.ReplaceAll(excelClaims(t), []byte("\r\n"), []byte("\r")), 0o644)
+	if res, err := g.run("claims-in"); err != nil || res.Delivered != 3 {
+		t.Fatalf("run = %+v, %v", res, err)
+	}
+	internal, _ := os.ReadFile(filepath.Join(cases, "inbox", "claims_mac.csv"))
+	if !strings.Contains(string(internal), "José de Vries") || !strings.Contains(string(internal), "Anna Jansen") {
+		t.Fatalf("internal output = %q", internal)
+	}
+	ev := g.logs.FilterMessage("file transformed").All()
+	if len(ev) != 1 || ev[0].ContextMap()["rows"] != int64(3) || ev[0].ContextMap()["lines"] != int64(4) || ev[0].ContextMap()["blank"] != int64(0) {
+		t.Fatalf("transform event = %v", ev)
+	}
+	g.checkLogs("José", "Piet Bakker", "NL91ABNA0417164300")
+}
+
+// TestTransformNoRowsRejected: text after the header that yields no row rejects the file; a
+// header-only file is never delivered in its place.
+func TestTransformNoRowsRejected(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in")} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s received %v", dir, ents)
+		}
+	}
+	report, _ := os.ReadFile(filepath.Join(acme, "rejects", "claims_empty.rejects.csv"))
+	if !strings.Contains(string(report), "no_rows") {
+		t.Fatalf("reject report = %q", report)
+	}
+	if f := onlyFile(t, g, "claims-in"); f.State != ledger.StateRejected {
+		t.Fatalf("ledger state = %s, want rejected", f.State)
+	}
+}
+
+// TestTransformPossibleBSN: a BSN in a name rejects its row with a security event that carries a
+// count, never the value; the other rows go on.
+func TestTransformPossibleBSN(t *testing.T) {
+	g, acme, cases, _ := transformRig(t)
+	in := "Factuur;Klantnummer;Naam;Bedrag\r\nF-1;K-1;Jan Smit 111222333;10,00\r\nF-2;K-2;Els Vos;20,00\r\n"
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), []byte(in), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	internal, _ := os.ReadFile(filepath.Join(cases, "inbox", "claims_1.csv"))
+	if strings.Contains(string(internal), "111222333") || !strings.Contains(string(internal), "Els Vos") {
+		t.Fatalf("internal output = %q", internal)
+	}
+	report, _ := os.ReadFile(filepath.Join(acme, "rejects", "claims_1.rejects.csv"))
+	if !strings.Contains(string(report), "2,F-1,Naam,possible_bsn") {
+		t.Fatalf("reject report = %q", report)
+	}
+	sec := g.logs.FilterField(zap.Bool("security", true)).All()
+	if len(sec) != 1 || sec[0].ContextMap()["possible_bsn"] != int64(1) {
+		t.Fatalf("want one security event counting one row, got %v", sec)
+	}
+	g.checkLogs("111222333", "Jan Smit")
+}
+
 func TestTransformRejectReportResumesAfterFailure(t *testing.T) {
 	g, acme, _, _ := transformRig(t)
 	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)

@@ -8,6 +8,39 @@
 // ledger or the config file; package exchange calls [Process], and the `exchanged check` command
 // calls [Check].
 //
+// # Lines
+//
+// A line ends at CR (Excel's "CSV (Macintosh)"), LF or CRLF, mixed in one file or not; a line
+// break inside a quoted cell is read as one LF, whichever it was. Every physical line of a file is
+// accounted for in [Stats]: the header, a data row (written or rejected), a line that continues
+// the header or a row past a quoted line break, or a blank line that is skipped (empty, or every
+// cell empty or spaces, as Excel writes ";;;" for rows once formatted). The lines are counted
+// apart from the CSV reader; a file whose count does not add up (unaccounted_lines), or that has
+// text after its header but yields no row (no_rows), is rejected whole, never delivered as a
+// header-only file.
+//
+// # BSN
+//
+// A file that carries a BSN is rejected whole, found three ways: a header that names one; a
+// column whose values are BSNs; a legacy btw number on a person's row (see below). A BSN in a
+// single value rejects its row:
+//
+//   - possible_bsn (a row): a name, street, house_number or city holding a group of nine digits
+//     that passes the 11-proef (9·d1 + 8·d2 + ... + 2·d8 − d9 ≡ 0 mod 11), written together or
+//     split by single dots, spaces or hyphens; or any other cell, a column no field takes
+//     included, where such a number stands with the word bsn, sofi or burgerservice. A reference
+//     is not checked alone: a random nine-digit number passes the 11-proef one time in eleven.
+//     [Stats].PossibleBSN counts these rows, for the caller to log as a security event.
+//   - bsn_column (the file): a column, mapped or not, where (1) more than half of the non-empty
+//     cells are eight or nine digits (Excel drops a leading zero) passing the 11-proef, and (2)
+//     among its distinct such values (the first 256), so many pass that random numbers would do
+//     so less than once in a million (binomial tail, p = 1/11): at least 6 of 6, 7 of 7 or 8, 8
+//     of 9 to 11, 9 of 12 to 14, 10 of 15 to 18. (2) keeps a column of random invoice numbers,
+//     or one number repeated on every row, from being taken for BSNs; it also means that fewer
+//     than six different BSNs in a column are not found by their values. The column test is
+//     decided once every row is read: Process then returns the rejection, and the caller
+//     discards the outputs, as for any rejected file.
+//
 // # Canonical fields
 //
 // Every record's columns are declared with gocsv tags on [Claim], [Payment] and [Status]. The
@@ -62,6 +95,8 @@
 //	invalid_btw_id       not NL + 9 digits + B + 2 digits passing mod-97 or the legacy 11-proof
 //	invalid_status_code  not a status code (letters, digits, . _ -; at most 32)
 //	duplicate_reference  a creditor_ref already seen earlier in the same claim file
+//	total_row            a spreadsheet's total: an amount, and no other field but empty ones or a word like "Totaal"
+//	possible_bsn         a BSN in a free-text cell (see BSN above); a security event
 //
 // File reasons (the whole file is rejected: [Process] returns an error matching [ErrRejected]):
 //
@@ -71,8 +106,10 @@
 //	duplicate_column     two columns map to the same field
 //	unclosed_quote       a quoted cell runs across lines to the end of the file
 //	record_too_long      a row longer than MaxRecordBytes
-//	bsn_column           a column whose header names a BSN (also matches ErrBSN)
+//	bsn_column           a column whose header names a BSN, or whose values are BSNs (also matches ErrBSN)
 //	bsn_in_btw_id        a legacy btw number on a natural person's row: built from a BSN (also ErrBSN)
+//	unaccounted_lines    the file's lines are not its header, rows, continued and blank lines
+//	no_rows              text after the header line, but not one row
 //
 // A legacy btw number (one passing only the 11-proof) is built from an RSIN for a company but from
 // the BSN for a natural person, and the number alone cannot tell which: a row that has one and a

@@ -34,6 +34,8 @@ const (
 	ReasonInvalidBTWID      = "invalid_btw_id"
 	ReasonInvalidStatusCode = "invalid_status_code"
 	ReasonDuplicateRef      = "duplicate_reference"
+	ReasonTotalRow          = "total_row"
+	ReasonPossibleBSN       = "possible_bsn"
 
 	ReasonEmptyFile       = "empty_file"
 	ReasonInvalidHeader   = "invalid_header"
@@ -43,6 +45,8 @@ const (
 	ReasonRecordTooLong   = "record_too_long"
 	ReasonBSNColumn       = "bsn_column"
 	ReasonBSNInBTWID      = "bsn_in_btw_id"
+	ReasonUnaccounted     = "unaccounted_lines"
+	ReasonNoRows          = "no_rows"
 )
 
 // FileError is why a whole file was rejected. It names a line and a column (a header name or a

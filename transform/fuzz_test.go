@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,9 @@ import (
 )
 
 // FuzzLayoutReader feeds arbitrary bytes through Process under a layout picked by the fuzzer. It
-// must not panic; it either rejects the file or accounts for every row, and what it writes is
-// well-formed CSV without a formula-looking text cell.
+// must not panic; it either rejects the file or accounts for every row and every line (the lines
+// counted here, apart from Process), and what it writes is well-formed CSV without a
+// formula-looking text cell. The same bytes with every line end made a bare CR read the same.
 func FuzzLayoutReader(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.csv")
 	for _, name := range files {
@@ -35,24 +37,46 @@ func FuzzLayoutReader(f *testing.F) {
 			l.Decimal, l.DateFormat = ',', "02-01-2006"
 			l.Columns = map[string]string{"Vordering": "creditor_ref", "Klant": "debtor_ref"}
 		}
-		var internal, status, rej bytes.Buffer
-		outs := []Output{
-			{W: &internal, Profile: profile(t, "internal")},
-			{W: &status, Profile: profile(t, "creditor-payment"), Format: Format{Delimiter: ';', Decimal: ',', Charset: "windows-1252"}},
-		}
-		st, err := Process(context.Background(), bytes.NewReader(data), l, outs, &rej)
-		if err != nil {
-			if !errors.Is(err, ErrRejected) {
-				t.Fatalf("error %v is not a rejection", err)
+		run := func(data []byte) (Stats, error, string) {
+			var internal, status, rej bytes.Buffer
+			outs := []Output{
+				{W: &internal, Profile: profile(t, "internal")},
+				{W: &status, Profile: profile(t, "creditor-payment"), Format: Format{Delimiter: ';', Decimal: ',', Charset: "windows-1252"}},
 			}
-			return
+			st, err := Process(context.Background(), bytes.NewReader(data), l, outs, &rej)
+			var fe *FileError
+			if errors.As(err, &fe) && fe.Reason == ReasonUnaccounted {
+				t.Fatalf("the reader lost lines: %v, stats %+v", err, st)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrRejected) {
+					t.Fatalf("error %v is not a rejection", err)
+				}
+				return st, err, rej.String()
+			}
+			if st.Rows != st.Written+st.Rejected || !st.Accounted() {
+				t.Fatalf("stats %+v do not add up", st)
+			}
+			checkCSV(t, internal.Bytes(), ',', st.Written+1, l.Record)
+			checkCSV(t, status.Bytes(), ';', st.Written+1, l.Record)
+			checkCSV(t, rej.Bytes(), ',', -1, "")
+			return st, nil, internal.String() + status.String() + rej.String()
 		}
-		if st.Rows != st.Written+st.Rejected {
-			t.Fatalf("stats %+v do not add up", st)
+		st, err, out := run(data)
+		if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+			return // UTF-16: its line ends are not single bytes
 		}
-		checkCSV(t, internal.Bytes(), ',', st.Written+1, l.Record)
-		checkCSV(t, status.Bytes(), ';', st.Written+1, l.Record)
-		checkCSV(t, rej.Bytes(), ',', -1, "")
+		if err == nil && st.Lines != physicalLines(data) {
+			t.Fatalf("stats count %d lines, the input has %d", st.Lines, physicalLines(data))
+		}
+		if len(data) > MaxRecordBytes/2 {
+			return // shorter line ends could move where a row is too long
+		}
+		mac := bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\r")), []byte("\n"), []byte("\r"))
+		st2, err2, out2 := run(mac)
+		if fmt.Sprint(st) != fmt.Sprint(st2) || fmt.Sprint(err) != fmt.Sprint(err2) || out != out2 {
+			t.Fatalf("with CR line ends:\n%+v %v\n%s\nwith the file's own:\n%+v %v\n%s", st2, err2, out2, st, err, out)
+		}
 	})
 }
 
@@ -96,7 +120,7 @@ func checkCSV(t *testing.T, out []byte, comma rune, rows int, record string) {
 func FuzzFields(f *testing.F) {
 	for _, s := range []string{"NL91ABNA0417164300", "nl91 abna 0417 1643 00", "1234ab", "06-12345678", "+31 (0)6 12345678",
 		"jan@example.nl", "12345678", "NL000099998B57", "NL111222333B01", "1.234,56", "-0,01", "31-12-2025", "2025-12-31",
-		"", "\x00", "\xff", "=1+1", "99999999999999999999"} {
+		"", "\x00", "\xff", "=1+1", "99999999999999999999", "111222333", "BSN 1234.56.782", "12345678"} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
@@ -160,6 +184,13 @@ func FuzzFields(f *testing.F) {
 			if w, l2, r2 := parseBTWID(string(btw)); w != btw || l2 != legacy || r2 != "" {
 				t.Fatalf("btw %q -> %q -> %q", s, btw, w)
 			}
+		}
+		// A cell of nine digits is a BSN in a column exactly when it is one in a text.
+		if _, pass, ok := bsnValue(s); ok && len(s) == 9 && pass != bsnInText(s) {
+			t.Fatalf("bsnValue(%q) passes %v, bsnInText %v", s, pass, bsnInText(s))
+		}
+		if bsnNamed(s) && !bsnInText(s) {
+			t.Fatalf("bsnNamed(%q) without a number", s)
 		}
 		must("checkEmail", checkEmail(s))
 		must("checkKvK", checkKvK(s))

@@ -171,6 +171,7 @@ func TestCheck(t *testing.T) {
 		"4,V-3,Naam,missing_required\n" +
 		"4,V-3,Bedrag,invalid_amount\n" +
 		"\nlayout acme (record claim): 3 rows, 1 accepted, 2 rejected\n" +
+		"lines: 4 = 1 header + 3 rows + 0 continued + 0 blank\n" +
 		"reasons: invalid_amount=1 missing_required=1 negative_amount=1\n" +
 		"ignored columns: Extra\n" +
 		"file accepted; rejected rows are left out and reported\n"

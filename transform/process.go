@@ -12,25 +12,44 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	xtransform "golang.org/x/text/transform"
 )
 
 // Stats counts what Process did with a file.
+//
+// Every physical line of a file that Process read to its end is accounted for:
+//
+//	Lines == 1 (the header) + Rows + Continued + Blank
+//
+// and Process rejects a file whose lines do not add up (unaccounted_lines). Lines, Continued and
+// Blank are complete only when Process read the file to its end.
 type Stats struct {
-	Rows     int            // data rows read (the header not counted)
-	Written  int            // rows accepted and written to every output
-	Rejected int            // rows rejected
-	Reasons  map[string]int // reason code -> number of reject report lines
+	Lines     int            // physical lines, each ended by CR, LF or CRLF, or by the end of the file
+	Rows      int            // data rows read (the header not counted): Written + Rejected
+	Written   int            // rows accepted and written to every output
+	Rejected  int            // rows rejected
+	Blank     int            // blank lines skipped: empty, or every cell empty or spaces
+	Continued int            // lines that continue the header or a row past a line break inside a quoted cell
+	Reasons   map[string]int // reason code -> number of reject report lines
+	// PossibleBSN counts the rows rejected as possible_bsn: the caller logs it as a security
+	// event (with the count, never a value).
+	PossibleBSN int
 	// Ignored lists the source headers that map to no canonical field: their columns are
-	// dropped on reading. It is filled only once the header line has every required column, so
-	// that a file without a header line does not put a row of data here.
+	// dropped on reading. It is filled only for a file Process accepts, so that a file without a
+	// header line, or whose lines did not add up, does not put a row of data here.
 	Ignored []string
 }
+
+// Accounted reports whether every line of the file is accounted for (see Stats).
+func (s Stats) Accounted() bool { return s.Lines == 1+s.Rows+s.Continued+s.Blank }
 
 // Process streams in through the layout, validation, each output's profile and neutralization.
 // Good rows go to every output; each bad row gets one line per problem in the reject report
 // written to rejects (columns line, reference, column, reason; rejects may be nil). Memory stays
 // flat whatever the file's size, but for one thing: a claim file keeps a 64-bit fingerprint of
-// each claim reference (11 to 21 bytes a row) to find a reference it repeats. Rows are read on a
+// each claim reference (11 to 21 bytes a row) to find a reference it repeats. (The BSN column
+// test keeps at most 256 numbers a column, whatever the size.) Rows are read on a
 // goroutine of Process's own, which has ended by the time Process returns; outputs and Subject are
 // written and called from the calling goroutine.
 //
@@ -108,6 +127,10 @@ type pipeline struct {
 	seed maphash.Seed
 	buf  []byte
 	errs []problem
+
+	ignored   []string    // Stats.Ignored, once the file is accepted
+	headerEnd int         // the last line of the header
+	bsnCols   []bsnColumn // by source column
 }
 
 func (p *pipeline) run(in io.Reader) error {
@@ -116,7 +139,8 @@ func (p *pipeline) run(in io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("transform: read: %w", err)
 	}
-	br := bufio.NewReaderSize(lim, readBuffer)
+	le := new(lineEnds)
+	br := bufio.NewReaderSize(xtransform.NewReader(lim, le), readBuffer)
 	cr := csv.NewReader(br)
 	cr.Comma = p.l.Delimiter
 	if cr.Comma == 0 {
@@ -139,11 +163,13 @@ func (p *pipeline) run(in io.Reader) error {
 		}
 		return fmt.Errorf("transform: read: %w", err)
 	}
+	first, last := recordLines(cr, header)
+	p.st.Blank, p.st.Continued, p.headerEnd = first-1, last-first, last
 	if err := p.mapHeader(header); err != nil {
 		return err
 	}
 
-	rr := startRowReader(cr, lim)
+	rr := startRowReader(cr, lim, p.headerEnd)
 	defer rr.stop()
 	for b := range rr.out {
 		if err := p.ctx.Err(); err != nil {
@@ -157,9 +183,16 @@ func (p *pipeline) run(in io.Reader) error {
 				return p.reject(ev.line, "", ReasonRecordTooLong)
 			case evReadError:
 				return fmt.Errorf("transform: read: %w", ev.err)
-			case evBrokenQuoting:
+			}
+			p.st.Blank += ev.blank
+			p.st.Continued += ev.end - ev.line
+			if ev.ev == evBrokenQuoting {
 				p.st.Rows++
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonBrokenQuoting}})
+				continue
+			}
+			if blankRow(ev.rec) {
+				p.st.Blank++
 				continue
 			}
 			p.st.Rows++
@@ -173,7 +206,45 @@ func (p *pipeline) run(in io.Reader) error {
 		}
 		rr.recycle(b)
 	}
+	// The reader is done, so rr.next and le are final.
+	return p.finish(rr.next-1, le)
+}
+
+// finish checks a file read to its end, whose last row ends on line last: every line is
+// accounted for, a file with text after its header has a row, and no column holds BSNs.
+func (p *pipeline) finish(last int, le *lineEnds) error {
+	p.st.Lines = le.lines()
+	if p.st.Lines > last {
+		p.st.Blank += p.st.Lines - last // encoding/csv skips empty lines at the end
+	}
+	if le.lastText != last {
+		// Text on a line after the last row, which only a reader that missed line ends leaves.
+		return p.reject(min(last, le.lastText)+1, "", ReasonUnaccounted)
+	}
+	if !p.st.Accounted() {
+		return p.reject(0, "", ReasonUnaccounted)
+	}
+	if p.st.Rows == 0 && le.lastText > p.headerEnd {
+		return p.reject(p.headerEnd+1, "", ReasonNoRows)
+	}
+	for col := range p.bsnCols {
+		if c := &p.bsnCols[col]; c.holdsBSN() {
+			return p.reject(c.line, p.labels[col], ReasonBSNColumn)
+		}
+	}
+	p.st.Ignored = p.ignored
 	return nil
+}
+
+// blankRow reports whether every cell of rec is empty or white space: a blank line, or a row
+// that Excel writes as ";;;" because its cells were once formatted.
+func blankRow(rec []string) bool {
+	for _, c := range rec {
+		if strings.TrimSpace(c) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
@@ -238,9 +309,10 @@ func (p *pipeline) mapHeader(header []string) error {
 	if missing != nil {
 		return missing
 	}
-	// Only now is the header line known to be one: a file without a header line has a row of
-	// data there, which must not reach Stats (and so a log line).
-	p.st.Ignored = ignored
+	// Only once the file is accepted is the header line known to be one: a file without a header
+	// line has a row of data there, which must not reach Stats (and so a log line).
+	p.ignored = ignored
+	p.bsnCols = make([]bsnColumn, len(header))
 
 	p.slots = p.rd.slots()
 	p.empty = make([]bool, n)
@@ -293,15 +365,27 @@ func label(h string, i int) string {
 // row validates one row of the file and writes it to every output, or rejects it.
 func (p *pipeline) row(line int, rec []string) error {
 	p.errs = p.errs[:0]
-	legacyBTW := false
+	legacyBTW, bsn := false, false
 	for col, slot := range p.colSlot {
+		cell := strings.TrimSpace(rec[col])
+		if cell != "" {
+			p.bsnCols[col].add(cell, line)
+			if p.bsnCell(slot, cell) {
+				p.errs, bsn = append(p.errs, problem{col, ReasonPossibleBSN}), true
+			}
+		}
 		if slot < 0 {
 			continue
 		}
-		cell := strings.TrimSpace(rec[col])
 		if reason := p.parse(slot, cell, &legacyBTW); reason != "" {
 			p.errs = append(p.errs, problem{col, reason})
 		}
+	}
+	if bsn {
+		p.st.PossibleBSN++
+	} else if p.totalRow() {
+		p.rejectRow(line, "", []problem{{-1, ReasonTotalRow}})
+		return nil
 	}
 	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
 		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
@@ -339,6 +423,73 @@ func (p *pipeline) row(line int, rec []string) error {
 	}
 	return nil
 }
+
+// bsnCell reports whether a non-empty cell of the field in slot (-1: a column no field takes)
+// holds a BSN: any passing number in free text, one named as a BSN in a reference, an e-mail
+// address or a column no field takes. Other fields have a shape a BSN in them fails.
+func (p *pipeline) bsnCell(slot int, cell string) bool {
+	if len(cell) < 9 {
+		return false
+	}
+	k := kindRef // a column no field takes: read as a reference
+	if slot >= 0 {
+		k = p.rd.fields[slot].kind
+	}
+	switch k {
+	case kindText:
+		return bsnInText(cell)
+	case kindRef, kindEmail:
+		return bsnNamed(cell)
+	}
+	return false
+}
+
+// totalRow reports whether the row looks like a spreadsheet's total: an amount, and no other
+// field but empty ones or a word such as "Totaal".
+func (p *pipeline) totalRow() bool {
+	amount := false
+	for slot, col := range p.slotCol {
+		if col < 0 || p.empty[slot] {
+			continue
+		}
+		switch v := p.slots[slot].(type) {
+		case *Amount:
+			amount = true
+		case *Text:
+			if !totalWord(string(*v)) {
+				return false
+			}
+		case *Ref:
+			if !totalWord(string(*v)) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return amount
+}
+
+// totalWord reports whether s is how a spreadsheet labels a total row.
+func totalWord(s string) bool {
+	if len(s) < 3 || len(s) > 13 {
+		return false
+	}
+	switch s[0] | 0x20 {
+	case 't', 's', 'e', 'g':
+	default:
+		return false
+	}
+	s = strings.TrimRight(s, ": ")
+	for _, w := range totalWords {
+		if strings.EqualFold(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var totalWords = []string{"totaal", "total", "totalen", "totals", "subtotaal", "subtotal", "eindtotaal", "grand total", "som", "sum"}
 
 func (p *pipeline) failed(slot int) bool {
 	col := p.slotCol[slot]
@@ -455,6 +606,9 @@ func Check(ctx context.Context, in io.Reader, l Layout, report io.Writer) (Stats
 	st, err := Process(ctx, in, l, nil, report)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nlayout %s (record %s): %d rows, %d accepted, %d rejected\n", l.Name, l.Record, st.Rows, st.Written, st.Rejected)
+	if st.Lines > 0 {
+		fmt.Fprintf(&b, "lines: %d = 1 header + %d rows + %d continued + %d blank\n", st.Lines, st.Rows, st.Continued, st.Blank)
+	}
 	if len(st.Reasons) > 0 {
 		b.WriteString("reasons:")
 		for _, r := range sortedKeys(st.Reasons) {

@@ -60,6 +60,7 @@ type processCase struct {
 	fileErr  string // reason of the *FileError, "" for none
 	bsn      bool   // the error must match ErrBSN
 	subjects []string
+	lines    bool // compare stats.Lines, Blank, Continued and PossibleBSN too
 }
 
 func runCase(t *testing.T, tc processCase) {
@@ -117,6 +118,51 @@ func runCase(t *testing.T, tc processCase) {
 		!equalCounts(st.Reasons, tc.stats.Reasons) || strings.Join(st.Ignored, "|") != strings.Join(tc.stats.Ignored, "|") {
 		t.Errorf("stats = %+v, want %+v", st, tc.stats)
 	}
+	if tc.lines && (st.Lines != tc.stats.Lines || st.Blank != tc.stats.Blank || st.Continued != tc.stats.Continued ||
+		st.PossibleBSN != tc.stats.PossibleBSN) {
+		t.Errorf("stats = %+v, want lines %d blank %d continued %d possible_bsn %d", st,
+			tc.stats.Lines, tc.stats.Blank, tc.stats.Continued, tc.stats.PossibleBSN)
+	}
+	checkAccounting(t, in, st, err)
+}
+
+// checkAccounting checks the line accounting of a file Process read to its end: its lines,
+// counted here apart from Process, are its header, rows, continued and blank lines.
+func checkAccounting(t *testing.T, in []byte, st Stats, err error) {
+	t.Helper()
+	var fe *FileError
+	if errors.As(err, &fe) && (fe.Reason == ReasonEmptyFile || st.Lines == 0) {
+		return // rejected before its end
+	}
+	if err == nil && !st.Accounted() {
+		t.Errorf("lines do not add up: %d lines, 1 header + %d rows + %d continued + %d blank",
+			st.Lines, st.Rows, st.Continued, st.Blank)
+	}
+	if !bytes.HasPrefix(in, []byte{0xFF, 0xFE}) && !bytes.HasPrefix(in, []byte{0xFE, 0xFF}) {
+		if n := physicalLines(in); st.Lines != n {
+			t.Errorf("stats count %d lines, the file has %d", st.Lines, n)
+		}
+	}
+}
+
+// physicalLines counts the lines of b: each ends at CR, LF or CRLF, or at the end of b.
+func physicalLines(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '\n':
+			n++
+		case '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+			n++
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' && b[len(b)-1] != '\r' {
+		n++
+	}
+	return n
 }
 
 func equalCounts(a, b map[string]int) bool {
@@ -360,6 +406,73 @@ func TestProcessFiles(t *testing.T) {
 			rejects:  rejectHeader + "3,INV-1002,status_code,invalid_status_code\n",
 			stats:    Stats{Rows: 2, Written: 1, Rejected: 1, Reasons: map[string]int{"invalid_status_code": 1}},
 			subjects: []string{"K-1"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
+
+const internalHeader = "case_ref,creditor_ref,debtor_ref,name,street,house_number,postcode,city,birth_date,email,phone,iban,kvk,btw_id,invoice_number,invoice_date,principal,interest,costs\n"
+
+// TestLineEnds reads the same claims with every kind of line end, quoted line breaks and blank
+// lines, and accounts for every line of each file (runCase checks lines = header + rows +
+// continued + blank, and counts the file's lines itself).
+func TestLineEnds(t *testing.T) {
+	threeClaims := internalHeader +
+		",V-1,K-1,Jan Jansen,Dorpsstraat 1,,,Utrecht,,,,,,,,,1234.56,,\n" +
+		",V-2,K-2,Els de Vries,Kerkweg 3,,,Groningen,,,,,,,,,99.95,,\n" +
+		",V-3,K-3,Piet Bakker,Laan 5,,,Zwolle,,,,,,,,,10.00,,\n"
+	same := func(name, file string, stats Stats) processCase {
+		stats.Rows, stats.Written, stats.Ignored = 3, 3, []string{"Opmerking"}
+		return processCase{name: name, file: file, layout: acme, lines: true,
+			outs: []outSpec{{profile: "internal", want: threeClaims}}, rejects: rejectHeader, stats: stats,
+			subjects: []string{"K-1", "K-2", "K-3"}}
+	}
+	cases := []processCase{
+		same("LF", "lineends_lf.csv", Stats{Lines: 4}),
+		same("CRLF", "lineends_crlf.csv", Stats{Lines: 4}),
+		// Excel's "CSV (Macintosh)": bare CR.
+		same("CR", "lineends_cr.csv", Stats{Lines: 4}),
+		same("CR, no line end after the last row", "lineends_cr_noeol.csv", Stats{Lines: 4}),
+		// CRLF, CR and LF in one file, with a blank line ended each way.
+		same("mixed", "lineends_mixed.csv", Stats{Lines: 7, Blank: 3}),
+		{
+			// A header cell and data cells with CRLF, CR and LF inside quotes: a line break in
+			// a column no field takes passes; in a name it rejects the row.
+			name: "quoted line breaks", file: "quoted_breaks.csv", layout: acme, lines: true,
+			outs:    []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,V-1,K-1\n,V-3,K-3\n,V-4,K-4\n"}},
+			rejects: rejectHeader + "5,V-2,Naam,invalid_character\n",
+			stats: Stats{Lines: 10, Rows: 4, Written: 3, Rejected: 1, Continued: 5,
+				Reasons: map[string]int{"invalid_character": 1}, Ignored: []string{"column 5"}},
+			subjects: []string{"K-1", "K-3", "K-4"},
+		},
+		{
+			// Empty lines before the header, between and after rows, a row of empty cells and
+			// a line of spaces are blank lines.
+			name: "blank lines", file: "blank_lines.csv", layout: acme, lines: true,
+			outs:     []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,V-1,K-1\n,V-2,K-2\n"}},
+			rejects:  rejectHeader,
+			stats:    Stats{Lines: 9, Rows: 2, Written: 2, Blank: 6},
+			subjects: []string{"K-1", "K-2"},
+		},
+		{
+			// Excel's total row, with and without a label, is a reject of its own.
+			name: "excel total row", file: "excel_total_row.csv", layout: acme, lines: true,
+			outs:    []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,V-1,K-1\n,V-2,K-2\n"}},
+			rejects: rejectHeader + "4,,,total_row\n5,,,total_row\n",
+			stats: Stats{Lines: 6, Rows: 4, Written: 2, Rejected: 2, Blank: 1,
+				Reasons: map[string]int{"total_row": 2}},
+			subjects: []string{"K-1", "K-2"},
+		},
+		{
+			// Text after the header but not one row: rejected whole, never delivered as a
+			// header-only file.
+			name: "no rows", file: "blank_cells_only.csv", layout: acme, lines: true,
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: rejectHeader + "2,,,no_rows\n",
+			stats:   Stats{Lines: 3, Blank: 2, Reasons: map[string]int{"no_rows": 1}},
+			fileErr: ReasonNoRows,
 		},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -23,10 +24,12 @@ const (
 )
 
 type rowEvent struct {
-	ev   event
-	line int      // first line of the row
-	rec  []string // for evRow
-	err  error    // for evReadError
+	ev    event
+	line  int      // first line of the row
+	end   int      // last line of the row: more than line when a quoted cell holds a line break
+	blank int      // empty lines encoding/csv skipped before the row
+	rec   []string // for evRow
+	err   error    // for evReadError
 }
 
 const batchRows = 512
@@ -37,18 +40,21 @@ type batch struct {
 }
 
 type rowReader struct {
-	cr    *csv.Reader
-	lim   *limiter
-	out   chan *batch
-	free  chan *batch
-	done  chan struct{}
-	wg    sync.WaitGroup
-	next  int // the line after the last row read
+	cr   *csv.Reader
+	lim  *limiter
+	out  chan *batch
+	free chan *batch
+	done chan struct{}
+	wg   sync.WaitGroup
+	// next is the line after the last row read. Once out is closed without a terminal event it
+	// is final, and the whole input has been read.
+	next  int
 	close sync.Once
 }
 
-func startRowReader(cr *csv.Reader, lim *limiter) *rowReader {
-	r := &rowReader{cr: cr, lim: lim, out: make(chan *batch, 2), free: make(chan *batch, 3), done: make(chan struct{}), next: 2}
+// startRowReader starts reading the rows after the header, whose last line is headerEnd.
+func startRowReader(cr *csv.Reader, lim *limiter, headerEnd int) *rowReader {
+	r := &rowReader{cr: cr, lim: lim, out: make(chan *batch, 2), free: make(chan *batch, 3), done: make(chan struct{}), next: headerEnd + 1}
 	r.wg.Add(1)
 	go r.run()
 	return r
@@ -123,17 +129,30 @@ func (r *rowReader) read(b *batch) (rowEvent, bool) {
 			// A quote left open ran across lines: the rows it swallowed are lost.
 			return rowEvent{ev: evUnclosedQuote, line: pe.StartLine}, true
 		case errors.As(err, &pe):
+			// encoding/csv drops the rest of the line where it found the quote.
+			ev := rowEvent{ev: evBrokenQuoting, line: pe.StartLine, end: pe.Line, blank: pe.StartLine - r.next}
 			r.next = pe.Line + 1
-			return rowEvent{ev: evBrokenQuoting, line: pe.StartLine}, false
+			return ev, false
 		case errors.Is(err, errRecordTooLong):
 			return rowEvent{ev: evTooLong, line: r.next}, true
 		}
 		return rowEvent{ev: evReadError, err: err}, true
 	}
-	line, _ := r.cr.FieldPos(0)
-	end, _ := r.cr.FieldPos(len(rec) - 1)
+	line, end := recordLines(r.cr, rec)
+	ev := rowEvent{ev: evRow, line: line, end: end, blank: line - r.next}
 	r.next = end + 1
 	start := len(b.cells)
 	b.cells = append(b.cells, rec...) // the strings are the reader's new ones: only the slice is reused
-	return rowEvent{ev: evRow, line: line, rec: b.cells[start:len(b.cells):len(b.cells)]}, false
+	ev.rec = b.cells[start:len(b.cells):len(b.cells)]
+	return ev, false
+}
+
+// recordLines returns the first and last line of the record rec that cr has just read. A line
+// break inside a quoted cell reaches the cell as one LF (encoding/csv reads CRLF so, and
+// lineEnds has made every bare CR an LF), so the last line is where the last cell starts plus the
+// LFs in it.
+func recordLines(cr *csv.Reader, rec []string) (first, last int) {
+	first, _ = cr.FieldPos(0)
+	last, _ = cr.FieldPos(len(rec) - 1)
+	return first, last + strings.Count(rec[len(rec)-1], "\n")
 }

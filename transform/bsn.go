@@ -1,0 +1,169 @@
+package transform
+
+import (
+	"math"
+	"strings"
+)
+
+// A BSN is nine digits passing the 11-proef (elevenProof). Headers are one way a file shows that
+// it carries them (isBSNHeader); values are the other, checked here in two ways:
+//
+//   - in a cell: a free-text field (name, street, house_number, city) that holds a group of nine
+//     digits passing the 11-proef, written together or split by single dots, spaces or hyphens
+//     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does a reference, an
+//     e-mail address or a column no field takes where such a number stands with the word bsn,
+//     sofi or burgerservice (a field of any other type has a shape that a BSN in it fails). A reference or an invoice number of nine digits passes the 11-proef one time
+//     in eleven by chance, so a number alone there says nothing.
+//   - in a column: see bsnColumn.
+
+// bsnInText reports whether s holds a group of nine digits passing the 11-proef.
+func bsnInText(s string) bool {
+	var d [9]byte
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		// A group: digits, single separators between them.
+		n, j := 0, i
+		for j < len(s) {
+			if isDigit(s[j]) {
+				if n < len(d) {
+					d[n] = s[j]
+				}
+				n++
+				j++
+				continue
+			}
+			if (s[j] == '.' || s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		if n == 9 && elevenProof(d[:]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+// bsnNamed reports whether s holds a number passing the 11-proef after a word that names a BSN.
+func bsnNamed(s string) bool {
+	if !bsnInText(s) {
+		return false
+	}
+	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")
+}
+
+// containsFold is strings.Contains without regard to ASCII case, allocating nothing.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// bsnValue parses a whole cell that is BSN-shaped: nine digits, or eight (Excel drops the
+// leading zero of a number), and reports whether it passes the 11-proef. ok is false for a cell
+// of any other shape.
+func bsnValue(s string) (v uint64, pass, ok bool) {
+	if len(s) != 8 && len(s) != 9 {
+		return 0, false, false
+	}
+	// The 11-proef's weights 9..2 and -1 of the nine digits, the first a zero when there are eight.
+	sum := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) {
+			return 0, false, false
+		}
+		v = v*10 + uint64(c-'0')
+		w := len(s) - i // 9..1, or 8..1
+		if w == 1 {
+			w = -1
+		}
+		sum += w * int(c-'0')
+	}
+	return v, sum%11 == 0 && sum != 0, true
+}
+
+// A column holds BSNs when both hold:
+//
+//   - most of it: more than half of its non-empty cells are BSN-shaped (eight or nine digits)
+//     and pass the 11-proef;
+//   - not by chance: among its distinct BSN-shaped values (the first bsnWindow of them), so many
+//     pass that random numbers, of which one in eleven passes, would do so less than once in a
+//     million (bsnChance): 6 of 6, 7 of 7 or 8, 8 of 9 to 11, 9 of 12 to 14, 10 of 15 to 18, ...
+//
+// The second keeps a column of random invoice numbers, or one number repeated on every row (a
+// creditor's own customer number that happens to pass), from being taken for BSNs; it also means
+// that a file with fewer than six different BSNs in a column is not caught by its values.
+const (
+	bsnWindow = 256
+	bsnChance = 1e-6
+)
+
+// bsnColumn gathers the evidence of one source column.
+type bsnColumn struct {
+	values   int             // non-empty cells
+	passed   int             // BSN-shaped cells passing the 11-proef
+	line     int             // the first line with such a cell
+	distinct map[uint64]bool // BSN-shaped values seen -> passes, up to bsnWindow of them
+}
+
+// add adds a non-empty cell on line.
+func (c *bsnColumn) add(cell string, line int) {
+	c.values++
+	if len(cell) == 8 || len(cell) == 9 {
+		c.addShaped(cell, line)
+	}
+}
+
+func (c *bsnColumn) addShaped(cell string, line int) {
+	v, pass, ok := bsnValue(cell)
+	if !ok {
+		return
+	}
+	if pass {
+		c.passed++
+		if c.line == 0 {
+			c.line = line
+		}
+	}
+	if c.distinct == nil {
+		c.distinct = make(map[uint64]bool)
+	}
+	if len(c.distinct) < bsnWindow {
+		c.distinct[v] = pass
+	}
+}
+
+// holdsBSN decides, once every row is read.
+func (c *bsnColumn) holdsBSN() bool {
+	if 2*c.passed <= c.values {
+		return false
+	}
+	n, k := len(c.distinct), 0
+	for _, pass := range c.distinct {
+		if pass {
+			k++
+		}
+	}
+	return binomialTail(n, k, 1.0/11) < bsnChance
+}
+
+// binomialTail is the chance of k or more successes in n trials of chance p.
+func binomialTail(n, k int, p float64) float64 {
+	sum := 0.0
+	for j := k; j <= n; j++ {
+		lc, _ := math.Lgamma(float64(n + 1))
+		lj, _ := math.Lgamma(float64(j + 1))
+		lnj, _ := math.Lgamma(float64(n - j + 1))
+		sum += math.Exp(lc - lj - lnj + float64(j)*math.Log(p) + float64(n-j)*math.Log1p(-p))
+	}
+	return sum
+}

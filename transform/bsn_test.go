@@ -1,0 +1,152 @@
+package transform
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestBSNInText(t *testing.T) {
+	for _, tc := range []struct {
+		s          string
+		text, name bool
+	}{
+		{"111222333", true, false},
+		{"Jan Jansen 111222333", true, false},
+		{"1234.56.782", true, false},
+		{"123 456 782", true, false},
+		{"123-456-782", true, false},
+		{"BSN: 1234.56.782", true, true},
+		{"sofinummer 111222333", true, true},
+		{"Burgerservicenummer 111222333.", true, true},
+		{"factuur 111222333", true, false},
+		{"bsn 123456789", false, false},   // fails the 11-proef
+		{"1112223330", false, false},      // ten digits
+		{"11122233", false, false},        // eight
+		{"111222333 444", false, false},   // twelve digits in one group
+		{"111222333, 444", true, false},   // a comma ends a group
+		{"000000000", false, false},       // zero is no BSN
+		{"Dorpsstraat 12a", false, false}, //
+		{"", false, false},
+	} {
+		if got := bsnInText(tc.s); got != tc.text {
+			t.Errorf("bsnInText(%q) = %v", tc.s, got)
+		}
+		if got := bsnNamed(tc.s); got != tc.name {
+			t.Errorf("bsnNamed(%q) = %v", tc.s, got)
+		}
+	}
+}
+
+// validBSNs returns n distinct nine-digit numbers passing the 11-proef.
+func validBSNs(rnd *rand.Rand, n int) []string {
+	var out []string
+	seen := map[string]bool{}
+	for len(out) < n {
+		s := fmt.Sprintf("%09d", rnd.IntN(1e9))
+		if _, pass, _ := bsnValue(s); pass && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func column(values ...string) *bsnColumn {
+	c := new(bsnColumn)
+	for i, v := range values {
+		if v != "" {
+			c.add(v, i+2)
+		}
+	}
+	return c
+}
+
+// TestBSNColumn tests the statistical column test both ways: columns of BSNs are found, with
+// a few empty cells, typos and an eight-digit one among them; random invoice numbers, of which one
+// in eleven passes the 11-proef, are not, nor is one passing number repeated on every row.
+func TestBSNColumn(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(9, 11))
+	bsns := validBSNs(rnd, 500)
+	rep := func(s string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		values []string
+		want   bool
+	}{
+		{"six BSNs", bsns[:6], true},
+		{"five BSNs: too few to tell", bsns[:5], false},
+		{"500 BSNs", bsns, true},
+		{"BSNs with empty cells, a typo and an eight-digit one", append(append([]string{"", "12345678", "", "111222334"}, bsns[:8]...), "", "n.b."), true},
+		{"one passing number on every row", rep("111222333", 1000), false},
+		{"three passing numbers over and over", append(append(rep(bsns[0], 100), rep(bsns[1], 100)...), rep(bsns[2], 100)...), false},
+		{"a few BSNs among text", append([]string{"a", "b", "c", "d", "e", "f", "g"}, bsns[:6]...), false},
+	}
+	for _, tc := range cases {
+		if got := column(tc.values...).holdsBSN(); got != tc.want {
+			t.Errorf("%s: holdsBSN = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if _, pass, ok := bsnValue("12345678"); !ok || pass {
+		t.Errorf("12345678 read as a BSN")
+	}
+
+	// Random references: 5,000 columns of 1 to 400 nine- or eight-digit numbers. The chance
+	// that any is flagged is below 5,000 × 1e-6.
+	for i := range 5_000 {
+		n := 1 + rnd.IntN(400)
+		c := new(bsnColumn)
+		for j := range n {
+			if i%2 == 0 {
+				c.add(fmt.Sprintf("%09d", rnd.IntN(1e9)), j+2)
+			} else {
+				c.add(fmt.Sprintf("%08d", rnd.IntN(1e8)), j+2)
+			}
+		}
+		if c.holdsBSN() {
+			t.Fatalf("a column of %d random numbers taken for BSNs (%d pass)", n, c.passed)
+		}
+	}
+}
+
+func TestBSNFiles(t *testing.T) {
+	comma := acme
+	comma.Delimiter, comma.Decimal = ',', '.'
+	cases := []processCase{
+		{
+			// A BSN in a name, in a city (written with dots) and after "BSN" in a column no field
+			// takes rejects its row; a passing number in a reference, in a name when it fails the
+			// 11-proef, or in the notes without the word, does not.
+			name: "bsn in free text", file: "bsn_in_text.csv", layout: builtin(t, "claim"), lines: true,
+			outs:    []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,R-4,K-4\n,R-5,111222333\n,R-6,K-6\n"}},
+			rejects: rejectHeader + "2,R-1,name,possible_bsn\n3,R-2,city,possible_bsn\n4,R-3,notes,possible_bsn\n",
+			stats: Stats{Lines: 7, Rows: 6, Written: 3, Rejected: 3, PossibleBSN: 3,
+				Reasons: map[string]int{"possible_bsn": 3}, Ignored: []string{"notes"}},
+			subjects: []string{"K-4", "111222333", "K-6"},
+		},
+		{
+			// A column of BSNs under a header that does not say so rejects the file.
+			name: "bsn column by its values", file: "bsn_column_values.csv", layout: comma, lines: true,
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: rejectHeader + "2,,Klantnummer,bsn_column\n",
+			stats:   Stats{Lines: 11, Rows: 10, Written: 10, Reasons: map[string]int{"bsn_column": 1}},
+			fileErr: ReasonBSNColumn, bsn: true,
+		},
+		{
+			// 300 random nine-digit invoice numbers (25 pass the 11-proef) and a creditor number
+			// that passes on every row: no BSN column.
+			name: "random references", file: "random_refs.csv", layout: builtin(t, "claim"), lines: true,
+			rejects: rejectHeader,
+			stats:   Stats{Lines: 301, Rows: 300, Written: 300, Ignored: []string{"Crediteur"}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
