@@ -32,7 +32,8 @@ func proftpdConfig(t testing.TB, s *proftpdtest.Server) config.SFTP {
 // TestProFTPDConformance: the Endpoint contract on ProFTPD's mod_sftp,
 // whose user is chrooted: paths are under its root. ProFTPD resolves
 // symlinks in every path before LSTAT and OPEN, so those two cannot tell
-// a symlink from its target there; READDIR shows it.
+// a symlink from its target there; READDIR and READLINK can, and the
+// symlink checks hold as on every other server.
 func TestProFTPDConformance(t *testing.T) {
 	s := proftpdtest.Start(t)
 	var n atomic.Int64
@@ -41,7 +42,7 @@ func TestProFTPDConformance(t *testing.T) {
 		s.Mkdir(t, base)
 		ep := NewSFTP("p", proftpdConfig(t, s), nil, nil)
 		t.Cleanup(func() { ep.Close() })
-		return fixture{ep: ep, base: base, disk: s.Path, lstatFollows: true}
+		return fixture{ep: ep, base: base, disk: s.Path}
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +36,8 @@ type SFTP struct {
 	mu       sync.Mutex
 	conn     *ssh.Client
 	client   *sftp.Client
-	packet   int // bytes per read or write request on this connection
+	packet   int  // bytes per read or write request on this connection
+	readlink bool // READLINK beside each LSTAT: the server may follow symlinks (lstatFollows)
 	stopKeep chan struct{}
 	keepDone chan struct{}
 	// found is the host key algorithms under which a search for a bare
@@ -104,6 +106,7 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 		return nil, fmt.Errorf("sftp %s: start subsystem: %w", s.cfg.Address(), err)
 	}
 	s.conn, s.client, s.packet = conn, c, packet
+	s.readlink = lstatFollows(string(conn.ServerVersion()))
 	if ka := s.cfg.KeepAlive.D(); ka > 0 {
 		s.stopKeep, s.keepDone = make(chan struct{}), make(chan struct{})
 		go s.keepAlive(conn, ka, s.stopKeep, s.keepDone)
@@ -388,19 +391,85 @@ func (s *SFTP) List(ctx context.Context, dir string) ([]FileInfo, error) {
 	return out, nil
 }
 
+// Stat returns the entry at p as LSTAT shows it. On a server whose LSTAT
+// may follow a symlink (lstatFollows), READLINK tells a symlink apart: it
+// is returned as one, its size that of the target path the server
+// reports, its mtime unknown (zero), since LSTAT showed its target's.
 func (s *SFTP) Stat(ctx context.Context, p string) (FileInfo, error) {
 	var out FileInfo
 	err := s.do(ctx, func(c *sftp.Client) error {
-		fi, err := c.Lstat(p)
-		if err == nil {
-			out = fileInfo(fi)
-		}
+		var err error
+		out, err = s.lstat(c, p)()
 		return err
 	})
 	if err != nil {
 		return FileInfo{}, fmt.Errorf("sftp %s: stat %q: %w", s.cfg.Address(), p, notExist(err))
 	}
 	return out, nil
+}
+
+// lstatFollows reports whether a server, known by its SSH identification
+// string, may follow a symlink in LSTAT: SFTP v3 says LSTAT does not,
+// but ProFTPD's mod_sftp ("SSH-2.0-mod_sftp") resolves every path before
+// it looks. Only servers known to lstat(2) the path itself are trusted:
+// OpenSSH (its sftp-server and internal-sftp) and the in-process server
+// of internal/sftpd (os.Root.Lstat). Every other server, known or not,
+// gets READLINK beside each LSTAT. A server that claims to be OpenSSH is
+// taken at its word.
+func lstatFollows(serverVersion string) bool {
+	for _, prefix := range []string{"SSH-2.0-OpenSSH_", "SSH-2.0-exchanged_sftpd"} {
+		if strings.HasPrefix(serverVersion, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// lstat sends LSTAT for p, and READLINK beside it where the server's
+// LSTAT may follow a symlink, and returns a func that waits for the
+// answers. The requests go out from goroutines of their own, so that they
+// are in flight together (and with whatever the caller sends before it
+// waits): READLINK costs a request, not a round trip. A symlink is
+// returned with fs.ModeSymlink, whichever of the two showed it.
+func (s *SFTP) lstat(c *sftp.Client, p string) func() (FileInfo, error) {
+	s.mu.Lock()
+	readlink := s.readlink || s.client != c // a client not ours: the safe path
+	s.mu.Unlock()
+	var (
+		fi         os.FileInfo
+		target     string
+		err, rlerr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { fi, err = c.Lstat(p) })
+	if readlink {
+		wg.Go(func() { target, rlerr = c.ReadLink(p) })
+	}
+	return func() (FileInfo, error) {
+		wg.Wait()
+		switch {
+		case err != nil:
+			return FileInfo{}, err
+		case !readlink || fi.Mode()&fs.ModeSymlink != 0 || notSymlink(rlerr):
+			return fileInfo(fi), nil
+		case rlerr == nil:
+			return FileInfo{Name: fi.Name(), Size: int64(len(target)), Mode: fs.ModeSymlink | 0o777}, nil
+		case isNotExist(rlerr):
+			return FileInfo{}, rlerr // gone since the LSTAT
+		}
+		// Refused (ProFTPD's <Limit READLINK>) or not understood: a file
+		// that cannot be told from a symlink is not taken for a file.
+		return FileInfo{}, fmt.Errorf("readlink, to tell a symlink from a file: %w", rlerr)
+	}
+}
+
+// notSymlink reports whether err, a READLINK's answer, says that the path
+// is not a symlink: readlink(2)'s EINVAL, which OpenSSH and pkg/sftp send
+// as status 4 (failure) and ProFTPD as status 8 (op unsupported), the
+// status also of a server that has no READLINK (and no symlinks).
+func notSymlink(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && (se.FxCode() == sftp.ErrSSHFxFailure || se.FxCode() == sftp.ErrSSHFxOpUnsupported)
 }
 
 func (s *SFTP) Open(ctx context.Context, p string) (io.ReadCloser, error) {
@@ -420,26 +489,40 @@ func (s *SFTP) OpenListed(ctx context.Context, p string, listed FileInfo) (io.Re
 	return s.open(ctx, p, &listed)
 }
 
+// open opens the regular file at p. SFTP v3 has no O_NOFOLLOW, and OPEN
+// follows a symlink on every server we know (OpenSSH calls open(2)
+// without O_NOFOLLOW, ProFTPD resolves the path first), so: lstat (with
+// READLINK where the server's LSTAT may follow a symlink too), open, then
+// fstat the handle: what was opened must be the regular file lstat
+// showed, with its size and mtime. A symlink is refused with
+// ErrNotRegular and logged as a security event; so is anything else
+// swapped in between, without the event. With a listing, lstat and open
+// go out together.
+//
+// What this cannot see: a symlink swapped in after the server answered
+// LSTAT (and READLINK) and before it OPENs, or answered before them (with
+// a listing the three are in flight at once, in no set order), whose
+// target has exactly the size and mtime lstat showed. Then the target is
+// read. The window is one request's handling on the server, and the
+// target must be readable by our user there (on a chrooted login, within
+// the chroot).
 func (s *SFTP) open(ctx context.Context, p string, listed *FileInfo) (io.ReadCloser, error) {
 	var f sftpReader
+	var symlink bool
 	err := s.do(ctx, func(c *sftp.Client) error {
-		// SFTP v3 has no O_NOFOLLOW: lstat, then open, then fstat: what
-		// was opened must be what lstat showed, so that a symlink or
-		// another file swapped in between is refused, not read. With a
-		// listing, lstat and open go out together.
-		var lfi os.FileInfo
+		var lfi FileInfo
 		var lerr, err error
+		look := s.lstat(c, p)
 		if listed == nil {
-			if lfi, lerr = c.Lstat(p); lerr == nil {
+			if lfi, lerr = look(); lerr == nil && lfi.IsRegular() {
 				f.File, err = c.OpenFile(p, os.O_RDONLY)
 			}
 		} else {
-			done := make(chan struct{})
-			go func() { defer close(done); lfi, lerr = c.Lstat(p) }()
 			f.File, err = c.OpenFile(p, os.O_RDONLY)
-			<-done
+			lfi, lerr = look()
 		}
-		if lerr == nil && !lfi.Mode().IsRegular() {
+		symlink = lerr == nil && lfi.Mode&fs.ModeSymlink != 0
+		if lerr == nil && !lfi.IsRegular() {
 			lerr = ErrNotRegular // whatever the open made of it
 		}
 		if lerr != nil || err != nil {
@@ -451,10 +534,10 @@ func (s *SFTP) open(ctx context.Context, p string, listed *FileInfo) (io.ReadClo
 		ofi, err := f.File.Stat()
 		switch {
 		case err != nil:
-		case !ofi.Mode().IsRegular() || ofi.Size() != lfi.Size() || !ofi.ModTime().Equal(lfi.ModTime()):
+		case !ofi.Mode().IsRegular() || ofi.Size() != lfi.Size || !ofi.ModTime().Equal(lfi.ModTime):
 			err = ErrNotRegular
-		case listed != nil && lfi.Size() != listed.Size:
-			err = fmt.Errorf("%w: listed %d bytes, now %d", ErrSizeMismatch, listed.Size, lfi.Size())
+		case listed != nil && lfi.Size != listed.Size:
+			err = fmt.Errorf("%w: listed %d bytes, now %d", ErrSizeMismatch, listed.Size, lfi.Size)
 		}
 		if err != nil {
 			f.File.Close()
@@ -463,10 +546,14 @@ func (s *SFTP) open(ctx context.Context, p string, listed *FileInfo) (io.ReadClo
 		s.mu.Lock()
 		f.packet = s.packet
 		s.mu.Unlock()
-		f.size = lfi.Size()
+		f.size = lfi.Size
 		f.abort = s.abortFunc(c)
 		return nil
 	})
+	if symlink {
+		s.log.Warn("symlink refused", zap.Bool("security", true), zap.String("partner", s.partner),
+			zap.String("endpoint", s.String()), zap.String("file", path.Base(p)), zap.String("outcome", "refused"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sftp %s: open %q: %w", s.cfg.Address(), p, notExist(err))
 	}

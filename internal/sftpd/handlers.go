@@ -25,6 +25,7 @@ type handler struct {
 	root          *os.Root
 	readOnly      bool
 	noPosixRename bool
+	noReadlink    bool
 }
 
 var (
@@ -229,6 +230,9 @@ func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 }
 
 func (h *handler) Readlink(p string) (string, error) {
+	if h.noReadlink {
+		return "", sftp.ErrSSHFxPermissionDenied
+	}
 	return h.root.Readlink(rel(p))
 }
 

@@ -2,6 +2,7 @@ package sftpd
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
@@ -47,6 +48,13 @@ type Options struct {
 	NoPosixRename bool
 	// ReadOnly refuses every request that would change Root.
 	ReadOnly bool
+	// ServerVersion is the SSH identification string sent to clients; default
+	// "SSH-2.0-exchanged_sftpd". Another one makes a client that knows servers by it take
+	// this one for a stranger.
+	ServerVersion string
+	// NoReadlink refuses READLINK as permission denied, as ProFTPD does under
+	// <Limit READLINK> DenyAll.
+	NoReadlink bool
 }
 
 // Server is a running SFTP server. Its methods are safe for concurrent use.
@@ -103,7 +111,8 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sftpd: listen: %w", err)
 	}
 
-	h := &handler{root: root, readOnly: opts.ReadOnly, noPosixRename: opts.NoPosixRename}
+	h := &handler{root: root, readOnly: opts.ReadOnly, noPosixRename: opts.NoPosixRename,
+		noReadlink: opts.NoReadlink}
 	s := &Server{
 		ln:       ln,
 		hostKey:  hostKey,
@@ -136,7 +145,7 @@ func checkLoopback(addr string) error {
 }
 
 func serverConfig(opts Options, hostKey ssh.Signer) *ssh.ServerConfig {
-	cfg := &ssh.ServerConfig{ServerVersion: "SSH-2.0-exchanged_sftpd"}
+	cfg := &ssh.ServerConfig{ServerVersion: cmp.Or(opts.ServerVersion, "SSH-2.0-exchanged_sftpd")}
 	if len(opts.AuthorizedKeys) > 0 {
 		authorized := make([][]byte, len(opts.AuthorizedKeys))
 		for i, k := range opts.AuthorizedKeys {

@@ -391,6 +391,44 @@ func TestSymlinks(t *testing.T) {
 	}
 }
 
+// TestServerVersionNoReadlink: ServerVersion is the identification string a client sees
+// (the default names the server); NoReadlink refuses READLINK as permission denied, and
+// READLINK of a regular file is a failure (status 4) either way on a default server.
+func TestServerVersionNoReadlink(t *testing.T) {
+	for _, tc := range []struct {
+		opts    func(*sftpd.Options)
+		version string
+	}{
+		{nil, "SSH-2.0-exchanged_sftpd"},
+		{func(o *sftpd.Options) { o.ServerVersion, o.NoReadlink = "SSH-2.0-mod_sftp", true }, "SSH-2.0-mod_sftp"},
+	} {
+		f := start(t, tc.opts)
+		f.writeDisk(t, "a.csv", "x")
+		if err := os.Symlink("a.csv", filepath.Join(f.root, "l.csv")); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ssh.Dial("tcp", f.srv.Addr(), f.config(ssh.PublicKeys(f.signer)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if got := string(conn.ServerVersion()); got != tc.version {
+			t.Errorf("server version %q, want %q", got, tc.version)
+		}
+		c := f.client(t)
+		target, err := c.ReadLink("/l.csv")
+		if tc.opts == nil {
+			if err != nil || target != "a.csv" {
+				t.Errorf("ReadLink(symlink) = %q, %v", target, err)
+			}
+			_, err := c.ReadLink("/a.csv")
+			wantStatus(t, err, 4) // SSH_FX_FAILURE: readlink(2)'s EINVAL
+		} else if !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("ReadLink with NoReadlink = %q, %v; want permission denied", target, err)
+		}
+	}
+}
+
 func TestRootConfinement(t *testing.T) {
 	parent := t.TempDir()
 	root := filepath.Join(parent, "root")
