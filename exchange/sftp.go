@@ -463,9 +463,11 @@ func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 		f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		switch {
 		case err == nil:
-		case isAlreadyExists(err):
+		case alreadyExists(err):
 			return ErrExists
-		case isFailure(err):
+		case isFailure(err) || isDenied(err):
+			// ProFTPD (AllowOverwrite off) refuses an existing target as
+			// a permission.
 			if _, serr := c.Lstat(p); serr == nil {
 				return ErrExists
 			}
@@ -553,7 +555,7 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 					return left // the next Rename completes it
 				}
 				return nil
-			case isAlreadyExists(err) || isFailure(err) && s.exists(c, to):
+			case alreadyExists(err) || isFailure(err) && s.exists(c, to):
 				return s.completeLink(c, from, to, &left)
 			case isNotExist(err) || lostConnection(err):
 				return err
@@ -567,7 +569,7 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 			return refused("stat", err)
 		}
 		err := c.Rename(from, to)
-		if isAlreadyExists(err) || isFailure(err) && s.exists(c, to) {
+		if alreadyExists(err) || isFailure(err) && s.exists(c, to) {
 			return ErrExists
 		}
 		return refused("rename", err)
@@ -657,23 +659,25 @@ func isNotExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || (errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile)
 }
 
+// fxFileAlreadyExists is SSH_FX_FILE_ALREADY_EXISTS, a status of SFTP v5
+// that ProFTPD sends v3 clients too, for a rename onto an existing target.
+const fxFileAlreadyExists = 11
+
+// alreadyExists reports whether err is a server's "file already exists":
+// the one place that reads status 11 as ErrExists.
+func alreadyExists(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == fxFileAlreadyExists
+}
+
 func isFailure(err error) bool {
 	var se *sftp.StatusError
 	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure
 }
 
-// SFTP status codes of version 6 of the protocol that servers speaking
-// version 3 send all the same (ProFTPD does).
-const (
-	fxFileAlreadyExists = 11 // SSH_FX_FILE_ALREADY_EXISTS
-	fxWriteProtect      = 12 // SSH_FX_WRITE_PROTECT
-)
-
-// isAlreadyExists reports whether err is SSH_FX_FILE_ALREADY_EXISTS.
-func isAlreadyExists(err error) bool {
-	var se *sftp.StatusError
-	return errors.As(err, &se) && se.Code == fxFileAlreadyExists
-}
+// fxWriteProtect is SSH_FX_WRITE_PROTECT, a status of SFTP v5 that a
+// server may send v3 clients too, for a request refused as read-only.
+const fxWriteProtect = 12
 
 // isDenied reports whether err refuses a request for lack of permission:
 // fs.ErrPermission (pkg/sftp's name for SSH_FX_PERMISSION_DENIED, and the

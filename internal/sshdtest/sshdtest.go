@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/exchanged/exchanged/internal/sshdtest/peer"
 )
 
 const (
@@ -24,8 +26,7 @@ const (
 	readyPoll    = 20 * time.Millisecond
 	maxReadyPoll = int(readyTimeout / readyPoll)
 	dialTimeout  = 2 * time.Second
-	bindAttempts = 5 // ports tried when another process takes the one we picked
-	stopTimeout  = 10 * time.Second
+	bindAttempts = 5  // ports tried when another process takes the one we picked
 	logTail      = 40 // lines of sshd's log in a failure message
 )
 
@@ -49,21 +50,32 @@ type Server struct {
 
 	ConfigPath string // the sshd_config in use
 
+	// HostKeys are all of the server's host keys: RSA, ECDSA and Ed25519, in that order.
+	// HostKey and Fingerprint are the Ed25519 one, the only one KnownHostsPath holds.
+	HostKeys []HostKey
+
+	// DropUser is a second account, chrooted (internal-sftp only) to DropRoot, that logs in
+	// with ClientSigner too; it is "" unless the tests run as root, who alone can set it up.
+	// DropDir is its drop folder as it sees it ("/drop"), DropPath the same on disk: root's,
+	// mode 0733, so that it may create files there and open, stat, rename or remove them by
+	// name, but not list the folder. Files it creates belong to DropUser.
+	DropUser string
+	DropRoot string
+	DropDir  string
+	DropPath string
+
 	sshd     string
 	version  [2]int
 	launches int
 	setup    *setup
-	log      *tailBuffer
+	log      *peer.TailBuffer
 
 	mu   sync.Mutex
-	proc *process
+	proc *peer.Process
 }
 
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd.Wait returned
-	err  error         // cmd.Wait's result, set before done is closed
-}
+// HostKey is one of a server's host keys, as an operator would pin it.
+type HostKey = peer.HostKey
 
 var (
 	// errBind marks a start that failed because the port was taken.
@@ -94,6 +106,11 @@ func Start(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if os.Geteuid() == 0 {
+		if st.drop, err = newDrop(tb); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	s := &Server{
 		Host:           "127.0.0.1",
 		User:           u.Username,
@@ -104,10 +121,14 @@ func Start(tb testing.TB) *Server {
 		Fingerprint:    ssh.FingerprintSHA256(st.host.PublicKey()),
 		Root:           root,
 		ConfigPath:     st.configPath,
+		HostKeys:       st.hostKeys,
 		sshd:           sshd,
 		version:        version,
 		setup:          st,
-		log:            &tailBuffer{max: 64 << 10},
+		log:            &peer.TailBuffer{Max: 64 << 10},
+	}
+	if d := st.drop; d != nil {
+		s.DropUser, s.DropRoot, s.DropDir, s.DropPath = d.user, d.chroot, "/drop", d.dir
 	}
 	// Registered after the temp dirs, so it runs before they are removed.
 	tb.Cleanup(func() {
@@ -166,7 +187,7 @@ func (s *Server) Stop() {
 	s.proc = nil
 	s.mu.Unlock()
 	if p != nil {
-		p.kill()
+		p.Kill()
 	}
 }
 
@@ -186,9 +207,22 @@ func (s *Server) ClientConfig() (*ssh.ClientConfig, error) {
 	}, nil
 }
 
+// DropClientConfig is ClientConfig for DropUser. It fails when there is no DropUser.
+func (s *Server) DropClientConfig() (*ssh.ClientConfig, error) {
+	if s.DropUser == "" {
+		return nil, errors.New("sshdtest: no drop user (tests not run as root)")
+	}
+	cfg, err := s.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.User = s.DropUser
+	return cfg, nil
+}
+
 // LogTail returns the last lines sshd wrote to its stderr (LogLevel VERBOSE), across
 // restarts.
-func (s *Server) LogTail() string { return lastLines(s.log.String(), logTail) }
+func (s *Server) LogTail() string { return peer.LastLines(s.log.String(), logTail) }
 
 // launch starts sshd with the current config and waits until the client key logs in.
 func (s *Server) launch() error {
@@ -198,17 +232,10 @@ func (s *Server) launch() error {
 	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.setup.configPath)
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
-	cmd.SysProcAttr = sysProcAttr()
-	// sshd's sessions inherit its stderr; don't let one that outlives a kill hold Wait.
-	cmd.WaitDelay = 2 * time.Second
-	if err := cmd.Start(); err != nil {
+	p, err := peer.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("sshdtest: start %s: %w", s.sshd, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	s.mu.Lock()
 	s.proc = p
 	s.mu.Unlock()
@@ -223,7 +250,7 @@ func (s *Server) launch() error {
 var bindFailure = regexp.MustCompile(`Bind to port \d+ .* failed|Cannot bind any address`)
 
 // waitReady polls, a bounded number of times, until the client key logs in to sshd.
-func (s *Server) waitReady(p *process, mark string) error {
+func (s *Server) waitReady(p *peer.Process, mark string) error {
 	// The log of this start only: earlier ones may hold other failures.
 	logNow := func() string {
 		l := s.log.String()
@@ -240,17 +267,23 @@ func (s *Server) waitReady(p *process, mark string) error {
 	var last error
 	for range maxReadyPoll {
 		select {
-		case <-p.done:
+		case <-p.Done():
 			if bindFailure.MatchString(logNow()) {
-				return fmt.Errorf("%w: sshd exited: %v", errBind, p.err)
+				return fmt.Errorf("%w: sshd exited: %v", errBind, p.Err())
 			}
-			return fmt.Errorf("sshdtest: sshd exited before accepting a login: %v", p.err)
+			return fmt.Errorf("sshdtest: sshd exited before accepting a login: %v", p.Err())
 		default:
 		}
 		if time.Now().After(deadline) {
 			break
 		}
 		last = s.tryLogin(cfg)
+		if last == nil && s.DropUser != "" {
+			dcfg, _ := s.DropClientConfig()
+			if last = s.tryLogin(dcfg); last != nil {
+				last = fmt.Errorf("drop user %s: %w", s.DropUser, last)
+			}
+		}
 		if last == nil {
 			return nil
 		}
@@ -291,33 +324,12 @@ func (s *Server) tryLogin(cfg *ssh.ClientConfig) error {
 	return err
 }
 
-// kill ends sshd and its sessions and waits, bounded, for Wait to return.
-func (p *process) kill() {
-	killTree(p.cmd.Process.Pid)
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("sshdtest: find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return peer.FreePort() }
 
 // unavailable skips the test, or fails it when CI=true: CI must have a real peer.
 func unavailable(tb testing.TB, err error) {
 	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("sshdtest: sshd unavailable (CI=true): %v", err)
-		return
-	}
-	tb.Skipf("sshdtest: sshd unavailable: %v", err)
+	peer.Unavailable(tb, "sshdtest: sshd", err)
 }
 
 // Available reports whether sshd can run here: nil if it can, otherwise why not. It checks

@@ -22,7 +22,8 @@ import (
 )
 
 // connect logs in with the server's client key file and known_hosts file, as the daemon
-// would from its config.
+// would from its config: asking for the key type known_hosts holds, of the three the server
+// has.
 func connect(t *testing.T, s *sshdtest.Server) (*sftp.Client, *ssh.Client, error) {
 	t.Helper()
 	pemBytes, err := os.ReadFile(s.ClientKeyPath)
@@ -38,10 +39,11 @@ func connect(t *testing.T, s *sshdtest.Server) (*sftp.Client, *ssh.Client, error
 		t.Fatal(err)
 	}
 	conn, err := ssh.Dial("tcp", s.Addr, &ssh.ClientConfig{
-		User:            s.User,
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: hostKeys,
-		Timeout:         10 * time.Second,
+		User:              s.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   hostKeys,
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
+		Timeout:           10 * time.Second,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -156,10 +158,11 @@ func TestChangedHostKeyRefused(t *testing.T) {
 func TestWrongPasswordRefused(t *testing.T) {
 	s := sshdtest.Start(t)
 	conn, err := ssh.Dial("tcp", s.Addr, &ssh.ClientConfig{
-		User:            s.User,
-		Auth:            []ssh.AuthMethod{ssh.Password("not-the-password")},
-		HostKeyCallback: ssh.FixedHostKey(s.HostKey),
-		Timeout:         10 * time.Second,
+		User:              s.User,
+		Auth:              []ssh.AuthMethod{ssh.Password("not-the-password")},
+		HostKeyCallback:   ssh.FixedHostKey(s.HostKey),
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
+		Timeout:           10 * time.Second,
 	})
 	if err == nil {
 		conn.Close()
@@ -225,5 +228,93 @@ func TestAvailable(t *testing.T) {
 	}
 	if err != nil {
 		t.Skipf("Available: %v", err)
+	}
+}
+
+// TestHostKeys: the server offers each of its three host keys, each as HostKeys describes it.
+func TestHostKeys(t *testing.T) {
+	s := sshdtest.Start(t)
+	want := []string{ssh.KeyAlgoRSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoED25519}
+	if len(s.HostKeys) != len(want) {
+		t.Fatalf("HostKeys: %d, want %d", len(s.HostKeys), len(want))
+	}
+	if last := s.HostKeys[2]; last.Fingerprint != s.Fingerprint || !bytes.Equal(last.PublicKey.Marshal(), s.HostKey.Marshal()) {
+		t.Fatalf("HostKey/Fingerprint are not the Ed25519 key of HostKeys")
+	}
+	for i, k := range s.HostKeys {
+		algo := k.Type
+		if algo == ssh.KeyAlgoRSA {
+			algo = ssh.KeyAlgoRSASHA256
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Line))
+		if k.Type != want[i] || err != nil || ssh.FingerprintSHA256(pub) != k.Fingerprint {
+			t.Fatalf("HostKeys[%d] = %s %s %q: %v", i, k.Type, k.Fingerprint, k.Line, err)
+		}
+		conn, err := ssh.Dial("tcp", s.Addr, &ssh.ClientConfig{
+			User:              s.User,
+			Auth:              []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
+			HostKeyCallback:   ssh.FixedHostKey(k.PublicKey),
+			HostKeyAlgorithms: []string{algo},
+			Timeout:           10 * time.Second,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", k.Type, err)
+		}
+		conn.Close()
+	}
+}
+
+// TestDropUser: the chrooted user may upload into its 0733 drop folder, and stat, rename
+// and remove there by name, but not list it, nor see anything outside its chroot.
+func TestDropUser(t *testing.T) {
+	s := sshdtest.Start(t)
+	if os.Geteuid() != 0 {
+		if s.DropUser != "" {
+			t.Fatalf("DropUser %q without root", s.DropUser)
+		}
+		t.Skip("the drop user needs root")
+	}
+	if fi, err := os.Stat(s.DropPath); err != nil || fi.Mode().Perm() != 0o733 || s.DropPath != filepath.Join(s.DropRoot, "drop") {
+		t.Fatalf("DropPath %q: %v, %v", s.DropPath, fi, err)
+	}
+	cfg, err := s.DropClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ssh.Dial("tcp", s.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := path.Join(s.DropDir, "a.csv")
+	w, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("x;y\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.DropPath, "a.csv")); err != nil || string(b) != "x;y\n" {
+		t.Fatalf("on disk: %q, %v", b, err)
+	}
+	if _, err := c.ReadDir(s.DropDir); !errors.Is(err, os.ErrPermission) {
+		t.Fatalf("ReadDir(drop) = %v, want permission denied", err)
+	}
+	if _, err := c.Lstat(p); err != nil {
+		t.Fatalf("Lstat by name: %v", err)
+	}
+	if err := c.Rename(p, path.Join(s.DropDir, "b.csv")); err != nil {
+		t.Fatalf("Rename: %v", err)
+	}
+	if _, err := c.Lstat(s.Root); err == nil {
+		t.Fatal("the drop user sees outside its chroot")
 	}
 }

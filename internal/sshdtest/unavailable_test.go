@@ -42,7 +42,7 @@ func TestParseVersionAndPrivsep(t *testing.T) {
 	if dir, ok := missingPrivsepDir("Missing privilege separation directory: /run/sshd"); !ok || dir != "/run/sshd" {
 		t.Errorf("missingPrivsepDir = %q, %v", dir, ok)
 	}
-	st := &setup{hostKeyPath: "/k", authorizedPath: "/a", pidPath: "/p"}
+	st := &setup{authorizedPath: "/a", pidPath: "/p"}
 	for _, tc := range []struct {
 		v    [2]int
 		want bool

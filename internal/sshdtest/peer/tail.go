@@ -1,35 +1,35 @@
-package sshdtest
+package peer
 
 import (
 	"strings"
 	"sync"
 )
 
-// tailBuffer is an io.Writer that keeps the last max bytes written to it.
-type tailBuffer struct {
+// TailBuffer is an io.Writer that keeps the last Max bytes written to it.
+type TailBuffer struct {
 	mu  sync.Mutex
-	max int
+	Max int
 	buf []byte
 }
 
-func (b *tailBuffer) Write(p []byte) (int, error) {
+func (b *TailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
+	if over := len(b.buf) - b.Max; over > 0 {
 		b.buf = append(b.buf[:0], b.buf[over:]...)
 	}
 	return len(p), nil
 }
 
-func (b *tailBuffer) String() string {
+func (b *TailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
 
-// lastLines returns at most n trailing lines of s.
-func lastLines(s string, n int) string {
+// LastLines returns at most n trailing lines of s.
+func LastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

@@ -1,4 +1,4 @@
-package sshdtest
+package peer
 
 import (
 	"os"
@@ -10,15 +10,15 @@ import (
 // maxKillPasses bounds the scans for sessions forked while Stop is stopping them.
 const maxKillPasses = 5
 
-func sysProcAttr() *syscall.SysProcAttr {
-	// Its own process group, and killed if the test binary dies first.
+// SysProcAttr puts a daemon in its own process group, killed if the test binary dies first.
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// killTree kills sshd (pid) and every live descendant. sshd starts each connection in a new
-// session, so the process group does not reach them; they are found through /proc. All are
+// KillTree kills a daemon (pid) and every live descendant. sshd starts each connection in a new
+// session (ProFTPD forks one per connection too), so the process group does not reach them; they are found through /proc. All are
 // stopped first, so that none forks a child that escapes the scan, then killed.
-func killTree(pid int) {
+func KillTree(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGSTOP)
 	stopped := map[int]bool{}
 	for range maxKillPasses {
