@@ -195,7 +195,6 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) {
 		// Uploaded in temp mode, and the partner refuses what temp mode
 		// needs next: finish in the mode the destination now has.
-		x.l.Info("delivery mode changed", zap.String("outcome", "direct"), zap.String("error", err.Error()))
 		if err = x.toDirect(ctx); err == nil {
 			err = x.direct(ctx)
 		}
@@ -296,6 +295,7 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 // its temp file is removed (reported if the partner refuses) and the
 // delivery recorded as started again, in direct mode.
 func (x *delivery) toDirect(ctx context.Context) error {
+	x.l.Info("delivery mode changed", zap.String("outcome", "direct"), zap.String("state", x.d.State))
 	x.removeTemp(ctx, x.temp())
 	if err := x.ledger.RestartDelivery(x.d.ID, ledger.ModeDirect); err != nil {
 		return err
@@ -434,7 +434,8 @@ func (x *delivery) explain(err error) error {
 		return err
 	}
 	if x.d.Mode == ledger.ModeDirect {
-		return fmt.Errorf("%w: upload: direct needs the partner to allow creating and writing new files in %s", err, x.dest.Dir)
+		return fmt.Errorf("%w: upload: direct needs %s to allow creating new files in %s (a server that never overwrites may answer so when the name is taken)",
+			err, x.dest.Partner, x.dest.Dir)
 	}
 	return fmt.Errorf("%w: use upload: direct if %s allows only writing new files in %s", err, x.dest.Partner, x.dest.Dir)
 }
@@ -487,9 +488,14 @@ func (x *delivery) sidecars(ctx context.Context) error {
 
 // putSmall writes a small file p through its temp name tmp, unless p
 // exists. The temp name is the delivery's own, so that a resumed delivery
-// replaces what a crash left under it instead of leaving it.
+// replaces what a crash left under it instead of leaving it, and removes
+// it when p stands (a crash between the link that made p and the removal
+// of tmp leaves both).
 func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) error {
 	if _, err := x.ep.Stat(ctx, p); err == nil {
+		if !x.fresh {
+			x.removeTemp(ctx, tmp)
+		}
 		return nil
 	}
 	w, err := x.ep.Create(ctx, tmp)
@@ -501,14 +507,7 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(data)
-	if err == nil {
-		err = w.Sync()
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
+	if err = writeSmall(w, data); err == nil {
 		err = x.ep.Rename(ctx, tmp, p)
 		switch {
 		case err == nil:
@@ -537,15 +536,20 @@ func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(data)
+	if err = writeSmall(w, data); err != nil {
+		x.removeTemp(ctx, p)
+	}
+	return err
+}
+
+// writeSmall writes data to w in one write, syncs and closes it.
+func writeSmall(w WriteFile, data []byte) error {
+	_, err := w.Write(data)
 	if err == nil {
 		err = w.Sync()
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
-	}
-	if err != nil {
-		x.removeTemp(ctx, p)
 	}
 	return err
 }

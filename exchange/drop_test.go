@@ -21,29 +21,32 @@ import (
 // an in-process SFTP server started with opts, in dir /in.
 func dropRig(t *testing.T, opts sftpd.Options, dest config.Destination) (*rig, string, *inproc) {
 	t.Helper()
-	acme := t.TempDir()
-	mkdirs(t, acme, "outbox")
 	srv := startInproc(t, opts)
 	mkdirs(t, srv.root, "in")
-	dest.Partner, dest.Dir, dest.Profile = "gdw", "/in", "bailiff"
+	g, acme := dropRigTo(t, srv.cfg, "/in", dest)
+	return g, acme, srv
+}
+
+// dropRigTo is dropRig for the bailiff's SFTP server at cfg, directory dir.
+func dropRigTo(t *testing.T, cfg config.SFTP, dir string, dest config.Destination) (*rig, string) {
+	t.Helper()
+	acme := t.TempDir()
+	mkdirs(t, acme, "outbox")
+	dest.Partner, dest.Dir, dest.Profile = "gdw", dir, "bailiff"
 	g := newRig(t, map[string]*config.Partner{
 		"acme": localPartner("creditor", acme),
-		"gdw":  sftpPartner("bailiff", srv.cfg),
+		"gdw":  sftpPartner("bailiff", cfg),
 	}, map[string]*config.Job{"claims-in": {
 		Source:       config.Source{Partner: "acme", Dir: "/outbox", Match: "*.csv", Settle: settle(1)},
 		Transform:    &config.Transform{Layout: "acme-claims", Profile: "bailiff"},
 		Destinations: []*config.Destination{&dest},
 	}})
-	g.cfg.Layouts = map[string]*config.Layout{"acme-claims": {Name: "acme-claims", Record: "claim", Delimiter: ";",
-		Charset: "windows-1252", Decimal: ",", Date: "02-01-2006",
-		Columns: map[string]string{"Dossier": "case_ref", "Factuur": "creditor_ref", "Klantnummer": "debtor_ref",
-			"Naam": "name", "Postcode": "postcode", "Plaats": "city", "Geboortedatum": "birth_date",
-			"E-mail": "email", "IBAN": "iban", "Bedrag": "principal"}}}
+	g.cfg.Layouts = acmeClaimsLayout()
 	if err := CheckConfig(g.cfg); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
-	return g, acme, srv
+	return g, acme
 }
 
 // disclosed returns the disclosures of debtor K-1 of excelClaims.
@@ -56,8 +59,8 @@ func (g *rig) disclosed() []ledger.Disclosure {
 	return ds
 }
 
-// names returns the names in dir, sorted.
-func names(t *testing.T, dir string) []string {
+// dirNames returns the names in dir, sorted.
+func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -100,7 +103,7 @@ func TestDropFolderTempThenDirect(t *testing.T) {
 		t.Error("a refused permission is not a permanent failure")
 	}
 	in := filepath.Join(srv.root, "in")
-	left := names(t, in)
+	left := dirNames(t, in)
 	if len(left) != 1 || !strings.HasPrefix(left[0], tempPrefix) {
 		t.Fatalf("drop folder holds %v, want our one temp file", left)
 	}
@@ -118,7 +121,7 @@ func TestDropFolderTempThenDirect(t *testing.T) {
 	if err != nil || res.Delivered != 1 {
 		t.Fatalf("run in direct mode = %+v, %v", res, err)
 	}
-	if got := names(t, in); len(got) != 3 || got[0] != left[0] || got[1] != "claims_1.csv" || got[2] != "claims_1.csv.done" {
+	if got := dirNames(t, in); len(got) != 3 || got[0] != left[0] || got[1] != "claims_1.csv" || got[2] != "claims_1.csv.done" {
 		t.Fatalf("drop folder = %v, want the old temp file (refused removal), the file and its marker", got)
 	}
 	if b, _ := os.ReadFile(filepath.Join(in, "claims_1.csv")); !bytes.Contains(b, []byte("K-1")) {
@@ -148,7 +151,7 @@ func TestDropFolderDirect(t *testing.T) {
 		t.Fatalf("run = %+v, %v", res, err)
 	}
 	in := filepath.Join(srv.root, "in")
-	if got := strings.Join(names(t, in), " "); got != "claims_1.csv claims_1.csv.done claims_1.csv.sha256" {
+	if got := strings.Join(dirNames(t, in), " "); got != "claims_1.csv claims_1.csv.done claims_1.csv.sha256" {
 		t.Fatalf("drop folder = %q", got)
 	}
 	b, _ := os.ReadFile(filepath.Join(in, "claims_1.csv"))
@@ -191,14 +194,9 @@ func (w *halfWriter) Write(p []byte) (int, error) {
 	return w.WriteFile.Write(p)
 }
 
-// A direct upload cut off in a write-only folder leaves a partial file
-// under the final name that we may not remove: it is reported, the
-// delivery fails permanently with ErrPartialLeft and is never recorded as
-// delivered. Once the partner has removed it, the next run writes the
-// file whole, under the same name.
-func TestDirectPartialLeft(t *testing.T) {
-	g, _, srv := dropRig(t, sftpd.Options{Deny: sftpd.WriteOnly},
-		config.Destination{Upload: config.UploadDirect, DoneMarker: ".done"})
+// cutUploads cuts every upload to gdw off after 20 bytes, for as long as
+// the flag it returns is set, and makes one try per run.
+func cutUploads(g *rig) *bool {
 	cut := true
 	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
 		if partner == "gdw" && cut {
@@ -207,6 +205,18 @@ func TestDirectPartialLeft(t *testing.T) {
 		return ep
 	}
 	g.runner.Retry.Attempts = 1
+	return &cut
+}
+
+// A direct upload cut off in a write-only folder leaves a partial file
+// under the final name that we may not remove: it is reported, the
+// delivery fails permanently with ErrPartialLeft and is never recorded as
+// delivered. Once the partner has removed it, the next run writes the
+// file whole, under the same name.
+func TestDirectPartialLeft(t *testing.T) {
+	g, _, srv := dropRig(t, sftpd.Options{Deny: sftpd.WriteOnly},
+		config.Destination{Upload: config.UploadDirect, DoneMarker: ".done"})
+	cut := cutUploads(g)
 	if _, err := g.run("claims-in"); !errors.Is(err, ErrFilesFailed) {
 		t.Fatalf("first run: %v", err)
 	}
@@ -217,7 +227,7 @@ func TestDirectPartialLeft(t *testing.T) {
 	if ev := g.logs.FilterMessage("partial file not removed").All(); len(ev) != 1 || ev[0].ContextMap()["file"] != "/in/claims_1.csv" {
 		t.Errorf("partial file left without an error event: %v", ev)
 	}
-	cut = false
+	*cut = false
 	if _, err := g.run("claims-in"); !errors.Is(err, ErrFilesFailed) {
 		t.Fatalf("second run: %v", err)
 	}
@@ -227,7 +237,7 @@ func TestDirectPartialLeft(t *testing.T) {
 	if ds := g.disclosed(); len(ds) != 1 || ds[0].State != ledger.DisclosureSent {
 		t.Errorf("disclosures = %+v, want one sent, not confirmed", ds)
 	}
-	if got := strings.Join(names(t, in), " "); got != "claims_1.csv" {
+	if got := strings.Join(dirNames(t, in), " "); got != "claims_1.csv" {
 		t.Errorf("drop folder = %q, want the partial file alone (no marker, no second name)", got)
 	}
 
@@ -236,7 +246,7 @@ func TestDirectPartialLeft(t *testing.T) {
 	if err != nil || res.Delivered != 1 {
 		t.Fatalf("run after the partner removed it = %+v, %v", res, err)
 	}
-	if got := strings.Join(names(t, in), " "); got != "claims_1.csv claims_1.csv.done" {
+	if got := strings.Join(dirNames(t, in), " "); got != "claims_1.csv claims_1.csv.done" {
 		t.Errorf("drop folder = %q", got)
 	}
 	if ds := g.disclosed(); len(ds) != 1 || ds[0].State != ledger.DisclosureConfirmed {
@@ -249,22 +259,15 @@ func TestDirectPartialLeft(t *testing.T) {
 func TestDirectPartialRewritten(t *testing.T) {
 	g, _, srv := dropRig(t, sftpd.Options{Deny: []string{"stat", "list", "read", "rename", "link"}},
 		config.Destination{Upload: config.UploadDirect, DoneMarker: ".done"})
-	cut := true
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
-		if partner == "gdw" && cut {
-			return failWrite{Endpoint: ep, after: 20}
-		}
-		return ep
-	}
-	g.runner.Retry.Attempts = 1
+	cut := cutUploads(g)
 	g.run("claims-in")
 	in := filepath.Join(srv.root, "in")
-	if got := strings.Join(names(t, in), " "); got != "" {
+	if got := strings.Join(dirNames(t, in), " "); got != "" {
 		t.Fatalf("drop folder after a failed upload = %q, want the partial file removed", got)
 	}
 	// As a crash would leave it: a partial file, the delivery writing.
 	os.WriteFile(filepath.Join(in, "claims_1.csv"), []byte("Dossier;Fac"), 0o600)
-	cut = false
+	*cut = false
 	res, err := g.run("claims-in")
 	if err != nil || res.Delivered != 1 {
 		t.Fatalf("resumed run = %+v, %v", res, err)
@@ -290,7 +293,7 @@ func TestRenameRefusedThenDirect(t *testing.T) {
 		t.Errorf("failure = %q", msg)
 	}
 	in := filepath.Join(srv.root, "in")
-	if got := names(t, in); len(got) != 1 || !strings.HasPrefix(got[0], tempPrefix) {
+	if got := dirNames(t, in); len(got) != 1 || !strings.HasPrefix(got[0], tempPrefix) {
 		t.Fatalf("drop folder = %v, want the complete temp file", got)
 	}
 	dels, _ := g.ledger.Deliveries(g.files("claims-in")[0].ID)
@@ -304,7 +307,7 @@ func TestRenameRefusedThenDirect(t *testing.T) {
 	if res, err := g.run("claims-in"); err != nil || res.Delivered != 1 {
 		t.Fatalf("run in direct mode = %+v, %v", res, err)
 	}
-	if got := strings.Join(names(t, in), " "); got != "claims_1.csv" {
+	if got := strings.Join(dirNames(t, in), " "); got != "claims_1.csv" {
 		t.Errorf("drop folder = %q, want the file alone", got)
 	}
 	if ds := g.disclosed(); len(ds) != 1 || ds[0].State != ledger.DisclosureConfirmed {
@@ -404,7 +407,7 @@ func TestRenameNeverReplaces(t *testing.T) {
 			if b, _ := os.ReadFile(theirs); !bytes.Equal(b, claims) {
 				t.Errorf("delivered %q", b)
 			}
-			if got := strings.Join(names(t, filepath.Join(srv.root, "in")), " "); got != "a.csv" {
+			if got := strings.Join(dirNames(t, filepath.Join(srv.root, "in")), " "); got != "a.csv" {
 				t.Errorf("in = %q, want a.csv alone", got)
 			}
 		})
@@ -420,7 +423,7 @@ func TestRenameWithAndWithoutHardlink(t *testing.T) {
 		if res, err := g.run("j"); err != nil || res.Delivered != 1 {
 			t.Fatalf("NoHardlink %v: run = %+v, %v", opts.NoHardlink, res, err)
 		}
-		if got := strings.Join(names(t, filepath.Join(srv.root, "in")), " "); got != "a.csv a.csv.done a.csv.sha256" {
+		if got := strings.Join(dirNames(t, filepath.Join(srv.root, "in")), " "); got != "a.csv a.csv.done a.csv.sha256" {
 			t.Errorf("NoHardlink %v: in = %q", opts.NoHardlink, got)
 		}
 	}
@@ -431,50 +434,67 @@ func TestRenameWithAndWithoutHardlink(t *testing.T) {
 // name would leave it.
 type linkThenLose struct {
 	Endpoint
-	root string
-	done *bool
+	root   string
+	done   *bool
+	suffix string // of the final name whose rename is cut short; "" for any
 }
 
 func (l linkThenLose) Rename(ctx context.Context, from, to string) error {
-	if *l.done || !strings.HasPrefix(path.Base(from), tempPrefix) {
+	if *l.done || !strings.HasPrefix(path.Base(from), tempPrefix) || !strings.HasSuffix(to, l.suffix) {
 		return l.Endpoint.Rename(ctx, from, to)
 	}
 	*l.done = true
 	if err := os.Link(filepath.Join(l.root, from), filepath.Join(l.root, to)); err != nil {
 		return err
 	}
-	return errors.New("test: crashed between link and remove")
+	return errCrashed
 }
 
-// A crash between link and remove: the final name and the temp name are
-// one file. The next run recognizes it, removes the temp name and records
-// the delivery, without a second copy.
+// Remove does nothing once the crash has happened: a crashed process
+// cleans nothing up.
+func (l linkThenLose) Remove(ctx context.Context, p string) error {
+	if *l.done && l.suffix != "" {
+		return errCrashed
+	}
+	return l.Endpoint.Remove(ctx, p)
+}
+
+var errCrashed = errors.New("test: crashed between link and remove")
+
+// A crash between link and remove, of the file or of its done marker: the
+// final name and the temp name are one file. The next run recognizes it,
+// removes the temp name and records the delivery, without a second copy.
 func TestCrashBetweenLinkAndRemove(t *testing.T) {
-	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
-	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
-	done := false
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
-		if partner == "cases" {
-			return linkThenLose{Endpoint: ep, root: srv.root, done: &done}
-		}
-		return ep
-	}
-	g.runner.Retry.Attempts = 1
-	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
-		t.Fatalf("first run: %v", err)
-	}
-	in := filepath.Join(srv.root, "in")
-	if got := names(t, in); len(got) != 2 || got[1] != "a.csv" || !strings.HasPrefix(got[0], tempPrefix) {
-		t.Fatalf("in after the crash = %v, want the temp name and the final name", got)
-	}
-	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
-		t.Fatalf("resumed run = %+v, %v", res, err)
-	}
-	if got := strings.Join(names(t, in), " "); got != "a.csv a.csv.done" {
-		t.Errorf("in = %q", got)
-	}
-	if b, _ := os.ReadFile(filepath.Join(in, "a.csv")); !bytes.Equal(b, claims) {
-		t.Errorf("delivered %q", b)
+	for _, suffix := range []string{"a.csv", ".done"} {
+		t.Run(suffix, func(t *testing.T) {
+			g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
+			os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
+			done := false
+			g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+				if partner == "cases" {
+					return linkThenLose{Endpoint: ep, root: srv.root, done: &done, suffix: suffix}
+				}
+				return ep
+			}
+			g.runner.Retry.Attempts = 1
+			if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+				t.Fatalf("first run: %v", err)
+			}
+			in := filepath.Join(srv.root, "in")
+			if got := dirNames(t, in); len(got) < 2 || !strings.HasSuffix(got[len(got)-1], suffix) || !strings.HasPrefix(got[0], tempPrefix) {
+				t.Fatalf("in after the crash = %v, want the temp name and the final name", got)
+			}
+			g.runner.wrapEndpoint = nil // the restart
+			if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+				t.Fatalf("resumed run = %+v, %v", res, err)
+			}
+			if got := strings.Join(dirNames(t, in), " "); got != "a.csv a.csv.done" {
+				t.Errorf("in = %q", got)
+			}
+			if b, _ := os.ReadFile(filepath.Join(in, "a.csv")); !bytes.Equal(b, claims) {
+				t.Errorf("delivered %q", b)
+			}
+		})
 	}
 }
 
@@ -486,7 +506,7 @@ func TestTempNameLeftAfterLink(t *testing.T) {
 	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
 		t.Fatalf("run = %+v, %v", res, err)
 	}
-	got := names(t, filepath.Join(srv.root, "in"))
+	got := dirNames(t, filepath.Join(srv.root, "in"))
 	if len(got) != 2 || got[1] != "a.csv" {
 		t.Fatalf("in = %v", got)
 	}
@@ -525,7 +545,7 @@ func TestOldTempNameResumes(t *testing.T) {
 	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
 		t.Fatalf("run after upgrade = %+v, %v", res, err)
 	}
-	if got := strings.Join(names(t, in), " "); got != "a.csv a.csv.done" {
+	if got := strings.Join(dirNames(t, in), " "); got != "a.csv a.csv.done" {
 		t.Errorf("in = %q", got)
 	}
 }
@@ -568,7 +588,7 @@ func TestLongNameDelivered(t *testing.T) {
 	if res, err := lg.run("j"); err != nil || res.Delivered != 1 {
 		t.Fatalf("local run = %+v, %v", res, err)
 	}
-	if got := strings.Join(names(t, filepath.Join(out, "inbox")), " "); got != name+" "+name+".ok" {
+	if got := strings.Join(dirNames(t, filepath.Join(out, "inbox")), " "); got != name+" "+name+".ok" {
 		t.Errorf("local inbox = %q", got)
 	}
 }
