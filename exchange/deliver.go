@@ -329,6 +329,14 @@ func (x *delivery) direct(ctx context.Context) error {
 		}
 	}
 	w, err := x.ep.Create(ctx, final)
+	if errors.Is(err, ErrExists) && !x.fresh && x.d.State == ledger.DeliveryStarted && x.emptyOfOurs(ctx, final) {
+		// Created by us just before a crash, before it was recorded as
+		// writing: no byte was written to it yet.
+		if rerr := x.ep.Remove(ctx, final); rerr == nil {
+			x.l.Warn("empty file removed", zap.String("outcome", "rewriting"))
+			w, err = x.ep.Create(ctx, final)
+		}
+	}
 	switch {
 	case err == nil:
 	case left != nil:
@@ -362,6 +370,20 @@ func (x *delivery) direct(ctx context.Context) error {
 	x.d.State = ledger.DeliveryUploaded
 	failpoint("uploaded")
 	return nil
+}
+
+// clockSkew is how far a partner's clock may be behind ours for a file it
+// stamps to count as made after a delivery began.
+const clockSkew = time.Minute
+
+// emptyOfOurs reports whether the file at p, found where a resumed direct
+// delivery would create its file, is what a crash between our create and
+// its record leaves: a regular file, empty, made after the delivery began.
+// An earlier file of the partner's is older, and holds data; a server that
+// allows no stat tells nothing, and the answer is no.
+func (x *delivery) emptyOfOurs(ctx context.Context, p string) bool {
+	fi, err := x.ep.Stat(ctx, p)
+	return err == nil && fi.IsRegular() && fi.Size == 0 && !fi.ModTime.Before(x.d.StartedAt.Add(-clockSkew))
 }
 
 // upload creates p exclusively and writes the staged output to it (see

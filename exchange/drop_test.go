@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/internal/sftpd"
@@ -605,5 +606,70 @@ func TestTempName(t *testing.T) {
 	}
 	if err := CheckName(a); err != nil {
 		t.Error(err)
+	}
+}
+
+// createThenCrash creates the file it is asked to, then fails as a crash
+// right after would: the file stands, empty, and nothing was recorded.
+type createThenCrash struct{ Endpoint }
+
+func (c createThenCrash) Create(ctx context.Context, p string) (WriteFile, error) {
+	w, err := c.Endpoint.Create(ctx, p)
+	if err == nil {
+		w.Close()
+		err = errCrashed
+	}
+	return nil, err
+}
+
+// A crash between the creation of a direct delivery's file and its record
+// leaves an empty file: where the server allows a stat, the next run sees
+// that it is empty and newer than the delivery, and writes the file. An
+// empty file of the partner's, there before, is left alone; so is any
+// file where nothing can be looked at.
+func TestDirectEmptyFileAfterCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		deny      []string
+		theirs    bool // the empty file was there before the delivery
+		delivered bool
+	}{
+		{"ours, stat allowed", []string{"list", "read", "rename", "link"}, false, true},
+		{"ours, write-only", sftpd.WriteOnly, false, false},
+		{"the partner's", []string{"list", "read", "rename", "link"}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, srv := dropRig(t, sftpd.Options{Deny: tc.deny, ExistsStatus: true},
+				config.Destination{Upload: config.UploadDirect})
+			final := filepath.Join(srv.root, "in", "claims_1.csv")
+			g.runner.Retry.Attempts = 1
+			if tc.theirs {
+				os.WriteFile(final, nil, 0o600)
+				os.Chtimes(final, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+			} else {
+				g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+					if partner == "gdw" {
+						return createThenCrash{ep}
+					}
+					return ep
+				}
+			}
+			g.run("claims-in")
+			g.runner.wrapEndpoint = nil
+			if fi, err := os.Stat(final); err != nil || fi.Size() != 0 {
+				t.Fatalf("after the first run: %v, %v; want an empty file", fi, err)
+			}
+			res, err := g.run("claims-in")
+			if got := res.Delivered == 1 && err == nil; got != tc.delivered {
+				t.Fatalf("second run = %+v, %v; delivered %v, want %v", res, err, got, tc.delivered)
+			}
+			b, _ := os.ReadFile(final)
+			if tc.delivered != (len(b) > 0) {
+				t.Errorf("file holds %d bytes", len(b))
+			}
+			if !tc.delivered && !strings.Contains(g.failure(), ErrDestinationTaken.Error()) {
+				t.Errorf("failure = %q, want the destination taken", g.failure())
+			}
+		})
 	}
 }
