@@ -13,6 +13,19 @@ const (
 	RoleInternal = "internal"
 )
 
+// Delivery modes (Destination.Upload).
+const (
+	// UploadTemp writes a file under a hidden temporary name, checks its
+	// size, and renames it to its final name: the partner never sees a
+	// partial file. The partner's server must allow create, write, stat,
+	// rename (or hardlink@openssh.com) and remove in the directory.
+	UploadTemp = "temp"
+	// UploadDirect writes a file under its final name, created exclusively,
+	// then the done marker if one is set: for write-only drop folders that
+	// allow nothing but creating and writing a new file.
+	UploadDirect = "direct"
+)
+
 // Source post-actions (Source.After); a move is "move:/dir".
 const (
 	AfterDelete = "delete"
@@ -154,6 +167,16 @@ type Destination struct {
 	Checksum   bool    `yaml:"checksum"`    // write name.sha256 beside the file
 	Profile    string  `yaml:"profile"`     // overrides the job's transform.profile for this destination
 	Format     *Format `yaml:"format"`      // how this recipient wants its file written; only with a transform
+	Upload     string  `yaml:"upload"`      // temp | direct; default temp
+}
+
+// UploadMode returns how files are written to d: d.Upload, or
+// DefaultUpload for a Destination built without Parse.
+func (d *Destination) UploadMode() string {
+	if d.Upload == "" {
+		return DefaultUpload
+	}
+	return d.Upload
 }
 
 // Format is how one recipient wants its CSV written. Absent keys keep the

@@ -51,3 +51,14 @@ func (l *Layout) UnmarshalYAML(n *yaml.Node) error {
 	*l = Layout(p)
 	return nil
 }
+
+// UnmarshalYAML decodes a destination over its defaults (upload temp).
+func (d *Destination) UnmarshalYAML(n *yaml.Node) error {
+	type plain Destination
+	p := plain{Upload: DefaultUpload}
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*d = Destination(p)
+	return nil
+}

@@ -31,6 +31,7 @@ const (
 	DefaultMaxConns   = 2
 	DefaultMatch      = "*"
 	DefaultAfter      = AfterDelete
+	DefaultUpload     = UploadTemp
 	DefaultSettle     = 30 * time.Second
 	DefaultCharset    = CharsetUTF8
 	DefaultDecimal    = "."

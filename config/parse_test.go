@@ -146,6 +146,15 @@ func TestDefaults(t *testing.T) {
 	if ho.Match != "*" || ho.Settle != nil || ho.DoneMarker != ".done" {
 		t.Errorf("source with done_marker: match %q settle %v", ho.Match, ho.Settle)
 	}
+	if d := c.Jobs["handover"].Destinations[0]; d.Upload != "temp" || d.UploadMode() != "temp" {
+		t.Errorf("destination upload = %q, want temp", d.Upload)
+	}
+	if r := c.Jobs["acme-in"].Rejects; r != nil && r.Upload != "temp" {
+		t.Errorf("rejects upload = %q, want temp", r.Upload)
+	}
+	if (&Destination{}).UploadMode() != "temp" {
+		t.Error("UploadMode of a Destination built without Parse is not temp")
+	}
 	l := c.Layouts["acme-claims"]
 	if l.Name != "acme-claims" || l.Charset != "windows-1252" {
 		t.Errorf("layout %+v", l)

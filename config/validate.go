@@ -148,6 +148,13 @@ func (p *problems) marker(at, m string) {
 	}
 }
 
+// upload checks a destination's delivery mode ("" is the default).
+func (p *problems) upload(at, mode string) {
+	if mode != "" && mode != UploadTemp && mode != UploadDirect {
+		p.add(at, "must be temp or direct, not %q", mode)
+	}
+}
+
 func (c *Config) validatePartner(p *problems, name string, pt *Partner) {
 	at := "partners." + name
 	checkName(p, at, name)
@@ -319,6 +326,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		dst := c.partnerRef(p, dat+".partner", d.Partner)
 		p.dir(dat+".dir", d.Dir, true)
 		p.marker(dat+".done_marker", d.DoneMarker)
+		p.upload(dat+".upload", d.Upload)
 		if d.Partner == s.Partner && d.Dir == s.Dir && d.Dir != "" {
 			p.add(dat, "same partner and dir as the source: a loop")
 		}
@@ -375,6 +383,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		}
 		p.dir(rat+".dir", r.Dir, true)
 		p.marker(rat+".done_marker", r.DoneMarker)
+		p.upload(rat+".upload", r.Upload)
 		if r.Profile != "" {
 			p.add(rat+".profile", "not used: a reject report has its own fields")
 		}

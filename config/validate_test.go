@@ -148,6 +148,8 @@ func TestValidateRules(t *testing.T) {
 		{"destination dir relative", func(c *C) { in(c).Destinations[0].Dir = "inbox" }, "jobs.acme-in.destinations[0].dir: must be an absolute path"},
 		{"destination dir missing", func(c *C) { in(c).Destinations[0].Dir = "" }, "jobs.acme-in.destinations[0].dir: required"},
 		{"destination marker", func(c *C) { ho(c).Destinations[0].DoneMarker = "done" }, "jobs.handover.destinations[0].done_marker: must be a suffix"},
+		{"upload unknown", func(c *C) { ho(c).Destinations[0].Upload = "rename" }, `jobs.handover.destinations[0].upload: must be temp or direct, not "rename"`},
+		{"rejects upload unknown", func(c *C) { in(c).Rejects.Upload = "append" }, `jobs.acme-in.rejects.upload: must be temp or direct, not "append"`},
 		{"loop", func(c *C) {
 			ho(c).Destinations = append(ho(c).Destinations, &Destination{Partner: "cases", Dir: "/outbox/jansen"})
 		}, "jobs.handover.destinations[1]: same partner and dir as the source: a loop"},

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -117,10 +119,21 @@ func failedDestinations(err error) []string {
 	return out
 }
 
-// deliver takes one output of f to one destination: upload under a
-// temporary name (recorded first), size check, record "uploaded", rename
-// to the final name, sidecars, record "delivered". Resuming a delivery
-// after a crash uses those records to neither lose nor repeat it.
+// ErrPartialLeft is returned when a direct delivery was interrupted and
+// what may be a partial file stands under its final name at the partner,
+// who refuses to let us remove it. It is permanent: nothing is claimed
+// delivered, and ops asks the partner to remove the file; the next run
+// then writes it whole.
+var ErrPartialLeft = errors.New("exchange: an interrupted upload left a possibly partial file that the partner will not let us remove")
+
+// deliver takes one output of f to one destination. The delivery is
+// recorded first, before any byte leaves: from then on the ledger counts
+// it as disclosed to the partner (sent), and as confirmed once delivered.
+// Then, by the destination's upload mode: temp uploads under a temporary
+// name, checks the size, records "uploaded" and renames to the final name;
+// direct records "writing" once it has created the final name, writes it
+// and records "uploaded". Then the sidecars, and "delivered". Resuming a
+// delivery after a crash uses those records to neither lose nor repeat it.
 func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
@@ -153,6 +166,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err != nil {
 		return err
 	}
+	mode := dest.UploadMode()
 	fresh := d == nil
 	if fresh {
 		sum := f.SHA256 // files that pass unchanged are the staged copy
@@ -162,185 +176,439 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 			}
 		}
 		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
-			TempName: tempName(name), Size: st.Size(), SHA256: sum}
-		if d.ID, err = rn.ledger.StartDelivery(d); err != nil {
+			Mode: ledger.ModeDirect, Size: st.Size(), SHA256: sum}
+		if mode != config.UploadDirect {
+			d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
+		}
+		if _, err = rn.ledger.StartDelivery(d); err != nil {
 			return err
 		}
-		d.State = ledger.DeliveryStarted
 	}
-	tmp, final := join(dest.Dir, d.TempName), join(dest.Dir, d.Name)
-	l := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()),
-		zap.String("file", final))
+	pl := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()))
+	x := &delivery{run: rn, ep: ep, pl: pl, l: pl.With(zap.String("file", join(dest.Dir, d.Name))),
+		dest: dest, d: d, lf: lf, size: st.Size(), fresh: fresh}
 
-	uploaded := false // by this call: the temp file stands, complete
-	if d.State == ledger.DeliveryStarted {
-		// A delivery begun by an earlier run may have left a partial
-		// file under its temp name; a new one has a fresh random name.
-		if !fresh {
-			if err := ep.Remove(ctx, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
+	if d.Mode == ledger.ModeDirect {
+		err = x.direct(ctx)
+	} else if mode == config.UploadDirect && d.State == ledger.DeliveryStarted {
+		// Begun in temp mode, and the destination is now direct: the
+		// temp file never became the final one.
+		if err = x.toDirect(ctx); err == nil {
+			err = x.direct(ctx)
 		}
-		if err := rn.upload(ctx, ep, lf, tmp, st.Size()); err != nil {
-			return err
+	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) {
+		// Uploaded in temp mode, and the partner refuses what temp mode
+		// needs next: finish in the mode the destination now has.
+		if err = x.toDirect(ctx); err == nil {
+			err = x.direct(ctx)
 		}
-		if err := rn.ledger.MarkUploaded(d.ID); err != nil {
-			return err
-		}
-		d.State, uploaded = ledger.DeliveryUploaded, true
-		failpoint("uploaded")
 	}
-	// Uploaded: the temp file is complete. If it is gone, our rename
-	// happened before a crash and the partner may already have taken it.
-	var gone error
-	if !uploaded {
-		_, gone = ep.Stat(ctx, tmp)
-	}
-	if gone == nil {
-		if err := ep.Rename(ctx, tmp, final); err != nil {
-			if errors.Is(err, ErrExists) {
-				l.Warn("delivery waiting", zap.String("outcome", "taken"),
-					zap.String("error", ErrDestinationTaken.Error()))
-				return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
-			}
-			return err
-		}
-		failpoint("renamed")
-	} else if !errors.Is(gone, fs.ErrNotExist) {
-		return gone
-	} else if fi, err := ep.Stat(ctx, final); err == nil && fi.Size == d.Size {
-		l.Info("delivery resumed", zap.String("outcome", "renamed before restart"))
-	} else {
-		// The temp file is gone and the final name does not show it: the
-		// partner took the file already, or something removed our temp
-		// file. Recorded as delivered, loudly, for ops to confirm.
-		l.Warn("delivery unverified", zap.String("outcome", "unverified"),
-			zap.String("error", "temporary file gone and final name absent or of another size after a restart"))
-	}
-	if err := rn.sidecars(ctx, ep, dest, final, d, lf); err != nil {
+	if err != nil {
 		return err
+	}
+	if err := x.sidecars(ctx); err != nil {
+		return x.explain(err)
 	}
 	if err := rn.ledger.MarkDelivered(d.ID, st.Size(), d.SHA256, rn.Now()); err != nil {
 		return err
 	}
 	rn.tally(func(r *Result) { r.Delivered++ })
 	dur := rn.Now().Sub(start)
-	l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
-		zap.Duration("duration", dur), zap.String("outcome", "delivered"))
+	x.l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
+		zap.String("upload", d.Mode), zap.Duration("duration", dur), zap.String("outcome", "delivered"))
 	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
 	failpoint("delivered")
 	return nil
 }
 
-// upload writes r to tmp (created exclusively), syncs, and checks the size
-// the server reports. On any failure the temp file is removed, so that no
-// short file can later pass for a whole one.
-func (rn *run) upload(ctx context.Context, ep Endpoint, r io.ReadSeeker, tmp string, size int64) error {
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
+// delivery is one delivery under way: what deliver's steps share.
+type delivery struct {
+	*run
+	ep    Endpoint
+	pl    *zap.Logger // with partner and endpoint
+	l     *zap.Logger // pl with the final name as file
+	dest  *config.Destination
+	d     *ledger.Delivery
+	lf    *os.File // the staged output
+	size  int64
+	fresh bool // started by this call: nothing of it is at the partner yet
+}
+
+func (x *delivery) final() string { return join(x.dest.Dir, x.d.Name) }
+func (x *delivery) temp() string  { return join(x.dest.Dir, x.d.TempName) }
+
+// viaTemp uploads under the temp name (unless uploaded before) and renames
+// to the final name. Uploaded, the temp file is complete: if it is gone,
+// our rename happened before a crash and the partner may already have
+// taken the file.
+func (x *delivery) viaTemp(ctx context.Context) error {
+	tmp, final := x.temp(), x.final()
+	uploaded := false // by this call: the temp file stands, complete
+	if x.d.State == ledger.DeliveryStarted {
+		// A delivery begun by an earlier run may have left a partial
+		// file under its temp name; a new one has a fresh random name.
+		if !x.fresh {
+			if err := x.ep.Remove(ctx, tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return x.explain(err)
+			}
+		}
+		if err := x.upload(ctx, tmp, true); err != nil {
+			return x.explain(err)
+		}
+		if err := x.ledger.MarkUploaded(x.d.ID); err != nil {
+			return err
+		}
+		x.d.State, uploaded = ledger.DeliveryUploaded, true
+		failpoint("uploaded")
+	}
+	var gone error
+	if !uploaded {
+		_, gone = x.ep.Stat(ctx, tmp)
+	}
+	if gone == nil {
+		err := x.ep.Rename(ctx, tmp, final)
+		switch {
+		case errors.Is(err, ErrOldNameLeft):
+			// Delivered under the final name; the temp name is a second
+			// name of the same file that the partner would not let go.
+			x.tempLeft(tmp, err)
+		case errors.Is(err, ErrExists):
+			x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
+				zap.String("error", ErrDestinationTaken.Error()))
+			return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
+		case err != nil:
+			return x.explain(err)
+		}
+		failpoint("renamed")
+	} else if !errors.Is(gone, fs.ErrNotExist) {
+		return x.explain(gone)
+	} else if fi, err := x.ep.Stat(ctx, final); err == nil && fi.Size == x.d.Size {
+		x.l.Info("delivery resumed", zap.String("outcome", "renamed before restart"))
+	} else {
+		// The temp file is gone and the final name does not show it: the
+		// partner took the file already, or something removed our temp
+		// file. Recorded as delivered, loudly, for ops to confirm.
+		x.l.Warn("delivery unverified", zap.String("outcome", "unverified"),
+			zap.String("error", "temporary file gone and final name absent or of another size after a restart"))
+	}
+	return nil
+}
+
+// toDirect turns a temp-mode delivery that has not reached its final name
+// into a direct one, for a destination whose mode was changed to direct:
+// its temp file is removed (reported if the partner refuses) and the
+// delivery recorded as started again, in direct mode.
+func (x *delivery) toDirect(ctx context.Context) error {
+	x.l.Info("delivery mode changed", zap.String("outcome", "direct"), zap.String("state", x.d.State))
+	x.removeTemp(ctx, x.temp())
+	if err := x.ledger.RestartDelivery(x.d.ID, ledger.ModeDirect); err != nil {
 		return err
 	}
-	w, err := ep.Create(ctx, tmp)
+	x.d.Mode, x.d.State = ledger.ModeDirect, ledger.DeliveryStarted
+	return nil
+}
+
+// direct writes the file under its final name, created exclusively, with
+// no stat, list, rename or remove: what a write-only drop folder allows.
+// Once created it is recorded as writing, so that a resume knows the file
+// under the final name is ours and may be partial: it removes it and
+// writes it again, or, if the partner refuses the removal, fails with
+// ErrPartialLeft. Never is such a file recorded as delivered.
+func (x *delivery) direct(ctx context.Context) error {
+	if x.d.State != ledger.DeliveryStarted && x.d.State != ledger.DeliveryWriting {
+		return nil // uploaded: only the sidecars are left
+	}
+	final := x.final()
+	var left error // the removal of our partial file, refused
+	if x.d.State == ledger.DeliveryWriting {
+		// Ours, left by an interrupted upload, maybe partial. Removed
+		// first: a write-only server may not say that a name is taken.
+		switch err := x.ep.Remove(ctx, final); {
+		case err == nil:
+			x.l.Warn("partial file removed", zap.String("outcome", "rewriting"))
+		case errors.As(err, new(*RefusedError)):
+			left = err
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	w, err := x.ep.Create(ctx, final)
+	if errors.Is(err, ErrExists) && !x.fresh && x.d.State == ledger.DeliveryStarted && x.emptyOfOurs(ctx, final) {
+		// Created by us just before a crash, before it was recorded as
+		// writing: no byte was written to it yet.
+		if rerr := x.ep.Remove(ctx, final); rerr == nil {
+			x.l.Warn("empty file removed", zap.String("outcome", "rewriting"))
+			w, err = x.ep.Create(ctx, final)
+		}
+	}
+	switch {
+	case err == nil:
+	case left != nil:
+		// The partner holds what may be a partial file of ours and keeps
+		// it. (If it took the file meanwhile, Create succeeded.)
+		x.l.Error("partial file left", zap.String("outcome", "left at partner"), zap.String("error", left.Error()))
+		return Permanent(fmt.Errorf("%w: %s: %w; ask %s to remove it: the next run writes it whole",
+			ErrPartialLeft, final, left, x.dest.Partner))
+	case errors.Is(err, ErrExists):
+		// Not ours: an earlier file under that name, not yet taken.
+		x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
+			zap.String("error", ErrDestinationTaken.Error()))
+		return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
+	default:
+		return x.explain(err)
+	}
+	if x.d.State == ledger.DeliveryStarted {
+		if err := x.ledger.MarkWriting(x.d.ID); err != nil {
+			w.Close()
+			x.removeTemp(ctx, final) // empty, and ours
+			return err
+		}
+		x.d.State = ledger.DeliveryWriting
+	}
+	if err := x.write(ctx, w, final, false); err != nil {
+		return x.explain(err)
+	}
+	if err := x.ledger.MarkUploaded(x.d.ID); err != nil {
+		return err
+	}
+	x.d.State = ledger.DeliveryUploaded
+	failpoint("uploaded")
+	return nil
+}
+
+// clockSkew is how far a partner's clock may be behind ours for a file it
+// stamps to count as made after a delivery began.
+const clockSkew = time.Minute
+
+// emptyOfOurs reports whether the file at p, found where a resumed direct
+// delivery would create its file, is what a crash between our create and
+// its record leaves: a regular file, empty, made after the delivery began.
+// An earlier file of the partner's is older, and holds data; a server that
+// allows no stat tells nothing, and the answer is no.
+func (x *delivery) emptyOfOurs(ctx context.Context, p string) bool {
+	fi, err := x.ep.Stat(ctx, p)
+	return err == nil && fi.IsRegular() && fi.Size == 0 && !fi.ModTime.Before(x.d.StartedAt.Add(-clockSkew))
+}
+
+// upload creates p exclusively and writes the staged output to it (see
+// write).
+func (x *delivery) upload(ctx context.Context, p string, verify bool) error {
+	w, err := x.ep.Create(ctx, p)
 	if err != nil {
 		return err
 	}
-	n, err := copyContext(ctx, w, crashReader(r, size))
+	return x.write(ctx, w, p, verify)
+}
+
+// write writes the staged output to w, created as p, syncs and closes it,
+// and checks the bytes written and, if verify, the size the server
+// reports. On any failure p is removed, so that no short file can later
+// pass for a whole one; one the partner will not let go is reported.
+func (x *delivery) write(ctx context.Context, w WriteFile, p string, verify bool) error {
+	_, err := x.lf.Seek(0, io.SeekStart)
+	var n int64
+	if err == nil {
+		n, err = copyContext(ctx, w, crashReader(x.lf, x.size))
+	}
 	if err == nil {
 		err = w.Sync()
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && n != size {
-		err = fmt.Errorf("%w: wrote %d of %d bytes", ErrSizeMismatch, n, size)
+	if err == nil && n != x.size {
+		err = fmt.Errorf("%w: wrote %d of %d bytes", ErrSizeMismatch, n, x.size)
 	}
-	if err == nil {
+	if err == nil && verify {
 		var fi FileInfo
-		if fi, err = ep.Stat(ctx, tmp); err == nil && fi.Size != size {
-			err = fmt.Errorf("%w: server has %d of %d bytes", ErrSizeMismatch, fi.Size, size)
+		if fi, err = x.ep.Stat(ctx, p); err == nil && fi.Size != x.size {
+			err = fmt.Errorf("%w: server has %d of %d bytes", ErrSizeMismatch, fi.Size, x.size)
 		}
 	}
 	if err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = ep.Remove(rctx, tmp)
-		return fmt.Errorf("upload %s: %w", tmp, err)
+		x.removeTemp(ctx, p)
+		return fmt.Errorf("upload %s: %w", p, err)
 	}
 	return nil
+}
+
+// removeTemp removes p, a file of ours at the partner that must not stay:
+// a temporary file, or (direct) a partial one under the final name. One
+// that cannot be removed is never left silently: it is logged as an error
+// event, with partner and name.
+func (x *delivery) removeTemp(ctx context.Context, p string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := x.ep.Remove(rctx, p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		x.tempLeft(p, err)
+	}
+}
+
+// tempLeft logs that our file p stays at the partner.
+func (x *delivery) tempLeft(p string, err error) {
+	msg := "temporary file not removed"
+	if p == x.final() {
+		msg = "partial file not removed"
+	}
+	x.pl.Error(msg, zap.String("file", p), zap.String("outcome", "left at partner"), zap.String("error", err.Error()))
+}
+
+// explain adds to a refusal by the partner what ops can do about it.
+func (x *delivery) explain(err error) error {
+	var re *RefusedError
+	if !errors.As(err, &re) {
+		return err
+	}
+	if x.d.Mode == ledger.ModeDirect {
+		return fmt.Errorf("%w: upload: direct needs %s to allow creating new files in %s (a server that never overwrites may answer so when the name is taken)",
+			err, x.dest.Partner, x.dest.Dir)
+	}
+	return fmt.Errorf("%w: use upload: direct if %s allows only writing new files in %s", err, x.dest.Partner, x.dest.Dir)
 }
 
 // sidecars writes the optional checksum file and, last, the done marker,
 // each only if missing, so that resuming after a crash repeats nothing.
-// They are written only while the delivered file still stands.
-func (rn *run) sidecars(ctx context.Context, ep Endpoint, dest *config.Destination, final string, d *ledger.Delivery, lf io.ReadSeeker) error {
+// In temp mode they are written only while the delivered file still
+// stands, each through a temp name; in direct mode under their final
+// names, created exclusively, with nothing looked at first.
+func (x *delivery) sidecars(ctx context.Context) error {
+	dest, final := x.dest, x.final()
 	if !dest.Checksum && dest.DoneMarker == "" {
 		return nil
 	}
-	if _, err := ep.Stat(ctx, final); errors.Is(err, fs.ErrNotExist) {
+	sum := []byte(x.d.SHA256 + "  " + x.d.Name + "\n")
+	if x.d.Mode == ledger.ModeDirect {
+		if dest.Checksum {
+			if err := x.putDirect(ctx, final+".sha256", sum); err != nil {
+				return err
+			}
+		}
+		if dest.DoneMarker != "" {
+			return x.putDirect(ctx, final+dest.DoneMarker, nil)
+		}
+		return nil
+	}
+	if _, err := x.ep.Stat(ctx, final); errors.Is(err, fs.ErrNotExist) {
 		// Taken by the partner already: no sidecars, and none of ours
 		// half-written by a crash left behind.
 		if dest.Checksum {
-			_ = ep.Remove(ctx, sidecarTemp(final+".sha256", d.ID))
+			x.removeTemp(ctx, sidecarTemp(x.d, final+".sha256", "sha256"))
 		}
 		if dest.DoneMarker != "" {
-			_ = ep.Remove(ctx, sidecarTemp(final+dest.DoneMarker, d.ID))
+			x.removeTemp(ctx, sidecarTemp(x.d, final+dest.DoneMarker, "done"))
 		}
 		return nil
 	}
 	if dest.Checksum {
-		if err := rn.putSmall(ctx, ep, final+".sha256", d.ID, []byte(d.SHA256+"  "+d.Name+"\n")); err != nil {
+		if err := x.putSmall(ctx, final+".sha256", sidecarTemp(x.d, final+".sha256", "sha256"), sum); err != nil {
 			return err
 		}
 	}
 	if dest.DoneMarker != "" {
-		if err := rn.putSmall(ctx, ep, final+dest.DoneMarker, d.ID, nil); err != nil {
+		if err := x.putSmall(ctx, final+dest.DoneMarker, sidecarTemp(x.d, final+dest.DoneMarker, "done"), nil); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// putSmall writes a small file of delivery id through a temp name, unless
-// it exists. The temp name is the delivery's own, so that a resumed
-// delivery replaces what a crash left under it instead of leaving it.
-func (rn *run) putSmall(ctx context.Context, ep Endpoint, p string, id int64, data []byte) error {
-	if _, err := ep.Stat(ctx, p); err == nil {
+// putSmall writes a small file p through its temp name tmp, unless p
+// exists. The temp name is the delivery's own, so that a resumed delivery
+// replaces what a crash left under it instead of leaving it, and removes
+// it when p stands (a crash between the link that made p and the removal
+// of tmp leaves both).
+func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) error {
+	if _, err := x.ep.Stat(ctx, p); err == nil {
+		if !x.fresh {
+			x.removeTemp(ctx, tmp)
+		}
 		return nil
 	}
-	tmp := sidecarTemp(p, id)
-	w, err := ep.Create(ctx, tmp)
+	w, err := x.ep.Create(ctx, tmp)
 	if errors.Is(err, ErrExists) { // left by a crash: ours, and maybe partial
-		if err = ep.Remove(ctx, tmp); err == nil {
-			w, err = ep.Create(ctx, tmp)
+		if err = x.ep.Remove(ctx, tmp); err == nil {
+			w, err = x.ep.Create(ctx, tmp)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(data)
+	if err = writeSmall(w, data); err == nil {
+		err = x.ep.Rename(ctx, tmp, p)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrOldNameLeft):
+			x.tempLeft(tmp, err)
+			return nil
+		case errors.Is(err, ErrExists):
+			err = nil // written meanwhile: theirs or ours, it stands
+		}
+	}
+	x.removeTemp(ctx, tmp)
+	return err
+}
+
+// putDirect writes a small file p under its own name, created
+// exclusively. If p exists, it stands: written before a crash, or left by
+// an earlier delivery of the same name. A crash between its creation and
+// its one write can leave a checksum file empty; a done marker is empty
+// anyway.
+func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
+	w, err := x.ep.Create(ctx, p)
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err = writeSmall(w, data); err != nil {
+		x.removeTemp(ctx, p)
+	}
+	return err
+}
+
+// writeSmall writes data to w in one write, syncs and closes it.
+func writeSmall(w WriteFile, data []byte) error {
+	_, err := w.Write(data)
 	if err == nil {
 		err = w.Sync()
 	}
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = ep.Rename(ctx, tmp, p)
-		if errors.Is(err, ErrExists) {
-			_ = ep.Remove(ctx, tmp) // written meanwhile: theirs or ours, it stands
-			err = nil
-		}
-	}
-	if err != nil {
-		_ = ep.Remove(ctx, tmp)
-	}
 	return err
 }
 
-// sidecarTemp is the temp name of sidecar p of delivery id: its own, so
-// that what a crash left under it is found again.
-func sidecarTemp(p string, id int64) string {
+// tempPrefix begins every temporary name of this version.
+const tempPrefix = ".exchanged-"
+
+// tempName returns the temporary name of output idx (or "r", the reject
+// report) of file fileID: hidden, so that partners' pickup patterns skip
+// it; short and of one length whatever the final name, so that any name
+// that fits the partner's file system fits; naming the file it belongs to,
+// for ops; and random, so that it never collides with a stale one or
+// another instance's.
+func tempName(fileID int64, idx int) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	out := strconv.Itoa(idx)
+	if idx == rejectsIndex {
+		out = "r"
+	}
+	return fmt.Sprintf("%s%d-%s-%s.part", tempPrefix, fileID, out, hex.EncodeToString(b[:]))
+}
+
+// sidecarTemp is the temp name of sidecar p (kind "sha256" or "done") of
+// temp-mode delivery d: derived from d's temp name, so that what a crash
+// left under it is found again, and as short. A delivery recorded by a
+// version before short temp names has its sidecars' temp names of then.
+func sidecarTemp(d *ledger.Delivery, p, kind string) string {
 	dir, name := path.Split(p)
-	return join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, id))
+	if strings.HasPrefix(d.TempName, tempPrefix) {
+		return join(dir, strings.TrimSuffix(d.TempName, ".part")+"-"+kind+".part")
+	}
+	return join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, d.ID))
 }
 
 // hashFile returns the hex sha256 of f's contents and rewinds it.
@@ -353,14 +621,6 @@ func hashFile(f *os.File) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// tempName returns a hidden, unique name beside name: partners' pickup
-// patterns do not match it, and it never collides with a stale one.
-func tempName(name string) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "." + name + "." + hex.EncodeToString(b[:]) + ".part"
 }
 
 // copyContext copies like io.Copy (keeping its ReaderFrom and WriterTo fast

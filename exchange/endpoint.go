@@ -38,7 +38,39 @@ var (
 	// ErrSizeMismatch is returned when a copy's size differs from what was
 	// written or listed: a file still changing, or a short upload.
 	ErrSizeMismatch = errors.New("exchange: size mismatch")
+
+	// ErrOldNameLeft is returned by Rename when it made the new name (a
+	// hard link) but could not remove the old one: the file stands under
+	// both names.
+	ErrOldNameLeft = errors.New("exchange: renamed, but the old name could not be removed")
 )
+
+// RefusedError is returned when an endpoint refuses an operation for lack
+// of permission: SFTP's SSH_FX_PERMISSION_DENIED or SSH_FX_WRITE_PROTECT
+// (OpenSSH, ProFTPD's <Limit> denials), or EACCES/EPERM on a local
+// directory. Op names the operation refused ("create", "stat", "rename",
+// "remove"); Err is the endpoint's own error. It is permanent: the same
+// request is refused again until the partner's permissions change.
+type RefusedError struct {
+	Op  string
+	Err error
+}
+
+func (e *RefusedError) Error() string { return "partner refused " + e.Op + " (permission denied)" }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// refused returns err as a *RefusedError of op if it is a refusal for
+// lack of permission, else err unchanged.
+func refused(op string, err error) error {
+	if err == nil || !isDenied(err) {
+		return err
+	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &RefusedError{Op: op, Err: err}
+}
 
 // FileInfo describes one entry of a directory.
 type FileInfo struct {
@@ -95,7 +127,12 @@ type Endpoint interface {
 	Create(ctx context.Context, p string) (WriteFile, error)
 
 	// Rename renames from to to within the endpoint. It never replaces an
-	// existing to: it returns ErrExists instead.
+	// existing to: it returns ErrExists instead. Where the endpoint can, it
+	// makes to a hard link of from and then removes from, so that the
+	// refusal is atomic; a crash between the two leaves one file under
+	// both names, which a Rename of the same names completes. If from
+	// cannot be removed after the link, it returns an error wrapping
+	// ErrOldNameLeft: to stands, and so does from.
 	Rename(ctx context.Context, from, to string) error
 
 	// Remove removes the file at p. A missing file is an error for which
@@ -146,7 +183,8 @@ func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
 // Permanent marks err as permanent: retrying will not help (auth refused,
-// host key mismatch, disk full, file rejected). It returns nil for nil.
+// host key mismatch, permission refused, disk full, file rejected). It
+// returns nil for nil.
 func Permanent(err error) error {
 	if err == nil || IsPermanent(err) {
 		return err
@@ -157,7 +195,8 @@ func Permanent(err error) error {
 // IsPermanent reports whether err, or an error it wraps, is permanent.
 func IsPermanent(err error) bool {
 	var p permanentError
-	return errors.As(err, &p) ||
+	var r *RefusedError
+	return errors.As(err, &p) || errors.As(err, &r) ||
 		errors.Is(err, ErrHostKeyUnknown) || errors.Is(err, ErrHostKeyChanged) ||
 		errors.Is(err, ErrAuth) || errors.Is(err, ErrBadName)
 }

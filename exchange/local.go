@@ -100,7 +100,7 @@ func (l *Local) Stat(ctx context.Context, p string) (FileInfo, error) {
 	}
 	fi, err := r.Lstat(rel(p))
 	if err != nil {
-		return FileInfo{}, fmt.Errorf("local: stat %q: %w", p, err)
+		return FileInfo{}, fmt.Errorf("local: stat %q: %w", p, refused("stat", err))
 	}
 	return fileInfo(fi), nil
 }
@@ -173,7 +173,7 @@ func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("local: create %q: %w", p, ErrExists)
 		}
-		return nil, fmt.Errorf("local: create %q: %w", p, err)
+		return nil, fmt.Errorf("local: create %q: %w", p, refused("create", err))
 	}
 	return &localFile{File: f, r: r, dir: path.Dir(rel(p))}, nil
 }
@@ -210,12 +210,12 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	rf, rt := rel(from), rel(to)
+	var left error // from could not be removed after the link
 	err = r.Link(rf, rt)
 	switch {
 	case err == nil:
-		if err := r.Remove(rf); err != nil {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
-		}
+		failpoint("linked")
+		left = r.Remove(rf)
 	case errors.Is(err, fs.ErrExist):
 		// A crash between link and unlink leaves both names on one file:
 		// the rename happened; finish it rather than refuse it forever.
@@ -224,18 +224,19 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 		if ferr != nil || terr != nil || !os.SameFile(fi, ti) {
 			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
 		}
-		if err := r.Remove(rf); err != nil {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
-		}
+		left = r.Remove(rf)
 	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EXDEV):
 		if _, serr := r.Lstat(rt); serr == nil {
 			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
 		}
 		if err := r.Rename(rf, rt); err != nil {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, refused("rename", err))
 		}
 	default:
-		return fmt.Errorf("local: rename %q to %q: %w", from, to, err)
+		return fmt.Errorf("local: rename %q to %q: %w", from, to, refused("rename", err))
+	}
+	if left != nil {
+		return fmt.Errorf("local: rename %q to %q: %w: %w", from, to, ErrOldNameLeft, refused("remove", left))
 	}
 	if err := syncRootDir(r, path.Dir(rt)); err != nil {
 		return fmt.Errorf("local: rename %q to %q: sync dir: %w", from, to, err)
@@ -254,7 +255,7 @@ func (l *Local) Remove(ctx context.Context, p string) error {
 		return err
 	}
 	if err := r.Remove(rel(p)); err != nil {
-		return fmt.Errorf("local: remove %q: %w", p, err)
+		return fmt.Errorf("local: remove %q: %w", p, refused("remove", err))
 	}
 	return syncRootDir(r, path.Dir(rel(p)))
 }

@@ -313,15 +313,7 @@ func TestRetryConnectionDroppedMidFile(t *testing.T) {
 // assertOnly checks that dir holds exactly names: no temp file, no copy.
 func assertOnly(t *testing.T, dir string, names ...string) {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range ents {
-		got = append(got, e.Name())
-	}
-	if fmt.Sprint(got) != fmt.Sprint(names) {
+	if got := dirNames(t, dir); fmt.Sprint(got) != fmt.Sprint(names) {
 		t.Fatalf("%s holds %v, want exactly %v", dir, got, names)
 	}
 }

@@ -403,7 +403,7 @@ func (s *SFTP) Stat(ctx context.Context, p string) (FileInfo, error) {
 		return err
 	})
 	if err != nil {
-		return FileInfo{}, fmt.Errorf("sftp %s: stat %q: %w", s.cfg.Address(), p, notExist(err))
+		return FileInfo{}, fmt.Errorf("sftp %s: stat %q: %w", s.cfg.Address(), p, refused("stat", notExist(err)))
 	}
 	return out, nil
 }
@@ -611,17 +611,23 @@ func (r sftpReader) WriteTo(w io.Writer) (int64, error) {
 	return int64(n) + m, err
 }
 
+// Create opens p with O_CREAT|O_EXCL, the one request a write-only drop
+// folder allows. A server that answers an existing p with a generic
+// failure rather than SSH_FX_FILE_ALREADY_EXISTS is asked with an lstat
+// whether p exists; if that is refused too, the failure is returned as it
+// came.
 func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 	var f *sftp.File
 	err := s.once(ctx, func(c *sftp.Client) error {
 		var err error
 		f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-		if alreadyExists(err) {
+		switch {
+		case err == nil:
+		case alreadyExists(err):
 			return ErrExists
-		}
-		// ProFTPD (AllowOverwrite off) refuses an existing target as a
-		// permission.
-		if err != nil && (isFailure(err) || errors.Is(err, fs.ErrPermission)) {
+		case isFailure(err) || isDenied(err):
+			// ProFTPD (AllowOverwrite off) refuses an existing target as
+			// a permission.
 			if _, serr := c.Lstat(p); serr == nil {
 				return ErrExists
 			}
@@ -629,7 +635,7 @@ func (s *SFTP) Create(ctx context.Context, p string) (WriteFile, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sftp %s: create %q: %w", s.cfg.Address(), p, notExist(err))
+		return nil, fmt.Errorf("sftp %s: create %q: %w", s.cfg.Address(), p, refused("create", notExist(err)))
 	}
 	var abort func()
 	if c, cerr := s.client_(ctx); cerr == nil {
@@ -682,39 +688,101 @@ func (f sftpFile) ReadFrom(r io.Reader) (int64, error) {
 	return f.File.ReadFromWithConcurrency(r, 0)
 }
 
-// Rename never replaces an existing file. It uses plain SFTP rename,
-// which the protocol (and OpenSSH, by link(2)) refuses over an existing
-// target atomically; posix-rename@openssh.com would replace it, so it is
-// not used for deliveries. A check first gives the clear error on servers
-// that report the refusal only as a generic failure.
+// Rename never replaces an existing file. Where the server offers
+// hardlink@openssh.com (OpenSSH does), it links to to from, which fails
+// atomically if to exists, then removes from. Elsewhere, or if the server
+// refuses the link, it uses plain SFTP rename, which the protocol
+// forbids to replace an existing target; OpenSSH and ProFTPD keep to that,
+// but some servers (SFTPGo with overwrite permission) replace, so a check
+// first narrows the window there to the moment between check and rename.
+// posix-rename@openssh.com would replace, so it is never used. An existing
+// target is ErrExists however the server says so: ProFTPD's
+// SSH_FX_FILE_ALREADY_EXISTS, or a failure while lstat finds to.
+//
+// A crash between link and remove leaves one file under both names. A
+// Rename of the same names finds them the same file (lstat gives both the
+// same size, mtime, mode, owner and group: SFTP shows no inode) and
+// completes it by removing from.
 func (s *SFTP) Rename(ctx context.Context, from, to string) error {
+	var left error // from could not be removed after the link
 	err := s.once(ctx, func(c *sftp.Client) error {
+		if _, ok := c.HasExtension(hardlinkExtension); ok {
+			err := c.Link(from, to)
+			switch {
+			case err == nil:
+				failpoint("linked")
+				if left = c.Remove(from); lostConnection(left) {
+					return left // the next Rename completes it
+				}
+				return nil
+			case alreadyExists(err) || isFailure(err) && s.exists(c, to):
+				return s.completeLink(c, from, to, &left)
+			case isNotExist(err) || lostConnection(err):
+				return err
+			}
+			// Refused or not supported after all: a plain rename may
+			// still be allowed.
+		}
 		if _, err := c.Lstat(to); err == nil {
 			return ErrExists
 		} else if !isNotExist(err) {
-			return err
+			return refused("stat", err)
 		}
 		err := c.Rename(from, to)
-		if alreadyExists(err) {
+		if alreadyExists(err) || isFailure(err) && s.exists(c, to) {
 			return ErrExists
 		}
-		if err != nil && isFailure(err) {
-			if _, serr := c.Lstat(to); serr == nil {
-				return ErrExists
-			}
-		}
-		return err
+		return refused("rename", err)
 	})
 	if err != nil {
 		return fmt.Errorf("sftp %s: rename %q to %q: %w", s.cfg.Address(), from, to, notExist(err))
 	}
+	if left != nil && !isNotExist(left) {
+		return fmt.Errorf("sftp %s: rename %q to %q: %w: %w", s.cfg.Address(), from, to, ErrOldNameLeft, refused("remove", left))
+	}
 	return nil
+}
+
+// hardlinkExtension is OpenSSH's link(2), which never replaces its target.
+const hardlinkExtension = "hardlink@openssh.com"
+
+// exists reports whether lstat finds p.
+func (s *SFTP) exists(c *sftp.Client, p string) bool {
+	_, err := c.Lstat(p)
+	return err == nil
+}
+
+// completeLink is Rename's answer to a link refused because to exists:
+// if from and to are one file, a link was made before a crash and only
+// the removal of from is left to do; otherwise to is another file, and
+// ErrExists. A failed removal is set in *left.
+func (s *SFTP) completeLink(c *sftp.Client, from, to string, left *error) error {
+	fi, ferr := c.Lstat(from)
+	ti, terr := c.Lstat(to)
+	if ferr != nil || terr != nil || !sameFile(fi, ti) {
+		return ErrExists
+	}
+	if *left = c.Remove(from); lostConnection(*left) {
+		return *left
+	}
+	return nil
+}
+
+// sameFile reports whether two lstat results can be one file under two
+// names: both regular, with the same size, mtime, mode, owner and group.
+func sameFile(a, b os.FileInfo) bool {
+	if !a.Mode().IsRegular() || a.Mode() != b.Mode() || a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime()) {
+		return false
+	}
+	as, aok := a.Sys().(*sftp.FileStat)
+	bs, bok := b.Sys().(*sftp.FileStat)
+	return aok && bok && as.UID == bs.UID && as.GID == bs.GID
 }
 
 func (s *SFTP) Remove(ctx context.Context, p string) error {
 	err := s.do(ctx, func(c *sftp.Client) error { return c.Remove(p) })
 	if err != nil {
-		return fmt.Errorf("sftp %s: remove %q: %w", s.cfg.Address(), p, notExist(err))
+		return fmt.Errorf("sftp %s: remove %q: %w", s.cfg.Address(), p, refused("remove", notExist(err)))
 	}
 	return nil
 }
@@ -765,6 +833,19 @@ func alreadyExists(err error) bool {
 func isFailure(err error) bool {
 	var se *sftp.StatusError
 	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxFailure
+}
+
+// fxWriteProtect is SSH_FX_WRITE_PROTECT, a status of SFTP v5 that a
+// server may send v3 clients too, for a request refused as read-only.
+const fxWriteProtect = 12
+
+// isDenied reports whether err refuses a request for lack of permission:
+// fs.ErrPermission (pkg/sftp's name for SSH_FX_PERMISSION_DENIED, and the
+// local EACCES and EPERM), or the status itself, or SSH_FX_WRITE_PROTECT.
+func isDenied(err error) bool {
+	var se *sftp.StatusError
+	return errors.Is(err, fs.ErrPermission) ||
+		errors.As(err, &se) && (se.FxCode() == sftp.ErrSSHFxPermissionDenied || se.Code == fxWriteProtect)
 }
 
 // notExist makes a server's "no such file" answer errors.Is(fs.ErrNotExist).

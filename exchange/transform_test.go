@@ -49,15 +49,20 @@ func transformRig(t *testing.T) (*rig, string, string, string) {
 			{Partner: "gdw", Dir: "/in", Profile: "bailiff"},
 		},
 	}})
-	g.cfg.Layouts = map[string]*config.Layout{"acme-claims": {Name: "acme-claims", Record: "claim", Delimiter: ";",
-		Charset: "windows-1252", Decimal: ",", Date: "02-01-2006",
-		Columns: map[string]string{"Dossier": "case_ref", "Factuur": "creditor_ref", "Klantnummer": "debtor_ref",
-			"Naam": "name", "Postcode": "postcode", "Plaats": "city", "Geboortedatum": "birth_date",
-			"E-mail": "email", "IBAN": "iban", "Bedrag": "principal"}}}
+	g.cfg.Layouts = acmeClaimsLayout()
 	if err := CheckConfig(g.cfg); err != nil {
 		t.Fatal(err)
 	}
 	return g, acme, cases, gdw
+}
+
+// acmeClaimsLayout is the layout of excelClaims.
+func acmeClaimsLayout() map[string]*config.Layout {
+	return map[string]*config.Layout{"acme-claims": {Name: "acme-claims", Record: "claim", Delimiter: ";",
+		Charset: "windows-1252", Decimal: ",", Date: "02-01-2006",
+		Columns: map[string]string{"Dossier": "case_ref", "Factuur": "creditor_ref", "Klantnummer": "debtor_ref",
+			"Naam": "name", "Postcode": "postcode", "Plaats": "city", "Geboortedatum": "birth_date",
+			"E-mail": "email", "IBAN": "iban", "Bedrag": "principal"}}}
 }
 
 func TestTransformMinimizesPerDestination(t *testing.T) {

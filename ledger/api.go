@@ -16,11 +16,26 @@ const (
 	StateRejected    = "rejected"    // rejected whole (unparseable, BSN); staging removed
 )
 
-// Delivery states.
+// Delivery states. A delivery is recorded (started) before any byte
+// leaves for its partner; from then on it is a disclosure, sent and, once
+// delivered, confirmed.
 const (
-	DeliveryStarted   = "started"   // temp name recorded, upload may be under way
-	DeliveryUploaded  = "uploaded"  // complete under the temp name, size checked; not yet renamed
-	DeliveryDelivered = "delivered" // renamed to its final name and verified
+	DeliveryStarted   = "started"   // recorded before the upload; bytes may be on their way
+	DeliveryWriting   = "writing"   // direct: the final file was created by us, maybe partial
+	DeliveryUploaded  = "uploaded"  // complete: under the temp name, size checked (temp), or under the final name (direct)
+	DeliveryDelivered = "delivered" // under its final name, verified, sidecars written
+)
+
+// Delivery modes: how a delivery writes its file.
+const (
+	ModeTemp   = "temp"   // under TempName, then renamed to Name
+	ModeDirect = "direct" // under Name itself, created exclusively
+)
+
+// Disclosure states.
+const (
+	DisclosureSent      = "sent"      // the delivery began: the partner may hold some or all of the file
+	DisclosureConfirmed = "confirmed" // the delivery is verified delivered
 )
 
 // Sentinel errors. Test for them with errors.Is: the errors returned wrap
@@ -73,7 +88,8 @@ type Delivery struct {
 	Partner     string
 	Dir         string
 	Name        string // final name
-	TempName    string // name uploaded to before the rename
+	Mode        string // ModeTemp or ModeDirect; "" is ModeTemp
+	TempName    string // name uploaded to before the rename; "" for a direct delivery
 	Size        int64
 	SHA256      string
 	State       string
@@ -81,8 +97,11 @@ type Delivery struct {
 	DeliveredAt time.Time
 }
 
-// Disclosure is one delivered file that carried a data subject: who
-// received it, where, under which name and when.
+// Disclosure is one file sent to a partner that carried a data subject:
+// who received it, where, under which name and when. It is recorded
+// before the first byte leaves (State DisclosureSent) and confirmed once
+// the delivery is verified (DisclosureConfirmed): a partner that may hold
+// the file is never missing, whether or not the delivery completed.
 type Disclosure struct {
 	Job         string
 	FileID      int64
@@ -92,7 +111,9 @@ type Disclosure struct {
 	Dir         string
 	Name        string // final name
 	SHA256      string
-	DeliveredAt time.Time
+	State       string    // DisclosureSent or DisclosureConfirmed
+	SentAt      time.Time // when the delivery began
+	DeliveredAt time.Time // when it was confirmed; zero while only sent
 }
 
 // Run is one execution of a job.

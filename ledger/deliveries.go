@@ -4,17 +4,18 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
-const deliveryColumns = `id, file_id, idx, partner, dir, name, temp_name, size, sha256,
+const deliveryColumns = `id, file_id, idx, partner, dir, name, mode, temp_name, size, sha256,
 	state, started_at, delivered_at`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	var d Delivery
 	var started int64
 	var delivered sql.NullInt64
-	err := s.Scan(&d.ID, &d.FileID, &d.Index, &d.Partner, &d.Dir, &d.Name, &d.TempName, &d.Size,
+	err := s.Scan(&d.ID, &d.FileID, &d.Index, &d.Partner, &d.Dir, &d.Name, &d.Mode, &d.TempName, &d.Size,
 		&d.SHA256, &d.State, &started, &delivered)
 	if err != nil {
 		return nil, err
@@ -24,15 +25,24 @@ func scanDelivery(s scanner) (*Delivery, error) {
 }
 
 // StartDelivery records, before the upload begins, that output d.Index of
-// file d.FileID is about to be uploaded to d.Partner under d.TempName and
-// renamed to d.Name in d.Dir, with the expected d.Size and d.SHA256 (hex,
-// or "" if not known yet). It returns the delivery's id (also set in d.ID)
-// in DeliveryStarted; StartedAt defaults to now. A second delivery for the
+// file d.FileID is about to be sent to d.Partner: in d.Mode (ModeTemp if
+// ""), uploaded under d.TempName and renamed to d.Name in d.Dir, or
+// written under d.Name directly, with the expected d.Size and d.SHA256
+// (hex, or "" if not known yet). From then on it is a disclosure, sent
+// (see Disclosures). It returns the delivery's id (also set in d.ID) in
+// DeliveryStarted; StartedAt defaults to now. A second delivery for the
 // same file and index wraps ErrExists: look it up with Deliveries to
 // resume it. An unknown file wraps ErrNotFound.
 func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	if d.Partner == "" || d.Name == "" {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: partner and name are required", d.FileID)
+	}
+	mode := d.Mode
+	if mode == "" {
+		mode = ModeTemp
+	}
+	if mode != ModeTemp && mode != ModeDirect {
+		return 0, fmt.Errorf("ledger: start delivery of file %d: unknown mode %q", d.FileID, mode)
 	}
 	if !validSHA(d.SHA256) {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: sha256 is not 64 lowercase hex digits", d.FileID)
@@ -49,7 +59,7 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 		if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
 			return err
 		}
-		res, err := l.exec(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.TempName, d.Size, d.SHA256,
+		res, err := l.exec(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
 			DeliveryStarted, nanos(started))
 		if isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
@@ -63,41 +73,81 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: %w", d.FileID, err)
 	}
-	d.ID, d.State, d.StartedAt, d.DeliveredAt = id, DeliveryStarted, started, time.Time{}
+	d.ID, d.Mode, d.State, d.StartedAt, d.DeliveredAt = id, mode, DeliveryStarted, started, time.Time{}
 	return id, nil
 }
 
-// MarkUploaded records that delivery id is complete under its temporary
-// name and its size checked, so that a restart renames it rather than
-// uploading it again. Marking an uploaded delivery again does nothing; a
-// delivered one wraps ErrState.
+// MarkWriting records that direct delivery id has created its file under
+// the final name, before any byte is written to it: from then on what
+// stands under that name is ours, maybe partial, and a resume may remove
+// it. Marking a writing delivery again does nothing; one uploaded or
+// delivered wraps ErrState.
+func (l *Ledger) MarkWriting(id int64) error {
+	return l.advanceDelivery(id, DeliveryWriting, DeliveryStarted)
+}
+
+// MarkUploaded records that delivery id is complete: under its temporary
+// name with its size checked, so that a restart renames it rather than
+// uploading it again, or (direct) under its final name, so that a restart
+// writes only its sidecars. Marking an uploaded delivery again does
+// nothing; a delivered one wraps ErrState.
 func (l *Ledger) MarkUploaded(id int64) error {
+	return l.advanceDelivery(id, DeliveryUploaded, DeliveryStarted, DeliveryWriting)
+}
+
+// advanceDelivery moves delivery id to state to from one of from; a
+// delivery already in to is left as it is.
+func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 	err := l.update(func(tx *sql.Tx) error {
 		state, _, _, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
 		}
-		switch state {
-		case DeliveryUploaded:
+		if state == to {
 			return nil
-		case DeliveryStarted:
-		default:
+		}
+		if !slices.Contains(from, state) {
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		_, err = l.exec(tx, qMarkUploaded, DeliveryUploaded, id)
+		_, err = l.exec(tx, qMarkUploaded, to, id)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: mark delivery %d uploaded: %w", id, err)
+		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, to, err)
 	}
 	return nil
 }
 
-// MarkDelivered records that delivery id (started or uploaded) stands
+// RestartDelivery records that delivery id, not yet delivered, starts
+// again from DeliveryStarted in mode (ModeTemp or ModeDirect): the
+// destination's delivery mode was changed while it was under way. Its
+// temp name is kept on record. A delivered one wraps ErrState.
+func (l *Ledger) RestartDelivery(id int64, mode string) error {
+	if mode != ModeTemp && mode != ModeDirect {
+		return fmt.Errorf("ledger: restart delivery %d: unknown mode %q", id, mode)
+	}
+	err := l.update(func(tx *sql.Tx) error {
+		state, _, _, err := l.deliveryState(tx, id)
+		if err != nil {
+			return err
+		}
+		if state == DeliveryDelivered {
+			return fmt.Errorf("delivery is %s: %w", state, ErrState)
+		}
+		_, err = l.exec(tx, qRestart, DeliveryStarted, mode, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: restart delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkDelivered records that delivery id (started, writing or uploaded) stands
 // under its final name, verified to be size bytes with the given sha256
 // (hex; "" keeps the one given to StartDelivery), at time at (now if
-// zero). From then on it counts as a disclosure of the subjects its output
-// carries. Marking it again with the same size and sha256 does nothing;
+// zero). From then on it counts as a confirmed disclosure of the subjects
+// its output carries. Marking it again with the same size and sha256 does nothing;
 // with others it wraps ErrState.
 func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time) error {
 	if !validSHA(sha256) {
@@ -168,7 +218,8 @@ func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
 // AddSubjects records that output idx of file fileID carries the data
 // subjects with these pseudonyms (see Pseudonym), in one transaction.
 // Pseudonyms already recorded for that output are ignored. They count as
-// disclosed once the delivery of that output is delivered. Anything but a
+// disclosed (sent) once a delivery of that output is started, and as
+// confirmed once it is delivered. Anything but a
 // 64-digit lowercase hex pseudonym is refused, so that a raw reference
 // can never be stored by mistake; the error names its position only.
 func (l *Ledger) AddSubjects(fileID int64, idx int, pseudonyms []string) error {
@@ -201,17 +252,20 @@ func (l *Ledger) AddSubjects(fileID int64, idx int, pseudonyms []string) error {
 	return nil
 }
 
-// Disclosures returns every delivered delivery that carried the data
-// subject with this pseudonym, oldest first: who received what, and when.
-// Deliveries only started are not disclosures.
+// Disclosures returns every delivery that carried the data subject with
+// this pseudonym, in the order they began: who received what, and when.
+// A delivery counts from the moment it is started, before its first byte
+// leaves, as DisclosureSent, and is DisclosureConfirmed once delivered: a
+// delivery that failed or was interrupted may have left some or all of
+// the file with its partner, so it is never left out.
 func (l *Ledger) Disclosures(pseudonym string) ([]Disclosure, error) {
 	rows, err := l.db.Query(`SELECT f.job, d.file_id, d.id, d.idx, d.partner, d.dir, d.name,
-			d.sha256, d.delivered_at
+			d.sha256, d.state, d.started_at, d.delivered_at
 		FROM subjects s
 		JOIN deliveries d ON d.file_id = s.file_id AND d.idx = s.idx
 		JOIN files f ON f.id = s.file_id
-		WHERE s.pseudonym = ? AND d.state = 'delivered'
-		ORDER BY d.delivered_at, d.id`, pseudonym)
+		WHERE s.pseudonym = ?
+		ORDER BY d.started_at, d.id`, pseudonym)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: disclosures: %w", err)
 	}
@@ -219,12 +273,17 @@ func (l *Ledger) Disclosures(pseudonym string) ([]Disclosure, error) {
 	var out []Disclosure
 	for rows.Next() {
 		var d Disclosure
-		var at int64
+		var state string
+		var sent int64
+		var at sql.NullInt64
 		if err := rows.Scan(&d.Job, &d.FileID, &d.DeliveryID, &d.Index, &d.Partner, &d.Dir, &d.Name,
-			&d.SHA256, &at); err != nil {
+			&d.SHA256, &state, &sent, &at); err != nil {
 			return nil, fmt.Errorf("ledger: disclosures: %w", err)
 		}
-		d.DeliveredAt = fromNanos(at)
+		d.State, d.SentAt = DisclosureSent, fromNanos(sent)
+		if state == DeliveryDelivered {
+			d.State, d.DeliveredAt = DisclosureConfirmed, fromNull(at)
+		}
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {

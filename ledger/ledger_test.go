@@ -694,14 +694,23 @@ func TestDisclosures(t *testing.T) {
 	d0, _ := l.StartDelivery(&Delivery{FileID: id, Index: 0, Partner: "cases", Dir: "/inbox", Name: "a.csv"})
 	d1, _ := l.StartDelivery(&Delivery{FileID: id, Index: 1, Partner: "gdw-jansen", Dir: "/in", Name: "b.csv"})
 	l.MarkUploaded(d0)
-	if got, _ := l.Disclosures(alice); len(got) != 0 {
-		t.Errorf("disclosed before delivery: %+v", got)
+	// Started is sent: the bytes may be with the partner already.
+	got, err := l.Disclosures(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].DeliveryID != d0 || got[1].DeliveryID != d1 {
+		t.Fatalf("Disclosures(alice) before delivery = %+v", got)
+	}
+	for _, g := range got {
+		if g.State != DisclosureSent || g.SentAt.IsZero() || !g.DeliveredAt.IsZero() {
+			t.Errorf("disclosure before delivery = %+v, want sent, not confirmed", g)
+		}
 	}
 	at := time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
 	l.MarkDelivered(d1, 10, hash("b"), at)
-	l.MarkDelivered(d0, 10, hash("a"), at.Add(time.Minute))
 
-	got, err := l.Disclosures(alice)
+	got, err = l.Disclosures(alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,17 +718,17 @@ func TestDisclosures(t *testing.T) {
 		t.Fatalf("Disclosures(alice) = %+v", got)
 	}
 	want := Disclosure{Job: "acme-claims-in", FileID: id, DeliveryID: d1, Index: 1, Partner: "gdw-jansen",
-		Dir: "/in", Name: "b.csv", SHA256: hash("b")}
-	g := got[0]
-	if !g.DeliveredAt.Equal(at) {
-		t.Errorf("DeliveredAt = %v", g.DeliveredAt)
+		Dir: "/in", Name: "b.csv", SHA256: hash("b"), State: DisclosureConfirmed}
+	g := got[1]
+	if !g.DeliveredAt.Equal(at) || g.SentAt.IsZero() {
+		t.Errorf("DeliveredAt = %v, SentAt = %v", g.DeliveredAt, g.SentAt)
 	}
-	g.DeliveredAt = time.Time{}
+	g.DeliveredAt, g.SentAt = time.Time{}, time.Time{}
 	if g != want {
-		t.Errorf("Disclosures(alice)[0] = %+v, want %+v", g, want)
+		t.Errorf("Disclosures(alice)[1] = %+v, want %+v", g, want)
 	}
-	if got[1].Partner != "cases" {
-		t.Errorf("Disclosures(alice)[1] = %+v", got[1])
+	if got[0].Partner != "cases" || got[0].State != DisclosureSent {
+		t.Errorf("Disclosures(alice)[0] = %+v", got[0])
 	}
 	if got, _ := l.Disclosures(bob); len(got) != 1 || got[0].Partner != "cases" {
 		t.Errorf("Disclosures(bob) = %+v", got)

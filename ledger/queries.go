@@ -20,10 +20,11 @@ var (
 		WHERE id = ? RETURNING attempts`)
 
 	qStartDelivery = hot(`INSERT INTO deliveries
-		(file_id, idx, partner, dir, name, temp_name, size, sha256, state, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		(file_id, idx, partner, dir, name, mode, temp_name, size, sha256, state, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ?`)
 	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ?`)
+	qRestart       = hot(`UPDATE deliveries SET state = ?, mode = ? WHERE id = ?`)
 	qMarkDelivered = hot(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
 		WHERE id = ?`)
 	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE file_id = ? ORDER BY idx`)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -22,11 +23,41 @@ const (
 // handler implements the pkg/sftp request-server handlers over the OS files under root.
 // Every path goes through os.Root, so no client path or symlink leads outside it.
 type handler struct {
-	root          *os.Root
-	readOnly      bool
-	noPosixRename bool
-	noReadlink    bool
+	root           *os.Root
+	readOnly       bool
+	noPosixRename  bool
+	noHardlink     bool
+	deny           []string // kinds of request refused, see Options.Deny
+	existsStatus   bool
+	renameReplaces bool
+	noReadlink     bool
 }
+
+// denied returns SSH_FX_PERMISSION_DENIED if requests of kind are denied.
+func (h *handler) denied(kind string) error {
+	if slices.Contains(h.deny, kind) {
+		return sftp.ErrSSHFxPermissionDenied
+	}
+	return nil
+}
+
+// exists turns an EEXIST into SSH_FX_FILE_ALREADY_EXISTS where the server
+// answers so (Options.ExistsStatus).
+func (h *handler) exists(err error) error {
+	if h.existsStatus && errors.Is(err, fs.ErrExist) {
+		return fxAlreadyExists
+	}
+	return err
+}
+
+// fxAlreadyExists is the status SSH_FX_FILE_ALREADY_EXISTS: pkg/sftp sends
+// the code of an error of its own unexported status type, and names
+// constants only up to 8, so the value is made by reflection from one.
+var fxAlreadyExists = func() error {
+	v := reflect.New(reflect.TypeOf(sftp.ErrSSHFxFailure)).Elem()
+	v.SetUint(11)
+	return v.Interface().(error)
+}()
 
 var (
 	_ sftp.FileReader           = (*handler)(nil)
@@ -47,6 +78,9 @@ func rel(p string) string {
 }
 
 func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	if err := h.denied("read"); err != nil {
+		return nil, err
+	}
 	return openNoFollow(h.root, rel(r.Filepath), os.O_RDONLY, 0)
 }
 
@@ -81,7 +115,7 @@ func (h *handler) openWrite(r *sftp.Request, mode int) (*writableFile, error) {
 	}
 	f, err := openNoFollow(h.root, rel(r.Filepath), flag, filePerm)
 	if err != nil {
-		return nil, err
+		return nil, h.exists(err)
 	}
 	return &writableFile{File: f, append: pf.Append}, nil
 }
@@ -109,7 +143,10 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 	case "Setstat":
 		return h.setstat(r, name)
 	case "Rename":
-		return h.rename(name, rel(r.Target))
+		if err := h.denied("rename"); err != nil {
+			return err
+		}
+		return h.exists(h.rename(name, rel(r.Target)))
 	case "Rmdir":
 		fi, err := h.root.Lstat(name)
 		if err != nil {
@@ -120,6 +157,9 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 		}
 		return h.root.Remove(name)
 	case "Remove":
+		if err := h.denied("remove"); err != nil {
+			return err
+		}
 		fi, err := h.root.Lstat(name)
 		if err != nil {
 			return err
@@ -131,7 +171,13 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 	case "Mkdir":
 		return h.root.Mkdir(name, dirPerm)
 	case "Link":
-		return h.root.Link(name, rel(r.Target))
+		if h.noHardlink {
+			return sftp.ErrSSHFxOpUnsupported
+		}
+		if err := h.denied("link"); err != nil {
+			return err
+		}
+		return h.exists(h.root.Link(name, rel(r.Target)))
 	case "Symlink":
 		// pkg/sftp puts the link's target, verbatim, in Filepath and the link in Target.
 		return h.root.Symlink(r.Filepath, rel(r.Target))
@@ -148,6 +194,9 @@ func (h *handler) PosixRename(r *sftp.Request) error {
 	if h.readOnly {
 		return sftp.ErrSSHFxPermissionDenied
 	}
+	if err := h.denied("rename"); err != nil {
+		return err
+	}
 	return h.root.Rename(rel(r.Filepath), rel(r.Target))
 }
 
@@ -155,6 +204,9 @@ func (h *handler) PosixRename(r *sftp.Request) error {
 // existing target. A hard link followed by removing the old name makes that atomic; where
 // links fail (directories, some file systems) it checks for the target and renames.
 func (h *handler) rename(oldname, newname string) error {
+	if h.renameReplaces {
+		return h.root.Rename(oldname, newname)
+	}
 	err := h.root.Link(oldname, newname)
 	switch {
 	case err == nil:
@@ -210,8 +262,14 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	name := rel(r.Filepath)
 	switch r.Method {
 	case "List":
+		if err := h.denied("list"); err != nil {
+			return nil, err
+		}
 		return h.list(name)
 	case "Stat":
+		if err := h.denied("stat"); err != nil {
+			return nil, err
+		}
 		fi, err := h.root.Stat(name)
 		if err != nil {
 			return nil, err
@@ -222,6 +280,9 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 }
 
 func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	if err := h.denied("stat"); err != nil {
+		return nil, err
+	}
 	fi, err := h.root.Lstat(rel(r.Filepath))
 	if err != nil {
 		return nil, err

@@ -55,7 +55,26 @@ type Options struct {
 	// NoReadlink refuses READLINK as permission denied, as ProFTPD does under
 	// <Limit READLINK> DenyAll.
 	NoReadlink bool
+	// NoHardlink hides hardlink@openssh.com and refuses it, as servers
+	// other than OpenSSH may.
+	NoHardlink bool
+	// Deny refuses the named kinds of request with SSH_FX_PERMISSION_DENIED,
+	// as a partner's upload-only folder does: "stat" (stat and lstat),
+	// "list", "read", "rename" (rename and posix-rename), "link" (hardlink)
+	// and "remove". A write-only drop folder denies all of them: only
+	// opening a new file and writing it are left.
+	Deny []string
+	// ExistsStatus answers an exclusive create, rename or link over an
+	// existing name with SSH_FX_FILE_ALREADY_EXISTS (11), as ProFTPD does,
+	// rather than OpenSSH's generic failure.
+	ExistsStatus bool
+	// RenameReplaces makes a plain rename replace an existing target, as
+	// SFTPGo does for users with the overwrite permission.
+	RenameReplaces bool
 }
+
+// WriteOnly is the Deny list of a write-only drop folder.
+var WriteOnly = []string{"stat", "list", "read", "rename", "link", "remove"}
 
 // Server is a running SFTP server. Its methods are safe for concurrent use.
 type Server struct {
@@ -112,7 +131,8 @@ func Start(opts Options) (*Server, error) {
 	}
 
 	h := &handler{root: root, readOnly: opts.ReadOnly, noPosixRename: opts.NoPosixRename,
-		noReadlink: opts.NoReadlink}
+		noReadlink: opts.NoReadlink, noHardlink: opts.NoHardlink, deny: opts.Deny, existsStatus: opts.ExistsStatus,
+		renameReplaces: opts.RenameReplaces}
 	s := &Server{
 		ln:       ln,
 		hostKey:  hostKey,
@@ -124,6 +144,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.NoPosixRename {
 		s.hide = append(s.hide, "posix-rename@openssh.com")
+	}
+	if opts.NoHardlink {
+		s.hide = append(s.hide, "hardlink@openssh.com")
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
