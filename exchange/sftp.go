@@ -459,7 +459,7 @@ func (s *SFTP) lstat(c *sftp.Client, p string) func() (FileInfo, error) {
 		}
 		// Refused (ProFTPD's <Limit READLINK>) or not understood: a file
 		// that cannot be told from a symlink is not taken for a file.
-		return FileInfo{}, fmt.Errorf("readlink, to tell a symlink from a file: %w", rlerr)
+		return FileInfo{}, fmt.Errorf("readlink, to tell a symlink from a file: %w", refused("readlink", rlerr))
 	}
 }
 
