@@ -21,6 +21,7 @@ const (
 // delivered, confirmed.
 const (
 	DeliveryStarted   = "started"   // recorded before the upload; bytes may be on their way
+	DeliveryCreating  = "creating"  // direct: the create of the final file is sent, its answer not yet known
 	DeliveryWriting   = "writing"   // direct: the final file was created by us, maybe partial
 	DeliveryUploaded  = "uploaded"  // complete: under the temp name, size checked (temp), or under the final name (direct)
 	DeliveryDelivered = "delivered" // under its final name, verified, sidecars written

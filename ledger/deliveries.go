@@ -77,13 +77,22 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	return id, nil
 }
 
+// MarkCreating records that direct delivery id is about to send the
+// exclusive create of its final name: until the answer is known (then
+// MarkWriting, or RestartDelivery if the name was taken), a file under
+// that name may be one our create made. Marking a creating delivery again
+// does nothing; one past it wraps ErrState.
+func (l *Ledger) MarkCreating(id int64) error {
+	return l.advanceDelivery(id, DeliveryCreating, DeliveryStarted)
+}
+
 // MarkWriting records that direct delivery id has created its file under
 // the final name, before any byte is written to it: from then on what
 // stands under that name is ours, maybe partial, and a resume may remove
 // it. Marking a writing delivery again does nothing; one uploaded or
 // delivered wraps ErrState.
 func (l *Ledger) MarkWriting(id int64) error {
-	return l.advanceDelivery(id, DeliveryWriting, DeliveryStarted)
+	return l.advanceDelivery(id, DeliveryWriting, DeliveryStarted, DeliveryCreating)
 }
 
 // MarkUploaded records that delivery id is complete: under its temporary
@@ -120,8 +129,9 @@ func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 
 // RestartDelivery records that delivery id, not yet delivered, starts
 // again from DeliveryStarted in mode (ModeTemp or ModeDirect): the
-// destination's delivery mode was changed while it was under way. Its
-// temp name is kept on record. A delivered one wraps ErrState.
+// destination's delivery mode was changed while it was under way, or (a
+// creating one) its create was answered with the name taken. Its temp
+// name is kept on record. A delivered one wraps ErrState.
 func (l *Ledger) RestartDelivery(id int64, mode string) error {
 	if mode != ModeTemp && mode != ModeDirect {
 		return fmt.Errorf("ledger: restart delivery %d: unknown mode %q", id, mode)
@@ -196,21 +206,41 @@ func validSHA(s string) bool { return s == "" || len(s) == 64 && isHex(s) }
 // Deliveries returns the deliveries of file fileID, by index (the reject
 // report, -1, first).
 func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
-	rows, err := l.stmt(qDeliveries).Query(fileID)
+	out, err := scanDeliveries(l.stmt(qDeliveries).Query(fileID))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
+	}
+	return out, nil
+}
+
+// scanDeliveries returns the deliveries of rows, the answer of a query of
+// deliveryColumns, and closes them.
+func scanDeliveries(rows *sql.Rows, err error) ([]Delivery, error) {
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
+			return nil, err
 		}
 		out = append(out, *d)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
+	return out, rows.Err()
+}
+
+// DeliveriesTo returns the deliveries to the final name name in dir at
+// partner that started or were delivered at or after since, or are not
+// delivered yet, in the order they began.
+func (l *Ledger) DeliveriesTo(partner, dir, name string, since time.Time) ([]Delivery, error) {
+	out, err := scanDeliveries(l.db.Query(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE partner = ? AND dir = ? AND name = ?
+			AND (started_at >= ? OR delivered_at >= ? OR state != ?)
+		ORDER BY started_at, id`, partner, dir, name, nanos(since), nanos(since), DeliveryDelivered))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: deliveries to %s:%s: %w", partner, dir, err)
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -106,8 +107,8 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if v, _ := l.SchemaVersion(); v != 2 {
-		t.Errorf("schema version %d, want 2", v)
+	if v, _ := l.SchemaVersion(); v != len(ms) {
+		t.Errorf("schema version %d, want %d", v, len(ms))
 	}
 	ds, err := l.Deliveries(1)
 	if err != nil || len(ds) != 2 {
@@ -139,5 +140,80 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 	}
 	if _, err := l.StartDelivery(&Delivery{FileID: 1, Index: 0, Partner: "p", Name: "a.csv"}); !errors.Is(err, ErrExists) {
 		t.Errorf("second delivery of one output after migration: %v, want ErrExists", err)
+	}
+}
+
+// A direct delivery is creating from just before its create until the
+// answer: then writing, or started again if the name was taken.
+func TestDeliveryCreating(t *testing.T) {
+	l, _ := openTemp(t)
+	id := stage(t, l, newFile("claims_1.csv"))
+	d := &Delivery{FileID: id, Index: 0, Partner: "drop", Dir: "/in", Name: "claims_1.csv", Mode: ModeDirect}
+	if _, err := l.StartDelivery(d); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := l.MarkCreating(d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ds, _ := l.Deliveries(id); ds[0].State != DeliveryCreating {
+		t.Fatalf("delivery = %+v, want creating", ds[0])
+	}
+	if err := l.RestartDelivery(d.ID, ModeDirect); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := l.Deliveries(id); ds[0].State != DeliveryStarted || ds[0].Mode != ModeDirect {
+		t.Fatalf("delivery = %+v, want started again", ds[0])
+	}
+	if err := l.MarkCreating(d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkWriting(d.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, l.MarkCreating(d.ID), ErrState)
+}
+
+// DeliveriesTo finds the deliveries to one name that began or were
+// delivered since a time, and every one not yet delivered.
+func TestDeliveriesTo(t *testing.T) {
+	l, _ := openTemp(t)
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	files := map[string]int64{}
+	start := func(name string, idx int, partner, dir, fname string, at time.Time) *Delivery {
+		t.Helper()
+		if files[name] == 0 {
+			files[name] = stage(t, l, newFile(name))
+		}
+		d := &Delivery{FileID: files[name], Index: idx, Partner: partner, Dir: dir, Name: fname, StartedAt: at}
+		if _, err := l.StartDelivery(d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	old := start("a.csv", 0, "p", "/in", "a.csv", t0.Add(-time.Hour))
+	if err := l.MarkDelivered(old.ID, 1, hash("a"), t0.Add(-30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	late := start("a.csv", 1, "p", "/in", "a.csv", t0.Add(-2*time.Hour))
+	if err := l.MarkDelivered(late.ID, 1, hash("a"), t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	pending := start("b.csv", 0, "p", "/in", "a.csv", t0.Add(-3*time.Hour))
+	recent := start("b.csv", 1, "p", "/in", "a.csv", t0)
+	start("b.csv", 2, "q", "/in", "a.csv", t0)  // another partner
+	start("b.csv", 3, "p", "/out", "a.csv", t0) // another dir
+	start("b.csv", 4, "p", "/in", "b.csv", t0)  // another name
+	got, err := l.DeliveriesTo("p", "/in", "a.csv", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, d := range got {
+		ids = append(ids, d.ID)
+	}
+	if want := []int64{pending.ID, late.ID, recent.ID}; !slices.Equal(ids, want) {
+		t.Errorf("DeliveriesTo = %v, want %v (not the one delivered before)", ids, want)
 	}
 }
