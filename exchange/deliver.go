@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,14 @@ func failedDestinations(err error) []string {
 // then writes it whole.
 var ErrPartialLeft = errors.New("exchange: an interrupted upload left a possibly partial file that the partner will not let us remove")
 
+// ErrMayStand is returned when a delivery uploaded under its temp name
+// may already have been renamed to its final name (and even taken by the
+// partner), and the partner refuses what would tell: the temp file cannot
+// be looked at. It is permanent: nothing is sent again while it may stand,
+// in either mode; ops asks the partner whether the file stands or was
+// taken, or to allow a stat of the temp file.
+var ErrMayStand = errors.New("exchange: a delivery may already stand under its final name")
+
 // deliver takes one output of f to one destination. The delivery is
 // recorded first, before any byte leaves: from then on the ledger counts
 // it as disclosed to the partner (sent), and as confirmed once delivered.
@@ -168,6 +177,15 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	}
 	mode := dest.UploadMode()
 	fresh := d == nil
+	final := name
+	if !fresh {
+		final = d.Name
+	}
+	unlock, err := rn.lockName(ctx, dest.Partner, join(dest.Dir, final))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if fresh {
 		sum := f.SHA256 // files that pass unchanged are the staged copy
 		if rn.job.Transform != nil {
@@ -196,9 +214,11 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		if err = x.toDirect(ctx); err == nil {
 			err = x.direct(ctx)
 		}
-	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) {
+	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) && x.notFinal {
 		// Uploaded in temp mode, and the partner refuses what temp mode
-		// needs next: finish in the mode the destination now has.
+		// needs next: finish in the mode the destination now has, if the
+		// file is known not to have reached its final name (else it might
+		// be delivered twice).
 		if err = x.toDirect(ctx); err == nil {
 			err = x.direct(ctx)
 		}
@@ -221,6 +241,31 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	return nil
 }
 
+// lockName waits until no other worker of the run delivers to the final
+// name p at partner, and takes it until unlock is called. Two outputs of
+// one run can share a final name (the reject reports of claims.csv and
+// claims.txt are both claims.rejects.csv), and their deliveries must not
+// take what the other leaves there for their own.
+func (rn *run) lockName(ctx context.Context, partner, p string) (unlock func(), err error) {
+	key := partner + "\x00" + p
+	rn.mu.Lock()
+	if rn.names == nil {
+		rn.names = map[string]chan struct{}{}
+	}
+	ch := rn.names[key]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		rn.names[key] = ch
+	}
+	rn.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // delivery is one delivery under way: what deliver's steps share.
 type delivery struct {
 	*run
@@ -232,6 +277,10 @@ type delivery struct {
 	lf    *os.File // the staged output
 	size  int64
 	fresh bool // started by this call: nothing of it is at the partner yet
+	// notFinal is set by viaTemp when the file is known never to have
+	// stood under its final name: not uploaded before, or its temp file
+	// seen there still. Only then may it be written again in direct mode.
+	notFinal bool
 }
 
 func (x *delivery) final() string { return join(x.dest.Dir, x.d.Name) }
@@ -244,6 +293,7 @@ func (x *delivery) temp() string  { return join(x.dest.Dir, x.d.TempName) }
 func (x *delivery) viaTemp(ctx context.Context) error {
 	tmp, final := x.temp(), x.final()
 	uploaded := false // by this call: the temp file stands, complete
+	x.notFinal = x.d.State == ledger.DeliveryStarted
 	if x.d.State == ledger.DeliveryStarted {
 		// A delivery begun by an earlier run may have left a partial
 		// file under its temp name; a new one has a fresh random name.
@@ -264,6 +314,7 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 	var gone error
 	if !uploaded {
 		_, gone = x.ep.Stat(ctx, tmp)
+		x.notFinal = gone == nil // seen: not renamed yet (or linked only)
 	}
 	if gone == nil {
 		err := x.ep.Rename(ctx, tmp, final)
@@ -272,14 +323,28 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 			// Delivered under the final name; the temp name is a second
 			// name of the same file that the partner would not let go.
 			x.tempLeft(tmp, err)
+		case errors.Is(err, ErrExists) && !uploaded:
+			// Uploaded before: a crash between the hard link that made
+			// the final name and the removal of the temp name leaves
+			// our file under both.
+			x.notFinal = false
+			ours, err := x.linkedBefore(ctx, tmp, final)
+			if err != nil {
+				return err
+			}
+			if !ours {
+				return x.taken()
+			}
+			x.l.Info("delivery resumed", zap.String("outcome", "linked before restart"))
+			x.removeTemp(ctx, tmp)
 		case errors.Is(err, ErrExists):
-			x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
-				zap.String("error", ErrDestinationTaken.Error()))
-			return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
+			return x.taken()
 		case err != nil:
 			return x.explain(err)
 		}
 		failpoint("renamed")
+	} else if errors.As(gone, new(*RefusedError)) {
+		return x.mayStand(gone)
 	} else if !errors.Is(gone, fs.ErrNotExist) {
 		return x.explain(gone)
 	} else if fi, err := x.ep.Stat(ctx, final); err == nil && fi.Size == x.d.Size {
@@ -292,6 +357,69 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 			zap.String("error", "temporary file gone and final name absent or of another size after a restart"))
 	}
 	return nil
+}
+
+// taken logs and returns that the final name is another file's: the
+// delivery waits until the partner has taken it.
+func (x *delivery) taken() error {
+	x.l.Warn("delivery waiting", zap.String("outcome", "taken"), zap.String("error", ErrDestinationTaken.Error()))
+	return fmt.Errorf("%w: %s", ErrDestinationTaken, x.final())
+}
+
+// mayStand returns ErrMayStand, permanent, asking ops to find out, for
+// err, a refusal that keeps us from telling whether the file, uploaded
+// under its temp name, was renamed to its final name.
+func (x *delivery) mayStand(err error) error {
+	x.l.Error("delivery unknown", zap.String("outcome", "unknown"), zap.String("error", err.Error()))
+	return Permanent(fmt.Errorf("%w: %s: %w; ask %s whether %s stands in %s or was taken: if so it was delivered, and it is not sent again while that is unknown (allowing a stat of %s there lets the delivery finish)",
+		ErrMayStand, x.final(), err, x.dest.Partner, x.d.Name, x.dest.Dir, x.d.TempName))
+}
+
+// linkedBefore reports whether final, found taken when a delivery
+// uploaded before renames its temp file tmp, is that file under a second
+// name, left by a crash between the link and the removal of tmp: it holds
+// the delivery's bytes (its size and sha256). Where the partner refuses
+// reading it, lstat must show it alike to tmp (SameFile): taken for one
+// file only here, where tmp is ours and complete and a link of ours may
+// have been made. Where neither is allowed, the answer is no: the
+// delivery waits as for another file.
+func (x *delivery) linkedBefore(ctx context.Context, tmp, final string) (bool, error) {
+	want := x.d.SHA256
+	if want == "" {
+		var err error
+		if want, err = hashFile(x.lf); err != nil {
+			return false, err
+		}
+	}
+	r, err := x.ep.Open(ctx, final)
+	if err == nil {
+		h := sha256.New()
+		n, err := copyContext(ctx, h, r)
+		r.Close()
+		if err != nil {
+			return false, err
+		}
+		return n == x.d.Size && hex.EncodeToString(h.Sum(nil)) == want, nil
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotRegular):
+		return false, nil
+	case !errors.As(err, new(*RefusedError)) && !errors.Is(err, fs.ErrPermission):
+		return false, err
+	}
+	m, ok := x.ep.(interface {
+		SameFile(ctx context.Context, a, b string) (bool, error)
+	})
+	if !ok {
+		return false, nil
+	}
+	x.l.Info("final file not readable", zap.String("outcome", "compared by metadata"), zap.String("error", err.Error()))
+	same, err := m.SameFile(ctx, tmp, final)
+	if errors.As(err, new(*RefusedError)) {
+		x.l.Warn("final file not comparable", zap.String("outcome", "taken"), zap.String("error", err.Error()))
+		return false, nil
+	}
+	return same, err
 }
 
 // toDirect turns a temp-mode delivery that has not reached its final name
@@ -310,19 +438,28 @@ func (x *delivery) toDirect(ctx context.Context) error {
 
 // direct writes the file under its final name, created exclusively, with
 // no stat, list, rename or remove: what a write-only drop folder allows.
-// Once created it is recorded as writing, so that a resume knows the file
-// under the final name is ours and may be partial: it removes it and
-// writes it again, or, if the partner refuses the removal, fails with
-// ErrPartialLeft. Never is such a file recorded as delivered.
+// It is recorded as creating just before the create is sent, and as
+// writing once created, so that a resume knows the file under the final
+// name is ours and may be partial: it removes it and writes it again, or,
+// if the partner refuses the removal, fails with ErrPartialLeft. Never is
+// such a file recorded as delivered.
 func (x *delivery) direct(ctx context.Context) error {
-	if x.d.State != ledger.DeliveryStarted && x.d.State != ledger.DeliveryWriting {
+	switch x.d.State {
+	case ledger.DeliveryStarted, ledger.DeliveryCreating, ledger.DeliveryWriting:
+	default:
 		return nil // uploaded: only the sidecars are left
 	}
 	final := x.final()
 	var left error // the removal of our partial file, refused
 	if x.d.State == ledger.DeliveryWriting {
-		// Ours, left by an interrupted upload, maybe partial. Removed
-		// first: a write-only server may not say that a name is taken.
+		// Ours, left by an interrupted upload, maybe partial, if it looks
+		// so where a stat is allowed. Removed first: a write-only server
+		// may not say that a name is taken.
+		if fi, err := x.ep.Stat(ctx, final); err == nil && !x.partialOfOurs(fi) {
+			return x.taken()
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, new(*RefusedError)) {
+			return x.explain(err)
+		}
 		switch err := x.ep.Remove(ctx, final); {
 		case err == nil:
 			x.l.Warn("partial file removed", zap.String("outcome", "rewriting"))
@@ -332,14 +469,31 @@ func (x *delivery) direct(ctx context.Context) error {
 			return err
 		}
 	}
+	// Resumed with its create sent and unanswered: the file under the
+	// final name may be the one that create made.
+	resumed := !x.fresh && x.d.State == ledger.DeliveryCreating
+	if x.d.State == ledger.DeliveryStarted {
+		if err := x.ledger.MarkCreating(x.d.ID); err != nil {
+			return err
+		}
+		x.d.State = ledger.DeliveryCreating
+	}
 	w, err := x.ep.Create(ctx, final)
-	if errors.Is(err, ErrExists) && !x.fresh && x.d.State == ledger.DeliveryStarted && x.emptyOfOurs(ctx, final) {
+	if errors.Is(err, ErrExists) && resumed && x.emptyOfOurs(ctx, final) {
 		// Created by us just before a crash, before it was recorded as
 		// writing: no byte was written to it yet.
 		if rerr := x.ep.Remove(ctx, final); rerr == nil {
 			x.l.Warn("empty file removed", zap.String("outcome", "rewriting"))
 			w, err = x.ep.Create(ctx, final)
 		}
+	}
+	if x.d.State == ledger.DeliveryCreating && (errors.Is(err, ErrExists) || errors.As(err, new(*RefusedError))) {
+		// Answered: our create made no file. A later run must not take
+		// what stands there for one it made.
+		if rerr := x.ledger.RestartDelivery(x.d.ID, ledger.ModeDirect); rerr != nil {
+			return rerr
+		}
+		x.d.State = ledger.DeliveryStarted
 	}
 	switch {
 	case err == nil:
@@ -351,13 +505,11 @@ func (x *delivery) direct(ctx context.Context) error {
 			ErrPartialLeft, final, left, x.dest.Partner))
 	case errors.Is(err, ErrExists):
 		// Not ours: an earlier file under that name, not yet taken.
-		x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
-			zap.String("error", ErrDestinationTaken.Error()))
-		return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
+		return x.taken()
 	default:
 		return x.explain(err)
 	}
-	if x.d.State == ledger.DeliveryStarted {
+	if x.d.State != ledger.DeliveryWriting {
 		if err := x.ledger.MarkWriting(x.d.ID); err != nil {
 			w.Close()
 			x.removeTemp(ctx, final) // empty, and ours
@@ -380,14 +532,37 @@ func (x *delivery) direct(ctx context.Context) error {
 // stamps to count as made after a delivery began.
 const clockSkew = time.Minute
 
-// emptyOfOurs reports whether the file at p, found where a resumed direct
-// delivery would create its file, is what a crash between our create and
-// its record leaves: a regular file, empty, made after the delivery began.
-// An earlier file of the partner's is older, and holds data; a server that
+// emptyOfOurs reports whether the file at p, found where a direct
+// delivery resumed with its create unanswered would create its file, is
+// what a crash between our create and its record leaves: a regular file,
+// empty, made after the delivery began, and no other delivery of ours to
+// that name since (or still under way) that could have left it. An
+// earlier file of the partner's is older, and holds data; a server that
 // allows no stat tells nothing, and the answer is no.
 func (x *delivery) emptyOfOurs(ctx context.Context, p string) bool {
+	since := x.d.StartedAt.Add(-clockSkew)
 	fi, err := x.ep.Stat(ctx, p)
-	return err == nil && fi.IsRegular() && fi.Size == 0 && !fi.ModTime.Before(x.d.StartedAt.Add(-clockSkew))
+	if err != nil || !fi.IsRegular() || fi.Size != 0 || fi.ModTime.Before(since) {
+		return false
+	}
+	others, err := x.ledger.DeliveriesTo(x.d.Partner, x.d.Dir, x.d.Name, since)
+	if err != nil {
+		x.l.Warn("empty file kept", zap.String("outcome", "taken"), zap.String("error", err.Error()))
+		return false
+	}
+	for _, o := range others {
+		if o.ID != x.d.ID {
+			return false
+		}
+	}
+	return true
+}
+
+// partialOfOurs reports whether fi, found under the final name of a direct
+// delivery resumed while writing, may be what the interrupted upload
+// left: a regular file no larger than ours, made after the delivery began.
+func (x *delivery) partialOfOurs(fi FileInfo) bool {
+	return fi.IsRegular() && fi.Size <= x.d.Size && !fi.ModTime.Before(x.d.StartedAt.Add(-clockSkew))
 }
 
 // upload creates p exclusively and writes the staged output to it (see
@@ -583,6 +758,10 @@ func writeSmall(w WriteFile, data []byte) error {
 // tempPrefix begins every temporary name of this version.
 const tempPrefix = ".exchanged-"
 
+// shortTemp matches the temporary names tempName makes, and no name of an
+// earlier version (".NAME.HEX.part", whose NAME may begin "exchanged-").
+var shortTemp = regexp.MustCompile(`^\.exchanged-\d+-(\d+|r)-[0-9a-f]{8}\.part$`)
+
 // tempName returns the temporary name of output idx (or "r", the reject
 // report) of file fileID: hidden, so that partners' pickup patterns skip
 // it; short and of one length whatever the final name, so that any name
@@ -605,7 +784,7 @@ func tempName(fileID int64, idx int) string {
 // version before short temp names has its sidecars' temp names of then.
 func sidecarTemp(d *ledger.Delivery, p, kind string) string {
 	dir, name := path.Split(p)
-	if strings.HasPrefix(d.TempName, tempPrefix) {
+	if shortTemp.MatchString(d.TempName) {
 		return join(dir, strings.TrimSuffix(d.TempName, ".part")+"-"+kind+".part")
 	}
 	return join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, d.ID))

@@ -2,11 +2,13 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/ledger"
@@ -55,5 +57,59 @@ func TestSidecarTempLeftByCrashIsReplaced(t *testing.T) {
 		}
 		assertOnly(t, inbox, "a.csv.sha256")
 		os.Remove(filepath.Join(inbox, "a.csv.sha256"))
+	}
+}
+
+// The sidecar temp names of a delivery recorded before short temp names
+// are those of then, also for a source whose name begins "exchanged-";
+// those of a short temp name are derived from it.
+func TestSidecarTempOfOldTempName(t *testing.T) {
+	for _, tc := range []struct{ temp, p, want string }{
+		{".exchanged-a.csv.0123456789ab.part", "/in/exchanged-a.csv.done", "/in/.exchanged-a.csv.done.7-sidecar.part"},
+		{".exchanged-1-0-0123abcd.part.0123456789ab.part", "/in/exchanged-1-0-0123abcd.part.done",
+			"/in/.exchanged-1-0-0123abcd.part.done.7-sidecar.part"},
+		{".exchanged-12-0-0123abcd.part", "/in/a.csv.done", "/in/.exchanged-12-0-0123abcd-done.part"},
+		{".exchanged-12-r-0123abcd.part", "/in/a.rejects.csv.done", "/in/.exchanged-12-r-0123abcd-done.part"},
+	} {
+		if got := sidecarTemp(&ledger.Delivery{ID: 7, TempName: tc.temp}, tc.p, "done"); got != tc.want {
+			t.Errorf("sidecarTemp(%q) = %q, want %q", tc.temp, got, tc.want)
+		}
+	}
+	for _, n := range []string{tempName(123456789, 0), tempName(1, 12), tempName(1, rejectsIndex)} {
+		if !shortTemp.MatchString(n) {
+			t.Errorf("temp name %q does not match shortTemp", n)
+		}
+	}
+}
+
+// Deliveries of one run to one final name go one at a time: a second
+// waits until the first is done, or its context ends.
+func TestLockName(t *testing.T) {
+	rn := &run{runState: &runState{}}
+	unlock, err := rn.lockName(t.Context(), "p", "/in/a.rejects.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rn.lockName(t.Context(), "p", "/in/b.rejects.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := rn.lockName(ctx, "p", "/in/a.rejects.csv"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock of one name = %v, want it to wait", err)
+	}
+	got := make(chan error)
+	go func() {
+		u, err := rn.lockName(t.Context(), "p", "/in/a.rejects.csv")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	if err := <-got; err != nil {
+		t.Fatal(err)
 	}
 }

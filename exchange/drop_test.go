@@ -673,3 +673,186 @@ func TestDirectEmptyFileAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+type failCreate struct{ Endpoint }
+
+func (f failCreate) Create(ctx context.Context, p string) (WriteFile, error) {
+	return nil, errCrashed
+}
+
+// A direct delivery whose create was sent but not answered (a crash)
+// finds an empty file under its name: one that another delivery of ours
+// made lately is not taken for the one its own create left, and stays.
+func TestDirectEmptyFileDeliveredBeforeIsKept(t *testing.T) {
+	g, outbox, srv := passRig(t, sftpd.Options{Deny: []string{"list", "read", "rename", "link"}, ExistsStatus: true},
+		config.Destination{Upload: config.UploadDirect})
+	g.runner.Retry.Attempts = 1
+	final := filepath.Join(srv.root, "in", "a.csv")
+	os.WriteFile(filepath.Join(outbox, "a.csv"), nil, 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(outbox, "a.csv"), old, old)
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("first run = %+v, %v", res, err)
+	}
+	// A second file of that name; its create is lost to a crash.
+	os.WriteFile(filepath.Join(outbox, "a.csv"), []byte("second file\n"), 0o644)
+	g.wrap("cases", func(ep Endpoint) Endpoint { return failCreate{ep} })
+	g.run("j")
+	g.runner.wrapEndpoint = nil
+	res, err := g.run("j")
+	if err == nil || res.Delivered != 0 || !strings.Contains(g.failure(), ErrDestinationTaken.Error()) {
+		t.Errorf("third run = %+v, %v; want the destination taken", res, err)
+	}
+	if b, err := os.ReadFile(final); err != nil || len(b) != 0 {
+		t.Errorf("the empty file delivered first = %q, %v; want it kept", b, err)
+	}
+}
+
+type failDone struct{ Endpoint }
+
+func (f failDone) Create(ctx context.Context, p string) (WriteFile, error) {
+	if strings.HasSuffix(p, "-done.part") {
+		return nil, errCrashed
+	}
+	return f.Endpoint.Create(ctx, p)
+}
+
+type statRefused struct{ Endpoint }
+
+func (s statRefused) Stat(ctx context.Context, p string) (FileInfo, error) {
+	return FileInfo{}, &RefusedError{Op: "stat", Err: os.ErrPermission}
+}
+
+// A temp-mode delivery renamed to its final name but not recorded
+// delivered (its done marker failed), the partner takes the file, the
+// destination is switched to direct and refuses a stat: the delivery may
+// stand, so it is not written again but fails permanently, asking ops.
+func TestToDirectAfterRenameNotRewritten(t *testing.T) {
+	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
+	g.runner.Retry.Attempts = 1
+	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
+	g.wrap("cases", func(ep Endpoint) Endpoint { return failDone{ep} })
+	g.run("j")
+	final := filepath.Join(srv.root, "in", "a.csv")
+	if _, err := os.Stat(final); err != nil {
+		t.Fatalf("final not there after the first run: %v", err)
+	}
+	os.Remove(final) // the partner took it
+	g.cfg.Jobs["j"].Destinations[0].Upload = config.UploadDirect
+	g.wrap("cases", func(ep Endpoint) Endpoint { return statRefused{ep} })
+	res, err := g.run("j")
+	if _, ferr := os.Stat(final); ferr == nil {
+		t.Fatalf("a file the partner already took was delivered again (run = %+v, %v)", res, err)
+	}
+	if msg := g.failure(); !strings.Contains(msg, ErrMayStand.Error()) || !strings.Contains(msg, "ask cases whether a.csv stands in /in") {
+		t.Errorf("failure = %q, want ErrMayStand asking ops", msg)
+	}
+}
+
+// A delivery uploaded before finds its final name taken when it renames:
+// a file alike to its temp file by lstat, but of other bytes, is not taken
+// for a link of ours left by a crash. The delivery waits; ours stays.
+func TestResumedRenameOntoOtherFileWaits(t *testing.T) {
+	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{})
+	g.runner.Retry.Attempts = 1
+	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
+	g.wrap("cases", func(ep Endpoint) Endpoint { return renameFails{ep} })
+	g.run("j")
+	g.runner.wrapEndpoint = nil
+	dels, _ := g.ledger.Deliveries(g.files("j")[0].ID)
+	if len(dels) != 1 || dels[0].State != ledger.DeliveryUploaded {
+		t.Fatalf("deliveries = %+v", dels)
+	}
+	in := filepath.Join(srv.root, "in")
+	tmp, final := filepath.Join(in, dels[0].TempName), filepath.Join(in, "a.csv")
+	other := bytes.ToUpper(claims) // one size, other bytes
+	writeAlike(t, final, string(other), tmp, string(claims))
+	if res, err := g.run("j"); err == nil || res.Delivered != 0 || !strings.Contains(g.failure(), ErrDestinationTaken.Error()) {
+		t.Fatalf("run = %+v, %v; want the destination taken", res, err)
+	}
+	if b, _ := os.ReadFile(tmp); !bytes.Equal(b, claims) {
+		t.Fatalf("our temp file = %q, want it kept", b)
+	}
+	if b, _ := os.ReadFile(final); !bytes.Equal(b, other) {
+		t.Fatalf("the other file = %q", b)
+	}
+	os.Remove(final) // the partner takes it
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("run after = %+v, %v", res, err)
+	}
+	if b, _ := os.ReadFile(final); !bytes.Equal(b, claims) {
+		t.Errorf("delivered %q", b)
+	}
+	assertNoTempFiles(t, srv.root)
+}
+
+// A crash between link and remove where the partner refuses reading: the
+// resumed delivery, which cannot compare the bytes, takes the final name
+// for its link by lstat (as only it may), and completes.
+func TestCrashBetweenLinkAndRemoveReadRefused(t *testing.T) {
+	g, outbox, srv := passRig(t, sftpd.Options{Deny: []string{"read"}}, config.Destination{})
+	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
+	done := false
+	g.wrap("cases", func(ep Endpoint) Endpoint {
+		return linkThenLose{Endpoint: ep, root: srv.root, done: &done, suffix: "a.csv"}
+	})
+	g.runner.Retry.Attempts = 1
+	g.run("j")
+	g.runner.wrapEndpoint = nil
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("resumed run = %+v, %v", res, err)
+	}
+	if got := strings.Join(dirNames(t, filepath.Join(srv.root, "in")), " "); got != "a.csv" {
+		t.Errorf("in = %q", got)
+	}
+	if len(g.logs.FilterMessage("final file not readable").All()) != 1 {
+		t.Error("no event for the comparison by metadata")
+	}
+}
+
+// A direct delivery resumed while writing removes what stands under its
+// name only if it may be its partial file: a regular file no larger than
+// its own, made since it began. Another file stays: the destination is
+// taken.
+func TestDirectWritingLeavesOtherFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data string
+		age  time.Duration
+	}{
+		{"larger", strings.Repeat("x", 100000), 0},
+		{"older", "Dossier;Fac", 2 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, _, srv := dropRig(t, sftpd.Options{Deny: []string{"list", "read", "rename", "link"}},
+				config.Destination{Upload: config.UploadDirect})
+			cut := cutUploads(g)
+			g.run("claims-in")
+			*cut = false
+			dels, _ := g.ledger.Deliveries(g.files("claims-in")[0].ID)
+			if len(dels) != 1 || dels[0].State != ledger.DeliveryWriting {
+				t.Fatalf("deliveries = %+v, want one writing", dels)
+			}
+			final := filepath.Join(srv.root, "in", "claims_1.csv")
+			os.WriteFile(final, []byte(tc.data), 0o600)
+			at := time.Now().Add(-tc.age)
+			os.Chtimes(final, at, at)
+			if res, err := g.run("claims-in"); err == nil || res.Delivered != 0 || !strings.Contains(g.failure(), ErrDestinationTaken.Error()) {
+				t.Fatalf("run = %+v, %v; want the destination taken", res, err)
+			}
+			if b, _ := os.ReadFile(final); string(b) != tc.data {
+				t.Errorf("the file there was replaced")
+			}
+		})
+	}
+}
+
+// wrap makes the endpoints of partner in the rig's next runs go through w.
+func (g *rig) wrap(partner string, w func(Endpoint) Endpoint) {
+	g.runner.wrapEndpoint = func(p string, ep Endpoint) Endpoint {
+		if p == partner {
+			return w(ep)
+		}
+		return ep
+	}
+}

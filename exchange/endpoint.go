@@ -130,7 +130,9 @@ type Endpoint interface {
 	// existing to: it returns ErrExists instead. Where the endpoint can, it
 	// makes to a hard link of from and then removes from, so that the
 	// refusal is atomic; a crash between the two leaves one file under
-	// both names, which a Rename of the same names completes. If from
+	// both names, which a Rename of the same names completes only where
+	// it can tell them one file (a local directory: one inode); over
+	// SFTP, which shows no inode, it returns ErrExists. If from
 	// cannot be removed after the link, it returns an error wrapping
 	// ErrOldNameLeft: to stands, and so does from.
 	Rename(ctx context.Context, from, to string) error

@@ -223,3 +223,21 @@ func pushRig(t *testing.T, s *sshdtest.Server, settleFor *config.Duration) (*rig
 		Destinations: []*config.Destination{{Partner: "acme", Dir: out}}}})
 	return g, out
 }
+
+// On OpenSSH (hardlink@openssh.com) too, a rename onto another file alike
+// to ours by lstat is ErrExists, and our file stays.
+func TestOpenSSHRenameOntoFileAlikeIsExists(t *testing.T) {
+	s := sshdtest.Start(t)
+	dir := t.TempDir()
+	ep := NewSFTP("p", opensshConfig(t, s), nil, nil)
+	defer ep.Close()
+	final := filepath.Join(dir, "a.csv")
+	tmp := filepath.Join(dir, ".exchanged-2-0-deadbeef.part")
+	writeAlike(t, final, "AAAA earlier file", tmp, "BBBB our new file")
+	if err := ep.Rename(t.Context(), tmp, final); !errors.Is(err, ErrExists) {
+		t.Errorf("Rename onto another file = %v, want ErrExists", err)
+	}
+	if b, _ := os.ReadFile(tmp); string(b) != "BBBB our new file" {
+		t.Errorf("our file = %q, want it kept", b)
+	}
+}

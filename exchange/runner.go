@@ -213,6 +213,9 @@ type runState struct {
 	mu  sync.Mutex
 	eps map[string]Endpoint // guarded by mu
 	res *Result             // guarded by mu until the run's workers are done
+	// names holds, by partner and final name, a token that one delivery
+	// at a time takes (see lockName); guarded by mu.
+	names map[string]chan struct{}
 }
 
 // tally updates the run's result.

@@ -699,10 +699,11 @@ func (f sftpFile) ReadFrom(r io.Reader) (int64, error) {
 // target is ErrExists however the server says so: ProFTPD's
 // SSH_FX_FILE_ALREADY_EXISTS, or a failure while lstat finds to.
 //
-// A crash between link and remove leaves one file under both names. A
-// Rename of the same names finds them the same file (lstat gives both the
-// same size, mtime, mode, owner and group: SFTP shows no inode) and
-// completes it by removing from.
+// A crash between link and remove leaves one file under both names. Rename
+// does not complete that: SFTP shows no inode, and another file alike by
+// lstat (two of ours of one size, made in one second) would pass for the
+// same one, and ours be removed. Here to exists, and the answer is
+// ErrExists: the caller that recorded the upload tells (see SameFile).
 func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 	var left error // from could not be removed after the link
 	err := s.once(ctx, func(c *sftp.Client) error {
@@ -716,7 +717,7 @@ func (s *SFTP) Rename(ctx context.Context, from, to string) error {
 				}
 				return nil
 			case alreadyExists(err) || isFailure(err) && s.exists(c, to):
-				return s.completeLink(c, from, to, &left)
+				return ErrExists
 			case isNotExist(err) || lostConnection(err):
 				return err
 			}
@@ -752,20 +753,30 @@ func (s *SFTP) exists(c *sftp.Client, p string) bool {
 	return err == nil
 }
 
-// completeLink is Rename's answer to a link refused because to exists:
-// if from and to are one file, a link was made before a crash and only
-// the removal of from is left to do; otherwise to is another file, and
-// ErrExists. A failed removal is set in *left.
-func (s *SFTP) completeLink(c *sftp.Client, from, to string, left *error) error {
-	fi, ferr := c.Lstat(from)
-	ti, terr := c.Lstat(to)
-	if ferr != nil || terr != nil || !sameFile(fi, ti) {
-		return ErrExists
+// SameFile reports whether lstat shows a and b alike: both regular files
+// (b not a symlink, where the server's LSTAT may follow one), of one size,
+// mtime, mode, owner and group. SFTP shows no inode, so two files alike by
+// chance are alike too: only a caller that knows that it linked one name
+// to the other, and cannot read them, may take the answer for one file.
+func (s *SFTP) SameFile(ctx context.Context, a, b string) (bool, error) {
+	var same bool
+	err := s.do(ctx, func(c *sftp.Client) error {
+		ai, err := c.Lstat(a)
+		if err != nil {
+			return err
+		}
+		bi, err := c.Lstat(b)
+		if err != nil {
+			return err
+		}
+		fi, err := s.lstat(c, b)()
+		same = err == nil && fi.IsRegular() && sameFile(ai, bi)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sftp %s: stat %q and %q: %w", s.cfg.Address(), a, b, refused("stat", notExist(err)))
 	}
-	if *left = c.Remove(from); lostConnection(*left) {
-		return *left
-	}
-	return nil
+	return same, nil
 }
 
 // sameFile reports whether two lstat results can be one file under two

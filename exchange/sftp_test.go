@@ -198,3 +198,40 @@ func TestSFTPKeyErrors(t *testing.T) {
 		}
 	})
 }
+
+// A rename onto another file, alike to ours by lstat (same size, mtime,
+// mode, owner), is refused with ErrExists: Rename never takes it for a
+// link of ours left by a crash, and our file stays.
+func TestRenameOntoFileAlikeIsExists(t *testing.T) {
+	srv := startInproc(t, sftpd.Options{})
+	mkdirs(t, srv.root, "in")
+	ep := NewSFTP("p", srv.cfg, zap.NewNop(), nil)
+	defer ep.Close()
+	final := filepath.Join(srv.root, "in", "a.csv")
+	tmp := filepath.Join(srv.root, "in", ".exchanged-2-0-deadbeef.part")
+	writeAlike(t, final, "AAAA earlier file", tmp, "BBBB our new file")
+	err := ep.Rename(t.Context(), "/in/.exchanged-2-0-deadbeef.part", "/in/a.csv")
+	if !errors.Is(err, ErrExists) {
+		t.Errorf("Rename onto another file = %v, want ErrExists", err)
+	}
+	if b, _ := os.ReadFile(tmp); string(b) != "BBBB our new file" {
+		t.Errorf("our file = %q, want it kept", b)
+	}
+	if b, _ := os.ReadFile(final); string(b) != "AAAA earlier file" {
+		t.Errorf("the other file = %q", b)
+	}
+}
+
+// writeAlike writes two files of one size with one mtime (seconds).
+func writeAlike(t *testing.T, a, adata, b, bdata string) {
+	t.Helper()
+	ts := time.Now().Truncate(time.Second)
+	for _, f := range [][2]string{{a, adata}, {b, bdata}} {
+		if err := os.WriteFile(f[0], []byte(f[1]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f[0], ts, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
