@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -100,7 +101,7 @@ func TestMoveBesideNamesakeLongName(t *testing.T) {
 		t.Fatalf("file = %+v; want the source cleaned", f)
 	}
 	moved := movedName(name, f.ID)
-	if len(moved) != MaxName {
+	if len(moved) != endpoint.MaxName {
 		t.Fatalf("moved name of %d bytes", len(moved))
 	}
 	if b, _ := os.ReadFile(filepath.Join(g.in, "processed", moved)); !bytes.Equal(b, claims) {

@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/crash"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -61,7 +63,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 	var errs []error
 	for i, dest := range rn.job.Destinations {
 		if err := rn.deliver(ctx, f, i, dest, have[i]); err != nil {
-			if fatal(err) {
+			if endpoint.IsFatal(err) {
 				return err
 			}
 			errs = append(errs, &deliveryError{Partner: dest.Partner, what: fmt.Sprintf("destination %d", i), err: err})
@@ -74,7 +76,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 			errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
 		} else if err == nil {
 			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
-				if fatal(err) {
+				if endpoint.IsFatal(err) {
 					return err
 				}
 				errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
@@ -139,7 +141,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return nil
 	}
 	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
-		return Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
 			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir))
 	}
 	if rn.job.Transform != nil && i != rejectsIndex {
@@ -196,7 +198,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		if err = x.toDirect(ctx); err == nil {
 			err = x.direct(ctx)
 		}
-	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) {
+	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*endpoint.RefusedError)) {
 		// Uploaded in temp mode, and the partner refuses what temp mode
 		// needs next: finish in the mode the destination now has.
 		if err = x.toDirect(ctx); err == nil {
@@ -217,14 +219,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	x.l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
 		zap.String("upload", d.Mode), zap.Duration("duration", dur), zap.String("outcome", "delivered"))
 	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
-	failpoint("delivered")
+	crash.At("delivered")
 	return nil
 }
 
 // delivery is one delivery under way: what deliver's steps share.
 type delivery struct {
 	*run
-	ep    Endpoint
+	ep    endpoint.Endpoint
 	pl    *zap.Logger // with partner and endpoint
 	l     *zap.Logger // pl with the final name as file
 	dest  *config.Destination
@@ -259,7 +261,7 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 			return err
 		}
 		x.d.State, uploaded = ledger.DeliveryUploaded, true
-		failpoint("uploaded")
+		crash.At("uploaded")
 	}
 	var gone error
 	if !uploaded {
@@ -268,18 +270,18 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 	if gone == nil {
 		err := x.ep.Rename(ctx, tmp, final)
 		switch {
-		case errors.Is(err, ErrOldNameLeft):
+		case errors.Is(err, endpoint.ErrOldNameLeft):
 			// Delivered under the final name; the temp name is a second
 			// name of the same file that the partner would not let go.
 			x.tempLeft(tmp, err)
-		case errors.Is(err, ErrExists):
+		case errors.Is(err, endpoint.ErrExists):
 			x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
 				zap.String("error", ErrDestinationTaken.Error()))
 			return fmt.Errorf("%w: %s", ErrDestinationTaken, final)
 		case err != nil:
 			return x.explain(err)
 		}
-		failpoint("renamed")
+		crash.At("renamed")
 	} else if !errors.Is(gone, fs.ErrNotExist) {
 		return x.explain(gone)
 	} else if fi, err := x.ep.Stat(ctx, final); err == nil && fi.Size == x.d.Size {
@@ -326,14 +328,14 @@ func (x *delivery) direct(ctx context.Context) error {
 		switch err := x.ep.Remove(ctx, final); {
 		case err == nil:
 			x.l.Warn("partial file removed", zap.String("outcome", "rewriting"))
-		case errors.As(err, new(*RefusedError)):
+		case errors.As(err, new(*endpoint.RefusedError)):
 			left = err
 		case !errors.Is(err, fs.ErrNotExist):
 			return err
 		}
 	}
 	w, err := x.ep.Create(ctx, final)
-	if errors.Is(err, ErrExists) && !x.fresh && x.d.State == ledger.DeliveryStarted && x.emptyOfOurs(ctx, final) {
+	if errors.Is(err, endpoint.ErrExists) && !x.fresh && x.d.State == ledger.DeliveryStarted && x.emptyOfOurs(ctx, final) {
 		// Created by us just before a crash, before it was recorded as
 		// writing: no byte was written to it yet.
 		if rerr := x.ep.Remove(ctx, final); rerr == nil {
@@ -347,9 +349,9 @@ func (x *delivery) direct(ctx context.Context) error {
 		// The partner holds what may be a partial file of ours and keeps
 		// it. (If it took the file meanwhile, Create succeeded.)
 		x.l.Error("partial file left", zap.String("outcome", "left at partner"), zap.String("error", left.Error()))
-		return Permanent(fmt.Errorf("%w: %s: %w; ask %s to remove it: the next run writes it whole",
+		return endpoint.Permanent(fmt.Errorf("%w: %s: %w; ask %s to remove it: the next run writes it whole",
 			ErrPartialLeft, final, left, x.dest.Partner))
-	case errors.Is(err, ErrExists):
+	case errors.Is(err, endpoint.ErrExists):
 		// Not ours: an earlier file under that name, not yet taken.
 		x.l.Warn("delivery waiting", zap.String("outcome", "taken"),
 			zap.String("error", ErrDestinationTaken.Error()))
@@ -372,7 +374,7 @@ func (x *delivery) direct(ctx context.Context) error {
 		return err
 	}
 	x.d.State = ledger.DeliveryUploaded
-	failpoint("uploaded")
+	crash.At("uploaded")
 	return nil
 }
 
@@ -404,11 +406,11 @@ func (x *delivery) upload(ctx context.Context, p string, verify bool) error {
 // and checks the bytes written and, if verify, the size the server
 // reports. On any failure p is removed, so that no short file can later
 // pass for a whole one; one the partner will not let go is reported.
-func (x *delivery) write(ctx context.Context, w WriteFile, p string, verify bool) error {
+func (x *delivery) write(ctx context.Context, w endpoint.WriteFile, p string, verify bool) error {
 	_, err := x.lf.Seek(0, io.SeekStart)
 	var n int64
 	if err == nil {
-		n, err = copyContext(ctx, w, crashReader(x.lf, x.size))
+		n, err = copyContext(ctx, w, crash.Reader("uploading", x.lf, x.size), w.Abort, func() { x.lf.Close() })
 	}
 	if err == nil {
 		err = w.Sync()
@@ -417,12 +419,12 @@ func (x *delivery) write(ctx context.Context, w WriteFile, p string, verify bool
 		err = cerr
 	}
 	if err == nil && n != x.size {
-		err = fmt.Errorf("%w: wrote %d of %d bytes", ErrSizeMismatch, n, x.size)
+		err = fmt.Errorf("%w: wrote %d of %d bytes", endpoint.ErrSizeMismatch, n, x.size)
 	}
 	if err == nil && verify {
-		var fi FileInfo
+		var fi endpoint.FileInfo
 		if fi, err = x.ep.Stat(ctx, p); err == nil && fi.Size != x.size {
-			err = fmt.Errorf("%w: server has %d of %d bytes", ErrSizeMismatch, fi.Size, x.size)
+			err = fmt.Errorf("%w: server has %d of %d bytes", endpoint.ErrSizeMismatch, fi.Size, x.size)
 		}
 	}
 	if err != nil {
@@ -455,7 +457,7 @@ func (x *delivery) tempLeft(p string, err error) {
 
 // explain adds to a refusal by the partner what ops can do about it.
 func (x *delivery) explain(err error) error {
-	var re *RefusedError
+	var re *endpoint.RefusedError
 	if !errors.As(err, &re) {
 		return err
 	}
@@ -525,7 +527,7 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 		return nil
 	}
 	w, err := x.ep.Create(ctx, tmp)
-	if errors.Is(err, ErrExists) { // left by a crash: ours, and maybe partial
+	if errors.Is(err, endpoint.ErrExists) { // left by a crash: ours, and maybe partial
 		if err = x.ep.Remove(ctx, tmp); err == nil {
 			w, err = x.ep.Create(ctx, tmp)
 		}
@@ -538,10 +540,10 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrOldNameLeft):
+		case errors.Is(err, endpoint.ErrOldNameLeft):
 			x.tempLeft(tmp, err)
 			return nil
-		case errors.Is(err, ErrExists):
+		case errors.Is(err, endpoint.ErrExists):
 			err = nil // written meanwhile: theirs or ours, it stands
 		}
 	}
@@ -556,7 +558,7 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 // anyway.
 func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
 	w, err := x.ep.Create(ctx, p)
-	if errors.Is(err, ErrExists) {
+	if errors.Is(err, endpoint.ErrExists) {
 		return nil
 	}
 	if err != nil {
@@ -569,7 +571,7 @@ func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
 }
 
 // writeSmall writes data to w in one write, syncs and closes it.
-func writeSmall(w WriteFile, data []byte) error {
+func writeSmall(w endpoint.WriteFile, data []byte) error {
 	_, err := w.Write(data)
 	if err == nil {
 		err = w.Sync()
@@ -624,48 +626,18 @@ func hashFile(f *os.File) (string, error) {
 }
 
 // copyContext copies like io.Copy (keeping its ReaderFrom and WriterTo fast
-// paths, which pkg/sftp uses for concurrent transfers) and stops when ctx
-// ends by closing both sides.
-func copyContext(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+// paths, which the SFTP endpoint uses for concurrent transfers) and stops
+// when ctx ends by calling each of abort, which cut the copy's sides
+// short (endpoint.ReadFile's and WriteFile's Abort, a staged file's).
+func copyContext(ctx context.Context, w io.Writer, r io.Reader, abort ...func()) (int64, error) {
 	stop := context.AfterFunc(ctx, func() {
-		for _, side := range []any{r, w} {
-			switch c := side.(type) {
-			case interface{ Abort() }: // an SFTP file: Close would wait for the transfer
-				c.Abort()
-			case io.Closer:
-				c.Close()
-			}
+		for _, a := range abort {
+			a()
 		}
 	})
 	n, err := io.Copy(w, r)
 	if !stop() {
 		return n, ctx.Err() // cancelled: both sides were closed under the copy
 	}
-	return n, err
-}
-
-// crashReader, under the "uploading" failpoint, kills the process halfway
-// through an upload, leaving a partial temp file at the destination.
-func crashReader(r io.Reader, size int64) io.Reader {
-	if crashAt != "uploading" {
-		return r
-	}
-	return &halfReader{r: r, left: size / 2}
-}
-
-type halfReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (h *halfReader) Read(p []byte) (int, error) {
-	if h.left <= 0 {
-		failpoint("uploading")
-	}
-	if int64(len(p)) > h.left && h.left > 0 {
-		p = p[:h.left]
-	}
-	n, err := h.r.Read(p)
-	h.left -= int64(n)
 	return n, err
 }

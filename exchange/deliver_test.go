@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -18,7 +19,7 @@ import (
 // left behind.
 func TestSidecarTempLeftByCrashIsReplaced(t *testing.T) {
 	g, _, out := localRig(t, config.Source{})
-	rn := &run{Runner: g.runner, runState: &runState{res: &Result{}, eps: map[string]Endpoint{}},
+	rn := &run{Runner: g.runner, runState: &runState{res: &Result{}, eps: map[string]endpoint.Endpoint{}},
 		job: g.cfg.Jobs["j"], log: g.runner.log}
 	defer rn.closeEndpoints()
 	ep, err := rn.endpoint("cases")

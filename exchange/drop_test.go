@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -168,11 +169,11 @@ func TestDropFolderDirect(t *testing.T) {
 // failWrite fails every upload of one destination halfway, as a crash or a
 // lost connection would, leaving what was written.
 type failWrite struct {
-	Endpoint
+	endpoint.Endpoint
 	after int
 }
 
-func (f failWrite) Create(ctx context.Context, p string) (WriteFile, error) {
+func (f failWrite) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := f.Endpoint.Create(ctx, p)
 	if err != nil || strings.HasSuffix(p, ".done") {
 		return w, err
@@ -181,7 +182,7 @@ func (f failWrite) Create(ctx context.Context, p string) (WriteFile, error) {
 }
 
 type halfWriter struct {
-	WriteFile
+	endpoint.WriteFile
 	left int
 }
 
@@ -199,7 +200,7 @@ func (w *halfWriter) Write(p []byte) (int, error) {
 // the flag it returns is set, and makes one try per run.
 func cutUploads(g *rig) *bool {
 	cut := true
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "gdw" && cut {
 			return failWrite{Endpoint: ep, after: 20}
 		}
@@ -341,7 +342,7 @@ func TestPassThroughDeliveryRecordedBeforeUpload(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{})
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
 	var seen []ledger.Delivery
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner != "cases" {
 			return ep
 		}
@@ -361,11 +362,11 @@ func TestPassThroughDeliveryRecordedBeforeUpload(t *testing.T) {
 }
 
 type createHook struct {
-	Endpoint
+	endpoint.Endpoint
 	hook func()
 }
 
-func (c createHook) Create(ctx context.Context, p string) (WriteFile, error) {
+func (c createHook) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	c.hook()
 	return c.Endpoint.Create(ctx, p)
 }
@@ -434,7 +435,7 @@ func TestRenameWithAndWithoutHardlink(t *testing.T) {
 // connection, as a crash between the link and the removal of the temp
 // name would leave it.
 type linkThenLose struct {
-	Endpoint
+	endpoint.Endpoint
 	root   string
 	done   *bool
 	suffix string // of the final name whose rename is cut short; "" for any
@@ -471,7 +472,7 @@ func TestCrashBetweenLinkAndRemove(t *testing.T) {
 			g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
 			os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
 			done := false
-			g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+			g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 				if partner == "cases" {
 					return linkThenLose{Endpoint: ep, root: srv.root, done: &done, suffix: suffix}
 				}
@@ -522,7 +523,7 @@ func TestTempNameLeftAfterLink(t *testing.T) {
 func TestOldTempNameResumes(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "cases" {
 			return renameFails{ep}
 		}
@@ -551,7 +552,7 @@ func TestOldTempNameResumes(t *testing.T) {
 	}
 }
 
-type renameFails struct{ Endpoint }
+type renameFails struct{ endpoint.Endpoint }
 
 func (renameFails) Rename(context.Context, string, string) error {
 	return errors.New("test: rename fails")
@@ -604,16 +605,16 @@ func TestTempName(t *testing.T) {
 	if r := tempName(1, rejectsIndex); !strings.Contains(r, "-1-r-") {
 		t.Errorf("temp name of a reject report = %q", r)
 	}
-	if err := CheckName(a); err != nil {
+	if err := endpoint.CheckName(a); err != nil {
 		t.Error(err)
 	}
 }
 
 // createThenCrash creates the file it is asked to, then fails as a crash
 // right after would: the file stands, empty, and nothing was recorded.
-type createThenCrash struct{ Endpoint }
+type createThenCrash struct{ endpoint.Endpoint }
 
-func (c createThenCrash) Create(ctx context.Context, p string) (WriteFile, error) {
+func (c createThenCrash) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := c.Endpoint.Create(ctx, p)
 	if err == nil {
 		w.Close()
@@ -647,7 +648,7 @@ func TestDirectEmptyFileAfterCrash(t *testing.T) {
 				os.WriteFile(final, nil, 0o600)
 				os.Chtimes(final, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
 			} else {
-				g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+				g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 					if partner == "gdw" {
 						return createThenCrash{ep}
 					}

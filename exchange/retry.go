@@ -3,21 +3,17 @@ package exchange
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
-	"net"
-	"os"
-	"syscall"
 	"time"
 
-	"github.com/pkg/sftp"
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
 
 // RetryPolicy says how a run retries a step that failed for a transient
-// reason (IsTransient): up to Attempts tries in all, waiting Backoff before
+// reason (endpoint.IsTransient): up to Attempts tries in all, waiting Backoff before
 // the second, twice as long before each next one, never more than
 // MaxBackoff. A permanent failure is never retried. A file whose step still
 // fails stays where it is and is tried again on the next run.
@@ -26,9 +22,6 @@ type RetryPolicy struct {
 	Backoff    time.Duration // wait before the second try
 	MaxBackoff time.Duration // cap on one wait; 0: no cap
 }
-
-// DefaultRetry is the policy of a Runner whose config sets none.
-var DefaultRetry = RetryPolicy{Attempts: 3, Backoff: 2 * time.Second, MaxBackoff: time.Minute}
 
 // Wait returns how long to wait after the try-th failed try (1-based).
 func (p RetryPolicy) Wait(try int) time.Duration {
@@ -42,28 +35,6 @@ func (p RetryPolicy) Wait(try int) time.Duration {
 	return max(d, 0)
 }
 
-// IsTransient reports whether err is a failure that may pass if the step is
-// tried again: a connection refused, reset or lost, a host or network
-// unreachable, a timeout. A permanent error (IsPermanent) and a cancelled
-// context are never transient.
-func IsTransient(err error) bool {
-	if err == nil || IsPermanent(err) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	for _, e := range []error{
-		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
-		syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN,
-		sftp.ErrSSHFxConnectionLost, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
-		os.ErrDeadlineExceeded, context.DeadlineExceeded,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // retryError marks a failure that the run's retry loop tries again; it was
 // logged as such, and not recorded as the file's failure.
 type retryError struct{ err error }
@@ -75,7 +46,7 @@ func (e retryError) Unwrap() error { return e.err }
 // it is transient and tries remain. The caller then logs it as a retry and
 // returns it wrapped in retryError, instead of recording a failure.
 func (rn *run) again(err error) bool {
-	return rn.try > 0 && rn.try < rn.Retry.Attempts && IsTransient(err)
+	return rn.try > 0 && rn.try < rn.Retry.Attempts && endpoint.IsTransient(err)
 }
 
 // retryLater logs a transient failure of step that will be tried again and
@@ -105,12 +76,8 @@ func (rn *run) retry(ctx context.Context, fn func() error) error {
 	}
 }
 
-// retryPolicy returns the config's retry policy (runs.retry), or
-// DefaultRetry for a config built without one.
+// retryPolicy returns the config's retry policy (runs.retry).
 func retryPolicy(cfg *config.Config) RetryPolicy {
-	r := cfg.Runs.Retry
-	if r.Attempts < 1 {
-		return DefaultRetry
-	}
+	r := cfg.Runs.Retry.Policy()
 	return RetryPolicy{Attempts: r.Attempts, Backoff: r.Backoff.D(), MaxBackoff: r.MaxBackoff.D()}
 }

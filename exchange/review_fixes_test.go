@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -43,27 +44,6 @@ func TestReorderedDestinationsGetNothingElses(t *testing.T) {
 	ev := g.logs.FilterMessage("file failed").All()
 	if last := ev[len(ev)-1].ContextMap()["error"].(string); !strings.Contains(last, "destination changed") {
 		t.Fatalf("failure = %q, want it to say the destination changed", last)
-	}
-}
-
-// A crash between link and unlink in a local rename: both names are the
-// same file; the rename must complete, not be refused forever.
-func TestLocalRenameAfterCrashBetweenLinkAndUnlink(t *testing.T) {
-	root := t.TempDir()
-	os.WriteFile(filepath.Join(root, ".a.part"), []byte("x"), 0o600)
-	os.Link(filepath.Join(root, ".a.part"), filepath.Join(root, "a"))
-	ep := NewLocal(root)
-	defer ep.Close()
-	if err := ep.Rename(t.Context(), "/.a.part", "/a"); err != nil {
-		t.Fatalf("Rename = %v, want it completed", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, ".a.part")); !os.IsNotExist(err) {
-		t.Fatal("temp name left")
-	}
-	os.WriteFile(filepath.Join(root, "b"), []byte("other"), 0o600)
-	os.WriteFile(filepath.Join(root, ".b.part"), []byte("ours"), 0o600)
-	if err := ep.Rename(t.Context(), "/.b.part", "/b"); !errors.Is(err, ErrExists) {
-		t.Fatalf("Rename over a different file = %v, want ErrExists", err)
 	}
 }
 
@@ -276,7 +256,7 @@ func TestCancelStopsSFTPDownload(t *testing.T) {
 	s := startInproc(t, sftpd.Options{})
 	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<20/16*16) // 256 MiB
 	os.WriteFile(filepath.Join(s.root, "big.csv"), big, 0o600)
-	ep := NewSFTP("p", s.cfg, nil, nil)
+	ep := sftp.New("p", s.cfg, nil, nil)
 	defer ep.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	r, err := ep.Open(ctx, "/big.csv")
@@ -286,7 +266,7 @@ func TestCancelStopsSFTPDownload(t *testing.T) {
 	defer r.Close()
 	w := &cancelWriter{cancel: cancel}
 	done := make(chan error, 1)
-	go func() { _, err := copyContext(ctx, w, r); done <- err }()
+	go func() { _, err := copyContext(ctx, w, r, r.Abort); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) {
@@ -301,19 +281,6 @@ func TestCancelStopsSFTPDownload(t *testing.T) {
 	// The endpoint redials for the next call.
 	if _, err := ep.Stat(context.Background(), "/big.csv"); err != nil {
 		t.Fatalf("Stat after an aborted download: %v", err)
-	}
-}
-
-// A partner's connection limit is waited for with a bound, never for ever.
-func TestConnectionLimitWaitIsBounded(t *testing.T) {
-	s := startInproc(t, sftpd.Options{})
-	cfg := s.cfg
-	cfg.Timeout = config.Duration(50 * time.Millisecond)
-	sem := make(chan struct{}, 1)
-	sem <- struct{}{} // another run holds the only slot
-	_, err := NewSFTP("acme", cfg, nil, sem).List(context.Background(), "/")
-	if err == nil || !strings.Contains(err.Error(), "no free connection to partner acme") || !IsTransient(err) {
-		t.Fatalf("err = %v; want a transient 'no free connection' error", err)
 	}
 }
 
@@ -335,12 +302,12 @@ func TestReloadSharesConnectionLimit(t *testing.T) {
 	old, next := mk(2), mk(3) // the reload changes other's max_conns only
 	next.runner.ShareLimits(old.runner)
 
-	held := NewSFTP("acme", cfg, nil, old.runner.sems["acme"])
+	held := sftp.New("acme", cfg, nil, old.runner.sems["acme"])
 	defer held.Close()
 	if _, err := held.List(context.Background(), "/"); err != nil {
 		t.Fatal(err)
 	}
-	ep := NewSFTP("acme", cfg, nil, next.runner.sems["acme"])
+	ep := sftp.New("acme", cfg, nil, next.runner.sems["acme"])
 	defer ep.Close()
 	if _, err := ep.List(context.Background(), "/"); err == nil || !strings.Contains(err.Error(), "no free connection") {
 		t.Fatalf("new runner's connection while the old one holds the only slot: %v", err)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
 
 // Staging modes: nobody but the daemon's user may read what rests here.
@@ -108,7 +110,7 @@ func (s *Staging) Receive(id int64, name string) (*Staged, error) {
 }
 
 func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
-	if err := CheckName(name); err != nil {
+	if err := endpoint.CheckName(name); err != nil {
 		return nil, err
 	}
 	final := s.Path(id, name)
@@ -340,7 +342,7 @@ func syncDir(dir string) error {
 // retrying at once will not help.
 func diskError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT) {
-		return Permanent(err)
+		return endpoint.Permanent(err)
 	}
 	return err
 }

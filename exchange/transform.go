@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 	"github.com/exchanged/exchanged/transform"
 )
@@ -56,7 +57,7 @@ func profileFor(cfg *config.Config, j *config.Job, d *config.Destination) (trans
 	name := cfg.ProfileFor(j, d)
 	p := cfg.Partners[d.Partner]
 	if p == nil || !transform.ProfileAllowed(p.Role, name) {
-		return transform.Profile{}, Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
+		return transform.Profile{}, endpoint.Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
 	}
 	return transform.BuiltinProfile(name)
 }
@@ -119,11 +120,11 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		}
 		// Not a rejection: the only copy is gone. Say so on every run
 		// rather than guess.
-		return Permanent(fmt.Errorf("exchange: the staged copy of file %d is missing", f.ID))
+		return endpoint.Permanent(fmt.Errorf("exchange: the staged copy of file %d is missing", f.ID))
 	}
 	layout, err := LayoutFor(rn.cfg, tr.Layout)
 	if err != nil {
-		return Permanent(err)
+		return endpoint.Permanent(err)
 	}
 	var staged []*Staged
 	abort := func() {
@@ -142,7 +143,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		format, err := formatFor(d)
 		if err != nil {
 			abort()
-			return Permanent(err)
+			return endpoint.Permanent(err)
 		}
 		st, err := rn.staging.Create(f.ID, rn.output(f, i))
 		if err != nil {

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
-	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/local"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 )
 
 // probePrefix starts the name of the empty file "config validate
@@ -31,13 +33,13 @@ var errChecksFailed = errors.New("config validate --connect")
 // connectEndpoint is what --connect needs of an endpoint: the contract,
 // and a dial on demand.
 type connectEndpoint interface {
-	exchange.Endpoint
+	endpoint.Endpoint
 	Connect(ctx context.Context) error
 }
 
 var (
-	_ connectEndpoint = (*exchange.SFTP)(nil)
-	_ connectEndpoint = (*exchange.Local)(nil)
+	_ connectEndpoint = (*sftp.SFTP)(nil)
+	_ connectEndpoint = (*local.Local)(nil)
 )
 
 // dirCheck is one directory of a job, and what a run will do there.
@@ -150,11 +152,11 @@ func checkPartner(ctx context.Context, name string, p *config.Partner, checks []
 	)
 	switch {
 	case p.SFTP != nil:
-		ep = exchange.NewSFTP(name, *p.SFTP, nil, nil)
+		ep = sftp.New(name, *p.SFTP, nil, nil)
 		timeout = p.SFTP.Timeout.D()
 		what = fmt.Sprintf("%s: host key verified, logged in as %s", ep, p.SFTP.User)
 	default:
-		ep = exchange.NewLocal(p.Local.Root)
+		ep = local.New(p.Local.Root)
 		what = ep.String()
 	}
 	defer ep.Close()
@@ -178,7 +180,7 @@ func checkPartner(ctx context.Context, name string, p *config.Partner, checks []
 }
 
 // run checks one directory and returns its result.
-func (c *dirCheck) run(ctx context.Context, ep exchange.Endpoint) string {
+func (c *dirCheck) run(ctx context.Context, ep endpoint.Endpoint) string {
 	var done []string
 	if c.stat {
 		fi, err := ep.Stat(ctx, c.dir)
@@ -211,7 +213,7 @@ func (c *dirCheck) run(ctx context.Context, ep exchange.Endpoint) string {
 
 // probe creates an empty hidden file in the directory (O_EXCL, under a
 // random name), renames it when the delivery mode renames, and removes it.
-func (c *dirCheck) probe(ctx context.Context, ep exchange.Endpoint) (string, error) {
+func (c *dirCheck) probe(ctx context.Context, ep endpoint.Endpoint) (string, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	name := path.Join(c.dir, probePrefix+hex.EncodeToString(rnd[:]))
