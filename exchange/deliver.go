@@ -24,12 +24,6 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// ErrDestinationTaken is returned when a destination already holds a file
-// under the final name. Nothing is overwritten: the upload waits under its
-// temporary name and the rename is tried again next run, once the partner
-// has taken its earlier file.
-var ErrDestinationTaken = errors.New("exchange: destination already has a file of that name")
-
 // output returns the staged name that destination i receives.
 func (rn *run) output(f *ledger.File, i int) string {
 	if rn.job.Transform == nil {
@@ -41,12 +35,6 @@ func (rn *run) output(f *ledger.File, i int) string {
 	d := rn.job.Destinations[i]
 	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, rn.cfg.ProfileFor(rn.job, d))
 }
-
-// ErrDestinationChanged is returned when a delivery under way was begun
-// for another partner or directory than the job now names at its index
-// (the config was reloaded in between). Nothing is sent; the file stays
-// staged for ops to resolve.
-var ErrDestinationChanged = errors.New("exchange: destination changed since the delivery began")
 
 // deliverAll delivers f to every destination that does not have it yet.
 // A destination that fails does not stop the others; f stays staged until
@@ -121,13 +109,6 @@ func failedDestinations(err error) []string {
 	return out
 }
 
-// ErrPartialLeft is returned when a direct delivery was interrupted and
-// what may be a partial file stands under its final name at the partner,
-// who refuses to let us remove it. It is permanent: nothing is claimed
-// delivered, and ops asks the partner to remove the file; the next run
-// then writes it whole.
-var ErrPartialLeft = errors.New("exchange: an interrupted upload left a possibly partial file that the partner will not let us remove")
-
 // deliver takes one output of f to one destination. The delivery is
 // recorded first, before any byte leaves: from then on the ledger counts
 // it as disclosed to the partner (sent), and as confirmed once delivered.
@@ -171,18 +152,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	mode := dest.UploadMode()
 	fresh := d == nil
 	if fresh {
-		sum := f.SHA256 // files that pass unchanged are the staged copy
-		if rn.job.Transform != nil {
-			if sum, err = hashFile(lf); err != nil {
-				return err
-			}
-		}
-		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
-			Mode: ledger.ModeDirect, Size: st.Size(), SHA256: sum}
-		if mode != config.UploadDirect {
-			d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
-		}
-		if _, err = rn.ledger.StartDelivery(d); err != nil {
+		if d, err = rn.startDelivery(f, i, dest, name, lf, st.Size()); err != nil {
 			return err
 		}
 	}
@@ -221,6 +191,28 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
 	crash.At("delivered")
 	return nil
+}
+
+// startDelivery records delivery i of f, of the staged output lf of size
+// bytes, to dest under name, before any byte leaves: from then on the
+// ledger counts it as disclosed to the partner.
+func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, name string, lf *os.File, size int64) (*ledger.Delivery, error) {
+	sum := f.SHA256 // files that pass unchanged are the staged copy
+	if rn.job.Transform != nil {
+		var err error
+		if sum, err = hashFile(lf); err != nil {
+			return nil, err
+		}
+	}
+	d := &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
+		Mode: ledger.ModeDirect, Size: size, SHA256: sum}
+	if dest.UploadMode() != config.UploadDirect {
+		d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
+	}
+	if _, err := rn.ledger.StartDelivery(d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // delivery is one delivery under way: what deliver's steps share.

@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -9,13 +8,6 @@ import (
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange/endpoint"
 )
-
-// ErrNameTooLong is returned, wrapped with the destination, for a source
-// file whose name, or a name exchanged makes from it at a destination (its
-// done marker, checksum sidecar, reject report), would be longer than
-// endpoint.MaxName bytes. Such a file cannot be delivered: it is refused when seen
-// and left at the source.
-var ErrNameTooLong = errors.New("exchange: file name too long for a destination")
 
 // refusal is a new file at the source that discover refused.
 type refusal struct {

@@ -35,42 +35,42 @@ func (p RetryPolicy) Wait(try int) time.Duration {
 	return max(d, 0)
 }
 
-// retryError marks a failure that the run's retry loop tries again; it was
-// logged as such, and not recorded as the file's failure.
-type retryError struct{ err error }
-
-func (e retryError) Error() string { return e.err.Error() }
-func (e retryError) Unwrap() error { return e.err }
-
-// again reports whether a failure with err will be tried again in this run:
-// it is transient and tries remain. The caller then logs it as a retry and
-// returns it wrapped in retryError, instead of recording a failure.
-func (rn *run) again(err error) bool {
-	return rn.try > 0 && rn.try < rn.Retry.Attempts && endpoint.IsTransient(err)
+// failure is a failed step, as a step returns it to the run's retry loop,
+// which alone decides what becomes of it: tried again after a backoff if
+// it is transient and tries remain, else recorded. Nothing else reads or
+// sets how many tries were made.
+type failure struct {
+	err     error
+	step    string
+	partner string      // whom the step was for
+	log     *zap.Logger // with the step's partner (and file)
+	record  func() error
 }
 
-// retryLater logs a transient failure of step that will be tried again and
-// returns it marked for the retry loop.
-func (rn *run) retryLater(l *zap.Logger, partner, step string, err error) error {
-	wait := rn.Retry.Wait(rn.try)
-	l.Warn("retrying", zap.String("step", step), zap.String("outcome", "retry"),
-		zap.Int("try", rn.try), zap.Int("tries", rn.Retry.Attempts), zap.Duration("backoff", wait),
-		zap.String("error", err.Error()))
-	rn.observe(Event{Job: rn.job.Name, Partner: partner, Step: step, Outcome: "retry"})
-	return retryError{err}
-}
+func (e *failure) Error() string { return e.err.Error() }
+func (e *failure) Unwrap() error { return e.err }
 
-// retry runs fn, and again after a backoff for as long as it fails with an
-// error marked by retryLater. It stops when ctx ends.
+// retry runs fn, and again after a backoff while it fails with a *failure
+// that is transient (endpoint.IsTransient) and tries remain (rn.Retry):
+// each such failure is logged as a retry and observed, not recorded. Any
+// other failure is recorded (its record func), and what that returns is
+// returned. It stops when ctx ends.
 func (rn *run) retry(ctx context.Context, fn func() error) error {
-	defer func() { rn.try = 0 }()
-	for rn.try = 1; ; rn.try++ {
+	for try := 1; ; try++ {
 		err := fn()
-		var re retryError
-		if !errors.As(err, &re) {
+		var fl *failure
+		if !errors.As(err, &fl) {
 			return err
 		}
-		if err := rn.Sleep(ctx, rn.Retry.Wait(rn.try)); err != nil {
+		if try >= rn.Retry.Attempts || !endpoint.IsTransient(fl.err) {
+			return fl.record()
+		}
+		wait := rn.Retry.Wait(try)
+		fl.log.Warn("retrying", zap.String("step", fl.step), zap.String("outcome", "retry"),
+			zap.Int("try", try), zap.Int("tries", rn.Retry.Attempts), zap.Duration("backoff", wait),
+			zap.String("error", fl.err.Error()))
+		rn.observe(Event{Job: rn.job.Name, Partner: fl.partner, Step: fl.step, Outcome: "retry"})
+		if err := rn.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}

@@ -151,11 +151,6 @@ type Result struct {
 	Bytes     int64 // bytes staged
 }
 
-// ErrFilesFailed is returned by Run when some files failed a step, or were
-// refused at the source; they stay staged or at the source, and are tried
-// again on the next run.
-var ErrFilesFailed = errors.New("exchange: files failed")
-
 // Run runs job once: it resumes the job's pending files, then lists the
 // source and takes every new settled file through its life.
 func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error) {
@@ -206,8 +201,6 @@ type run struct {
 	*runState
 	job *config.Job
 	log *zap.Logger
-
-	try int // the try of the step under rn.retry, from 1; 0 outside it
 }
 
 // runState is what the workers of a run share.
@@ -237,7 +230,6 @@ func (rn *run) each(ctx context.Context, n int, fn func(ctx context.Context, w *
 			break
 		}
 		w := *rn
-		w.try = 0
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err // cancelled while this call waited for a worker
@@ -336,15 +328,18 @@ func (rn *run) fileLog(f *ledger.File) *zap.Logger {
 	return rn.log.With(zap.String("partner", f.Partner), zap.String("file", f.Name))
 }
 
-// failed records a failed step of f: it stays where it is and is tried
-// again on the next run. A transient failure with tries left is not
-// recorded but logged and marked for rn.retry. A step cut short because
-// the run was cancelled (shutdown, or another file's fatal error) is no
-// failure of the file: it is logged as interrupted and not counted.
+// failed returns the failure of step of f for the run's retry loop (see
+// retry), which tries it again or has it recorded (recordFailure).
 func (rn *run) failed(f *ledger.File, step string, err error) error {
-	if rn.again(err) {
-		return rn.retryLater(rn.fileLog(f), f.Partner, step, err)
-	}
+	return &failure{err: err, step: step, partner: f.Partner, log: rn.fileLog(f),
+		record: func() error { return rn.recordFailure(f, step, err) }}
+}
+
+// recordFailure records a failed step of f: it stays where it is and is
+// tried again on the next run. A step cut short because the run was
+// cancelled (shutdown, or another file's fatal error) is no failure of the
+// file: it is logged as interrupted and not counted. It returns err.
+func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		rn.fileLog(f).Warn("file interrupted", zap.String("step", step), zap.String("outcome", "interrupted"),
 			zap.String("error", err.Error()))
@@ -449,8 +444,8 @@ func (rn *run) setState(f *ledger.File, state string) error {
 	return nil
 }
 
-// list lists the job's source directory. A transient failure is left to
-// the run's retry; any other is logged and counted here.
+// list lists the job's source directory. A failure is returned for the
+// run's retry loop, which tries it again or has it logged and counted.
 func (rn *run) list(ctx context.Context, ep endpoint.Endpoint) ([]endpoint.FileInfo, error) {
 	src := rn.job.Source
 	ents, err := ep.List(ctx, src.Dir)
@@ -458,12 +453,11 @@ func (rn *run) list(ctx context.Context, ep endpoint.Endpoint) ([]endpoint.FileI
 		return ents, nil
 	}
 	l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()))
-	if rn.again(err) {
-		return nil, rn.retryLater(l, src.Partner, "list", err)
-	}
-	l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
-	rn.tally(func(r *Result) { r.Failed++ })
-	return nil, err
+	return nil, &failure{err: err, step: "list", partner: src.Partner, log: l, record: func() error {
+		l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
+		rn.tally(func(r *Result) { r.Failed++ })
+		return err
+	}}
 }
 
 // discover lists the source and returns the new files that are settled,
@@ -534,14 +528,24 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 	if len(cands) == 0 || src.DoneMarker != "" || src.Settle == nil || src.Settle.D() <= 0 {
 		return cands, refused, nil
 	}
-	// Settle: a file is complete when its size and mtime hold still across
-	// the settle interval. One wait covers every candidate of the run.
-	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
+	settled, err := rn.settle(ctx, ep, cands)
+	if err != nil {
 		return nil, nil, err
+	}
+	return settled, refused, nil
+}
+
+// settle returns the candidates that are complete: their size and mtime
+// held still across the job's settle interval. One wait covers every
+// candidate of the run.
+func (rn *run) settle(ctx context.Context, ep endpoint.Endpoint, cands []endpoint.FileInfo) ([]endpoint.FileInfo, error) {
+	src := rn.job.Source
+	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
+		return nil, err
 	}
 	again, err := rn.list(ctx, ep)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	now := make(map[string]endpoint.FileInfo, len(again))
 	for _, e := range again {
@@ -557,7 +561,7 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		rn.log.Info("file not settled", zap.String("partner", src.Partner), zap.String("file", c.Name),
 			zap.Int64("bytes", n.Size), zap.String("outcome", "changing"))
 	}
-	return settled, refused, nil
+	return settled, nil
 }
 
 // stage records a new file and copies it into staging. It returns nil, nil

@@ -276,3 +276,75 @@ func TestTransformWritesEachRecipientsFormat(t *testing.T) {
 		t.Fatalf("CheckConfig with an unknown field = %v", err)
 	}
 }
+
+// A source file named like our internal staged names cannot clobber its
+// own reject report.
+func TestSourceNamedLikeInternalFiles(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Source.Match = "*"
+	os.WriteFile(filepath.Join(acme, "outbox", "rejects.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(acme, "rejects", "rejects.rejects.csv"))
+	if err != nil || !strings.Contains(string(b), "bsn_column") {
+		t.Fatalf("report = %q, %v", b, err)
+	}
+}
+
+// A crash in a rejection after the staged copy was removed, before the
+// report was staged (no rejects destination): the next run finishes it.
+func TestRejectionResumesWithoutReport(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Rejects = nil
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	// Take the file to "cleaned", then remove its staged copy as the
+	// rejection does just before a crash.
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_bsn.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := g.runner.Staging().Create(id, "claims_bsn.csv")
+	st.Write([]byte("x"))
+	n, sum, _ := st.Commit()
+	g.ledger.MarkStaged(id, sum, n)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	if err := g.runner.Staging().MarkRejected(id); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(g.runner.Staging().Path(id, "claims_bsn.csv"))
+	os.Remove(filepath.Join(acme, "outbox", "claims_bsn.csv"))
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := g.ledger.File(id); got.State != ledger.StateRejected {
+		t.Fatalf("state = %s, want rejected", got.State)
+	}
+	g.stagingEmpty()
+}
+
+// A staged copy that is missing without the rejection's mark is not taken
+// for a rejection: the file fails loudly, stays pending, and nothing of it
+// is removed or recorded as rejected.
+func TestMissingStagedCopyIsNotARejection(t *testing.T) {
+	g, _, _, _ := transformRig(t)
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_1.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ledger.MarkStaged(id, sum([]byte("x")), 1)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	res, err := g.run("claims-in")
+	if err == nil || res.Failed != 1 {
+		t.Fatalf("run = %+v, %v; want the file failed", res, err)
+	}
+	got, _ := g.ledger.File(id)
+	if got.State != ledger.StateCleaned || !strings.Contains(got.Error, "staged copy of file") {
+		t.Fatalf("file = %+v; want still cleaned, with the missing copy as its error", got)
+	}
+	if ev := g.logs.FilterMessage("file failed").All(); len(ev) != 1 || ev[0].ContextMap()["permanent"] != true {
+		t.Errorf("file failed events = %v", ev)
+	}
+}

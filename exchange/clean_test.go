@@ -159,3 +159,31 @@ func stagedUncleaned(t *testing.T, g *rig, root, name string) int64 {
 	}
 	return id
 }
+
+// The source file was replaced by the creditor after staging but before
+// cleaning: the new file is not removed, and is imported on its own.
+func TestCleanSourceLeavesReplacedFile(t *testing.T) {
+	g, in, out := localRig(t, config.Source{})
+	p := filepath.Join(in, "outbox", "a.csv")
+	os.WriteFile(p, claims, 0o644)
+	stagedUncleaned(t, g, in, "a.csv")
+	newer := append([]byte("new version\n"), claims...)
+	os.WriteFile(p, newer, 0o644) // the creditor's next export, same name
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("run = %v; want the new version waiting for the destination name", err)
+	}
+	if len(g.logs.FilterMessage("source replaced").All()) != 1 {
+		t.Fatal("want a 'source replaced' event")
+	}
+	// The old version was delivered, and the new one was imported too.
+	got, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv"))
+	if !bytes.Equal(got, claims) {
+		t.Fatalf("delivered %q", got)
+	}
+	if pend, _ := g.ledger.Pending("j"); len(pend) != 1 || pend[0].Size != int64(len(newer)) {
+		t.Fatalf("the new version should be imported and waiting (destination name taken): %v", pend)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("the new version, once staged, should be cleaned from the source")
+	}
+}
