@@ -78,16 +78,3 @@ func (e *FileError) Is(target error) bool {
 	}
 	return false
 }
-
-// FieldError is the error of a field type's UnmarshalCSV: it carries the reason code only, never
-// the value that failed.
-type FieldError struct{ Reason string }
-
-func (e *FieldError) Error() string { return "transform: " + e.Reason }
-
-func fieldErr(reason string) error {
-	if reason == "" {
-		return nil
-	}
-	return &FieldError{Reason: reason}
-}
