@@ -12,7 +12,8 @@ type Profile struct {
 	Fields []string // canonical fields allowed
 }
 
-// Field groups of the profile table (issue 3). Every canonical field belongs to exactly one.
+// groups are the field groups a profile allows or not. Every canonical field belongs to exactly
+// one; init panics otherwise.
 var groups = map[string][]string{
 	"reference": {"case_ref", "creditor_ref", "debtor_ref"},
 	"person":    {"name", "street", "house_number", "postcode", "city", "kvk", "btw_id"},
@@ -69,6 +70,9 @@ func (p Profile) allows(field string) bool { return slices.Contains(p.Fields, fi
 
 // ProfileAllowed reports whether a partner of role may receive files of profile: internal any;
 // bailiff only bailiff; lawyer only lawyer; creditor only creditor-status or creditor-payment.
+//
+// Deprecated: the rule's home is config.RolePermits, which config's validation uses and a test in
+// package config proves this equal to. Call that; this goes once exchange does.
 func ProfileAllowed(role, profile string) bool {
 	if _, ok := profileGroups[profile]; !ok {
 		return false

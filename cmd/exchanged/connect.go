@@ -86,8 +86,11 @@ func connectChecks(cfg *config.Config) []*dirCheck {
 func deliveryCheck(job, role string, d *config.Destination) *dirCheck {
 	c := &dirCheck{job: job, role: role, partner: d.Partner, dir: d.Dir, stat: true, write: true, rename: true, remove: true}
 	// A write-only drop folder (upload: direct) allows no stat, no list, no
-	// rename, and maybe no remove. When that field lands:
-	// if d.Upload == config.UploadDirect { c.stat, c.rename, c.remove = false, false, false }
+	// rename, and maybe no remove: the probe is created, and its removal
+	// tried.
+	if d.UploadMode() == config.UploadDirect {
+		c.stat, c.rename, c.remove = false, false, false
+	}
 	return c
 }
 
