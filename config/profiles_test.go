@@ -21,17 +21,3 @@ func TestProfilesMatchTransform(t *testing.T) {
 		}
 	}
 }
-
-// TestRolePermitsIsProfileAllowed: transform.ProfileAllowed, which exchange
-// still calls before a file leaves, gives config.RolePermits's verdict for
-// every role and profile.
-func TestRolePermitsIsProfileAllowed(t *testing.T) {
-	roles := []string{config.RoleInternal, config.RoleBailiff, config.RoleLawyer, config.RoleCreditor, "debtor", ""}
-	for _, role := range roles {
-		for _, p := range append(slices.Clone(transform.Profiles), "unknown", "") {
-			if c, tr := config.RolePermits(role, p), transform.ProfileAllowed(role, p); c != tr {
-				t.Errorf("role %q, profile %q: config.RolePermits %v, transform.ProfileAllowed %v", role, p, c, tr)
-			}
-		}
-	}
-}

@@ -52,7 +52,7 @@ func LayoutFor(cfg *config.Config, name string) (transform.Layout, error) {
 func profileFor(cfg *config.Config, j *config.Job, d *config.Destination) (transform.Profile, error) {
 	name := cfg.ProfileFor(j, d)
 	p := cfg.Partners[d.Partner]
-	if p == nil || !transform.ProfileAllowed(p.Role, name) {
+	if p == nil || !config.RolePermits(p.Role, name) {
 		return transform.Profile{}, endpoint.Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
 	}
 	return transform.BuiltinProfile(name)

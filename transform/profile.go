@@ -68,26 +68,6 @@ func (p Profile) Narrow(fields []string) (Profile, error) {
 
 func (p Profile) allows(field string) bool { return slices.Contains(p.Fields, field) }
 
-// ProfileAllowed reports whether a partner of role may receive files of profile: internal any;
-// bailiff only bailiff; lawyer only lawyer; creditor only creditor-status or creditor-payment.
-//
-// Deprecated: the rule's home is config.RolePermits, which config's validation uses and a test in
-// package config proves this equal to. Call that; this goes once exchange does.
-func ProfileAllowed(role, profile string) bool {
-	if _, ok := profileGroups[profile]; !ok {
-		return false
-	}
-	switch role {
-	case "internal":
-		return true
-	case "bailiff", "lawyer":
-		return profile == role
-	case "creditor":
-		return profile == "creditor-status" || profile == "creditor-payment"
-	}
-	return false
-}
-
 // isField reports whether name is a canonical field of any record.
 func isField(name string) bool {
 	for _, rd := range records {

@@ -133,21 +133,3 @@ func TestNarrow(t *testing.T) {
 		t.Error("a narrowed profile widened again")
 	}
 }
-
-func TestProfileAllowed(t *testing.T) {
-	want := map[string][]string{
-		"internal": Profiles,
-		"bailiff":  {"bailiff"},
-		"lawyer":   {"lawyer"},
-		"creditor": {"creditor-status", "creditor-payment"},
-		"debtor":   nil,
-		"":         nil,
-	}
-	for role, allowed := range want {
-		for _, p := range append(slices.Clone(Profiles), "unknown") {
-			if got := ProfileAllowed(role, p); got != slices.Contains(allowed, p) {
-				t.Errorf("ProfileAllowed(%q, %q) = %v", role, p, got)
-			}
-		}
-	}
-}
