@@ -30,18 +30,6 @@ const probePrefix = ".exchanged-probe-"
 // this is exit 1 (a run would fail), not exit 2 (a bad config).
 var errChecksFailed = errors.New("config validate --connect")
 
-// connectEndpoint is what --connect needs of an endpoint: the contract,
-// and a dial on demand.
-type connectEndpoint interface {
-	endpoint.Endpoint
-	Connect(ctx context.Context) error
-}
-
-var (
-	_ connectEndpoint = (*sftp.SFTP)(nil)
-	_ connectEndpoint = (*local.Local)(nil)
-)
-
 // dirCheck is one directory of a job, and what a run will do there.
 type dirCheck struct {
 	job, role string // "acme-in", "source" / "source.after" / "destinations[0]" / "rejects"
@@ -149,7 +137,7 @@ func isOK(res string) bool { return len(res) >= 2 && res[:2] == "ok" }
 // connection. It returns the partner's line; each check gets its own.
 func checkPartner(ctx context.Context, name string, p *config.Partner, checks []*dirCheck) string {
 	var (
-		ep      connectEndpoint
+		ep      endpoint.Endpoint
 		timeout = config.DefaultTimeout
 		what    string
 	)
