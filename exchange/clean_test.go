@@ -135,12 +135,18 @@ func TestCleanSourceGoneIsNotMoved(t *testing.T) {
 // cleaned. It returns its id.
 func stagedUncleaned(t *testing.T, g *rig, root, name string) int64 {
 	t.Helper()
+	return stagedFile(t, g, "j", "creditor", root, name)
+}
+
+// stagedFile is stagedUncleaned for the file of job from partner.
+func stagedFile(t *testing.T, g *rig, job, partner, root, name string) int64 {
+	t.Helper()
 	body, err := os.ReadFile(filepath.Join(root, "outbox", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(filepath.Join(root, "outbox", name))
-	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
+	f := &ledger.File{Job: job, Partner: partner, Dir: "/outbox", Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
 	id, err := g.ledger.AddFile(f)
 	if err != nil {
 		t.Fatal(err)

@@ -105,7 +105,13 @@ func CheckConfig(cfg *config.Config) error {
 // the staged copy itself is every destination's output. Whatever it
 // returns, no output it began is left half-made: the one deferred Abort
 // removes every staged file it did not commit.
-func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
+//
+// The outputs' data subjects go to the ledger in batches while the file
+// is read, so that memory stays flat; outputs that are discarded take
+// theirs with them: on a failure here, on a rejection (finishRejection),
+// and, for what an attempt cut short by a crash left, before the file is
+// read again.
+func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	tr := rn.job.Transform
 	if tr == nil {
 		return nil
@@ -124,6 +130,17 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 	if err != nil {
 		return endpoint.Permanent(err)
 	}
+	if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && !errors.Is(err, errFileRejected) {
+			if _, derr := rn.ledger.DropSubjects(f.ID); derr != nil {
+				// Dropped when the file is prepared again.
+				rn.fileLog(f).Warn("subjects not dropped", zap.String("error", derr.Error()))
+			}
+		}
+	}()
 	o := &outputs{}
 	defer o.abort()
 	if err := rn.createOutputs(f, o); err != nil {
@@ -271,6 +288,11 @@ func (rn *run) rejectWhole(ctx context.Context, f *ledger.File, o *outputs, stat
 // finishRejection delivers a rejected file's report, if the job has a
 // rejects destination, then removes its staging and records it rejected.
 func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
+	// Nothing of it is delivered: the subjects of its outputs go, before
+	// the record that would leave them behind.
+	if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
+		return err
+	}
 	if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err // not known to be absent: not recorded rejected without it
 	} else if err == nil {
@@ -315,7 +337,8 @@ func reportName(name string) string {
 
 // subjectBatch turns the debtor references of one output into
 // pseudonyms and records them in the ledger in batches, so that memory
-// stays flat whatever the file's size.
+// stays flat whatever the file's size. prepare drops them again if the
+// output is discarded.
 type subjectBatch struct {
 	l        *ledger.Ledger
 	fileID   int64
