@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/exchange"
+	sftpep "github.com/exchanged/exchanged/exchange/endpoint/sftp"
 )
 
 // BenchmarkLargeFile moves one large file (1 GiB by default) from and to a
@@ -56,7 +57,7 @@ func BenchmarkLargeFile(b *testing.B) {
 
 			quiesce()
 			m := measureGo()
-			n := pullTo(b, ctx, exchange.NewSFTP("bench", cfg, nil, nil), srcRemote, local)
+			n := pullTo(b, ctx, sftpep.New("bench", cfg, nil, nil), srcRemote, local)
 			raw = fastestGo(raw, m.end())
 			if n != size {
 				b.Fatalf("pulled %d of %d bytes", n, size)
@@ -70,7 +71,7 @@ func BenchmarkLargeFile(b *testing.B) {
 				b.Fatal(err)
 			}
 			m = measureGo()
-			n, sum := pullStaged(b, ctx, exchange.NewSFTP("bench", cfg, nil, nil), srcRemote, st)
+			n, sum := pullStaged(b, ctx, sftpep.New("bench", cfg, nil, nil), srcRemote, st)
 			staged = fastestGo(staged, m.end())
 			if n != size || sum != want {
 				b.Fatalf("staged %d of %d bytes, sha256 %s, want %s", n, size, sum, want)
@@ -109,7 +110,7 @@ func BenchmarkLargeFile(b *testing.B) {
 
 			quiesce()
 			m := measureGo()
-			pushFile(b, ctx, exchange.NewSFTP("bench", cfg, nil, nil), local, in, "claims_large.csv")
+			pushFile(b, ctx, sftpep.New("bench", cfg, nil, nil), local, in, "claims_large.csv")
 			ours = fastestGo(ours, m.end())
 			checkFile(b, final, size, lwant)
 			os.Remove(final)
@@ -141,7 +142,7 @@ func report(b *testing.B, size int64, verb string, peer peerRun, ours goRun) {
 
 // pullTo copies a remote file into a local one the way a job reads its
 // source: Endpoint.Open, then io.Copy.
-func pullTo(tb testing.TB, ctx context.Context, ep *exchange.SFTP, remote, local string) int64 {
+func pullTo(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, remote, local string) int64 {
 	tb.Helper()
 	defer ep.Close()
 	r, err := ep.Open(ctx, remote)
@@ -165,7 +166,7 @@ func pullTo(tb testing.TB, ctx context.Context, ep *exchange.SFTP, remote, local
 
 // pullStaged copies a remote file into staging as a job does: sha256 on
 // the way, fsync, rename, directory fsync.
-func pullStaged(tb testing.TB, ctx context.Context, ep *exchange.SFTP, remote string, st *exchange.Staging) (int64, string) {
+func pullStaged(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, remote string, st *exchange.Staging) (int64, string) {
 	tb.Helper()
 	defer ep.Close()
 	r, err := ep.Open(ctx, remote)
@@ -191,7 +192,7 @@ func pullStaged(tb testing.TB, ctx context.Context, ep *exchange.SFTP, remote st
 // pushFile uploads a local file the way a delivery does: an exclusive temp
 // name, io.Copy from the staged *os.File, Sync, Close, a size check on the
 // server, then the rename to the final name.
-func pushFile(tb testing.TB, ctx context.Context, ep *exchange.SFTP, local, dir, name string) {
+func pushFile(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, local, dir, name string) {
 	tb.Helper()
 	defer ep.Close()
 	f, err := os.Open(local)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
-	"github.com/exchanged/exchanged/exchange"
+	sftpep "github.com/exchanged/exchanged/exchange/endpoint/sftp"
 )
 
 // TestSmoke runs every part of the harness once on tiny sizes, so that
@@ -22,11 +22,11 @@ func TestSmoke(t *testing.T) {
 	_, want := fileSum(t, remote)
 	s.sftpBatch(t, "get "+remote+" "+filepath.Join(dir, "peer"))
 	checkFile(t, filepath.Join(dir, "peer"), 3*mib+5, want)
-	if n := pullTo(t, ctx, exchange.NewSFTP("bench", cfg, nil, nil), remote, filepath.Join(dir, "ours")); n != 3*mib+5 {
+	if n := pullTo(t, ctx, sftpep.New("bench", cfg, nil, nil), remote, filepath.Join(dir, "ours")); n != 3*mib+5 {
 		t.Fatalf("pulled %d bytes", n)
 	}
 	mkdir(t, filepath.Join(s.Root, "in"))
-	pushFile(t, ctx, exchange.NewSFTP("bench", cfg, nil, nil), filepath.Join(dir, "ours"), filepath.Join(s.Root, "in"), "big")
+	pushFile(t, ctx, sftpep.New("bench", cfg, nil, nil), filepath.Join(dir, "ours"), filepath.Join(s.Root, "in"), "big")
 	checkFile(t, filepath.Join(s.Root, "in", "big"), 3*mib+5, want)
 
 	src, dst := filepath.Join(s.Root, "outbox"), filepath.Join(s.Root, "inbox")

@@ -1,6 +1,10 @@
 package config
 
-import "gopkg.in/yaml.v3"
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
 
 // The UnmarshalYAML methods here set a struct's defaults before its keys
 // are decoded over them, so that an absent key takes its default and an
@@ -61,4 +65,39 @@ func (d *Destination) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*d = Destination(p)
 	return nil
+}
+
+// The methods below read a value with its default, for a Config built in
+// code rather than by Parse, whose zero values stand for "not set".
+
+// ConnectTimeout returns timeout, or DefaultTimeout if it is not set.
+func (s SFTP) ConnectTimeout() time.Duration {
+	if t := s.Timeout.D(); t > 0 {
+		return t
+	}
+	return DefaultTimeout
+}
+
+// Pattern returns match, or DefaultMatch if it is not set.
+func (s Source) Pattern() string {
+	if s.Match == "" {
+		return DefaultMatch
+	}
+	return s.Match
+}
+
+// Parallel returns parallel_files, or DefaultParallelFiles if it is not set.
+func (r Runs) Parallel() int {
+	if r.ParallelFiles < 1 {
+		return DefaultParallelFiles
+	}
+	return r.ParallelFiles
+}
+
+// Policy returns the retry block, or its defaults if attempts is not set.
+func (r Retry) Policy() Retry {
+	if r.Attempts < 1 {
+		return Retry{Attempts: DefaultAttempts, Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff)}
+	}
+	return r
 }

@@ -5,12 +5,22 @@ import (
 	"strconv"
 )
 
-// Errors that Parse returns before any field is looked at. Test with errors.Is.
+// The sentinel errors of package config. ErrEmpty and ErrVersion are what
+// Parse returns before any field is looked at; test with errors.Is. The
+// others are the messages of a *FieldError at a secret or a duration: none
+// repeats the value, which may be a secret.
 var (
 	// ErrEmpty: the file holds no YAML document (empty, or only comments).
 	ErrEmpty = errors.New("config: empty file; see testdata/exchanged.example.yaml")
 	// ErrVersion: the file's version: is not one this build reads.
 	ErrVersion = errors.New("config: unsupported format version")
+
+	// errLiteral: a secret written as a value, not a reference.
+	errLiteral = errors.New("a literal secret is refused; use env:NAME or file:/path")
+	// errNotRef: a secret's reference is neither env: nor file:.
+	errNotRef = errors.New("must be a reference: env:NAME or file:/path")
+	// errDuration: a duration that does not parse.
+	errDuration = errors.New(`must be a duration such as "30s", "5m" or "1h30m"`)
 )
 
 // FieldError is one problem in a config, at a field path such as

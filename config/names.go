@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -29,31 +30,39 @@ const (
 	CharsetWindows1252 = "windows-1252"
 )
 
-// RolePermits reports whether a partner of role may receive files minimized
-// to profile: internal receives any profile, a bailiff only "bailiff", a
-// lawyer only "lawyer", a creditor only "creditor-status" or
-// "creditor-payment". This is the privacy rule Validate enforces per
-// destination; exchange may check it again before a file leaves.
-func RolePermits(role, profile string) bool {
-	switch role {
-	case RoleInternal:
-		return isProfile(profile)
-	case RoleBailiff:
-		return profile == ProfileBailiff
-	case RoleLawyer:
-		return profile == ProfileLawyer
-	case RoleCreditor:
-		return profile == ProfileCreditorStatus || profile == ProfileCreditorPayment
-	}
-	return false
+// profiles lists the built-in profiles. Package transform defines the
+// fields of each (transform.BuiltinProfile); a test proves both name the
+// same profiles.
+var profiles = []string{ProfileInternal, ProfileBailiff, ProfileLawyer, ProfileCreditorStatus, ProfileCreditorPayment}
+
+// roleProfiles is the privacy rule of who may receive what, and its one
+// home: the profiles a partner of each role may receive. A role not here
+// receives none.
+var roleProfiles = map[string][]string{
+	RoleInternal: profiles,
+	RoleBailiff:  {ProfileBailiff},
+	RoleLawyer:   {ProfileLawyer},
+	RoleCreditor: {ProfileCreditorStatus, ProfileCreditorPayment},
 }
 
+// RoleProfiles returns the profiles a partner of role may receive, in a new
+// slice: every profile for internal, "bailiff" for a bailiff, "lawyer" for
+// a lawyer, "creditor-status" and "creditor-payment" for a creditor, and
+// none for any other role.
+func RoleProfiles(role string) []string {
+	return slices.Clone(roleProfiles[role])
+}
+
+// RolePermits reports whether a partner of role may receive files minimized
+// to profile, by the table RoleProfiles returns. Validate enforces it per
+// destination; exchange checks it again before a file leaves.
+func RolePermits(role, profile string) bool {
+	return slices.Contains(roleProfiles[role], profile)
+}
+
+// isProfile reports whether p names a built-in profile.
 func isProfile(p string) bool {
-	switch p {
-	case ProfileInternal, ProfileBailiff, ProfileLawyer, ProfileCreditorStatus, ProfileCreditorPayment:
-		return true
-	}
-	return false
+	return slices.Contains(profiles, p)
 }
 
 // IsBuiltinLayout reports whether name is a built-in layout: a record name

@@ -20,12 +20,6 @@ const maxSecretFile = 64 << 10
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// errLiteral is what a secret written as a value gets. It never repeats the value.
-var (
-	errLiteral = errors.New("a literal secret is refused; use env:NAME or file:/path")
-	errNotRef  = errors.New("must be a reference: env:NAME or file:/path")
-)
-
 // parseRef splits a secret reference into its kind ("env" or "file") and its
 // argument. Errors never contain ref itself: a malformed reference may be
 // a literal secret.
@@ -158,8 +152,6 @@ func (s *Secret) Wipe() {
 	clear(s.Value)
 	s.Value = nil
 }
-
-var errDuration = errors.New(`must be a duration such as "30s", "5m" or "1h30m"`)
 
 // parseDuration parses a non-negative duration. Its errors do not repeat
 // the text: a value in the wrong place may be a secret.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -169,3 +170,6 @@ func setEnvRefs(t *testing.T, file string) map[string]string {
 	}
 	return vals
 }
+
+// reflectType returns the dynamic type of v.
+func reflectType(v any) reflect.Type { return reflect.TypeOf(v) }

@@ -406,16 +406,17 @@ func (c *Config) partnerRef(p *problems, at, name string) *Partner {
 	return pt
 }
 
+// permitted says which profiles role may receive, for an error message.
 func permitted(role string) string {
-	switch role {
-	case RoleBailiff:
-		return `a bailiff receives only "bailiff"`
-	case RoleLawyer:
-		return `a lawyer receives only "lawyer"`
-	case RoleCreditor:
-		return `a creditor receives only "creditor-status" or "creditor-payment"`
+	ps := roleProfiles[role]
+	if len(ps) == 0 || role == RoleInternal {
+		return "role " + strconv.Quote(role)
 	}
-	return "role " + strconv.Quote(role)
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = strconv.Quote(p)
+	}
+	return fmt.Sprintf("a %s receives only %s", role, strings.Join(q, " or "))
 }
 
 // refDate is a date whose day, month and year are all distinct, to check

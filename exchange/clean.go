@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -60,7 +61,7 @@ func (rn *run) cleanSource(ctx context.Context, f *ledger.File) error {
 
 // clean applies the job's post-action, delete or move, to the source file
 // of f, which is there, and returns the outcome to log.
-func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, error) {
+func (rn *run) clean(ctx context.Context, ep endpoint.Endpoint, f *ledger.File) (string, error) {
 	src := rn.job.Source
 	p := join(f.Dir, f.Name)
 	switch after := src.After; {
@@ -76,7 +77,7 @@ func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, 
 	case src.MoveDir() != "":
 		dir := src.MoveDir()
 		err := ep.Rename(ctx, p, join(dir, f.Name))
-		if errors.Is(err, ErrExists) {
+		if errors.Is(err, endpoint.ErrExists) {
 			// An earlier file of the same name was moved there: keep both.
 			err = ep.Rename(ctx, p, join(dir, movedName(f.Name, f.ID)))
 		}
@@ -90,11 +91,11 @@ func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, 
 		default:
 			// The file is there, so what does not exist is the
 			// directory: not moved, and not to be recorded as moved.
-			return "", Permanent(fmt.Errorf("exchange: job %s: move source file to %s: the directory does not exist: %w",
+			return "", endpoint.Permanent(fmt.Errorf("exchange: job %s: move source file to %s: the directory does not exist: %w",
 				rn.job.Name, dir, err))
 		}
 	default:
-		return "", Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
+		return "", endpoint.Permanent(fmt.Errorf("exchange: job %s: unknown source post-action %q", rn.job.Name, after))
 	}
 }
 
@@ -102,7 +103,7 @@ func (rn *run) clean(ctx context.Context, ep Endpoint, f *ledger.File) (string, 
 // means that the file itself is gone: err says "not exist", and a look at
 // p confirms it. A "not exist" about anything else (a missing target
 // directory) is not taken for done.
-func (rn *run) goneNow(ctx context.Context, ep Endpoint, p string, err error) bool {
+func (rn *run) goneNow(ctx context.Context, ep endpoint.Endpoint, p string, err error) bool {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
@@ -114,7 +115,7 @@ func (rn *run) goneNow(ctx context.Context, ep Endpoint, p string, err error) bo
 // longer there when it is to be cleaned: moved into the move directory
 // before a restart, or gone (cleaned before a restart, or taken by someone
 // else).
-func (rn *run) sourceGone(ctx context.Context, ep Endpoint, f *ledger.File) string {
+func (rn *run) sourceGone(ctx context.Context, ep endpoint.Endpoint, f *ledger.File) string {
 	if dir := rn.job.Source.MoveDir(); dir != "" {
 		for _, name := range []string{f.Name, movedName(f.Name, f.ID)} {
 			if fi, err := ep.Stat(ctx, join(dir, name)); err == nil && fi.Size == f.Size {
@@ -127,10 +128,10 @@ func (rn *run) sourceGone(ctx context.Context, ep Endpoint, f *ledger.File) stri
 
 // movedName is the name a source file of ledger id is moved under when
 // the move directory holds a file of its name already: name.id, with name
-// cut short (at a character boundary) if need be to stay within MaxName.
+// cut short (at a character boundary) if need be to stay within endpoint.MaxName.
 func movedName(name string, id int64) string {
 	suffix := "." + strconv.FormatInt(id, 10)
-	if over := len(name) + len(suffix) - MaxName; over > 0 {
+	if over := len(name) + len(suffix) - endpoint.MaxName; over > 0 {
 		cut := len(name) - over
 		for cut > 0 && !utf8.RuneStart(name[cut]) {
 			cut--

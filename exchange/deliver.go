@@ -20,14 +20,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/crash"
 	"github.com/exchanged/exchanged/ledger"
 )
-
-// ErrDestinationTaken is returned when a destination already holds a file
-// under the final name. Nothing is overwritten: the upload waits under its
-// temporary name and the rename is tried again next run, once the partner
-// has taken its earlier file.
-var ErrDestinationTaken = errors.New("exchange: destination already has a file of that name")
 
 // output returns the staged name that destination i receives.
 func (rn *run) output(f *ledger.File, i int) string {
@@ -40,12 +36,6 @@ func (rn *run) output(f *ledger.File, i int) string {
 	d := rn.job.Destinations[i]
 	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, rn.cfg.ProfileFor(rn.job, d))
 }
-
-// ErrDestinationChanged is returned when a delivery under way was begun
-// for another partner or directory than the job now names at its index
-// (the config was reloaded in between). Nothing is sent; the file stays
-// staged for ops to resolve.
-var ErrDestinationChanged = errors.New("exchange: destination changed since the delivery began")
 
 // deliverAll delivers f to every destination that does not have it yet.
 // A destination that fails does not stop the others; f stays staged until
@@ -62,7 +52,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 	var errs []error
 	for i, dest := range rn.job.Destinations {
 		if err := rn.deliver(ctx, f, i, dest, have[i]); err != nil {
-			if fatal(err) {
+			if endpoint.IsFatal(err) {
 				return err
 			}
 			errs = append(errs, &deliveryError{Partner: dest.Partner, what: fmt.Sprintf("destination %d", i), err: err})
@@ -75,7 +65,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 			errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
 		} else if err == nil {
 			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
-				if fatal(err) {
+				if endpoint.IsFatal(err) {
 					return err
 				}
 				errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
@@ -120,35 +110,21 @@ func failedDestinations(err error) []string {
 	return out
 }
 
-// ErrPartialLeft is returned when a direct delivery was interrupted and
-// what may be a partial file stands under its final name at the partner,
-// who refuses to let us remove it. It is permanent: nothing is claimed
-// delivered, and ops asks the partner to remove the file; the next run
-// then writes it whole.
-var ErrPartialLeft = errors.New("exchange: an interrupted upload left a possibly partial file that the partner will not let us remove")
-
-// ErrMayStand is returned when a delivery uploaded under its temp name
-// may already have been renamed to its final name (and even taken by the
-// partner), and the partner refuses what would tell: the temp file cannot
-// be looked at. It is permanent: nothing is sent again while it may stand,
-// in either mode; ops asks the partner whether the file stands or was
-// taken, or to allow a stat of the temp file.
-var ErrMayStand = errors.New("exchange: a delivery may already stand under its final name")
-
 // deliver takes one output of f to one destination. The delivery is
 // recorded first, before any byte leaves: from then on the ledger counts
 // it as disclosed to the partner (sent), and as confirmed once delivered.
 // Then, by the destination's upload mode: temp uploads under a temporary
 // name, checks the size, records "uploaded" and renames to the final name;
-// direct records "writing" once it has created the final name, writes it
-// and records "uploaded". Then the sidecars, and "delivered". Resuming a
-// delivery after a crash uses those records to neither lose nor repeat it.
+// direct records "creating" just before it creates the final name and
+// "writing" once it has, writes it and records "uploaded". Then the
+// sidecars, and "delivered". Resuming a delivery after a crash uses those
+// records to neither lose nor repeat it.
 func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
 	}
 	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
-		return Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
 			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir))
 	}
 	if rn.job.Transform != nil && i != rejectsIndex {
@@ -175,7 +151,6 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err != nil {
 		return err
 	}
-	mode := dest.UploadMode()
 	fresh := d == nil
 	final := name
 	if !fresh {
@@ -187,43 +162,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	}
 	defer unlock()
 	if fresh {
-		sum := f.SHA256 // files that pass unchanged are the staged copy
-		if rn.job.Transform != nil {
-			if sum, err = hashFile(lf); err != nil {
-				return err
-			}
-		}
-		d = &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
-			Mode: ledger.ModeDirect, Size: st.Size(), SHA256: sum}
-		if mode != config.UploadDirect {
-			d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
-		}
-		if _, err = rn.ledger.StartDelivery(d); err != nil {
+		if d, err = rn.startDelivery(f, i, dest, name, lf, st.Size()); err != nil {
 			return err
 		}
 	}
 	pl := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()))
 	x := &delivery{run: rn, ep: ep, pl: pl, l: pl.With(zap.String("file", join(dest.Dir, d.Name))),
 		dest: dest, d: d, lf: lf, size: st.Size(), fresh: fresh}
-
-	if d.Mode == ledger.ModeDirect {
-		err = x.direct(ctx)
-	} else if mode == config.UploadDirect && d.State == ledger.DeliveryStarted {
-		// Begun in temp mode, and the destination is now direct: the
-		// temp file never became the final one.
-		if err = x.toDirect(ctx); err == nil {
-			err = x.direct(ctx)
-		}
-	} else if err = x.viaTemp(ctx); mode == config.UploadDirect && errors.As(err, new(*RefusedError)) && x.notFinal {
-		// Uploaded in temp mode, and the partner refuses what temp mode
-		// needs next: finish in the mode the destination now has, if the
-		// file is known not to have reached its final name (else it might
-		// be delivered twice).
-		if err = x.toDirect(ctx); err == nil {
-			err = x.direct(ctx)
-		}
-	}
-	if err != nil {
+	if err := x.send(ctx); err != nil {
 		return err
 	}
 	if err := x.sidecars(ctx); err != nil {
@@ -237,8 +183,30 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	x.l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
 		zap.String("upload", d.Mode), zap.Duration("duration", dur), zap.String("outcome", "delivered"))
 	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
-	failpoint("delivered")
+	crash.At("delivered")
 	return nil
+}
+
+// startDelivery records delivery i of f, of the staged output lf of size
+// bytes, to dest under name, before any byte leaves: from then on the
+// ledger counts it as disclosed to the partner.
+func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, name string, lf *os.File, size int64) (*ledger.Delivery, error) {
+	sum := f.SHA256 // files that pass unchanged are the staged copy
+	if rn.job.Transform != nil {
+		var err error
+		if sum, err = hashFile(lf); err != nil {
+			return nil, err
+		}
+	}
+	d := &ledger.Delivery{FileID: f.ID, Index: i, Partner: dest.Partner, Dir: dest.Dir, Name: name,
+		Mode: ledger.ModeDirect, Size: size, SHA256: sum}
+	if dest.UploadMode() != config.UploadDirect {
+		d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
+	}
+	if _, err := rn.ledger.StartDelivery(d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // lockName waits until no other worker of the run delivers to the final
@@ -269,7 +237,7 @@ func (rn *run) lockName(ctx context.Context, partner, p string) (unlock func(), 
 // delivery is one delivery under way: what deliver's steps share.
 type delivery struct {
 	*run
-	ep    Endpoint
+	ep    endpoint.Endpoint
 	pl    *zap.Logger // with partner and endpoint
 	l     *zap.Logger // pl with the final name as file
 	dest  *config.Destination
@@ -285,6 +253,35 @@ type delivery struct {
 
 func (x *delivery) final() string { return join(x.dest.Dir, x.d.Name) }
 func (x *delivery) temp() string  { return join(x.dest.Dir, x.d.TempName) }
+
+// send brings the file under its final name: in the mode the delivery was
+// begun in, or, where the destination was changed to direct since, in
+// direct mode once the file is known not to stand under its final name.
+func (x *delivery) send(ctx context.Context) error {
+	direct := x.dest.UploadMode() == config.UploadDirect
+	if x.d.Mode == ledger.ModeDirect {
+		return x.direct(ctx)
+	}
+	if direct && x.d.State == ledger.DeliveryStarted {
+		// Begun in temp mode, and the destination is now direct: the
+		// temp file never became the final one.
+		if err := x.toDirect(ctx); err != nil {
+			return err
+		}
+		return x.direct(ctx)
+	}
+	err := x.viaTemp(ctx)
+	if direct && errors.As(err, new(*endpoint.RefusedError)) && x.notFinal {
+		// Uploaded in temp mode, and the partner refuses what temp mode
+		// needs next: finish in the mode the destination now has, if the
+		// file is known not to have reached its final name (else it might
+		// be delivered twice).
+		if err = x.toDirect(ctx); err == nil {
+			err = x.direct(ctx)
+		}
+	}
+	return err
+}
 
 // viaTemp uploads under the temp name (unless uploaded before) and renames
 // to the final name. Uploaded, the temp file is complete: if it is gone,
@@ -309,7 +306,7 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 			return err
 		}
 		x.d.State, uploaded = ledger.DeliveryUploaded, true
-		failpoint("uploaded")
+		crash.At("uploaded")
 	}
 	var gone error
 	if !uploaded {
@@ -317,33 +314,11 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 		x.notFinal = gone == nil // seen: not renamed yet (or linked only)
 	}
 	if gone == nil {
-		err := x.ep.Rename(ctx, tmp, final)
-		switch {
-		case errors.Is(err, ErrOldNameLeft):
-			// Delivered under the final name; the temp name is a second
-			// name of the same file that the partner would not let go.
-			x.tempLeft(tmp, err)
-		case errors.Is(err, ErrExists) && !uploaded:
-			// Uploaded before: a crash between the hard link that made
-			// the final name and the removal of the temp name leaves
-			// our file under both.
-			x.notFinal = false
-			ours, err := x.linkedBefore(ctx, tmp, final)
-			if err != nil {
-				return err
-			}
-			if !ours {
-				return x.taken()
-			}
-			x.l.Info("delivery resumed", zap.String("outcome", "linked before restart"))
-			x.removeTemp(ctx, tmp)
-		case errors.Is(err, ErrExists):
-			return x.taken()
-		case err != nil:
-			return x.explain(err)
+		if err := x.rename(ctx, tmp, final, uploaded); err != nil {
+			return err
 		}
-		failpoint("renamed")
-	} else if errors.As(gone, new(*RefusedError)) {
+		crash.At("renamed")
+	} else if errors.As(gone, new(*endpoint.RefusedError)) {
 		return x.mayStand(gone)
 	} else if !errors.Is(gone, fs.ErrNotExist) {
 		return x.explain(gone)
@@ -355,6 +330,39 @@ func (x *delivery) viaTemp(ctx context.Context) error {
 		// file. Recorded as delivered, loudly, for ops to confirm.
 		x.l.Warn("delivery unverified", zap.String("outcome", "unverified"),
 			zap.String("error", "temporary file gone and final name absent or of another size after a restart"))
+	}
+	return nil
+}
+
+// rename renames the temp file tmp, seen there or uploaded by this call
+// (uploaded), to its final name final. Where final is taken, a delivery
+// uploaded before may find there its own file, linked before a crash (see
+// linkedBefore), and completes; any other waits.
+func (x *delivery) rename(ctx context.Context, tmp, final string, uploaded bool) error {
+	err := x.ep.Rename(ctx, tmp, final)
+	switch {
+	case errors.Is(err, endpoint.ErrOldNameLeft):
+		// Delivered under the final name; the temp name is a second
+		// name of the same file that the partner would not let go.
+		x.tempLeft(tmp, err)
+	case errors.Is(err, endpoint.ErrExists) && !uploaded:
+		// Uploaded before: a crash between the hard link that made
+		// the final name and the removal of the temp name leaves
+		// our file under both.
+		x.notFinal = false
+		ours, err := x.linkedBefore(ctx, tmp, final)
+		if err != nil {
+			return err
+		}
+		if !ours {
+			return x.taken()
+		}
+		x.l.Info("delivery resumed", zap.String("outcome", "linked before restart"))
+		x.removeTemp(ctx, tmp)
+	case errors.Is(err, endpoint.ErrExists):
+		return x.taken()
+	case err != nil:
+		return x.explain(err)
 	}
 	return nil
 }
@@ -371,7 +379,7 @@ func (x *delivery) taken() error {
 // under its temp name, was renamed to its final name.
 func (x *delivery) mayStand(err error) error {
 	x.l.Error("delivery unknown", zap.String("outcome", "unknown"), zap.String("error", err.Error()))
-	return Permanent(fmt.Errorf("%w: %s: %w; ask %s whether %s stands in %s or was taken: if so it was delivered, and it is not sent again while that is unknown (allowing a stat of %s there lets the delivery finish)",
+	return endpoint.Permanent(fmt.Errorf("%w: %s: %w; ask %s whether %s stands in %s or was taken: if so it was delivered, and it is not sent again while that is unknown (allowing a stat of %s there lets the delivery finish)",
 		ErrMayStand, x.final(), err, x.dest.Partner, x.d.Name, x.dest.Dir, x.d.TempName))
 }
 
@@ -394,7 +402,7 @@ func (x *delivery) linkedBefore(ctx context.Context, tmp, final string) (bool, e
 	r, err := x.ep.Open(ctx, final)
 	if err == nil {
 		h := sha256.New()
-		n, err := copyContext(ctx, h, r)
+		n, err := copyContext(ctx, h, r, r.Abort)
 		r.Close()
 		if err != nil {
 			return false, err
@@ -402,9 +410,9 @@ func (x *delivery) linkedBefore(ctx context.Context, tmp, final string) (bool, e
 		return n == x.d.Size && hex.EncodeToString(h.Sum(nil)) == want, nil
 	}
 	switch {
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotRegular):
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, endpoint.ErrNotRegular):
 		return false, nil
-	case !errors.As(err, new(*RefusedError)) && !errors.Is(err, fs.ErrPermission):
+	case !errors.As(err, new(*endpoint.RefusedError)) && !errors.Is(err, fs.ErrPermission):
 		return false, err
 	}
 	m, ok := x.ep.(interface {
@@ -415,7 +423,7 @@ func (x *delivery) linkedBefore(ctx context.Context, tmp, final string) (bool, e
 	}
 	x.l.Info("final file not readable", zap.String("outcome", "compared by metadata"), zap.String("error", err.Error()))
 	same, err := m.SameFile(ctx, tmp, final)
-	if errors.As(err, new(*RefusedError)) {
+	if errors.As(err, new(*endpoint.RefusedError)) {
 		x.l.Warn("final file not comparable", zap.String("outcome", "taken"), zap.String("error", err.Error()))
 		return false, nil
 	}
@@ -452,62 +460,14 @@ func (x *delivery) direct(ctx context.Context) error {
 	final := x.final()
 	var left error // the removal of our partial file, refused
 	if x.d.State == ledger.DeliveryWriting {
-		// Ours, left by an interrupted upload, maybe partial, if it looks
-		// so where a stat is allowed. Removed first: a write-only server
-		// may not say that a name is taken.
-		if fi, err := x.ep.Stat(ctx, final); err == nil && !x.partialOfOurs(fi) {
-			return x.taken()
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, new(*RefusedError)) {
-			return x.explain(err)
-		}
-		switch err := x.ep.Remove(ctx, final); {
-		case err == nil:
-			x.l.Warn("partial file removed", zap.String("outcome", "rewriting"))
-		case errors.As(err, new(*RefusedError)):
-			left = err
-		case !errors.Is(err, fs.ErrNotExist):
+		var err error
+		if left, err = x.removePartial(ctx, final); err != nil {
 			return err
 		}
 	}
-	// Resumed with its create sent and unanswered: the file under the
-	// final name may be the one that create made.
-	resumed := !x.fresh && x.d.State == ledger.DeliveryCreating
-	if x.d.State == ledger.DeliveryStarted {
-		if err := x.ledger.MarkCreating(x.d.ID); err != nil {
-			return err
-		}
-		x.d.State = ledger.DeliveryCreating
-	}
-	w, err := x.ep.Create(ctx, final)
-	if errors.Is(err, ErrExists) && resumed && x.emptyOfOurs(ctx, final) {
-		// Created by us just before a crash, before it was recorded as
-		// writing: no byte was written to it yet.
-		if rerr := x.ep.Remove(ctx, final); rerr == nil {
-			x.l.Warn("empty file removed", zap.String("outcome", "rewriting"))
-			w, err = x.ep.Create(ctx, final)
-		}
-	}
-	if x.d.State == ledger.DeliveryCreating && (errors.Is(err, ErrExists) || errors.As(err, new(*RefusedError))) {
-		// Answered: our create made no file. A later run must not take
-		// what stands there for one it made.
-		if rerr := x.ledger.RestartDelivery(x.d.ID, ledger.ModeDirect); rerr != nil {
-			return rerr
-		}
-		x.d.State = ledger.DeliveryStarted
-	}
-	switch {
-	case err == nil:
-	case left != nil:
-		// The partner holds what may be a partial file of ours and keeps
-		// it. (If it took the file meanwhile, Create succeeded.)
-		x.l.Error("partial file left", zap.String("outcome", "left at partner"), zap.String("error", left.Error()))
-		return Permanent(fmt.Errorf("%w: %s: %w; ask %s to remove it: the next run writes it whole",
-			ErrPartialLeft, final, left, x.dest.Partner))
-	case errors.Is(err, ErrExists):
-		// Not ours: an earlier file under that name, not yet taken.
-		return x.taken()
-	default:
-		return x.explain(err)
+	w, err := x.create(ctx, final, left)
+	if err != nil {
+		return err
 	}
 	if x.d.State != ledger.DeliveryWriting {
 		if err := x.ledger.MarkWriting(x.d.ID); err != nil {
@@ -524,8 +484,81 @@ func (x *delivery) direct(ctx context.Context) error {
 		return err
 	}
 	x.d.State = ledger.DeliveryUploaded
-	failpoint("uploaded")
+	crash.At("uploaded")
 	return nil
+}
+
+// removePartial removes final, where a direct delivery resumed while
+// writing left its file, maybe partial: ours, if it looks so where a stat
+// is allowed (else the destination is taken). Removed first: a write-only
+// server may not say that a name is taken. A removal the partner refuses
+// is returned as left, for create to report.
+func (x *delivery) removePartial(ctx context.Context, final string) (left, err error) {
+	if fi, err := x.ep.Stat(ctx, final); err == nil && !x.partialOfOurs(fi) {
+		return nil, x.taken()
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.As(err, new(*endpoint.RefusedError)) {
+		return nil, x.explain(err)
+	}
+	switch err := x.ep.Remove(ctx, final); {
+	case err == nil:
+		x.l.Warn("partial file removed", zap.String("outcome", "rewriting"))
+	case errors.As(err, new(*endpoint.RefusedError)):
+		return err, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	return nil, nil
+}
+
+// create creates final exclusively for a direct delivery, recorded as
+// creating just before the create is sent (unless it is writing already)
+// and as started again when the answer is that the name is taken or the
+// create refused. A delivery resumed with its create unanswered removes
+// and creates again an empty file it may have made (see emptyOfOurs).
+// left is the removal of a partial file of ours the partner refused: it
+// fails the delivery, permanently, if final cannot be created.
+func (x *delivery) create(ctx context.Context, final string, left error) (endpoint.WriteFile, error) {
+	// Resumed with its create sent and unanswered: the file under the
+	// final name may be the one that create made.
+	resumed := !x.fresh && x.d.State == ledger.DeliveryCreating
+	if x.d.State == ledger.DeliveryStarted {
+		if err := x.ledger.MarkCreating(x.d.ID); err != nil {
+			return nil, err
+		}
+		x.d.State = ledger.DeliveryCreating
+	}
+	w, err := x.ep.Create(ctx, final)
+	if errors.Is(err, endpoint.ErrExists) && resumed && x.emptyOfOurs(ctx, final) {
+		// Created by us just before a crash, before it was recorded as
+		// writing: no byte was written to it yet.
+		if rerr := x.ep.Remove(ctx, final); rerr == nil {
+			x.l.Warn("empty file removed", zap.String("outcome", "rewriting"))
+			w, err = x.ep.Create(ctx, final)
+		}
+	}
+	if x.d.State == ledger.DeliveryCreating && (errors.Is(err, endpoint.ErrExists) || errors.As(err, new(*endpoint.RefusedError))) {
+		// Answered: our create made no file. A later run must not take
+		// what stands there for one it made.
+		if rerr := x.ledger.RestartDelivery(x.d.ID, ledger.ModeDirect); rerr != nil {
+			return nil, rerr
+		}
+		x.d.State = ledger.DeliveryStarted
+	}
+	switch {
+	case err == nil:
+		return w, nil
+	case left != nil:
+		// The partner holds what may be a partial file of ours and keeps
+		// it. (If it took the file meanwhile, Create succeeded.)
+		x.l.Error("partial file left", zap.String("outcome", "left at partner"), zap.String("error", left.Error()))
+		return nil, endpoint.Permanent(fmt.Errorf("%w: %s: %w; ask %s to remove it: the next run writes it whole",
+			ErrPartialLeft, final, left, x.dest.Partner))
+	case errors.Is(err, endpoint.ErrExists):
+		// Not ours: an earlier file under that name, not yet taken.
+		return nil, x.taken()
+	default:
+		return nil, x.explain(err)
+	}
 }
 
 // clockSkew is how far a partner's clock may be behind ours for a file it
@@ -561,7 +594,7 @@ func (x *delivery) emptyOfOurs(ctx context.Context, p string) bool {
 // partialOfOurs reports whether fi, found under the final name of a direct
 // delivery resumed while writing, may be what the interrupted upload
 // left: a regular file no larger than ours, made after the delivery began.
-func (x *delivery) partialOfOurs(fi FileInfo) bool {
+func (x *delivery) partialOfOurs(fi endpoint.FileInfo) bool {
 	return fi.IsRegular() && fi.Size <= x.d.Size && !fi.ModTime.Before(x.d.StartedAt.Add(-clockSkew))
 }
 
@@ -579,11 +612,11 @@ func (x *delivery) upload(ctx context.Context, p string, verify bool) error {
 // and checks the bytes written and, if verify, the size the server
 // reports. On any failure p is removed, so that no short file can later
 // pass for a whole one; one the partner will not let go is reported.
-func (x *delivery) write(ctx context.Context, w WriteFile, p string, verify bool) error {
+func (x *delivery) write(ctx context.Context, w endpoint.WriteFile, p string, verify bool) error {
 	_, err := x.lf.Seek(0, io.SeekStart)
 	var n int64
 	if err == nil {
-		n, err = copyContext(ctx, w, crashReader(x.lf, x.size))
+		n, err = copyContext(ctx, w, crash.Reader("uploading", x.lf, x.size), w.Abort, func() { x.lf.Close() })
 	}
 	if err == nil {
 		err = w.Sync()
@@ -592,12 +625,12 @@ func (x *delivery) write(ctx context.Context, w WriteFile, p string, verify bool
 		err = cerr
 	}
 	if err == nil && n != x.size {
-		err = fmt.Errorf("%w: wrote %d of %d bytes", ErrSizeMismatch, n, x.size)
+		err = fmt.Errorf("%w: wrote %d of %d bytes", endpoint.ErrSizeMismatch, n, x.size)
 	}
 	if err == nil && verify {
-		var fi FileInfo
+		var fi endpoint.FileInfo
 		if fi, err = x.ep.Stat(ctx, p); err == nil && fi.Size != x.size {
-			err = fmt.Errorf("%w: server has %d of %d bytes", ErrSizeMismatch, fi.Size, x.size)
+			err = fmt.Errorf("%w: server has %d of %d bytes", endpoint.ErrSizeMismatch, fi.Size, x.size)
 		}
 	}
 	if err != nil {
@@ -630,7 +663,7 @@ func (x *delivery) tempLeft(p string, err error) {
 
 // explain adds to a refusal by the partner what ops can do about it.
 func (x *delivery) explain(err error) error {
-	var re *RefusedError
+	var re *endpoint.RefusedError
 	if !errors.As(err, &re) {
 		return err
 	}
@@ -700,7 +733,7 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 		return nil
 	}
 	w, err := x.ep.Create(ctx, tmp)
-	if errors.Is(err, ErrExists) { // left by a crash: ours, and maybe partial
+	if errors.Is(err, endpoint.ErrExists) { // left by a crash: ours, and maybe partial
 		if err = x.ep.Remove(ctx, tmp); err == nil {
 			w, err = x.ep.Create(ctx, tmp)
 		}
@@ -713,10 +746,10 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrOldNameLeft):
+		case errors.Is(err, endpoint.ErrOldNameLeft):
 			x.tempLeft(tmp, err)
 			return nil
-		case errors.Is(err, ErrExists):
+		case errors.Is(err, endpoint.ErrExists):
 			err = nil // written meanwhile: theirs or ours, it stands
 		}
 	}
@@ -731,7 +764,7 @@ func (x *delivery) putSmall(ctx context.Context, p, tmp string, data []byte) err
 // anyway.
 func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
 	w, err := x.ep.Create(ctx, p)
-	if errors.Is(err, ErrExists) {
+	if errors.Is(err, endpoint.ErrExists) {
 		return nil
 	}
 	if err != nil {
@@ -744,7 +777,7 @@ func (x *delivery) putDirect(ctx context.Context, p string, data []byte) error {
 }
 
 // writeSmall writes data to w in one write, syncs and closes it.
-func writeSmall(w WriteFile, data []byte) error {
+func writeSmall(w endpoint.WriteFile, data []byte) error {
 	_, err := w.Write(data)
 	if err == nil {
 		err = w.Sync()
@@ -803,48 +836,18 @@ func hashFile(f *os.File) (string, error) {
 }
 
 // copyContext copies like io.Copy (keeping its ReaderFrom and WriterTo fast
-// paths, which pkg/sftp uses for concurrent transfers) and stops when ctx
-// ends by closing both sides.
-func copyContext(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+// paths, which the SFTP endpoint uses for concurrent transfers) and stops
+// when ctx ends by calling each of abort, which cut the copy's sides
+// short (endpoint.ReadFile's and WriteFile's Abort, a staged file's).
+func copyContext(ctx context.Context, w io.Writer, r io.Reader, abort ...func()) (int64, error) {
 	stop := context.AfterFunc(ctx, func() {
-		for _, side := range []any{r, w} {
-			switch c := side.(type) {
-			case interface{ Abort() }: // an SFTP file: Close would wait for the transfer
-				c.Abort()
-			case io.Closer:
-				c.Close()
-			}
+		for _, a := range abort {
+			a()
 		}
 	})
 	n, err := io.Copy(w, r)
 	if !stop() {
 		return n, ctx.Err() // cancelled: both sides were closed under the copy
 	}
-	return n, err
-}
-
-// crashReader, under the "uploading" failpoint, kills the process halfway
-// through an upload, leaving a partial temp file at the destination.
-func crashReader(r io.Reader, size int64) io.Reader {
-	if crashAt != "uploading" {
-		return r
-	}
-	return &halfReader{r: r, left: size / 2}
-}
-
-type halfReader struct {
-	r    io.Reader
-	left int64
-}
-
-func (h *halfReader) Read(p []byte) (int, error) {
-	if h.left <= 0 {
-		failpoint("uploading")
-	}
-	if int64(len(p)) > h.left && h.left > 0 {
-		p = p[:h.left]
-	}
-	n, err := h.r.Read(p)
-	h.left -= int64(n)
 	return n, err
 }

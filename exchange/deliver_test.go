@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -20,7 +24,7 @@ import (
 // left behind.
 func TestSidecarTempLeftByCrashIsReplaced(t *testing.T) {
 	g, _, out := localRig(t, config.Source{})
-	rn := &run{Runner: g.runner, runState: &runState{res: &Result{}, eps: map[string]Endpoint{}},
+	rn := &run{Runner: g.runner, runState: &runState{res: &Result{}, eps: map[string]endpoint.Endpoint{}},
 		job: g.cfg.Jobs["j"], log: g.runner.log}
 	defer rn.closeEndpoints()
 	ep, err := rn.endpoint("cases")
@@ -57,6 +61,84 @@ func TestSidecarTempLeftByCrashIsReplaced(t *testing.T) {
 		}
 		assertOnly(t, inbox, "a.csv.sha256")
 		os.Remove(filepath.Join(inbox, "a.csv.sha256"))
+	}
+}
+
+// A job's destinations reordered by a reload while deliveries are stuck:
+// no destination may get an output made for another, and the ledger's
+// record of who got what must stay true.
+func TestReorderedDestinationsGetNothingElses(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
+	os.RemoveAll(filepath.Join(cases, "inbox"))
+	os.RemoveAll(filepath.Join(gdw, "in"))
+	if _, err := g.run("claims-in"); err == nil {
+		t.Fatal("run succeeded with both destinations missing")
+	}
+	mkdirs(t, cases, "inbox")
+	mkdirs(t, gdw, "in")
+	j := g.cfg.Jobs["claims-in"]
+	j.Destinations[0], j.Destinations[1] = j.Destinations[1], j.Destinations[0]
+	res, err := g.run("claims-in")
+	if !errors.Is(err, ErrFilesFailed) || res.Delivered != 0 {
+		t.Fatalf("run after reorder = %+v, %v; want nothing delivered", res, err)
+	}
+	for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in")} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s received %d file(s) after a reorder", dir, len(ents))
+		}
+	}
+	ev := g.logs.FilterMessage("file failed").All()
+	if last := ev[len(ev)-1].ContextMap()["error"].(string); !strings.Contains(last, "destination changed") {
+		t.Fatalf("failure = %q, want it to say the destination changed", last)
+	}
+}
+
+// cancelWriter cancels its context on the first write, then keeps taking
+// bytes, as a staging file would.
+type cancelWriter struct {
+	cancel func()
+	n      int64
+}
+
+func (w *cancelWriter) Write(p []byte) (int, error) {
+	w.cancel()
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// Cancelling a run stops a download in flight: pkg/sftp holds the file's
+// lock for the whole WriteTo, so the connection is cut instead of closing
+// the file.
+func TestCancelStopsSFTPDownload(t *testing.T) {
+	s := startInproc(t, sftpd.Options{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<20/16*16) // 256 MiB
+	os.WriteFile(filepath.Join(s.root, "big.csv"), big, 0o600)
+	ep := sftp.New("p", s.cfg, nil, nil)
+	defer ep.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := ep.Open(ctx, "/big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w := &cancelWriter{cancel: cancel}
+	done := make(chan error, 1)
+	go func() { _, err := copyContext(ctx, w, r, r.Abort); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("copy = %v, want context.Canceled", err)
+		}
+		if w.n >= int64(len(big)) {
+			t.Fatal("the whole file was read although the copy was cancelled at once")
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("cancelled download did not stop")
+	}
+	// The endpoint redials for the next call.
+	if _, err := ep.Stat(context.Background(), "/big.csv"); err != nil {
+		t.Fatalf("Stat after an aborted download: %v", err)
 	}
 }
 

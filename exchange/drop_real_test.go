@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/proftpdtest"
 	"github.com/exchanged/exchanged/internal/sshdtest"
 	"github.com/exchanged/exchanged/ledger"
@@ -177,23 +178,13 @@ func TestOpenSSHLongName(t *testing.T) {
 	}
 }
 
-// OpenSSH offers hardlink@openssh.com: the rename is a link then a
-// removal, so an existing target is never replaced; and a crash between
+// OpenSSH offers hardlink@openssh.com (sftp's TestOpenSSHOffersHardlink):
+// the rename is a link then a removal, so an existing target is never replaced; and a crash between
 // the link and the removal is completed by the next run, once.
 func TestOpenSSHHardlinkRename(t *testing.T) {
 	s := sshdtest.Start(t)
 	g, out := pushRig(t, s, nil)
 	g.cfg.Jobs["out"].Destinations[0].DoneMarker = ".done"
-	ep := NewSFTP("p", opensshConfig(t, s), nil, nil)
-	defer ep.Close()
-	c, err := ep.client_(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.HasExtension(hardlinkExtension); !ok {
-		t.Fatal("OpenSSH does not offer hardlink@openssh.com")
-	}
-
 	os.WriteFile(filepath.Join(out, "a.csv"), []byte("the partner's earlier file"), 0o644)
 	if _, err := g.run("out"); !errors.Is(err, ErrFilesFailed) {
 		t.Fatalf("run over an existing file: %v", err)
@@ -204,7 +195,7 @@ func TestOpenSSHHardlinkRename(t *testing.T) {
 	os.Remove(filepath.Join(out, "a.csv"))
 
 	done := false
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "acme" {
 			return linkThenLose{Endpoint: ep, done: &done}
 		}

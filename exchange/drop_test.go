@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp/sftptest"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -168,11 +170,11 @@ func TestDropFolderDirect(t *testing.T) {
 // failWrite fails every upload of one destination halfway, as a crash or a
 // lost connection would, leaving what was written.
 type failWrite struct {
-	Endpoint
+	endpoint.Endpoint
 	after int
 }
 
-func (f failWrite) Create(ctx context.Context, p string) (WriteFile, error) {
+func (f failWrite) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := f.Endpoint.Create(ctx, p)
 	if err != nil || strings.HasSuffix(p, ".done") {
 		return w, err
@@ -181,7 +183,7 @@ func (f failWrite) Create(ctx context.Context, p string) (WriteFile, error) {
 }
 
 type halfWriter struct {
-	WriteFile
+	endpoint.WriteFile
 	left int
 }
 
@@ -199,7 +201,7 @@ func (w *halfWriter) Write(p []byte) (int, error) {
 // the flag it returns is set, and makes one try per run.
 func cutUploads(g *rig) *bool {
 	cut := true
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "gdw" && cut {
 			return failWrite{Endpoint: ep, after: 20}
 		}
@@ -341,7 +343,7 @@ func TestPassThroughDeliveryRecordedBeforeUpload(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{})
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
 	var seen []ledger.Delivery
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner != "cases" {
 			return ep
 		}
@@ -361,11 +363,11 @@ func TestPassThroughDeliveryRecordedBeforeUpload(t *testing.T) {
 }
 
 type createHook struct {
-	Endpoint
+	endpoint.Endpoint
 	hook func()
 }
 
-func (c createHook) Create(ctx context.Context, p string) (WriteFile, error) {
+func (c createHook) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	c.hook()
 	return c.Endpoint.Create(ctx, p)
 }
@@ -434,7 +436,7 @@ func TestRenameWithAndWithoutHardlink(t *testing.T) {
 // connection, as a crash between the link and the removal of the temp
 // name would leave it.
 type linkThenLose struct {
-	Endpoint
+	endpoint.Endpoint
 	root   string
 	done   *bool
 	suffix string // of the final name whose rename is cut short; "" for any
@@ -471,7 +473,7 @@ func TestCrashBetweenLinkAndRemove(t *testing.T) {
 			g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
 			os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
 			done := false
-			g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+			g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 				if partner == "cases" {
 					return linkThenLose{Endpoint: ep, root: srv.root, done: &done, suffix: suffix}
 				}
@@ -522,7 +524,7 @@ func TestTempNameLeftAfterLink(t *testing.T) {
 func TestOldTempNameResumes(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "cases" {
 			return renameFails{ep}
 		}
@@ -551,7 +553,7 @@ func TestOldTempNameResumes(t *testing.T) {
 	}
 }
 
-type renameFails struct{ Endpoint }
+type renameFails struct{ endpoint.Endpoint }
 
 func (renameFails) Rename(context.Context, string, string) error {
 	return errors.New("test: rename fails")
@@ -604,16 +606,16 @@ func TestTempName(t *testing.T) {
 	if r := tempName(1, rejectsIndex); !strings.Contains(r, "-1-r-") {
 		t.Errorf("temp name of a reject report = %q", r)
 	}
-	if err := CheckName(a); err != nil {
+	if err := endpoint.CheckName(a); err != nil {
 		t.Error(err)
 	}
 }
 
 // createThenCrash creates the file it is asked to, then fails as a crash
 // right after would: the file stands, empty, and nothing was recorded.
-type createThenCrash struct{ Endpoint }
+type createThenCrash struct{ endpoint.Endpoint }
 
-func (c createThenCrash) Create(ctx context.Context, p string) (WriteFile, error) {
+func (c createThenCrash) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := c.Endpoint.Create(ctx, p)
 	if err == nil {
 		w.Close()
@@ -647,7 +649,7 @@ func TestDirectEmptyFileAfterCrash(t *testing.T) {
 				os.WriteFile(final, nil, 0o600)
 				os.Chtimes(final, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
 			} else {
-				g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+				g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 					if partner == "gdw" {
 						return createThenCrash{ep}
 					}
@@ -674,9 +676,9 @@ func TestDirectEmptyFileAfterCrash(t *testing.T) {
 	}
 }
 
-type failCreate struct{ Endpoint }
+type failCreate struct{ endpoint.Endpoint }
 
-func (f failCreate) Create(ctx context.Context, p string) (WriteFile, error) {
+func (f failCreate) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	return nil, errCrashed
 }
 
@@ -696,7 +698,7 @@ func TestDirectEmptyFileDeliveredBeforeIsKept(t *testing.T) {
 	}
 	// A second file of that name; its create is lost to a crash.
 	os.WriteFile(filepath.Join(outbox, "a.csv"), []byte("second file\n"), 0o644)
-	g.wrap("cases", func(ep Endpoint) Endpoint { return failCreate{ep} })
+	g.wrap("cases", func(ep endpoint.Endpoint) endpoint.Endpoint { return failCreate{ep} })
 	g.run("j")
 	g.runner.wrapEndpoint = nil
 	res, err := g.run("j")
@@ -708,19 +710,19 @@ func TestDirectEmptyFileDeliveredBeforeIsKept(t *testing.T) {
 	}
 }
 
-type failDone struct{ Endpoint }
+type failDone struct{ endpoint.Endpoint }
 
-func (f failDone) Create(ctx context.Context, p string) (WriteFile, error) {
+func (f failDone) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	if strings.HasSuffix(p, "-done.part") {
 		return nil, errCrashed
 	}
 	return f.Endpoint.Create(ctx, p)
 }
 
-type statRefused struct{ Endpoint }
+type statRefused struct{ endpoint.Endpoint }
 
-func (s statRefused) Stat(ctx context.Context, p string) (FileInfo, error) {
-	return FileInfo{}, &RefusedError{Op: "stat", Err: os.ErrPermission}
+func (s statRefused) Stat(ctx context.Context, p string) (endpoint.FileInfo, error) {
+	return endpoint.FileInfo{}, &endpoint.RefusedError{Op: "stat", Err: os.ErrPermission}
 }
 
 // A temp-mode delivery renamed to its final name but not recorded
@@ -731,7 +733,7 @@ func TestToDirectAfterRenameNotRewritten(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{DoneMarker: ".done"})
 	g.runner.Retry.Attempts = 1
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
-	g.wrap("cases", func(ep Endpoint) Endpoint { return failDone{ep} })
+	g.wrap("cases", func(ep endpoint.Endpoint) endpoint.Endpoint { return failDone{ep} })
 	g.run("j")
 	final := filepath.Join(srv.root, "in", "a.csv")
 	if _, err := os.Stat(final); err != nil {
@@ -739,7 +741,7 @@ func TestToDirectAfterRenameNotRewritten(t *testing.T) {
 	}
 	os.Remove(final) // the partner took it
 	g.cfg.Jobs["j"].Destinations[0].Upload = config.UploadDirect
-	g.wrap("cases", func(ep Endpoint) Endpoint { return statRefused{ep} })
+	g.wrap("cases", func(ep endpoint.Endpoint) endpoint.Endpoint { return statRefused{ep} })
 	res, err := g.run("j")
 	if _, ferr := os.Stat(final); ferr == nil {
 		t.Fatalf("a file the partner already took was delivered again (run = %+v, %v)", res, err)
@@ -756,7 +758,7 @@ func TestResumedRenameOntoOtherFileWaits(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{}, config.Destination{})
 	g.runner.Retry.Attempts = 1
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
-	g.wrap("cases", func(ep Endpoint) Endpoint { return renameFails{ep} })
+	g.wrap("cases", func(ep endpoint.Endpoint) endpoint.Endpoint { return renameFails{ep} })
 	g.run("j")
 	g.runner.wrapEndpoint = nil
 	dels, _ := g.ledger.Deliveries(g.files("j")[0].ID)
@@ -766,7 +768,7 @@ func TestResumedRenameOntoOtherFileWaits(t *testing.T) {
 	in := filepath.Join(srv.root, "in")
 	tmp, final := filepath.Join(in, dels[0].TempName), filepath.Join(in, "a.csv")
 	other := bytes.ToUpper(claims) // one size, other bytes
-	writeAlike(t, final, string(other), tmp, string(claims))
+	sftptest.WriteAlike(t, final, string(other), tmp, string(claims))
 	if res, err := g.run("j"); err == nil || res.Delivered != 0 || !strings.Contains(g.failure(), ErrDestinationTaken.Error()) {
 		t.Fatalf("run = %+v, %v; want the destination taken", res, err)
 	}
@@ -793,7 +795,7 @@ func TestCrashBetweenLinkAndRemoveReadRefused(t *testing.T) {
 	g, outbox, srv := passRig(t, sftpd.Options{Deny: []string{"read"}}, config.Destination{})
 	os.WriteFile(filepath.Join(outbox, "a.csv"), claims, 0o644)
 	done := false
-	g.wrap("cases", func(ep Endpoint) Endpoint {
+	g.wrap("cases", func(ep endpoint.Endpoint) endpoint.Endpoint {
 		return linkThenLose{Endpoint: ep, root: srv.root, done: &done, suffix: "a.csv"}
 	})
 	g.runner.Retry.Attempts = 1
@@ -848,8 +850,8 @@ func TestDirectWritingLeavesOtherFile(t *testing.T) {
 }
 
 // wrap makes the endpoints of partner in the rig's next runs go through w.
-func (g *rig) wrap(partner string, w func(Endpoint) Endpoint) {
-	g.runner.wrapEndpoint = func(p string, ep Endpoint) Endpoint {
+func (g *rig) wrap(partner string, w func(endpoint.Endpoint) endpoint.Endpoint) {
+	g.runner.wrapEndpoint = func(p string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if p == partner {
 			return w(ep)
 		}

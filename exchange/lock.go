@@ -8,11 +8,6 @@ import (
 	"syscall"
 )
 
-// ErrStateDirInUse is returned by LockStateDir when another process holds
-// the state directory: two processes on one ledger and staging could
-// resume the same delivery at once.
-var ErrStateDirInUse = errors.New("exchange: state_dir is in use by another exchanged process")
-
 // LockStateDir takes an exclusive lock (flock) on dir/lock for the life of
 // the process, so that "exchanged once" cannot run beside a daemon on the
 // same state_dir. The lock is released by unlock, or when the process

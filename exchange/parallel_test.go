@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/internal/sshdtest"
 	"github.com/exchanged/exchanged/ledger"
@@ -22,7 +23,7 @@ import (
 // seconds, until want of them are open together: a runner that took files
 // one at a time would never get there, and the test sees a peak of 1.
 type uploadGate struct {
-	Endpoint
+	endpoint.Endpoint
 	g *gate
 }
 
@@ -36,7 +37,7 @@ type gate struct {
 
 func newGate(want int) *gate { return &gate{want: want, full: make(chan struct{})} }
 
-func (u uploadGate) Create(ctx context.Context, p string) (WriteFile, error) {
+func (u uploadGate) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := u.Endpoint.Create(ctx, p)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (u uploadGate) Create(ctx context.Context, p string) (WriteFile, error) {
 }
 
 type gatedWriter struct {
-	WriteFile
+	endpoint.WriteFile
 	g    *gate
 	once sync.Once
 }
@@ -183,7 +184,7 @@ func TestParallelFilesOpenSSH(t *testing.T) {
 	}})
 	g.cfg.Runs.ParallelFiles = 4
 	gt := newGate(4)
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "jansen" {
 			return uploadGate{Endpoint: ep, g: gt}
 		}
@@ -224,7 +225,7 @@ func TestParallelFilesOne(t *testing.T) {
 	gt := newGate(2)
 	gt.full = make(chan struct{})
 	close(gt.full) // no waiting: one at a time would wait for nothing
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner == "cases" {
 			return uploadGate{Endpoint: ep, g: gt}
 		}

@@ -1,28 +1,17 @@
 package exchange
 
 import (
-	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
-
-// ErrNameTooLong is returned, wrapped with the destination, for a source
-// file whose name, or a name exchanged makes from it at a destination (its
-// done marker, checksum sidecar, reject report), would be longer than
-// MaxName bytes. Such a file cannot be delivered: it is refused when seen
-// and left at the source.
-var ErrNameTooLong = errors.New("exchange: file name too long for a destination")
-
-// MaxName is the longest file name, in bytes, exchanged reads or writes at
-// an endpoint: NAME_MAX of the file systems behind them.
-const MaxName = 255
 
 // refusal is a new file at the source that discover refused.
 type refusal struct {
-	fi       FileInfo
+	fi       endpoint.FileInfo
 	endpoint string
 	err      error
 }
@@ -42,7 +31,7 @@ func (rn *run) refuse(r refusal) {
 
 // deliverable returns an error wrapping ErrNameTooLong, naming the
 // destination, if a name that job j would write for the source file name
-// is longer than MaxName bytes: the name itself at each destination, or
+// is longer than endpoint.MaxName bytes: the name itself at each destination, or
 // its reject report's, each with the destination's done marker or
 // checksum sidecar added. Temporary names do not grow with the name and
 // are not counted.
@@ -55,11 +44,11 @@ func deliverable(j *config.Job, name string) error {
 		if d.Checksum && len(final)+len(checksumSuffix) > longest {
 			longest, suffix = len(final)+len(checksumSuffix), fmt.Sprintf(" with its checksum sidecar %q", checksumSuffix)
 		}
-		if longest <= MaxName {
+		if longest <= endpoint.MaxName {
 			return nil
 		}
 		return fmt.Errorf("%w: %s (%s:%s) would get %s of %d bytes%s: %d bytes, more than %d",
-			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, MaxName)
+			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, endpoint.MaxName)
 	}
 	for i, d := range j.Destinations {
 		if err := check(fmt.Sprintf("destination %d", i), d, name, "the name"); err != nil {

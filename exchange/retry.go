@@ -3,21 +3,17 @@ package exchange
 import (
 	"context"
 	"errors"
-	"io"
 	"math"
-	"net"
-	"os"
-	"syscall"
 	"time"
 
-	"github.com/pkg/sftp"
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
 
 // RetryPolicy says how a run retries a step that failed for a transient
-// reason (IsTransient): up to Attempts tries in all, waiting Backoff before
+// reason (endpoint.IsTransient): up to Attempts tries in all, waiting Backoff before
 // the second, twice as long before each next one, never more than
 // MaxBackoff. A permanent failure is never retried. A file whose step still
 // fails stays where it is and is tried again on the next run.
@@ -26,9 +22,6 @@ type RetryPolicy struct {
 	Backoff    time.Duration // wait before the second try
 	MaxBackoff time.Duration // cap on one wait; 0: no cap
 }
-
-// DefaultRetry is the policy of a Runner whose config sets none.
-var DefaultRetry = RetryPolicy{Attempts: 3, Backoff: 2 * time.Second, MaxBackoff: time.Minute}
 
 // Wait returns how long to wait after the try-th failed try (1-based).
 func (p RetryPolicy) Wait(try int) time.Duration {
@@ -42,75 +35,49 @@ func (p RetryPolicy) Wait(try int) time.Duration {
 	return max(d, 0)
 }
 
-// IsTransient reports whether err is a failure that may pass if the step is
-// tried again: a connection refused, reset or lost, a host or network
-// unreachable, a timeout. A permanent error (IsPermanent) and a cancelled
-// context are never transient.
-func IsTransient(err error) bool {
-	if err == nil || IsPermanent(err) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	for _, e := range []error{
-		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
-		syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.EHOSTDOWN, syscall.ENETDOWN,
-		sftp.ErrSSHFxConnectionLost, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
-		os.ErrDeadlineExceeded, context.DeadlineExceeded,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+// failure is a failed step, as a step returns it to the run's retry loop,
+// which alone decides what becomes of it: tried again after a backoff if
+// it is transient and tries remain, else recorded. Nothing else reads or
+// sets how many tries were made.
+type failure struct {
+	err     error
+	step    string
+	partner string      // whom the step was for
+	log     *zap.Logger // with the step's partner (and file)
+	record  func() error
 }
 
-// retryError marks a failure that the run's retry loop tries again; it was
-// logged as such, and not recorded as the file's failure.
-type retryError struct{ err error }
+func (e *failure) Error() string { return e.err.Error() }
+func (e *failure) Unwrap() error { return e.err }
 
-func (e retryError) Error() string { return e.err.Error() }
-func (e retryError) Unwrap() error { return e.err }
-
-// again reports whether a failure with err will be tried again in this run:
-// it is transient and tries remain. The caller then logs it as a retry and
-// returns it wrapped in retryError, instead of recording a failure.
-func (rn *run) again(err error) bool {
-	return rn.try > 0 && rn.try < rn.Retry.Attempts && IsTransient(err)
-}
-
-// retryLater logs a transient failure of step that will be tried again and
-// returns it marked for the retry loop.
-func (rn *run) retryLater(l *zap.Logger, partner, step string, err error) error {
-	wait := rn.Retry.Wait(rn.try)
-	l.Warn("retrying", zap.String("step", step), zap.String("outcome", "retry"),
-		zap.Int("try", rn.try), zap.Int("tries", rn.Retry.Attempts), zap.Duration("backoff", wait),
-		zap.String("error", err.Error()))
-	rn.observe(Event{Job: rn.job.Name, Partner: partner, Step: step, Outcome: "retry"})
-	return retryError{err}
-}
-
-// retry runs fn, and again after a backoff for as long as it fails with an
-// error marked by retryLater. It stops when ctx ends.
+// retry runs fn, and again after a backoff while it fails with a *failure
+// that is transient (endpoint.IsTransient) and tries remain (rn.Retry):
+// each such failure is logged as a retry and observed, not recorded. Any
+// other failure is recorded (its record func), and what that returns is
+// returned. It stops when ctx ends.
 func (rn *run) retry(ctx context.Context, fn func() error) error {
-	defer func() { rn.try = 0 }()
-	for rn.try = 1; ; rn.try++ {
+	for try := 1; ; try++ {
 		err := fn()
-		var re retryError
-		if !errors.As(err, &re) {
+		var fl *failure
+		if !errors.As(err, &fl) {
 			return err
 		}
-		if err := rn.Sleep(ctx, rn.Retry.Wait(rn.try)); err != nil {
+		if try >= rn.Retry.Attempts || !endpoint.IsTransient(fl.err) {
+			return fl.record()
+		}
+		wait := rn.Retry.Wait(try)
+		fl.log.Warn("retrying", zap.String("step", fl.step), zap.String("outcome", "retry"),
+			zap.Int("try", try), zap.Int("tries", rn.Retry.Attempts), zap.Duration("backoff", wait),
+			zap.String("error", fl.err.Error()))
+		rn.observe(Event{Job: rn.job.Name, Partner: fl.partner, Step: fl.step, Outcome: "retry"})
+		if err := rn.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 }
 
-// retryPolicy returns the config's retry policy (runs.retry), or
-// DefaultRetry for a config built without one.
+// retryPolicy returns the config's retry policy (runs.retry).
 func retryPolicy(cfg *config.Config) RetryPolicy {
-	r := cfg.Runs.Retry
-	if r.Attempts < 1 {
-		return DefaultRetry
-	}
+	r := cfg.Runs.Retry.Policy()
 	return RetryPolicy{Attempts: r.Attempts, Backoff: r.Backoff.D(), MaxBackoff: r.MaxBackoff.D()}
 }

@@ -5,49 +5,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pkg/sftp"
-
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/internal/sshdtest"
 	"github.com/exchanged/exchanged/ledger"
 )
 
-func TestIsTransient(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
-		{fmt.Errorf("sftp x: write: %w", sftp.ErrSSHFxConnectionLost), true},
-		{fmt.Errorf("sftp x: handshake: %w", io.EOF), true},
-		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{fmt.Errorf("dial: %w", os.ErrDeadlineExceeded), true},
-		{errors.Join(errors.New("a"), fmt.Errorf("b: %w", net.ErrClosed)), true},
-		{nil, false},
-		{context.Canceled, false},
-		{fmt.Errorf("sftp x: %w", ErrAuth), false},
-		{fmt.Errorf("sftp x: %w", ErrHostKeyChanged), false},
-		{Permanent(fmt.Errorf("staging: %w", syscall.ENOSPC)), false},
-		{Permanent(fmt.Errorf("lost: %w", io.EOF)), false}, // marked permanent wins
-		{errors.Join(fmt.Errorf("%w", io.EOF), fmt.Errorf("%w", ErrAuth)), false},
-		{fmt.Errorf("%w: x", ErrDestinationTaken), false},
-		{fmt.Errorf("%w: x", ErrSizeMismatch), false},
-		{fs.ErrNotExist, false},
-	} {
-		if got := IsTransient(c.err); got != c.want {
-			t.Errorf("IsTransient(%v) = %v, want %v", c.err, got, c.want)
-		}
+// ErrDestinationTaken waits for the partner: retrying within the run
+// would not help (endpoint's TestIsTransient holds the rest of the table).
+func TestDestinationTakenIsNotTransient(t *testing.T) {
+	if err := fmt.Errorf("%w: x", ErrDestinationTaken); endpoint.IsTransient(err) || endpoint.IsFatal(err) {
+		t.Fatalf("%v: transient or fatal; want neither", err)
 	}
 }
 
@@ -189,7 +164,7 @@ func TestPermanentNotRetried(t *testing.T) {
 		Destinations: []*config.Destination{{Partner: "acme", Dir: "/in"}}}})
 	waits := sleeps(g, nil)
 	_, err := g.run("out")
-	if !errors.Is(err, ErrHostKeyChanged) {
+	if !errors.Is(err, endpoint.ErrHostKeyChanged) {
 		t.Fatalf("run = %v, want a host key mismatch", err)
 	}
 	if len(*waits) != 0 || g.logs.FilterMessage("retrying").Len() != 0 {
@@ -234,13 +209,13 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 // the server's connections once n bytes were written: a network failure
 // in the middle of an upload.
 type dropAfter struct {
-	Endpoint
+	endpoint.Endpoint
 	n    int64
 	drop func()
 	once *sync.Once
 }
 
-func (d dropAfter) Create(ctx context.Context, p string) (WriteFile, error) {
+func (d dropAfter) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	w, err := d.Endpoint.Create(ctx, p)
 	if err != nil {
 		return nil, err
@@ -249,7 +224,7 @@ func (d dropAfter) Create(ctx context.Context, p string) (WriteFile, error) {
 }
 
 type dropWriter struct {
-	WriteFile
+	endpoint.WriteFile
 	d       dropAfter
 	written int64
 }
@@ -280,7 +255,7 @@ func TestRetryConnectionDroppedMidFile(t *testing.T) {
 		Destinations: []*config.Destination{{Partner: "acme", Dir: "/in", DoneMarker: ".done"}}}})
 	var once sync.Once
 	dropped := false
-	g.runner.wrapEndpoint = func(partner string, ep Endpoint) Endpoint {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
 		if partner != "acme" {
 			return ep
 		}

@@ -5,19 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/local"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/internal/crash"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -43,7 +45,7 @@ type Runner struct {
 	Retry RetryPolicy
 
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
-	wrapEndpoint func(partner string, ep Endpoint) Endpoint
+	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
 }
 
 // Event is one finished step of one file, as logged. Outcome is "ok",
@@ -149,11 +151,6 @@ type Result struct {
 	Bytes     int64 // bytes staged
 }
 
-// ErrFilesFailed is returned by Run when some files failed a step, or were
-// refused at the source; they stay staged or at the source, and are tried
-// again on the next run.
-var ErrFilesFailed = errors.New("exchange: files failed")
-
 // Run runs job once: it resumes the job's pending files, then lists the
 // source and takes every new settled file through its life.
 func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error) {
@@ -167,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 	}
 	res.RunID = runID
-	rn := &run{Runner: r, job: job, runState: &runState{res: &res, eps: map[string]Endpoint{}},
+	rn := &run{Runner: r, job: job, runState: &runState{res: &res, eps: map[string]endpoint.Endpoint{}},
 		log: r.log.With(zap.String("job", jobName), zap.Int64("run", runID))}
 	defer rn.closeEndpoints()
 
@@ -204,15 +201,13 @@ type run struct {
 	*runState
 	job *config.Job
 	log *zap.Logger
-
-	try int // the try of the step under rn.retry, from 1; 0 outside it
 }
 
 // runState is what the workers of a run share.
 type runState struct {
 	mu  sync.Mutex
-	eps map[string]Endpoint // guarded by mu
-	res *Result             // guarded by mu until the run's workers are done
+	eps map[string]endpoint.Endpoint // guarded by mu
+	res *Result                      // guarded by mu until the run's workers are done
 	// names holds, by partner and final name, a token that one delivery
 	// at a time takes (see lockName); guarded by mu.
 	names map[string]chan struct{}
@@ -231,18 +226,13 @@ func (rn *run) tally(f func(*Result)) {
 // context of those under way, and returns that first error once they are
 // done.
 func (rn *run) each(ctx context.Context, n int, fn func(ctx context.Context, w *run, i int) error) error {
-	limit := rn.cfg.Runs.ParallelFiles
-	if limit < 1 {
-		limit = config.DefaultParallelFiles
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
+	g.SetLimit(rn.cfg.Runs.Parallel())
 	for i := range n {
 		if gctx.Err() != nil {
 			break
 		}
 		w := *rn
-		w.try = 0
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err // cancelled while this call waited for a worker
@@ -259,7 +249,7 @@ func (rn *run) each(ctx context.Context, n int, fn func(ctx context.Context, w *
 // ifFatal returns err if it ends the run, else nil: a file's failure was
 // recorded and the run goes on with the other files.
 func ifFatal(err error) error {
-	if err != nil && fatal(err) {
+	if err != nil && endpoint.IsFatal(err) {
 		return err
 	}
 	return nil
@@ -267,7 +257,7 @@ func ifFatal(err error) error {
 
 // endpoint returns the run's endpoint for a partner, made on first use and
 // reused for the whole run.
-func (rn *run) endpoint(partner string) (Endpoint, error) {
+func (rn *run) endpoint(partner string) (endpoint.Endpoint, error) {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
 	if ep, ok := rn.eps[partner]; ok {
@@ -277,12 +267,12 @@ func (rn *run) endpoint(partner string) (Endpoint, error) {
 	if p == nil {
 		return nil, fmt.Errorf("exchange: no partner %q", partner)
 	}
-	var ep Endpoint
+	var ep endpoint.Endpoint
 	switch {
 	case p.SFTP != nil:
-		ep = NewSFTP(partner, *p.SFTP, rn.log, rn.sems[partner])
+		ep = sftp.New(partner, *p.SFTP, rn.log, rn.sems[partner])
 	case p.Local != nil:
-		ep = NewLocal(p.Local.Root)
+		ep = local.New(p.Local.Root)
 	default:
 		return nil, fmt.Errorf("exchange: partner %q has no endpoint", partner)
 	}
@@ -317,7 +307,7 @@ func (rn *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var news []FileInfo
+	var news []endpoint.FileInfo
 	var refused []refusal
 	err = rn.retry(ctx, func() (err error) { news, refused, err = rn.discover(ctx); return err })
 	if err != nil {
@@ -336,27 +326,23 @@ func (rn *run) do(ctx context.Context) error {
 	})
 }
 
-// fatal reports whether an error ends the run rather than one file: the
-// run was cancelled, or an endpoint refused us for good.
-func fatal(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrAuth) || errors.Is(err, ErrHostKeyUnknown) || errors.Is(err, ErrHostKeyChanged)
-}
-
 // fileLog returns the logger for a file at the source.
 func (rn *run) fileLog(f *ledger.File) *zap.Logger {
 	return rn.log.With(zap.String("partner", f.Partner), zap.String("file", f.Name))
 }
 
-// failed records a failed step of f: it stays where it is and is tried
-// again on the next run. A transient failure with tries left is not
-// recorded but logged and marked for rn.retry. A step cut short because
-// the run was cancelled (shutdown, or another file's fatal error) is no
-// failure of the file: it is logged as interrupted and not counted.
+// failed returns the failure of step of f for the run's retry loop (see
+// retry), which tries it again or has it recorded (recordFailure).
 func (rn *run) failed(f *ledger.File, step string, err error) error {
-	if rn.again(err) {
-		return rn.retryLater(rn.fileLog(f), f.Partner, step, err)
-	}
+	return &failure{err: err, step: step, partner: f.Partner, log: rn.fileLog(f),
+		record: func() error { return rn.recordFailure(f, step, err) }}
+}
+
+// recordFailure records a failed step of f: it stays where it is and is
+// tried again on the next run. A step cut short because the run was
+// cancelled (shutdown, or another file's fatal error) is no failure of the
+// file: it is logged as interrupted and not counted. It returns err.
+func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		rn.fileLog(f).Warn("file interrupted", zap.String("step", step), zap.String("outcome", "interrupted"),
 			zap.String("error", err.Error()))
@@ -368,7 +354,7 @@ func (rn *run) failed(f *ledger.File, step string, err error) error {
 		attempts, _ = rn.ledger.Fail(f.ID, err.Error())
 	}
 	fields := []zap.Field{zap.String("step", step), zap.String("outcome", "failed"),
-		zap.Int("attempts", attempts), zap.Bool("permanent", IsPermanent(err)), zap.String("error", err.Error())}
+		zap.Int("attempts", attempts), zap.Bool("permanent", endpoint.IsPermanent(err)), zap.String("error", err.Error())}
 	// A failed delivery counts against the partner it was for.
 	partners := failedDestinations(err)
 	if len(partners) > 0 {
@@ -415,12 +401,12 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 				// Nothing to make: the staged copy is every output, so
 				// cleaned and transformed are one step, one record.
 				err = rn.setState(f, ledger.StateTransformed)
-				failpoint("cleaned")
-				failpoint("transformed")
+				crash.At("cleaned")
+				crash.At("transformed")
 				break
 			}
 			err = rn.setState(f, ledger.StateCleaned)
-			failpoint("cleaned")
+			crash.At("cleaned")
 		case ledger.StateCleaned:
 			if err = rn.prepare(ctx, f); errors.Is(err, errFileRejected) {
 				rn.tally(func(r *Result) { r.Files++ })
@@ -429,7 +415,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 				return rn.failed(f, "transform", err)
 			}
 			err = rn.setState(f, ledger.StateTransformed)
-			failpoint("transformed")
+			crash.At("transformed")
 		case ledger.StateTransformed:
 			if err = rn.deliverAll(ctx, f); err != nil {
 				return rn.failed(f, "deliver", err)
@@ -437,7 +423,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			if err = rn.staging.Remove(f.ID, f.Name); err != nil {
 				return rn.failed(f, "unstage", err)
 			}
-			failpoint("unstaged")
+			crash.At("unstaged")
 			if err = rn.setState(f, ledger.StateDone); err == nil {
 				rn.tally(func(r *Result) { r.Files++ })
 				rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
@@ -461,27 +447,26 @@ func (rn *run) setState(f *ledger.File, state string) error {
 	return nil
 }
 
-// list lists the job's source directory. A transient failure is left to
-// the run's retry; any other is logged and counted here.
-func (rn *run) list(ctx context.Context, ep Endpoint) ([]FileInfo, error) {
+// list lists the job's source directory. A failure is returned for the
+// run's retry loop, which tries it again or has it logged and counted.
+func (rn *run) list(ctx context.Context, ep endpoint.Endpoint) ([]endpoint.FileInfo, error) {
 	src := rn.job.Source
 	ents, err := ep.List(ctx, src.Dir)
 	if err == nil {
 		return ents, nil
 	}
 	l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()))
-	if rn.again(err) {
-		return nil, rn.retryLater(l, src.Partner, "list", err)
-	}
-	l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
-	rn.tally(func(r *Result) { r.Failed++ })
-	return nil, err
+	return nil, &failure{err: err, step: "list", partner: src.Partner, log: l, record: func() error {
+		l.Error("list failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))
+		rn.tally(func(r *Result) { r.Failed++ })
+		return err
+	}}
 }
 
 // discover lists the source and returns the new files that are settled,
 // and the new files it refuses because they cannot be delivered as named
 // (deliverable), for the caller to report once.
-func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
+func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, error) {
 	src := rn.job.Source
 	ep, err := rn.endpoint(src.Partner)
 	if err != nil {
@@ -491,15 +476,12 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	present := make(map[string]FileInfo, len(ents))
+	present := make(map[string]endpoint.FileInfo, len(ents))
 	for _, e := range ents {
 		present[e.Name] = e
 	}
-	match := src.Match
-	if match == "" {
-		match = "*"
-	}
-	var cands []FileInfo
+	match := src.Pattern()
+	var cands []endpoint.FileInfo
 	var refused []refusal
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name, ".") || (src.DoneMarker != "" && strings.HasSuffix(e.Name, src.DoneMarker)) {
@@ -509,7 +491,7 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 			continue
 		}
 		l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
-		if err := CheckName(e.Name); err != nil {
+		if err := endpoint.CheckName(e.Name); err != nil {
 			l.Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
 			continue
 		}
@@ -540,7 +522,7 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 	}
 	// Oldest first, then by name: the order a creditor wrote them in, as
 	// near as the listing tells.
-	slices.SortFunc(cands, func(a, b FileInfo) int {
+	slices.SortFunc(cands, func(a, b endpoint.FileInfo) int {
 		if c := a.ModTime.Compare(b.ModTime); c != 0 {
 			return c
 		}
@@ -549,16 +531,26 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 	if len(cands) == 0 || src.DoneMarker != "" || src.Settle == nil || src.Settle.D() <= 0 {
 		return cands, refused, nil
 	}
-	// Settle: a file is complete when its size and mtime hold still across
-	// the settle interval. One wait covers every candidate of the run.
-	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
-		return nil, nil, err
-	}
-	again, err := rn.list(ctx, ep)
+	settled, err := rn.settle(ctx, ep, cands)
 	if err != nil {
 		return nil, nil, err
 	}
-	now := make(map[string]FileInfo, len(again))
+	return settled, refused, nil
+}
+
+// settle returns the candidates that are complete: their size and mtime
+// held still across the job's settle interval. One wait covers every
+// candidate of the run.
+func (rn *run) settle(ctx context.Context, ep endpoint.Endpoint, cands []endpoint.FileInfo) ([]endpoint.FileInfo, error) {
+	src := rn.job.Source
+	if err := rn.Sleep(ctx, src.Settle.D()); err != nil {
+		return nil, err
+	}
+	again, err := rn.list(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	now := make(map[string]endpoint.FileInfo, len(again))
 	for _, e := range again {
 		now[e.Name] = e
 	}
@@ -572,7 +564,7 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 		rn.log.Info("file not settled", zap.String("partner", src.Partner), zap.String("file", c.Name),
 			zap.Int64("bytes", n.Size), zap.String("outcome", "changing"))
 	}
-	return settled, refused, nil
+	return settled, nil
 }
 
 // stage records a new file and copies it into staging. It returns nil, nil
@@ -584,7 +576,7 @@ func (rn *run) discover(ctx context.Context) ([]FileInfo, []refusal, error) {
 // untouched, and the next try or run lists the file again. Should the row
 // outlive a failure (the ledger failing too), it stays in StateStaging,
 // which advance forgets at the start of the next run.
-func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err error) {
+func (rn *run) stage(ctx context.Context, fi endpoint.FileInfo) (_ *ledger.File, err error) {
 	src := rn.job.Source
 	f := &ledger.File{Job: rn.job.Name, Partner: src.Partner, Dir: src.Dir, Name: fi.Name,
 		Size: fi.Size, ModTime: fi.ModTime}
@@ -593,7 +585,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err erro
 		return nil, rn.failed(f, "record", err)
 	}
 	f.ID, f.State = id, ledger.StateStaging
-	failpoint("seen")
+	crash.At("seen")
 	step := "stage"
 	defer func() {
 		if err == nil {
@@ -605,7 +597,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err erro
 		} else {
 			f.ID = 0 // gone from the ledger: nothing to record a failure on
 		}
-		if errors.Is(err, ErrSizeMismatch) {
+		if errors.Is(err, endpoint.ErrSizeMismatch) {
 			rn.fileLog(f).Info("file not settled", zap.String("outcome", "changing"), zap.String("error", err.Error()))
 			err = nil
 			return
@@ -622,7 +614,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err erro
 	if err != nil {
 		return nil, err
 	}
-	failpoint("staged-unrecorded")
+	crash.At("staged-unrecorded")
 	if err := rn.ledger.MarkStaged(id, sum, n); err != nil {
 		step = "record"
 		return nil, err
@@ -633,7 +625,7 @@ func (rn *run) stage(ctx context.Context, fi FileInfo) (_ *ledger.File, err erro
 	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),
 		zap.String("sha256", sum), zap.Duration("duration", d), zap.String("outcome", "staged"))
 	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "stage", Outcome: "ok", Bytes: n, Duration: d})
-	failpoint("staged")
+	crash.At("staged")
 	return f, nil
 }
 
@@ -656,7 +648,7 @@ func (rn *run) forget(f *ledger.File) error {
 
 // copyIn streams the source file into staging, hashing as it goes, and
 // checks that it read exactly the listed size.
-func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File, listed FileInfo) (int64, string, error) {
+func (rn *run) copyIn(ctx context.Context, ep endpoint.Endpoint, f *ledger.File, listed endpoint.FileInfo) (int64, string, error) {
 	r, err := ep.OpenListed(ctx, join(f.Dir, f.Name), listed)
 	if err != nil {
 		return 0, "", err
@@ -666,26 +658,17 @@ func (rn *run) copyIn(ctx context.Context, ep Endpoint, f *ledger.File, listed F
 	if err != nil {
 		return 0, "", err
 	}
-	n, err := copyContext(ctx, st, r)
+	n, err := copyContext(ctx, st, r, r.Abort, st.Abort)
 	if err != nil {
 		st.Abort()
 		return 0, "", err
 	}
 	if n != f.Size {
 		st.Abort()
-		return 0, "", fmt.Errorf("%w: %q listed %d bytes, read %d", ErrSizeMismatch, f.Name, f.Size, n)
+		return 0, "", fmt.Errorf("%w: %q listed %d bytes, read %d", endpoint.ErrSizeMismatch, f.Name, f.Size, n)
 	}
 	return st.Commit()
 }
 
-// failpoint kills the process with SIGKILL when EXCHANGED_CRASH_AT names
-// this step boundary. It exists for the crash tests, which restart the
-// binary after each kill and check that nothing was lost or duplicated.
-func failpoint(step string) {
-	if crashAt != "" && crashAt == step {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is on its way
-	}
-}
-
-var crashAt = os.Getenv("EXCHANGED_CRASH_AT")
+// join joins a directory and a checked name.
+func join(dir, name string) string { return path.Join(dir, name) }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -458,5 +459,42 @@ func TestStagingReadOnly(t *testing.T) {
 	_, err := OpenStaging(filepath.Join(dir, "staging"))
 	if err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("OpenStaging on a read-only disk = %v; want a clear error", err)
+	}
+}
+
+// After a reload the old and the new runner share a partner's connection
+// limit: with max_conns 1, a connection of the old runner's leaves none
+// for the new one until it is closed. A partner whose limit changed gets
+// a limit of its own.
+func TestReloadSharesConnectionLimit(t *testing.T) {
+	s := startInproc(t, sftpd.Options{})
+	cfg := s.cfg
+	cfg.MaxConns, cfg.Timeout = 1, config.Duration(100*time.Millisecond)
+	mk := func(otherConns int) *rig {
+		other := cfg
+		other.MaxConns = otherConns
+		return newRig(t, map[string]*config.Partner{
+			"acme": sftpPartner("creditor", cfg), "other": sftpPartner("creditor", other),
+		}, map[string]*config.Job{"j": {Source: config.Source{Partner: "acme", Dir: "/"}}})
+	}
+	old, next := mk(2), mk(3) // the reload changes other's max_conns only
+	next.runner.ShareLimits(old.runner)
+
+	held := sftp.New("acme", cfg, nil, old.runner.sems["acme"])
+	defer held.Close()
+	if _, err := held.List(context.Background(), "/"); err != nil {
+		t.Fatal(err)
+	}
+	ep := sftp.New("acme", cfg, nil, next.runner.sems["acme"])
+	defer ep.Close()
+	if _, err := ep.List(context.Background(), "/"); err == nil || !strings.Contains(err.Error(), "no free connection") {
+		t.Fatalf("new runner's connection while the old one holds the only slot: %v", err)
+	}
+	held.Close()
+	if _, err := ep.List(context.Background(), "/"); err != nil {
+		t.Fatalf("after the old connection closed: %v", err)
+	}
+	if next.runner.sems["other"] == old.runner.sems["other"] || cap(next.runner.sems["other"]) != 3 {
+		t.Error("a partner whose max_conns changed shares the old limit")
 	}
 }

@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
 
 // Staging modes: nobody but the daemon's user may read what rests here.
@@ -83,13 +86,15 @@ func (s *Staging) legacyPaths(id int64, name string) []string {
 }
 
 // Staged is a file being written into staging. Commit makes it durable
-// under its name; Abort removes what was written.
+// under its name; Abort removes what was written unless Commit made it
+// stand, so that a deferred Abort is the one cleanup of every failure.
 type Staged struct {
 	f     *os.File
 	final string
 	h     hash.Hash
 	n     int64
 	w     io.Writer
+	done  atomic.Bool // committed or aborted: Abort does nothing more
 }
 
 // Create starts a staged file for id under name, written under a .part
@@ -108,7 +113,7 @@ func (s *Staging) Receive(id int64, name string) (*Staged, error) {
 }
 
 func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
-	if err := CheckName(name); err != nil {
+	if err := endpoint.CheckName(name); err != nil {
 		return nil, err
 	}
 	final := s.Path(id, name)
@@ -158,14 +163,20 @@ func (st *Staged) Commit() (int64, string, error) {
 			return 0, "", fmt.Errorf("staging: %w", err)
 		}
 	}
+	st.done.Store(true) // it stands under its name, synced or not
 	if err := syncDir(filepath.Dir(st.final)); err != nil {
 		return 0, "", fmt.Errorf("staging: sync dir: %w", err)
 	}
 	return st.n, hex.EncodeToString(st.h.Sum(nil)), nil
 }
 
-// Abort closes and removes what was written.
+// Abort closes and removes what was written. After Commit made the file
+// stand, or after an Abort, it does nothing; it may be called from another
+// goroutine while Write runs, to cut a copy short.
 func (st *Staged) Abort() {
+	if !st.done.CompareAndSwap(false, true) {
+		return
+	}
 	st.f.Close()
 	os.Remove(st.f.Name())
 }
@@ -340,7 +351,7 @@ func syncDir(dir string) error {
 // retrying at once will not help.
 func diskError(err error) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT) {
-		return Permanent(err)
+		return endpoint.Permanent(err)
 	}
 	return err
 }

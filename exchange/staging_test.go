@@ -1,10 +1,15 @@
 package exchange
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
 )
 
 // TestStagingLayout: a source copy is <id>.src, written in place; an
@@ -77,4 +82,76 @@ func TestStagingLayout(t *testing.T) {
 	if len(ents) != 1 || ents[0].Name() != "8.src" {
 		t.Errorf("staging after Sweep = %v, want only 8.src", ents)
 	}
+}
+
+// TestUpgradeAdoptsStagedCopies: files staged by the versions that kept a
+// source copy as staging/ID/NAME, and later as staging/ID-NAME, are found
+// after an upgrade (which keeps it as staging/ID.src), delivered, and
+// their staging emptied; a copy under the current name is kept over an
+// old one beside it.
+func TestUpgradeAdoptsStagedCopies(t *testing.T) {
+	g, _, out := localRig(t, config.Source{}) // the sources were deleted before the upgrade
+	dir := g.runner.Staging().Dir()
+	stage := func(name string, at func(id string) string, body []byte) int64 {
+		t.Helper()
+		f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: name, Size: int64(len(body)), ModTime: g.runner.Now()}
+		id, err := g.ledger.AddFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, at(strconv.FormatInt(id, 10)))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.ledger.MarkStaged(id, sum(body), int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	other := append([]byte("other\n"), claims...)
+	ids := []int64{
+		stage("a.csv", func(id string) string { return filepath.Join(id, "a.csv") }, claims),
+		stage("b.csv", func(id string) string { return id + "-b.csv" }, other),
+		// Both names: the current one counts, the old one is removed.
+		stage("c.csv", func(id string) string { return id + ".src" }, claims),
+	}
+	os.WriteFile(filepath.Join(dir, strconv.FormatInt(ids[2], 10)+"-c.csv"), []byte("stale"), 0o600)
+
+	// The upgraded binary starts: a new runner over the same state dir.
+	r, err := NewRunner(g.cfg, g.ledger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.runner = r
+	if res, err := g.run("j"); err != nil || res.Delivered != 3 {
+		t.Fatalf("run = %+v, %v; want the staged files delivered", res, err)
+	}
+	for name, want := range map[string][]byte{"a.csv": claims, "b.csv": other, "c.csv": claims} {
+		if b, _ := os.ReadFile(filepath.Join(out, "inbox", name)); !bytes.Equal(b, want) {
+			t.Errorf("%s: delivered %q", name, b)
+		}
+	}
+	for _, id := range ids {
+		if got, _ := g.ledger.File(id); got.State != ledger.StateDone {
+			t.Fatalf("file %d: state = %s, want done", id, got.State)
+		}
+	}
+	g.stagingEmpty()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("staging holds %v", ents)
+	}
+}
+
+func TestSweepStagingRemovesOrphans(t *testing.T) {
+	g, _, _ := localRig(t, config.Source{})
+	st, _ := g.runner.Staging().Create(4242, "orphan.csv")
+	st.Write(claims)
+	st.Commit()
+	if err := g.runner.sweepStaging(); err != nil {
+		t.Fatal(err)
+	}
+	g.stagingEmpty()
 }

@@ -39,8 +39,8 @@ const (
 	DisclosureConfirmed = "confirmed" // the delivery is verified delivered
 )
 
-// Sentinel errors. Test for them with errors.Is: the errors returned wrap
-// them with the operation and the row id.
+// The sentinel errors of package ledger. Test for them with errors.Is: the
+// errors returned wrap them with the operation and the row id.
 var (
 	// ErrNotFound is returned when no row matches.
 	ErrNotFound = errors.New("ledger: not found")
@@ -60,6 +60,10 @@ var (
 	// pseudonyms were made with. Open never replaces a key silently: every
 	// recorded pseudonym would stop matching.
 	ErrKey = errors.New("ledger: pseudonym key")
+
+	// errNotCommitted is a queued write's result until its transaction
+	// commits: a write whose commit panicked keeps it.
+	errNotCommitted = errors.New("ledger: write not committed")
 )
 
 // File is one source file's record.

@@ -282,6 +282,41 @@ func (l *Ledger) AddSubjects(fileID int64, idx int, pseudonyms []string) error {
 	return nil
 }
 
+// DropSubjects deletes, in one transaction, the data subjects recorded
+// for every output of file fileID, and returns how many it deleted: for
+// outputs that were discarded before any of them was sent (a file
+// rejected whole, or a preparation that failed and will be made again).
+// Subjects of an output whose delivery has started are the record of a
+// disclosure (see Disclosures) and are never dropped: then nothing is
+// deleted and the error wraps ErrState. An unknown file wraps ErrNotFound.
+func (l *Ledger) DropSubjects(fileID int64) (int, error) {
+	var n int64
+	err := l.update(func(tx *sql.Tx) error {
+		if _, _, _, err := l.fileState(tx, fileID); err != nil {
+			return err
+		}
+		var sent bool
+		if err := tx.QueryRow(`SELECT EXISTS (SELECT 1 FROM subjects s
+			JOIN deliveries d ON d.file_id = s.file_id AND d.idx = s.idx
+			WHERE s.file_id = ?)`, fileID).Scan(&sent); err != nil {
+			return err
+		}
+		if sent {
+			return fmt.Errorf("an output with subjects is being or was delivered: %w", ErrState)
+		}
+		res, err := tx.Exec(`DELETE FROM subjects WHERE file_id = ?`, fileID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: drop subjects of file %d: %w", fileID, err)
+	}
+	return int(n), nil
+}
+
 // Disclosures returns every delivery that carried the data subject with
 // this pseudonym, in the order they began: who received what, and when.
 // A delivery counts from the moment it is started, before its first byte

@@ -23,7 +23,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// The schema is a list of migrations, schema/NNN_*.sql, applied in order;
+// schemaFS holds the schema: a list of migrations, schema/NNN_*.sql, applied in order;
 // PRAGMA user_version holds the number of the last one applied. A later
 // version adds a file with the next number and never edits an applied one.
 //
@@ -447,8 +447,6 @@ func (l *Ledger) commit(group []*write, self *write) {
 		w.err = l.commitAll([]*write{w})
 	}
 }
-
-var errNotCommitted = errors.New("ledger: write not committed")
 
 // commitAll runs every write of group in one transaction and commits it.
 // The first error rolls it all back.

@@ -956,3 +956,54 @@ func TestTwoHandles(t *testing.T) {
 		t.Errorf("%d files, want 50", len(got))
 	}
 }
+
+// TestDropSubjects: the subjects of a file's discarded outputs are deleted, every output's and
+// only that file's, in one write; once one of its outputs with subjects is being delivered they
+// are a record of a disclosure and nothing is deleted.
+func TestDropSubjects(t *testing.T) {
+	l, _ := openTemp(t)
+	id := stage(t, l, newFile("claims_1.csv"))
+	other := stage(t, l, newFile("claims_2.csv"))
+	alice := l.Pseudonym("acme-energie", "K1001")
+	bob := l.Pseudonym("acme-energie", "K1002")
+	count := func(file int64) int {
+		var n int
+		l.db.QueryRow(`SELECT count(*) FROM subjects WHERE file_id = ?`, file).Scan(&n)
+		return n
+	}
+	l.AddSubjects(id, 0, []string{alice, bob})
+	l.AddSubjects(id, 1, []string{alice})
+	l.AddSubjects(other, 0, []string{alice})
+	if n, err := l.DropSubjects(id); err != nil || n != 3 {
+		t.Fatalf("DropSubjects = %d, %v; want 3", n, err)
+	}
+	if count(id) != 0 || count(other) != 1 {
+		t.Fatalf("left %d subjects of the file, %d of the other; want 0 and 1", count(id), count(other))
+	}
+	if n, err := l.DropSubjects(id); err != nil || n != 0 {
+		t.Errorf("DropSubjects again = %d, %v; want 0", n, err)
+	}
+	if _, err := l.DropSubjects(4242); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DropSubjects of a missing file: %v", err)
+	}
+
+	// A reject report (index -1) carries no subjects: its delivery does not keep them.
+	l.AddSubjects(id, 0, []string{alice})
+	l.StartDelivery(&Delivery{FileID: id, Index: -1, Partner: "acme-energie", Dir: "/rejects", Name: "r.csv"})
+	if n, err := l.DropSubjects(id); err != nil || n != 1 {
+		t.Errorf("DropSubjects beside a reject report's delivery = %d, %v; want 1", n, err)
+	}
+	// An output being delivered: its subjects are disclosed, nothing of the file is dropped.
+	l.AddSubjects(id, 0, []string{alice})
+	l.AddSubjects(id, 1, []string{bob})
+	l.StartDelivery(&Delivery{FileID: id, Index: 1, Partner: "gdw-jansen", Dir: "/in", Name: "b.csv"})
+	if _, err := l.DropSubjects(id); !errors.Is(err, ErrState) {
+		t.Errorf("DropSubjects of a file being delivered: %v, want ErrState", err)
+	}
+	if count(id) != 2 {
+		t.Errorf("%d subjects left, want 2", count(id))
+	}
+	if got, _ := l.Disclosures(bob); len(got) != 1 {
+		t.Errorf("Disclosures(bob) = %+v", got)
+	}
+}

@@ -3,8 +3,7 @@ package ledger
 import "database/sql"
 
 // The statements every file takes, prepared once when the ledger opens and
-// reused, so that SQLite parses each once rather than at every call (on a
-// run of many small files, parsing was a tenth of the daemon's CPU).
+// reused: SQLite parses each once, not at every call.
 var (
 	qLookup = hot(`SELECT ` + fileColumns + ` FROM files
 		WHERE job = ? AND partner = ? AND dir = ? AND name = ? AND size = ? AND mtime = ?`)

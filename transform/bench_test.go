@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The benchmarks compare the full pipeline (read, validate, minimize, write) with a plain
@@ -231,3 +232,6 @@ func peakRSS() int64 {
 	}
 	return 0
 }
+
+// nanotime returns the wall clock in nanoseconds.
+func nanotime() int64 { return time.Now().UnixNano() }

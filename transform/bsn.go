@@ -24,29 +24,36 @@ func bsnInText(s string) bool {
 			i++
 			continue
 		}
-		// A group: digits, single separators between them.
-		n, j := 0, i
-		for j < len(s) {
-			if isDigit(s[j]) {
-				if n < len(d) {
-					d[n] = s[j]
-				}
-				n++
-				j++
-				continue
-			}
-			if (s[j] == '.' || s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
-				j++
-				continue
-			}
-			break
-		}
+		n, j := digitGroup(s, i, &d)
 		if n == 9 && elevenProof(d[:]) {
 			return true
 		}
 		i = j
 	}
 	return false
+}
+
+// digitGroup reads the group of digits that starts at s[i], a digit: digits with single dots,
+// spaces or hyphens between them ("1234.56.782", "123 456 782", "123-456-782"). It returns how
+// many digits the group has, its first len(d) digits in d, and the index just past the group.
+func digitGroup(s string, i int, d *[9]byte) (n, end int) {
+	j := i
+	for j < len(s) {
+		if isDigit(s[j]) {
+			if n < len(d) {
+				d[n] = s[j]
+			}
+			n++
+			j++
+			continue
+		}
+		if (s[j] == '.' || s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]) {
+			j++
+			continue
+		}
+		break
+	}
+	return n, j
 }
 
 // bsnNamed reports whether s holds a number passing the 11-proef after a word that names a BSN.
@@ -69,8 +76,9 @@ func containsFold(s, sub string) bool {
 
 // bsnValue parses a whole cell that is BSN-shaped: nine digits, or eight (Excel drops the
 // leading zero of a number), and reports whether it passes the 11-proef. ok is false for a cell
-// of any other shape.
-func bsnValue(s string) (v uint64, pass, ok bool) {
+// of any other shape. A cell written with separators is read by bsnColumn.add, which gives
+// bsnValue its digits.
+func bsnValue[T string | []byte](s T) (v uint64, pass, ok bool) {
 	if len(s) != 8 && len(s) != 9 {
 		return 0, false, false
 	}
@@ -93,11 +101,13 @@ func bsnValue(s string) (v uint64, pass, ok bool) {
 
 // A column holds BSNs when both hold:
 //
-//   - most of it: more than half of its non-empty cells are BSN-shaped (eight or nine digits)
-//     and pass the 11-proef;
-//   - not by chance: among its distinct BSN-shaped values (the first bsnWindow of them), so many
-//     pass that random numbers, of which one in eleven passes, would do so less than once in a
-//     million (bsnChance): 6 of 6, 7 of 7 or 8, 8 of 9 to 11, 9 of 12 to 14, 10 of 15 to 18, ...
+//   - most of it: more than half of its non-empty cells are BSN-shaped (eight or nine digits,
+//     written together or split by single dots, spaces or hyphens: "1234.56.782") and pass the
+//     11-proef;
+//   - not by chance: among its distinct BSN-shaped values (numbers, whatever their separators;
+//     the first bsnWindow of them), so many pass that random numbers, of which one in eleven
+//     passes, would do so less than once in a million (bsnChance): 6 of 6, 7 of 7 or 8, 8 of 9
+//     to 11, 9 of 12 to 14, 10 of 15 to 18, ...
 //
 // The second keeps a column of random invoice numbers, or one number repeated on every row (a
 // creditor's own customer number that happens to pass), from being taken for BSNs; it also means
@@ -115,16 +125,26 @@ type bsnColumn struct {
 	distinct map[uint64]bool // BSN-shaped values seen -> passes, up to bsnWindow of them
 }
 
-// add adds a non-empty cell on line.
+// add adds a non-empty cell on line. A cell counts as BSN-shaped by its digits: written together
+// or split by single dots, spaces or hyphens, as bsnInText reads them ("1234.56.782"), so that
+// the value counted among the distinct ones is the number, whatever its separators.
 func (c *bsnColumn) add(cell string, line int) {
 	c.values++
-	if len(cell) == 8 || len(cell) == 9 {
-		c.addShaped(cell, line)
+	// Eight or nine digits and at most eight separators between them.
+	if len(cell) < 8 || len(cell) > 17 || !isDigit(cell[0]) {
+		return
 	}
+	var d [9]byte
+	n, end := digitGroup(cell, 0, &d)
+	if end != len(cell) || (n != 8 && n != 9) {
+		return
+	}
+	c.addShaped(d[:n], line)
 }
 
-func (c *bsnColumn) addShaped(cell string, line int) {
-	v, pass, ok := bsnValue(cell)
+// addShaped adds the digits of a BSN-shaped cell.
+func (c *bsnColumn) addShaped(digits []byte, line int) {
+	v, pass, ok := bsnValue(digits)
 	if !ok {
 		return
 	}

@@ -52,6 +52,28 @@ func validBSNs(rnd *rand.Rand, n int) []string {
 	return out
 }
 
+// spell writes the digits of s with a single dot, space or hyphen, or nothing, in each gap
+// between them, as rnd picks.
+func spell(rnd *rand.Rand, s string) string {
+	b := []byte{s[0]}
+	for i := 1; i < len(s); i++ {
+		if k := rnd.IntN(6); k < 3 {
+			b = append(b, ". -"[k])
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// separated writes each of values as f does.
+func separated(values []string, f func(string) string) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = f(v)
+	}
+	return out
+}
+
 func column(values ...string) *bsnColumn {
 	c := new(bsnColumn)
 	for i, v := range values {
@@ -87,6 +109,19 @@ func TestBSNColumn(t *testing.T) {
 		{"one passing number on every row", rep("111222333", 1000), false},
 		{"three passing numbers over and over", append(append(rep(bsns[0], 100), rep(bsns[1], 100)...), rep(bsns[2], 100)...), false},
 		{"a few BSNs among text", append([]string{"a", "b", "c", "d", "e", "f", "g"}, bsns[:6]...), false},
+		// Separators do not hide a BSN: 1234.56.782, 123 456 782, 123-456-782, or any single
+		// dot, space or hyphen between digits.
+		{"BSNs with dots", separated(bsns[:50], func(b string) string { return b[:4] + "." + b[4:6] + "." + b[6:] }), true},
+		{"BSNs with spaces", separated(bsns[:50], func(b string) string { return b[:3] + " " + b[3:6] + " " + b[6:] }), true},
+		{"BSNs with hyphens", separated(bsns[:50], func(b string) string { return b[:3] + "-" + b[3:6] + "-" + b[6:] }), true},
+		{"six BSNs spelled every way", separated(bsns[:6], func(b string) string { return spell(rnd, b) }), true},
+		{"BSNs with dots, an eight-digit one among them", append(separated(bsns[10:17], func(b string) string { return b[:3] + "." + b[3:6] + "." + b[6:] }), "7552.41.61"), true},
+		// The distinct values are numbers: one passing number spelled eight ways is one value.
+		{"one passing number spelled eight ways", []string{"111222333", "111.222.333", "111 222 333", "111-222-333",
+			"1112.22.333", "1.1.1.2.2.2.3.3.3", "11-12-22-333", "111.222-333"}, false},
+		// Two separators in a row, or one at either end, make no BSN-shaped cell.
+		{"BSNs with double separators", separated(bsns[:50], func(b string) string { return b[:3] + ".." + b[3:6] + ".." + b[6:] }), false},
+		{"BSNs with a trailing dot", separated(bsns[:50], func(b string) string { return b + "." }), false},
 	}
 	for _, tc := range cases {
 		if got := column(tc.values...).holdsBSN(); got != tc.want {
@@ -97,16 +132,20 @@ func TestBSNColumn(t *testing.T) {
 		t.Errorf("12345678 read as a BSN")
 	}
 
-	// Random references: 5,000 columns of 1 to 400 nine- or eight-digit numbers. The chance
-	// that any is flagged is below 5,000 × 1e-6.
-	for i := range 5_000 {
+	// Random references: 6,000 columns of 1 to 400 nine- or eight-digit numbers, a third of
+	// them written with dots, spaces and hyphens (123.456.789, 1234.56.789, 123 456 789, ...).
+	// The chance that any is flagged is below 6,000 × 1e-6.
+	for i := range 6_000 {
 		n := 1 + rnd.IntN(400)
 		c := new(bsnColumn)
 		for j := range n {
-			if i%2 == 0 {
+			switch i % 3 {
+			case 0:
 				c.add(fmt.Sprintf("%09d", rnd.IntN(1e9)), j+2)
-			} else {
+			case 1:
 				c.add(fmt.Sprintf("%08d", rnd.IntN(1e8)), j+2)
+			default:
+				c.add(spell(rnd, fmt.Sprintf("%09d", rnd.IntN(1e9))), j+2)
 			}
 		}
 		if c.holdsBSN() {
@@ -131,20 +170,31 @@ func TestBSNFiles(t *testing.T) {
 			subjects: []string{"K-4", "111222333", "K-6"},
 		},
 		{
-			// A column of BSNs under a header that does not say so rejects the file.
-			name: "bsn column by its values", file: "bsn_column_values.csv", layout: comma, lines: true,
-			outs:    []outSpec{{profile: "internal"}},
-			rejects: rejectHeader + "2,,Klantnummer,bsn_column\n",
-			stats:   Stats{Lines: 11, Rows: 10, Written: 10, Reasons: map[string]int{"bsn_column": 1}},
-			fileErr: ReasonBSNColumn, bsn: true,
-		},
-		{
 			// 300 random nine-digit invoice numbers (25 pass the 11-proef) and a creditor number
 			// that passes on every row: no BSN column.
 			name: "random references", file: "random_refs.csv", layout: builtin(t, "claim"), lines: true,
 			rejects: rejectHeader,
 			stats:   Stats{Lines: 301, Rows: 300, Written: 300, Ignored: []string{"Crediteur"}},
 		},
+		{
+			// The same written with dots, spaces and hyphens ("123.456.789", "1234.56.789",
+			// "123 456 789", "123-456-789"; 25 pass) and the creditor number as 111.222.333: still
+			// no BSN column.
+			name: "random references with separators", file: "random_refs_separated.csv", layout: builtin(t, "claim"), lines: true,
+			rejects: rejectHeader,
+			stats:   Stats{Lines: 301, Rows: 300, Written: 300, Ignored: []string{"Crediteur"}},
+		},
+	}
+	// A column of BSNs under a header that does not say so rejects the file, also when they are
+	// written with dots ("1234.56.782"), spaces or hyphens: the separators do not hide them.
+	for _, file := range []string{"bsn_column_values.csv", "bsn_column_dotted.csv", "bsn_column_spaced.csv", "bsn_column_dashed.csv"} {
+		cases = append(cases, processCase{
+			name: file, file: file, layout: comma, lines: true,
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: rejectHeader + "2,,Klantnummer,bsn_column\n",
+			stats:   Stats{Lines: 11, Rows: 10, Written: 10, Reasons: map[string]int{"bsn_column": 1}},
+			fileErr: ReasonBSNColumn, bsn: true,
+		})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })

@@ -32,8 +32,9 @@
 //     is not checked alone: a random nine-digit number passes the 11-proef one time in eleven.
 //     [Stats].PossibleBSN counts these rows, for the caller to log as a security event.
 //   - bsn_column (the file): a column, mapped or not, where (1) more than half of the non-empty
-//     cells are eight or nine digits (Excel drops a leading zero) passing the 11-proef, and (2)
-//     among its distinct such values (the first 256), so many pass that random numbers would do
+//     cells are eight or nine digits (Excel drops a leading zero), written together or split by
+//     single dots, spaces or hyphens, passing the 11-proef, and (2) among its distinct such
+//     values (as numbers, whatever their separators; the first 256), so many pass that random numbers would do
 //     so less than once in a million (binomial tail, p = 1/11): at least 6 of 6, 7 of 7 or 8, 8
 //     of 9 to 11, 9 of 12 to 14, 10 of 15 to 18. (2) keeps a column of random invoice numbers,
 //     or one number repeated on every row, from being taken for BSNs; it also means that fewer

@@ -5,14 +5,19 @@ import (
 	"fmt"
 )
 
-// Errors returned by Process and Check. A file-level failure is a *FileError that matches
-// ErrRejected with errors.Is, and also ErrBSN when the file carries a citizen service number.
+// The sentinel errors of package transform. A file-level failure of Process or Check is a
+// *FileError that matches ErrRejected with errors.Is, and also ErrBSN when the file carries a
+// citizen service number.
 var (
 	// ErrRejected means the whole file is rejected: nothing of it may be delivered.
 	ErrRejected = errors.New("transform: file rejected")
 	// ErrBSN means the file carries a BSN (burgerservicenummer), which the agency has no legal
 	// basis to process (UAVG art. 46). It is a security event.
 	ErrBSN = errors.New("transform: file carries a citizen service number (BSN)")
+
+	// errRecordTooLong is the input's read error once a row runs past MaxRecordBytes; Process
+	// turns it into a *FileError record_too_long.
+	errRecordTooLong = errors.New("transform: record too long")
 )
 
 // Reason codes of the reject report; see the package documentation for what each means.
@@ -77,17 +82,4 @@ func (e *FileError) Is(target error) bool {
 		return e.Reason == ReasonBSNColumn || e.Reason == ReasonBSNInBTWID
 	}
 	return false
-}
-
-// FieldError is the error of a field type's UnmarshalCSV: it carries the reason code only, never
-// the value that failed.
-type FieldError struct{ Reason string }
-
-func (e *FieldError) Error() string { return "transform: " + e.Reason }
-
-func fieldErr(reason string) error {
-	if reason == "" {
-		return nil
-	}
-	return &FieldError{Reason: reason}
 }

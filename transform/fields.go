@@ -7,10 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// The field types of the canonical records. Each parses and validates itself: UnmarshalCSV reads
-// the canonical notation (amounts "1234.56", dates "2006-01-02") and MarshalCSV writes it, so gocsv
-// can read and write canonical files; Process reads each layout's own notation with the same rules.
-// Errors are *FieldError carrying a reason code and never the value.
+// The field types of the canonical records. Process parses each cell into its field's type in the
+// layout's notation and writes it in the recipient's; a value that fails is rejected with a reason
+// code, never echoed.
 type (
 	// Text is free text (a name, a street): at most 200 bytes of UTF-8, no control characters.
 	// It is neutralized against formula injection when written.
@@ -56,6 +55,7 @@ func (d Date) IsZero() bool { return d == Date{} }
 // Time returns d at midnight UTC.
 func (d Date) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
 
+// String returns d as "2006-01-02", or "" for the zero Date.
 func (d Date) String() string {
 	if d.IsZero() {
 		return ""
@@ -63,6 +63,11 @@ func (d Date) String() string {
 	return string(isoDate.appendDate(nil, d))
 }
 
+// MarshalCSV returns d.String(). It makes a Date one column to gocsv, which reads the records'
+// columns from their tags and would take a struct without it for three (Year, Month, Day).
+func (d Date) MarshalCSV() (string, error) { return d.String(), nil }
+
+// String returns a in the canonical notation: a point and two decimals ("1234.56").
 func (a Amount) String() string { return string(appendAmount(nil, a, '.')) }
 
 // checkText checks a trimmed free-text cell; it returns a reason code or "".

@@ -1,10 +1,11 @@
 package transform
 
 import (
-	"errors"
+	"bytes"
+	"context"
+	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gocarina/gocsv"
 )
@@ -270,40 +271,34 @@ func TestNeutralize(t *testing.T) {
 	}
 }
 
-// TestGocsvRoundTrip: the records are gocsv records. An internal-profile canonical file reads
-// back with gocsv into the same values the field types validated, and writes out unchanged.
-func TestGocsvRoundTrip(t *testing.T) {
+// TestCanonicalRoundTrip: the records' columns are the ones gocsv reads from their tags, and an
+// internal-profile canonical file reads, through the built-in layout, into the values the field
+// types validate and writes out unchanged. A bad value rejects its row with a reason and no value.
+func TestCanonicalRoundTrip(t *testing.T) {
 	in := "case_ref,creditor_ref,debtor_ref,name,street,house_number,postcode,city,birth_date,email,phone,iban,kvk,btw_id,invoice_number,invoice_date,principal,interest,costs\n" +
 		"C-1,INV-1001,K-1,Jan Jansen,Dorpsstraat,12a,1234 AB,Utrecht,1980-05-17,jan@example.nl,+31612345678,NL91ABNA0417164300,12345678,NL000099998B57,F-1,2025-01-15,1234.56,-12.30,40.00\n"
-	var claims []Claim
-	if err := gocsv.UnmarshalString(in, &claims); err != nil {
-		t.Fatal(err)
-	}
-	want := Claim{
-		CaseRef: "C-1", CreditorRef: "INV-1001", DebtorRef: "K-1", Name: "Jan Jansen", Street: "Dorpsstraat",
-		HouseNumber: "12a", Postcode: "1234 AB", City: "Utrecht", BirthDate: Date{1980, time.May, 17},
-		Email: "jan@example.nl", Phone: "+31612345678", IBAN: "NL91ABNA0417164300", KvK: "12345678",
-		BTWID: "NL000099998B57", InvoiceNumber: "F-1", InvoiceDate: Date{2025, time.January, 15},
-		Principal: 123456, Interest: -1230, Costs: 4000,
-	}
-	if len(claims) != 1 || claims[0] != want {
-		t.Fatalf("gocsv read %+v, want %+v", claims, want)
-	}
-	out, err := gocsv.MarshalString(&claims)
+	header, err := gocsv.MarshalString(&[]Claim{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != in {
-		t.Errorf("gocsv wrote\n%s\nwant\n%s", out, in)
+	if want := strings.Join(Fields("claim"), ",") + "\n"; header != want {
+		t.Errorf("gocsv's columns %q, Fields(claim) %q", header, want)
+	}
+	var out bytes.Buffer
+	st, err := Process(context.Background(), strings.NewReader(in), builtin(t, "claim"),
+		[]Output{{W: &out, Profile: profile(t, "internal")}}, io.Discard)
+	if err != nil || st.Rows != 1 || st.Rejected != 0 {
+		t.Fatalf("Process = %+v, %v", st, err)
+	}
+	if out.String() != in {
+		t.Errorf("wrote\n%s\nwant\n%s", out.String(), in)
 	}
 	// A bad value fails with a reason and no value.
-	err = gocsv.UnmarshalString("creditor_ref,iban\nR-1,NL91ABNA0417164301\n", &claims)
-	if err == nil || !strings.HasSuffix(err.Error(), "transform: invalid_iban") || strings.Contains(err.Error(), "0417164301") {
-		t.Errorf("err = %v, want invalid_iban without the value", err)
-	}
-	var fe *FieldError
-	if iban := new(IBAN); !errors.As(iban.UnmarshalCSV("NL00"), &fe) || fe.Reason != ReasonInvalidIBAN {
-		t.Errorf("UnmarshalCSV error %v, want a *FieldError invalid_iban", fe)
+	var rejects bytes.Buffer
+	st, err = Process(context.Background(), strings.NewReader("creditor_ref,debtor_ref,name,principal,iban\nR-1,K-1,Jan,1.00,NL91ABNA0417164301\n"),
+		builtin(t, "claim"), []Output{{W: io.Discard, Profile: profile(t, "internal")}}, &rejects)
+	if err != nil || st.Rejected != 1 || !strings.Contains(rejects.String(), ReasonInvalidIBAN) || strings.Contains(rejects.String(), "0417164301") {
+		t.Errorf("Process = %+v, %v; rejects %q: want one invalid_iban row without the value", st, err, rejects.String())
 	}
 }
 

@@ -145,8 +145,6 @@ func isBSNHeader(h string) bool {
 	return false
 }
 
-var errRecordTooLong = errors.New("transform: record too long")
-
 // limiter stops the input once the reader is more than MaxRecordBytes past the end of the last row
 // it returned, so a hostile row (an unclosed quote, a 10 MB cell) cannot take memory with it.
 type limiter struct {

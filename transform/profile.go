@@ -12,7 +12,8 @@ type Profile struct {
 	Fields []string // canonical fields allowed
 }
 
-// Field groups of the profile table (issue 3). Every canonical field belongs to exactly one.
+// groups are the field groups a profile allows or not. Every canonical field belongs to exactly
+// one; init panics otherwise.
 var groups = map[string][]string{
 	"reference": {"case_ref", "creditor_ref", "debtor_ref"},
 	"person":    {"name", "street", "house_number", "postcode", "city", "kvk", "btw_id"},
@@ -66,23 +67,6 @@ func (p Profile) Narrow(fields []string) (Profile, error) {
 }
 
 func (p Profile) allows(field string) bool { return slices.Contains(p.Fields, field) }
-
-// ProfileAllowed reports whether a partner of role may receive files of profile: internal any;
-// bailiff only bailiff; lawyer only lawyer; creditor only creditor-status or creditor-payment.
-func ProfileAllowed(role, profile string) bool {
-	if _, ok := profileGroups[profile]; !ok {
-		return false
-	}
-	switch role {
-	case "internal":
-		return true
-	case "bailiff", "lawyer":
-		return profile == role
-	case "creditor":
-		return profile == "creditor-status" || profile == "creditor-payment"
-	}
-	return false
-}
 
 // isField reports whether name is a canonical field of any record.
 func isField(name string) bool {

@@ -54,16 +54,18 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
-// app is what every job-running command opens: config, logger, ledger,
-// runner. Close undoes what Open did.
+// app is what every job-running command opens: config, logger, ledger and
+// the state_dir lock. Close undoes what openApp did.
 type app struct {
 	cfg    *config.Config
 	log    *zap.Logger
 	ledger *ledger.Ledger
-	runner *exchange.Runner
 	unlock func() error // releases the state_dir lock
 }
 
+// openApp builds the logger cfg asks for, writing to logw, checks that
+// state_dir is writable (making it if missing), locks it for this process
+// and opens its ledger. On error nothing stays open or locked.
 func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 	log, err := newLogger(cfg.Log, logw)
 	if err != nil {
@@ -83,15 +85,26 @@ func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 		unlock()
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	r, err := exchange.NewRunner(cfg, l, log)
-	if err != nil {
-		l.Close()
-		unlock()
-		return nil, fmt.Errorf("state_dir: %w", err)
-	}
-	return &app{cfg: cfg, log: log, ledger: l, runner: r, unlock: unlock}, nil
+	return &app{cfg: cfg, log: log, ledger: l, unlock: unlock}, nil
 }
 
+// newRunner returns the runner of a's config on a's ledger.
+func (a *app) newRunner() (*exchange.Runner, error) {
+	return newRunner(a.cfg, a.ledger, a.log)
+}
+
+// newRunner returns a runner of cfg on l; an error is state_dir's (its
+// staging area cannot be opened or swept).
+func newRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*exchange.Runner, error) {
+	r, err := exchange.NewRunner(cfg, l, log)
+	if err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return r, nil
+}
+
+// Close syncs the logger, closes the ledger and releases the state_dir
+// lock. It returns the ledger's close error.
 func (a *app) Close() error {
 	_ = a.log.Sync()
 	err := a.ledger.Close()

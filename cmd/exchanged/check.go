@@ -23,6 +23,9 @@ type CheckCommand struct {
 // rejected, so that scripts see a non-zero exit.
 var errRowsRejected = errors.New("rows rejected")
 
+// Run checks the one CSV file named in args with the layout of --layout,
+// writing the reject report to stdout. It returns an error when the file
+// is rejected whole, and one matching errRowsRejected when any row is.
 func (c *CheckCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)

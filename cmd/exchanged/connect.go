@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/config"
-	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/local"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 )
 
 // probePrefix starts the name of the empty file "config validate
@@ -27,18 +29,6 @@ const probePrefix = ".exchanged-probe-"
 // errChecksFailed: a --connect check failed. The file itself is valid, so
 // this is exit 1 (a run would fail), not exit 2 (a bad config).
 var errChecksFailed = errors.New("config validate --connect")
-
-// connectEndpoint is what --connect needs of an endpoint: the contract,
-// and a dial on demand.
-type connectEndpoint interface {
-	exchange.Endpoint
-	Connect(ctx context.Context) error
-}
-
-var (
-	_ connectEndpoint = (*exchange.SFTP)(nil)
-	_ connectEndpoint = (*exchange.Local)(nil)
-)
 
 // dirCheck is one directory of a job, and what a run will do there.
 type dirCheck struct {
@@ -84,8 +74,11 @@ func connectChecks(cfg *config.Config) []*dirCheck {
 func deliveryCheck(job, role string, d *config.Destination) *dirCheck {
 	c := &dirCheck{job: job, role: role, partner: d.Partner, dir: d.Dir, stat: true, write: true, rename: true, remove: true}
 	// A write-only drop folder (upload: direct) allows no stat, no list, no
-	// rename, and maybe no remove. When that field lands:
-	// if d.Upload == config.UploadDirect { c.stat, c.rename, c.remove = false, false, false }
+	// rename, and maybe no remove: the probe is created, and its removal
+	// tried.
+	if d.UploadMode() == config.UploadDirect {
+		c.stat, c.rename, c.remove = false, false, false
+	}
 	return c
 }
 
@@ -144,17 +137,17 @@ func isOK(res string) bool { return len(res) >= 2 && res[:2] == "ok" }
 // connection. It returns the partner's line; each check gets its own.
 func checkPartner(ctx context.Context, name string, p *config.Partner, checks []*dirCheck) string {
 	var (
-		ep      connectEndpoint
+		ep      endpoint.Endpoint
 		timeout = config.DefaultTimeout
 		what    string
 	)
 	switch {
 	case p.SFTP != nil:
-		ep = exchange.NewSFTP(name, *p.SFTP, nil, nil)
+		ep = sftp.New(name, *p.SFTP, nil, nil)
 		timeout = p.SFTP.Timeout.D()
 		what = fmt.Sprintf("%s: host key verified, logged in as %s", ep, p.SFTP.User)
 	default:
-		ep = exchange.NewLocal(p.Local.Root)
+		ep = local.New(p.Local.Root)
 		what = ep.String()
 	}
 	defer ep.Close()
@@ -178,7 +171,7 @@ func checkPartner(ctx context.Context, name string, p *config.Partner, checks []
 }
 
 // run checks one directory and returns its result.
-func (c *dirCheck) run(ctx context.Context, ep exchange.Endpoint) string {
+func (c *dirCheck) run(ctx context.Context, ep endpoint.Endpoint) string {
 	var done []string
 	if c.stat {
 		fi, err := ep.Stat(ctx, c.dir)
@@ -211,7 +204,7 @@ func (c *dirCheck) run(ctx context.Context, ep exchange.Endpoint) string {
 
 // probe creates an empty hidden file in the directory (O_EXCL, under a
 // random name), renames it when the delivery mode renames, and removes it.
-func (c *dirCheck) probe(ctx context.Context, ep exchange.Endpoint) (string, error) {
+func (c *dirCheck) probe(ctx context.Context, ep endpoint.Endpoint) (string, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	name := path.Join(c.dir, probePrefix+hex.EncodeToString(rnd[:]))

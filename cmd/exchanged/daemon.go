@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"os"
+	"os/signal"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,14 +23,16 @@ import (
 )
 
 // daemon is what "exchanged run" keeps for its whole life: the ledger, the
-// scheduler and the metrics, and the config in force, which a reload
-// replaces between runs.
+// scheduler, the metrics and the ops endpoint, and the config in force,
+// which a reload replaces between runs.
 type daemon struct {
 	path    string // the config file, read again on reload
+	app     *app   // the logger, the ledger and the state_dir lock
 	log     *zap.Logger
 	ledger  *ledger.Ledger
 	sched   *schedule.Scheduler
 	metrics *ops.Metrics
+	srv     *ops.Server // the ops endpoint; nil when http.listen is ""
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -34,6 +40,106 @@ type daemon struct {
 	failing  map[string]int   // consecutive failed runs per job
 	alerted  map[string]bool  // jobs whose "job failing" event was logged and not yet recovered
 	stopping bool
+}
+
+// openDaemon sets up everything the daemon keeps, once: the logger, the
+// state_dir and its lock, the ledger, the one runner of cfg, the scheduler
+// with cfg's jobs (not started), the failure counts from the ledger, and
+// the ops endpoint, listening. No job runs before serve. On error it
+// undoes what it had set up and returns a nil daemon.
+func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err error) {
+	a, err := openApp(cfg, logw)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{path: path, app: a, log: a.log, ledger: a.ledger, cfg: cfg,
+		failing: map[string]int{}, alerted: map[string]bool{}}
+	d.metrics = ops.NewMetrics(version, d.staging)
+	d.sched = schedule.New(schedule.Options{Location: cfg.Location, Logger: a.log.Named("schedule"),
+		MaxConcurrent: maxConcurrent(cfg), Jitter: jitter(cfg)})
+	defer func() {
+		if err != nil {
+			_ = d.sched.Stop(context.Background()) // never started: frees its context
+			_ = a.Close()
+		}
+	}()
+	if d.runner, err = d.newRunner(cfg); err != nil {
+		return nil, err
+	}
+	if err = d.sched.Replace(d.entries(cfg, d.runner)); err != nil {
+		return nil, err
+	}
+	if err = d.track(cfg); err != nil {
+		return nil, err
+	}
+	if addr := listenAddr(cfg); addr != "" {
+		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
+		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// serve runs every job on its schedule until ctx is cancelled, reloading
+// the config file on each SIGHUP. Then it drains: it stops taking new runs
+// and lets those in flight finish for up to drain, cancelling them after,
+// and stops the ops endpoint. It returns once every run has returned.
+func (d *daemon) serve(ctx context.Context, drain time.Duration) {
+	// SIGHUP is ours from here on: before, its default action ends the
+	// process, which is right for a daemon that has not started.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	// Runs get a context of their own: the first signal stops new runs
+	// but lets those in flight finish, up to the drain timeout.
+	d.sched.Start(context.WithoutCancel(ctx))
+	fields := []zap.Field{zap.Int("jobs", len(d.cfg.Jobs)), zap.String("state_dir", d.cfg.StateDir),
+		zap.String("version", version)}
+	if d.srv != nil {
+		fields = append(fields, zap.String("http", d.srv.Addr()))
+	}
+	d.log.Info("started", fields...)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-hup:
+			d.log.Info("reloading config", zap.String("config", d.path))
+			_ = d.reload() // logged; the old config stays in force on error
+		}
+	}
+	d.drain(drain)
+}
+
+// drain stops the daemon taking new runs, waits up to timeout for those in
+// flight, then cancels what is left, and stops the ops endpoint.
+func (d *daemon) drain(timeout time.Duration) {
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
+	d.log.Info("stopping", zap.Duration("drain", timeout))
+	dctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := d.sched.Stop(dctx); err != nil {
+		d.log.Warn("drain cut short", zap.String("error", err.Error()))
+	}
+	if d.srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = d.srv.Close(sctx)
+	}
+	d.log.Info("stopped")
+}
+
+// Close stops the ops endpoint if serve did not, closes the ledger and
+// releases the state_dir lock. It returns the ledger's close error.
+func (d *daemon) Close() error {
+	if d.srv != nil {
+		_ = d.srv.Close(context.Background())
+	}
+	return d.app.Close()
 }
 
 // alertAfter is how many consecutive failed runs of a job make a "job
@@ -45,9 +151,9 @@ func (d *daemon) alertAfter() int {
 // newRunner returns a runner for cfg on the daemon's ledger, feeding the
 // metrics.
 func (d *daemon) newRunner(cfg *config.Config) (*exchange.Runner, error) {
-	r, err := exchange.NewRunner(cfg, d.ledger, d.log)
+	r, err := newRunner(cfg, d.ledger, d.log)
 	if err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
+		return nil, err
 	}
 	r.Observe = func(e exchange.Event) {
 		if e.Outcome == "retry" {

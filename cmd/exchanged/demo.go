@@ -17,6 +17,9 @@ type DemoCommand struct {
 	stdout, stderr io.Writer
 }
 
+// Run sets up the demo's partners in --dir (or a temporary directory,
+// removed after), runs every sample job once and prints the trees before
+// and after. It returns an error if any job failed.
 func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -49,6 +52,10 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	r, err := a.newRunner()
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(c.stdout, "exchanged demo in %s\nconfig: %s\n\nbefore:\n", root, env.ConfigPath)
 	if err := env.Tree(c.stdout); err != nil {
@@ -57,7 +64,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintln(c.stdout)
 	failed := 0
 	for _, job := range demo.Jobs {
-		res, err := a.runner.Run(ctx, job)
+		res, err := r.Run(ctx, job)
 		status := "ok"
 		if err != nil {
 			status, failed = "FAILED: "+err.Error(), failed+1
@@ -69,7 +76,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	if err := env.Tree(c.stdout); err != nil {
 		return err
 	}
-	ids, err := a.runner.Staging().IDs()
+	ids, err := r.Staging().IDs()
 	if err != nil {
 		return err
 	}

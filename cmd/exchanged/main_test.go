@@ -12,7 +12,9 @@ import (
 	"time"
 )
 
-// binary is the exchanged binary the lifecycle tests run, built once.
+// binary is the exchanged binary the lifecycle tests run, built once with
+// the crashtest tag, so that the crash tests can kill it at a step
+// boundary (EXCHANGED_CRASH_AT; see internal/crash).
 var binary string
 
 func TestMain(m *testing.M) {
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "exchanged")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "crashtest", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build exchanged: %v\n%s", err, out)
 		os.Exit(1)

@@ -41,12 +41,16 @@ func (c *OnceCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	r, err := a.newRunner()
+	if err != nil {
+		return err
+	}
 	failed := 0
 	for _, j := range jobs {
 		if ctx.Err() != nil {
 			break
 		}
-		if _, err := a.runner.Run(ctx, j); err != nil {
+		if _, err := r.Run(ctx, j); err != nil {
 			failed++
 			a.log.Debug("job failed", zap.String("job", j))
 		}

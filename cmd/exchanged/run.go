@@ -4,15 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/exchanged/exchanged/internal/ops"
-	"github.com/exchanged/exchanged/schedule"
 )
 
 // RunCommand is the daemon: every job on its schedule until SIGTERM.
@@ -39,76 +31,11 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := openApp(cfg, c.stderr)
+	d, err := openDaemon(*path, cfg, c.stderr)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-
-	d := &daemon{path: *path, log: a.log, ledger: a.ledger, cfg: cfg,
-		failing: map[string]int{}, alerted: map[string]bool{}}
-	d.metrics = ops.NewMetrics(version, d.staging)
-	d.sched = schedule.New(schedule.Options{Location: cfg.Location, Logger: a.log.Named("schedule"),
-		MaxConcurrent: maxConcurrent(cfg), Jitter: jitter(cfg)})
-	r, err := d.newRunner(cfg)
-	if err != nil {
-		return err
-	}
-	d.runner = r
-	if err := d.sched.Replace(d.entries(cfg, r)); err != nil {
-		return err
-	}
-	if err := d.track(cfg); err != nil {
-		return err
-	}
-	var srv *ops.Server
-	if addr := listenAddr(cfg); addr != "" {
-		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
-		if srv, err = ops.Listen(addr, h, a.log); err != nil {
-			return err
-		}
-		defer srv.Close(context.Background())
-	}
-
-	// SIGHUP is ours from here on: before, its default action ends the
-	// process, which is right for a daemon that has not started.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	// Runs get a context of their own: the first signal stops new runs
-	// but lets those in flight finish, up to the drain timeout.
-	d.sched.Start(context.WithoutCancel(ctx))
-	fields := []zap.Field{zap.Int("jobs", len(cfg.Jobs)), zap.String("state_dir", cfg.StateDir),
-		zap.String("version", version)}
-	if srv != nil {
-		fields = append(fields, zap.String("http", srv.Addr()))
-	}
-	a.log.Info("started", fields...)
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-hup:
-			a.log.Info("reloading config", zap.String("config", *path))
-			_ = d.reload() // logged; the old config stays in force on error
-		}
-	}
-
-	d.mu.Lock()
-	d.stopping = true
-	d.mu.Unlock()
-	a.log.Info("stopping", zap.Duration("drain", *drain))
-	dctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	if err := d.sched.Stop(dctx); err != nil {
-		a.log.Warn("drain cut short", zap.String("error", err.Error()))
-	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(sctx)
-	}
-	a.log.Info("stopped")
+	defer d.Close()
+	d.serve(ctx, *drain)
 	return nil
 }

@@ -18,6 +18,9 @@ type ValidateCommand struct {
 	stdout io.Writer
 }
 
+// Run loads and validates the file of --config and prints its jobs; with
+// --connect it then checks every partner and job directory. It returns an
+// error matching errConfig for a file that does not load or validate.
 func (c *ValidateCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("config validate", flag.ContinueOnError)
 	fs.SetOutput(c.stdout)

@@ -309,3 +309,47 @@ func TestValidateConnectSFTPD(t *testing.T) {
 		})
 	}
 }
+
+// --connect against a write-only drop folder (the in-process server
+// refusing stat, list, read, rename, link and remove): a destination with
+// upload: direct passes on the probe's create alone and says that the
+// empty probe file is left; the same folder in temp mode fails at stat,
+// the first thing a temp-mode delivery needs.
+func TestValidateConnectWriteOnlyDirect(t *testing.T) {
+	root := t.TempDir()
+	plain, _, pub := testKeys(t, "unused")
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	writeFile(t, keyFile, []byte(plain))
+	srv, err := sftpd.Start(sftpd.Options{Root: root, User: "incasso", AuthorizedKeys: []ssh.PublicKey{pub}, Deny: sftpd.WriteOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var port int
+	fmt.Sscanf(srv.Addr()[strings.LastIndex(srv.Addr(), ":")+1:], "%d", &port)
+	p := peer{port: port, user: "incasso", keyFile: keyFile, trust: `host_key: "` + srv.Fingerprint() + `"`, root: "", localRoot: root}
+	for _, tc := range []struct {
+		mode string
+		want string
+	}{
+		{"direct", "job out destinations[0] acme:/in: ok (probe file created; remove refused, the empty probe file /in/" + probePrefix},
+		{"temp", "job out destinations[0] acme:/in: FAIL: sftp 127.0.0.1:"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			cfg, _ := connectConfig(t, p, "")
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = bytes.Replace(b, []byte("[{partner: acme, dir: /in}]"), []byte("[{partner: acme, dir: /in, upload: "+tc.mode+"}]"), 1)
+			writeFile(t, cfg, b)
+			code, stdout, stderr := validate(t, "--config", cfg, "--connect")
+			if code != exitFailed { // the source job's listing is refused either way
+				t.Errorf("exit %d, want %d:\n%s%s", code, exitFailed, stdout, stderr)
+			}
+			if !strings.Contains(stdout, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, stdout)
+			}
+		})
+	}
+}

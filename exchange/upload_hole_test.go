@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,119 +16,13 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+
+	sftpep "github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp/sftptest"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/exchanged/exchanged/config"
-	"github.com/exchanged/exchanged/internal/sftpd"
-	"github.com/exchanged/exchanged/internal/sshdtest"
 )
-
-// TestOpenSSHPacketFromLimits: against a real OpenSSH sshd the endpoint
-// reads limits@openssh.com and moves files in 255 KiB requests, many in
-// flight, byte for byte, whatever the reader it uploads from.
-func TestOpenSSHPacketFromLimits(t *testing.T) {
-	s := sshdtest.Start(t)
-	ep := NewSFTP("p", opensshConfig(t, s), nil, nil)
-	t.Cleanup(func() { ep.Close() })
-	testTransfers(t, ep, t.TempDir())
-	if ep.packet != maxPacket {
-		t.Errorf("packet = %d, want %d (OpenSSH announces 255 KiB in limits@openssh.com)", ep.packet, maxPacket)
-	}
-	if got := requestsPerFile(ep.packet); got != 32 {
-		t.Errorf("requests per file = %d, want 32", got)
-	}
-
-	// A file small at open that grows past one request before the copy
-	// is read whole: the caller, not the read, judges the size.
-	p := filepath.Join(t.TempDir(), "growing.csv")
-	os.WriteFile(p, claims, 0o644)
-	r, err := ep.Open(context.Background(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	more := bytes.Repeat(claims, 2*maxPacket/len(claims))
-	f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
-	f.Write(more)
-	f.Close()
-	var buf bytes.Buffer
-	if n, err := io.Copy(&buf, r); err != nil || !bytes.Equal(buf.Bytes(), append(claims, more...)) {
-		t.Fatalf("grown file: copied %d bytes, %v; want %d", n, err, len(claims)+len(more))
-	}
-}
-
-// TestInprocPacketDefault: a server without limits@openssh.com gets the
-// 32 KiB requests every server takes.
-func TestInprocPacketDefault(t *testing.T) {
-	srv := startInproc(t, sftpd.Options{})
-	ep := NewSFTP("p", srv.cfg, nil, nil)
-	t.Cleanup(func() { ep.Close() })
-	testTransfers(t, ep, "/")
-	if ep.packet != defaultPacket {
-		t.Errorf("packet = %d, want %d", ep.packet, defaultPacket)
-	}
-}
-
-// testTransfers uploads and downloads files of awkward sizes through ep
-// and checks every byte.
-func testTransfers(t *testing.T, ep *SFTP, dir string) {
-	t.Helper()
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, size := range []int{0, 1, defaultPacket, maxPacket + 1, 3<<20 + 7} {
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(rng.Uint32())
-		}
-		local := filepath.Join(t.TempDir(), "f")
-		if err := os.WriteFile(local, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		readers := map[string]func() io.Reader{
-			"os.File": func() io.Reader { f, _ := os.Open(local); t.Cleanup(func() { f.Close() }); return f },
-			"stream":  func() io.Reader { return struct{ io.Reader }{bytes.NewReader(data)} }, // size unknown
-		}
-		for name, open := range readers {
-			p := join(dir, "t_"+name+"_"+itoa(int64(size)))
-			w, err := ep.Create(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := io.Copy(w, open())
-			if err == nil {
-				err = w.Sync()
-			}
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil || n != int64(size) {
-				t.Fatalf("%s %d: wrote %d, %v", name, size, n, err)
-			}
-			r, err := ep.Open(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(struct{ io.Reader }{r}) // Read, in packet-sized requests
-			r.Close()
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("%s %d: read back %d bytes, %v", name, size, len(got), err)
-			}
-			r, err = ep.Open(ctx, p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			_, err = io.Copy(&buf, r) // WriteTo: concurrent reads
-			r.Close()
-			if err != nil || !bytes.Equal(buf.Bytes(), data) {
-				t.Fatalf("%s %d: copied back %d bytes, %v", name, size, buf.Len(), err)
-			}
-			if err := ep.Remove(ctx, p); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
 
 // TestUploadHoleRemoved: with concurrent writes, a write that fails early
 // in the file while the later ones succeed leaves a full-size file with a
@@ -141,7 +34,7 @@ func TestUploadHoleRemoved(t *testing.T) {
 	data := bytes.Repeat(claims, 1+(1<<20)/len(claims)) // 1 MiB: 32 requests of 32 KiB
 	os.WriteFile(filepath.Join(cases, "outbox", "claims_1.csv"), data, 0o644)
 
-	srv := startHoleServer(t, defaultPacket) // fails the write at offset 32 KiB, takes the rest
+	srv := startHoleServer(t, 32<<10) // one request on a server without limits@openssh.com: fails the write at offset 32 KiB, takes the rest
 	g := newRig(t, map[string]*config.Partner{
 		"cases":  localPartner("internal", cases),
 		"jansen": sftpPartner("internal", srv.cfg),
@@ -156,7 +49,7 @@ func TestUploadHoleRemoved(t *testing.T) {
 	if !srv.laterWrites.Load() {
 		t.Fatal("no write after the failed one reached the server: the test did not make a hole")
 	}
-	ep := NewSFTP("jansen", srv.cfg, nil, nil)
+	ep := sftpep.New("jansen", srv.cfg, nil, nil)
 	defer ep.Close()
 	ents, err := ep.List(context.Background(), "/in")
 	if err != nil {
@@ -180,7 +73,7 @@ type holeServer struct {
 func startHoleServer(t *testing.T, failAt int64) *holeServer {
 	t.Helper()
 	hs := &holeServer{}
-	key := newClientKey(t, "")
+	key := sftptest.NewKey(t, "")
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +83,7 @@ func startHoleServer(t *testing.T, failAt int64) *holeServer {
 		t.Fatal(err)
 	}
 	sc := &ssh.ServerConfig{PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-		if bytes.Equal(k.Marshal(), key.signer.PublicKey().Marshal()) {
+		if bytes.Equal(k.Marshal(), key.Signer.PublicKey().Marshal()) {
 			return nil, nil
 		}
 		return nil, errors.New("unknown key")
@@ -218,9 +111,10 @@ func startHoleServer(t *testing.T, failAt int64) *holeServer {
 	if err := mem.FileCmd.Filecmd(sftp.NewRequest("Mkdir", "/in")); err != nil {
 		t.Fatal(err)
 	}
-	host, port := splitHostPort(t, ln.Addr().String())
+	tcp := ln.Addr().(*net.TCPAddr)
+	host, port := tcp.IP.String(), tcp.Port
 	hs.cfg = config.SFTP{Host: host, Port: port, User: "incasso",
-		PrivateKey: config.Secret{Ref: "env:TEST_KEY", Value: key.pem},
+		PrivateKey: config.Secret{Ref: "env:TEST_KEY", Value: key.PEM},
 		HostKey:    ssh.FingerprintSHA256(hostPriv.PublicKey()),
 		Timeout:    config.Duration(10 * time.Second)}
 	return hs

@@ -2,6 +2,9 @@ package exchange
 
 import (
 	"bytes"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -275,4 +278,227 @@ func TestTransformWritesEachRecipientsFormat(t *testing.T) {
 	if err := CheckConfig(g.cfg); err == nil || !strings.Contains(err.Error(), "destinations[0].format") {
 		t.Fatalf("CheckConfig with an unknown field = %v", err)
 	}
+}
+
+// A source file named like our internal staged names cannot clobber its
+// own reject report.
+func TestSourceNamedLikeInternalFiles(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Source.Match = "*"
+	os.WriteFile(filepath.Join(acme, "outbox", "rejects.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(acme, "rejects", "rejects.rejects.csv"))
+	if err != nil || !strings.Contains(string(b), "bsn_column") {
+		t.Fatalf("report = %q, %v", b, err)
+	}
+}
+
+// A crash in a rejection after the staged copy was removed, before the
+// report was staged (no rejects destination): the next run finishes it.
+func TestRejectionResumesWithoutReport(t *testing.T) {
+	g, acme, _, _ := transformRig(t)
+	g.cfg.Jobs["claims-in"].Rejects = nil
+	os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), []byte("Factuur;BSN\r\nF-1;111222333\r\n"), 0o644)
+	// Take the file to "cleaned", then remove its staged copy as the
+	// rejection does just before a crash.
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_bsn.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := g.runner.Staging().Create(id, "claims_bsn.csv")
+	st.Write([]byte("x"))
+	n, sum, _ := st.Commit()
+	g.ledger.MarkStaged(id, sum, n)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	if err := g.runner.Staging().MarkRejected(id); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(g.runner.Staging().Path(id, "claims_bsn.csv"))
+	os.Remove(filepath.Join(acme, "outbox", "claims_bsn.csv"))
+	// The subjects its outputs had recorded before the crash.
+	g.ledger.AddSubjects(id, 0, []string{g.ledger.Pseudonym("acme", "K-1")})
+	if _, err := g.run("claims-in"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := g.ledger.File(id); got.State != ledger.StateRejected {
+		t.Fatalf("state = %s, want rejected", got.State)
+	}
+	if n := subjectRows(t, g, id); n != 0 {
+		t.Errorf("%d subjects left for the rejected file", n)
+	}
+	g.stagingEmpty()
+}
+
+// A staged copy that is missing without the rejection's mark is not taken
+// for a rejection: the file fails loudly, stays pending, and nothing of it
+// is removed or recorded as rejected.
+func TestMissingStagedCopyIsNotARejection(t *testing.T) {
+	g, _, _, _ := transformRig(t)
+	f := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "claims_1.csv", Size: 1, ModTime: g.runner.Now()}
+	id, err := g.ledger.AddFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ledger.MarkStaged(id, sum([]byte("x")), 1)
+	g.ledger.SetState(id, ledger.StateCleaned)
+	res, err := g.run("claims-in")
+	if err == nil || res.Failed != 1 {
+		t.Fatalf("run = %+v, %v; want the file failed", res, err)
+	}
+	got, _ := g.ledger.File(id)
+	if got.State != ledger.StateCleaned || !strings.Contains(got.Error, "staged copy of file") {
+		t.Fatalf("file = %+v; want still cleaned, with the missing copy as its error", got)
+	}
+	if ev := g.logs.FilterMessage("file failed").All(); len(ev) != 1 || ev[0].ContextMap()["permanent"] != true {
+		t.Errorf("file failed events = %v", ev)
+	}
+}
+
+// subjectRows counts the data subjects the ledger holds for file id.
+func subjectRows(t *testing.T, g *rig, id int64) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(g.cfg.StateDir, "ledger.db")+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM subjects WHERE file_id = ?`, id).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// manyClaims is a claims file in the acme-claims layout with n rows: the debtor reference
+// ref(i) on row i, and kenmerk(i) in a column no field takes.
+func manyClaims(n int, ref, kenmerk func(i int) string) []byte {
+	b := []byte("Factuur;Klantnummer;Naam;Bedrag;Kenmerk\r\n")
+	for i := 1; i <= n; i++ {
+		b = fmt.Appendf(b, "F-%d;%s;Jan Smit;10,00;%s\r\n", i, ref(i), kenmerk(i))
+	}
+	return b
+}
+
+func kRef(i int) string { return fmt.Sprintf("K-%d", i) }
+
+// cleanedFile records data as the file acme/outbox/name of claims-in staged and its source
+// cleaned, as a run leaves it just before prepare, and returns its id.
+func cleanedFile(t *testing.T, g *rig, acme, name string, data []byte) int64 {
+	t.Helper()
+	src := filepath.Join(acme, "outbox", name)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := stagedFile(t, g, "claims-in", "acme", acme, name)
+	os.Remove(src)
+	if err := g.ledger.SetState(id, ledger.StateCleaned); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestTransformRejectedFileLeavesNoSubjects: the subjects of a file's outputs are recorded in
+// batches of 1000 while it is read; a file of 2500 rows rejected whole only at its end (a
+// BSN column found by its values: written with dots as the debtor reference, or plain in a
+// column no field takes) leaves none of them in the ledger.
+func TestTransformRejectedFileLeavesNoSubjects(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var bsns []string
+	for len(bsns) < 2500 {
+		s := fmt.Sprintf("%09d", rnd.IntN(1e9))
+		sum := 0
+		for i := range 8 {
+			sum += (9 - i) * int(s[i]-'0')
+		}
+		if sum -= int(s[8] - '0'); sum%11 == 0 && sum != 0 {
+			bsns = append(bsns, s)
+		}
+	}
+	none := func(int) string { return "" }
+	cases := map[string][]byte{
+		"dotted debtor references": manyClaims(2500, func(i int) string {
+			b := bsns[i-1]
+			return b[:4] + "." + b[4:6] + "." + b[6:]
+		}, none),
+		"unmapped column": manyClaims(2500, kRef, func(i int) string { return bsns[i-1] }),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			g, acme, cases, gdw := transformRig(t)
+			os.WriteFile(filepath.Join(acme, "outbox", "claims_bsn.csv"), data, 0o644)
+			if res, err := g.run("claims-in"); err != nil || res.Files != 1 || res.Delivered != 1 {
+				t.Fatalf("run = %+v, %v; want the file rejected and its report delivered", res, err)
+			}
+			if f := onlyFile(t, g, "claims-in"); f.State != ledger.StateRejected || f.Rows != 2500 {
+				t.Fatalf("ledger file = %+v, want rejected after 2500 rows", f)
+			}
+			for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in")} {
+				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+					t.Errorf("%s received %v", dir, ents)
+				}
+			}
+			if n := subjectRows(t, g, 1); n != 0 {
+				t.Errorf("%d subjects left in the ledger for a rejected file", n)
+			}
+			g.stagingEmpty()
+		})
+	}
+}
+
+// TestTransformSubjectsOnce: subjects of outputs that a failed preparation discards are
+// dropped; the file prepared again has each of its subjects recorded once per output, also
+// after an attempt cut short by a crash left some behind (among them ones that attempt's
+// config gave an output this one does not have).
+func TestTransformSubjectsOnce(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	data := manyClaims(2500, kRef, func(int) string { return "" })
+	id := cleanedFile(t, g, acme, "claims_1.csv", data)
+
+	// The second output cannot be committed: the first is, its subjects and all, then discarded.
+	block := g.runner.Staging().Path(id, ".out-1-gdw-bailiff.csv")
+	os.MkdirAll(filepath.Join(block, "x"), 0o700)
+	if res, err := g.run("claims-in"); err == nil && res.Failed == 0 {
+		t.Fatalf("run = %+v, %v; want the file failed", res, err)
+	}
+	if f, _ := g.ledger.File(id); f.State != ledger.StateCleaned {
+		t.Fatalf("state = %s, want cleaned", f.State)
+	}
+	if n := subjectRows(t, g, id); n != 0 {
+		t.Fatalf("%d subjects left after a failed preparation", n)
+	}
+	os.RemoveAll(block)
+
+	// What a crash after two batches leaves: references of the file, a stale one, and an output
+	// of a destination since removed.
+	var left []string
+	for i := 1; i <= 2000; i++ {
+		left = append(left, g.ledger.Pseudonym("acme", kRef(i)))
+	}
+	g.ledger.AddSubjects(id, 0, left)
+	g.ledger.AddSubjects(id, 1, append(left[:1000:1000], g.ledger.Pseudonym("acme", "K-stale")))
+	g.ledger.AddSubjects(id, 2, left[:1])
+
+	if res, err := g.run("claims-in"); err != nil || res.Delivered != 2 {
+		t.Fatalf("run = %+v, %v", res, err)
+	}
+	if f, _ := g.ledger.File(id); f.State != ledger.StateDone {
+		t.Fatalf("state = %s, want done", f.State)
+	}
+	if n := subjectRows(t, g, id); n != 2*2500 {
+		t.Errorf("%d subjects recorded, want 2500 for each of 2 outputs", n)
+	}
+	for ref, want := range map[string]int{"K-1": 2, "K-1500": 2, "K-2500": 2, "K-stale": 0} {
+		if ds, err := g.ledger.Disclosures(g.ledger.Pseudonym("acme", ref)); err != nil || len(ds) != want {
+			t.Errorf("disclosures of %s = %d (%v), want %d", ref, len(ds), err, want)
+		}
+	}
+	for _, f := range []string{filepath.Join(cases, "inbox", "claims_1.csv"), filepath.Join(gdw, "in", "claims_1.csv")} {
+		if b, err := os.ReadFile(f); err != nil || bytes.Count(b, []byte("\n")) != 2501 {
+			t.Errorf("%s: %d lines, %v", f, bytes.Count(b, []byte("\n")), err)
+		}
+	}
+	g.stagingEmpty()
 }

@@ -16,13 +16,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 	"github.com/exchanged/exchanged/transform"
 )
-
-// errFileRejected is returned by prepare when a file was rejected whole
-// and is finished with: its reject report delivered, its staging removed.
-var errFileRejected = errors.New("exchange: file rejected")
 
 // rejectsName is the staged name of a file's reject report: hidden, so
 // that no source file name (hidden ones are never staged) can collide.
@@ -55,8 +52,8 @@ func LayoutFor(cfg *config.Config, name string) (transform.Layout, error) {
 func profileFor(cfg *config.Config, j *config.Job, d *config.Destination) (transform.Profile, error) {
 	name := cfg.ProfileFor(j, d)
 	p := cfg.Partners[d.Partner]
-	if p == nil || !transform.ProfileAllowed(p.Role, name) {
-		return transform.Profile{}, Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
+	if p == nil || !config.RolePermits(p.Role, name) {
+		return transform.Profile{}, endpoint.Permanent(fmt.Errorf("exchange: job %s: partner %s may not receive profile %q", j.Name, d.Partner, name))
 	}
 	return transform.BuiltinProfile(name)
 }
@@ -105,8 +102,16 @@ func CheckConfig(cfg *config.Config) error {
 // read through the job's layout, validated, and minimized to each
 // destination's profile. Bad rows go to a staged reject report. A file
 // rejected whole is finished here (errFileRejected). Without a transform
-// the staged copy itself is every destination's output.
-func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
+// the staged copy itself is every destination's output. Whatever it
+// returns, no output it began is left half-made: the one deferred Abort
+// removes every staged file it did not commit.
+//
+// The outputs' data subjects go to the ledger in batches while the file
+// is read, so that memory stays flat; outputs that are discarded take
+// theirs with them: on a failure here, on a rejection (finishRejection),
+// and, for what an attempt cut short by a crash left, before the file is
+// read again.
+func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	tr := rn.job.Transform
 	if tr == nil {
 		return nil
@@ -119,57 +124,33 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		}
 		// Not a rejection: the only copy is gone. Say so on every run
 		// rather than guess.
-		return Permanent(fmt.Errorf("exchange: the staged copy of file %d is missing", f.ID))
+		return endpoint.Permanent(fmt.Errorf("exchange: the staged copy of file %d is missing", f.ID))
 	}
 	layout, err := LayoutFor(rn.cfg, tr.Layout)
 	if err != nil {
-		return Permanent(err)
+		return endpoint.Permanent(err)
 	}
-	var staged []*Staged
-	abort := func() {
-		for _, st := range staged {
-			st.Abort()
-		}
+	if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
+		return err
 	}
-	outs := make([]transform.Output, len(rn.job.Destinations))
-	subjects := make([]*subjectBatch, len(rn.job.Destinations))
-	for i, d := range rn.job.Destinations {
-		prof, err := profileFor(rn.cfg, rn.job, d)
-		if err != nil {
-			abort()
-			return err
+	defer func() {
+		if err != nil && !errors.Is(err, errFileRejected) {
+			if _, derr := rn.ledger.DropSubjects(f.ID); derr != nil {
+				// Dropped when the file is prepared again.
+				rn.fileLog(f).Warn("subjects not dropped", zap.String("error", derr.Error()))
+			}
 		}
-		format, err := formatFor(d)
-		if err != nil {
-			abort()
-			return Permanent(err)
-		}
-		st, err := rn.staging.Create(f.ID, rn.output(f, i))
-		if err != nil {
-			abort()
-			return err
-		}
-		staged = append(staged, st)
-		subjects[i] = &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, creditor: f.Partner}
-		outs[i] = transform.Output{W: st, Profile: prof, Format: format, Subject: subjects[i].add}
-	}
-	var rej *Staged
-	if rn.job.Rejects != nil {
-		if rej, err = rn.staging.Create(f.ID, rejectsName); err != nil {
-			abort()
-			return err
-		}
+	}()
+	o := &outputs{}
+	defer o.abort()
+	if err := rn.createOutputs(f, o); err != nil {
+		return err
 	}
 	in, err := rn.staging.Open(f.ID, f.Name)
 	if err != nil {
-		abort()
 		return err
 	}
-	var rejects io.Writer // nil, not a nil *Staged, when the job has no rejects
-	if rej != nil {
-		rejects = rej
-	}
-	stats, err := transform.Process(ctx, in, layout, outs, rejects)
+	stats, err := transform.Process(ctx, in, layout, o.outs, o.rejects())
 	in.Close()
 	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected),
 		zap.Int("lines", stats.Lines), zap.Int("blank", stats.Blank))
@@ -177,69 +158,14 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 		// Rows rejected for a BSN in a value: the count, never a value or a line.
 		l.Warn("possible bsn in rows", zap.Bool("security", true), zap.Int("possible_bsn", stats.PossibleBSN))
 	}
-	if err != nil {
-		abort() // every output: a rejected file delivers nothing
-		if !errors.Is(err, transform.ErrRejected) {
-			if rej != nil {
-				rej.Abort()
-			}
-			return err
-		}
-		bsn := errors.Is(err, transform.ErrBSN)
-		l.Error("file rejected", zap.Bool("security", bsn), zap.String("outcome", "rejected"), zap.String("error", err.Error()))
-		rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "rejected", Rows: stats.Rows, Rejected: stats.Rejected})
-		// The staged copy goes first and at once: a file with a BSN is
-		// not kept, whatever happens to its report. The mark first says
-		// that its absence is a rejection.
-		if err := rn.staging.MarkRejected(f.ID); err != nil {
-			if rej != nil {
-				rej.Abort()
-			}
-			return err
-		}
-		if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			if rej != nil {
-				rej.Abort()
-			}
-			return err
-		}
-		_ = syncDir(rn.staging.Dir())
-		_ = rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected)
-		if rej != nil {
-			if _, _, err := rej.Commit(); err != nil {
-				l.Error("reject report lost", zap.String("outcome", "failed"), zap.String("error", err.Error()))
-			}
-		}
-		return rn.finishRejection(ctx, f)
+	switch {
+	case errors.Is(err, transform.ErrRejected):
+		return rn.rejectWhole(ctx, f, o, stats, l, err)
+	case err != nil:
+		return err
 	}
-	for _, s := range subjects {
-		if err := s.flush(); err != nil {
-			abort()
-			if rej != nil {
-				rej.Abort()
-			}
-			return err
-		}
-	}
-	for k, st := range staged {
-		if _, _, err := st.Commit(); err != nil {
-			for _, rest := range staged[k+1:] {
-				rest.Abort()
-			}
-			if rej != nil {
-				rej.Abort()
-			}
-			return err
-		}
-	}
-	if rej != nil {
-		if stats.Rejected > 0 {
-			if _, _, err := rej.Commit(); err != nil {
-				return err
-			}
-		} else {
-			rej.Abort()
-		}
+	if err := o.commit(stats.Rejected > 0); err != nil {
+		return err
 	}
 	if err := rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected); err != nil {
 		return err
@@ -249,9 +175,124 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) error {
 	return nil
 }
 
+// outputs are the staged files one prepare writes: each destination's,
+// and the reject report if the job has a rejects destination.
+type outputs struct {
+	staged   []*Staged // one per destination
+	rej      *Staged   // nil: the job has no rejects destination
+	subjects []*subjectBatch
+	outs     []transform.Output
+}
+
+// abort removes every output not committed.
+func (o *outputs) abort() {
+	for _, st := range o.staged {
+		st.Abort()
+	}
+	if o.rej != nil {
+		o.rej.Abort()
+	}
+}
+
+// rejects returns where the transform writes bad rows: nil, not a nil
+// *Staged, when the job has no rejects destination.
+func (o *outputs) rejects() io.Writer {
+	if o.rej == nil {
+		return nil
+	}
+	return o.rej
+}
+
+// commit records the outputs' data subjects and makes every output stand,
+// and the reject report if it holds rows (withRejects); else it is removed.
+func (o *outputs) commit(withRejects bool) error {
+	for _, s := range o.subjects {
+		if err := s.flush(); err != nil {
+			return err
+		}
+	}
+	for _, st := range o.staged {
+		if _, _, err := st.Commit(); err != nil {
+			return err
+		}
+	}
+	if o.rej != nil && withRejects {
+		if _, _, err := o.rej.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createOutputs begins in o a staged output for each destination, with the
+// profile and format it receives, and the staged reject report. What it
+// began before a failure is left in o for the caller's abort.
+func (rn *run) createOutputs(f *ledger.File, o *outputs) error {
+	for i, d := range rn.job.Destinations {
+		prof, err := profileFor(rn.cfg, rn.job, d)
+		if err != nil {
+			return err
+		}
+		format, err := formatFor(d)
+		if err != nil {
+			return endpoint.Permanent(err)
+		}
+		st, err := rn.staging.Create(f.ID, rn.output(f, i))
+		if err != nil {
+			return err
+		}
+		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, creditor: f.Partner}
+		o.staged = append(o.staged, st)
+		o.subjects = append(o.subjects, sub)
+		o.outs = append(o.outs, transform.Output{W: st, Profile: prof, Format: format, Subject: sub.add})
+	}
+	if rn.job.Rejects != nil {
+		rej, err := rn.staging.Create(f.ID, rejectsName)
+		if err != nil {
+			return err
+		}
+		o.rej = rej
+	}
+	return nil
+}
+
+// rejectWhole finishes a file the transform rejected whole (err): no
+// output is kept, the staged copy goes at once, and the reject report is
+// committed and delivered (finishRejection).
+func (rn *run) rejectWhole(ctx context.Context, f *ledger.File, o *outputs, stats transform.Stats, l *zap.Logger, err error) error {
+	for _, st := range o.staged {
+		st.Abort() // a rejected file delivers nothing
+	}
+	bsn := errors.Is(err, transform.ErrBSN)
+	l.Error("file rejected", zap.Bool("security", bsn), zap.String("outcome", "rejected"), zap.String("error", err.Error()))
+	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "rejected", Rows: stats.Rows, Rejected: stats.Rejected})
+	// The staged copy goes first and at once: a file with a BSN is not
+	// kept, whatever happens to its report. The mark first says that its
+	// absence is a rejection.
+	if err := rn.staging.MarkRejected(f.ID); err != nil {
+		return err
+	}
+	if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	_ = syncDir(rn.staging.Dir())
+	_ = rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected)
+	if o.rej != nil {
+		if _, _, err := o.rej.Commit(); err != nil {
+			l.Error("reject report lost", zap.String("outcome", "failed"), zap.String("error", err.Error()))
+		}
+	}
+	return rn.finishRejection(ctx, f)
+}
+
 // finishRejection delivers a rejected file's report, if the job has a
 // rejects destination, then removes its staging and records it rejected.
 func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
+	// Nothing of it is delivered: the subjects of its outputs go, before
+	// the record that would leave them behind.
+	if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
+		return err
+	}
 	if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err // not known to be absent: not recorded rejected without it
 	} else if err == nil {
@@ -296,7 +337,8 @@ func reportName(name string) string {
 
 // subjectBatch turns the debtor references of one output into
 // pseudonyms and records them in the ledger in batches, so that memory
-// stays flat whatever the file's size.
+// stays flat whatever the file's size. prepare drops them again if the
+// output is discarded.
 type subjectBatch struct {
 	l        *ledger.Ledger
 	fileID   int64

@@ -1,4 +1,4 @@
-package exchange
+package sftp
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp/sftptest"
 	"github.com/exchanged/exchanged/internal/proftpdtest"
 	"github.com/exchanged/exchanged/internal/sshdtest"
 	"github.com/exchanged/exchanged/internal/sshdtest/peer"
@@ -40,8 +42,8 @@ type realServer struct {
 func realServers(t *testing.T) []realServer {
 	o, p := sshdtest.Start(t), proftpdtest.Start(t)
 	return []realServer{
-		{"openssh", opensshConfig(t, o), o.HostKeys, o.Root},
-		{"proftpd", proftpdConfig(t, p), p.HostKeys, "/"},
+		{"openssh", sftptest.OpenSSH(t, o), o.HostKeys, o.Root},
+		{"proftpd", sftptest.ProFTPD(t, p), p.HostKeys, "/"},
 	}
 }
 
@@ -50,7 +52,7 @@ func realServers(t *testing.T) []realServer {
 func dialList(t *testing.T, srv realServer, cfg config.SFTP) (*SFTP, error, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
-	ep := NewSFTP("acme", cfg, zap.New(core), nil)
+	ep := New("acme", cfg, zap.New(core), nil)
 	t.Cleanup(func() { ep.Close() })
 	ctx := context.Background()
 	if _, err := ep.List(ctx, srv.dir); err != nil {
@@ -116,8 +118,8 @@ func TestPinWrongKeyRefused(t *testing.T) {
 				cfg := srv.cfg
 				cfg.KnownHosts, cfg.HostKey = "", pin
 				_, err, logs := dialList(t, srv, cfg)
-				if !errors.Is(err, ErrHostKeyChanged) || !IsPermanent(err) {
-					t.Fatalf("err = %v, want permanent ErrHostKeyChanged", err)
+				if !errors.Is(err, endpoint.ErrHostKeyChanged) || !endpoint.IsPermanent(err) {
+					t.Fatalf("err = %v, want permanent endpoint.ErrHostKeyChanged", err)
 				}
 				securityEvent(t, logs, "mismatch", strings.Join(all, ", "))
 				if form == "fingerprint" {
@@ -137,13 +139,13 @@ func TestPinWrongKeyRefused(t *testing.T) {
 // TestPinTypeServerLacks: a pin of a key type the server has no key of.
 func TestPinTypeServerLacks(t *testing.T) {
 	p := proftpdtest.Start(t)
-	srv := realServer{"proftpd", proftpdConfig(t, p), p.HostKeys, "/"}
+	srv := realServer{"proftpd", sftptest.ProFTPD(t, p), p.HostKeys, "/"}
 	key := newECDSA(t, elliptic.P256())
 	cfg := srv.cfg
 	cfg.KnownHosts, cfg.HostKey = "", "ecdsa-sha2-nistp256 "+ssh.FingerprintSHA256(key)
 	_, err, logs := dialList(t, srv, cfg)
-	if !errors.Is(err, ErrHostKeyChanged) || !IsPermanent(err) || !strings.Contains(err.Error(), "ecdsa-sha2-nistp256") {
-		t.Fatalf("err = %v, want permanent ErrHostKeyChanged naming the type", err)
+	if !errors.Is(err, endpoint.ErrHostKeyChanged) || !endpoint.IsPermanent(err) || !strings.Contains(err.Error(), "ecdsa-sha2-nistp256") {
+		t.Fatalf("err = %v, want permanent endpoint.ErrHostKeyChanged naming the type", err)
 	}
 	offeredEvent(t, logs)
 }
@@ -185,8 +187,8 @@ func TestKnownHostsRefusals(t *testing.T) {
 			cfg.KnownHosts = writeKnownHosts(t, knownhosts.Line([]string{host}, ed.PublicKey),
 				"@revoked * "+ed.Line)
 			_, err, logs := dialList(t, srv, cfg)
-			if !errors.Is(err, ErrHostKeyRevoked) || !errors.Is(err, ErrHostKeyChanged) || !IsPermanent(err) {
-				t.Fatalf("err = %v, want permanent ErrHostKeyRevoked", err)
+			if !errors.Is(err, endpoint.ErrHostKeyRevoked) || !errors.Is(err, endpoint.ErrHostKeyChanged) || !endpoint.IsPermanent(err) {
+				t.Fatalf("err = %v, want permanent endpoint.ErrHostKeyRevoked", err)
 			}
 			securityEvent(t, logs, "revoked", ed.Fingerprint)
 		})
@@ -195,8 +197,8 @@ func TestKnownHostsRefusals(t *testing.T) {
 			cfg := srv.cfg
 			cfg.KnownHosts = writeKnownHosts(t, knownhosts.Line([]string{host}, newECDSA(t, elliptic.P384())))
 			_, err, logs := dialList(t, srv, cfg)
-			if !errors.Is(err, ErrHostKeyChanged) || !IsPermanent(err) {
-				t.Fatalf("err = %v, want permanent ErrHostKeyChanged", err)
+			if !errors.Is(err, endpoint.ErrHostKeyChanged) || !endpoint.IsPermanent(err) {
+				t.Fatalf("err = %v, want permanent endpoint.ErrHostKeyChanged", err)
 			}
 			offeredEvent(t, logs)
 		})
@@ -243,11 +245,12 @@ func TestDialTimeout(t *testing.T) {
 			held = append(held, c) // silent until the test ends
 		}
 	})
-	host, port := splitHostPort(t, ln.Addr().String())
-	key := newClientKey(t, "")
+	tcp := ln.Addr().(*net.TCPAddr)
+	host, port := tcp.IP.String(), tcp.Port
+	key := sftptest.NewKey(t, "")
 	cfg := config.SFTP{Host: host, Port: port, User: "u", HostKey: "SHA256:Wuad6I6hqDpiy6PvDb8acUGiRkfqgeVX6/j6V2huHoI",
-		PrivateKey: config.Secret{Ref: "env:K", Value: key.pem}, Timeout: config.Duration(300 * time.Millisecond)}
-	ep := NewSFTP("acme", cfg, nil, nil)
+		PrivateKey: config.Secret{Ref: "env:K", Value: key.PEM}, Timeout: config.Duration(300 * time.Millisecond)}
+	ep := New("acme", cfg, nil, nil)
 	defer ep.Close()
 	start := time.Now()
 	_, err = ep.List(context.Background(), "/")
@@ -255,7 +258,7 @@ func TestDialTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") || strings.Contains(err.Error(), "closed network connection") {
 		t.Fatalf("err = %v, want one that says it timed out after 300ms", err)
 	}
-	if !IsTransient(err) || IsPermanent(err) {
+	if !endpoint.IsTransient(err) || endpoint.IsPermanent(err) {
 		t.Fatalf("err = %v: want transient", err)
 	}
 	if took > 5*time.Second {

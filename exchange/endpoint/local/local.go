@@ -1,4 +1,4 @@
-package exchange
+package local
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/crash"
 )
 
 // LocalFileMode is the mode of files a local endpoint creates: readable by
@@ -26,11 +29,21 @@ type Local struct {
 	r  *os.Root
 }
 
-// NewLocal returns a local endpoint rooted at root. The root is opened
-// lazily, so a missing root is reported on first use.
-func NewLocal(root string) *Local { return &Local{root: root} }
+var _ endpoint.Endpoint = (*Local)(nil)
 
+// New returns a local endpoint rooted at root. The root is opened lazily,
+// so a missing root is reported on first use (or by Connect).
+func New(root string) *Local { return &Local{root: root} }
+
+// String describes the endpoint for logs: file://root.
 func (l *Local) String() string { return "file://" + l.root }
+
+// Connect opens the root now, so that a missing or unreadable root is
+// reported before any file operation.
+func (l *Local) Connect(ctx context.Context) error {
+	_, err := l.open()
+	return err
+}
 
 func (l *Local) open() (*os.Root, error) {
 	l.mu.Lock()
@@ -54,7 +67,8 @@ func rel(p string) string {
 	return p
 }
 
-func (l *Local) List(ctx context.Context, dir string) ([]FileInfo, error) {
+// List returns the entries of dir as lstat shows them.
+func (l *Local) List(ctx context.Context, dir string) ([]endpoint.FileInfo, error) {
 	r, err := l.open()
 	if err != nil {
 		return nil, err
@@ -64,7 +78,7 @@ func (l *Local) List(ctx context.Context, dir string) ([]FileInfo, error) {
 		return nil, fmt.Errorf("local: list %q: %w", dir, err)
 	}
 	defer d.Close()
-	var out []FileInfo
+	var out []endpoint.FileInfo
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -78,7 +92,7 @@ func (l *Local) List(ctx context.Context, dir string) ([]FileInfo, error) {
 				}
 				return nil, fmt.Errorf("local: list %q: %w", dir, ierr)
 			}
-			out = append(out, fileInfo(fi))
+			out = append(out, endpoint.InfoOf(fi))
 		}
 		if err == io.EOF || (err == nil && len(ents) == 0) {
 			return out, nil
@@ -89,35 +103,39 @@ func (l *Local) List(ctx context.Context, dir string) ([]FileInfo, error) {
 	}
 }
 
-func fileInfo(fi fs.FileInfo) FileInfo {
-	return FileInfo{Name: fi.Name(), Size: fi.Size(), ModTime: fi.ModTime(), Mode: fi.Mode()}
-}
-
-func (l *Local) Stat(ctx context.Context, p string) (FileInfo, error) {
+// Stat returns the entry at p as lstat shows it.
+func (l *Local) Stat(ctx context.Context, p string) (endpoint.FileInfo, error) {
 	r, err := l.open()
 	if err != nil {
-		return FileInfo{}, err
+		return endpoint.FileInfo{}, err
 	}
 	fi, err := r.Lstat(rel(p))
 	if err != nil {
-		return FileInfo{}, fmt.Errorf("local: stat %q: %w", p, refused("stat", err))
+		return endpoint.FileInfo{}, fmt.Errorf("local: stat %q: %w", p, endpoint.Refused("stat", err))
 	}
-	return fileInfo(fi), nil
+	return endpoint.InfoOf(fi), nil
 }
 
-func (l *Local) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+// Open opens the regular file at p; a symlink is refused, not followed.
+func (l *Local) Open(ctx context.Context, p string) (endpoint.ReadFile, error) {
 	f, _, err := l.openRegular(p)
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return readFile{f}, nil
 }
+
+// readFile is a local file open for reading.
+type readFile struct{ *os.File }
+
+// Abort closes the file under a read in progress.
+func (f readFile) Abort() { f.File.Close() }
 
 // OpenListed opens the regular file at p that a listing showed as listed:
 // as Open, and it must still have the listed size and mtime.
-func (l *Local) OpenListed(ctx context.Context, p string, listed FileInfo) (io.ReadCloser, error) {
+func (l *Local) OpenListed(ctx context.Context, p string, listed endpoint.FileInfo) (endpoint.ReadFile, error) {
 	if !listed.IsRegular() {
-		return nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+		return nil, fmt.Errorf("local: open %q: %w", p, endpoint.ErrNotRegular)
 	}
 	f, fi, err := l.openRegular(p)
 	if err != nil {
@@ -126,9 +144,9 @@ func (l *Local) OpenListed(ctx context.Context, p string, listed FileInfo) (io.R
 	if fi.Size() != listed.Size || !fi.ModTime().Equal(listed.ModTime) {
 		f.Close()
 		return nil, fmt.Errorf("local: open %q: %w: listed %d bytes, open file has %d or another mtime",
-			p, ErrSizeMismatch, listed.Size, fi.Size())
+			p, endpoint.ErrSizeMismatch, listed.Size, fi.Size())
 	}
-	return f, nil
+	return readFile{f}, nil
 }
 
 // openRegular opens the regular file at p and returns it with its fstat.
@@ -145,7 +163,7 @@ func (l *Local) openRegular(p string) (*os.File, os.FileInfo, error) {
 		return nil, nil, fmt.Errorf("local: open %q: %w", p, err)
 	}
 	if !lfi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, endpoint.ErrNotRegular)
 	}
 	f, err := r.OpenFile(rel(p), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
@@ -158,12 +176,14 @@ func (l *Local) openRegular(p string) (*os.File, os.FileInfo, error) {
 	}
 	if !fi.Mode().IsRegular() || !os.SameFile(fi, lfi) {
 		f.Close()
-		return nil, nil, fmt.Errorf("local: open %q: %w", p, ErrNotRegular)
+		return nil, nil, fmt.Errorf("local: open %q: %w", p, endpoint.ErrNotRegular)
 	}
 	return f, fi, nil
 }
 
-func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {
+// Create creates p exclusively, with LocalFileMode, never through a
+// symlink.
+func (l *Local) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
 	r, err := l.open()
 	if err != nil {
 		return nil, err
@@ -171,9 +191,9 @@ func (l *Local) Create(ctx context.Context, p string) (WriteFile, error) {
 	f, err := r.OpenFile(rel(p), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, LocalFileMode)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("local: create %q: %w", p, ErrExists)
+			return nil, fmt.Errorf("local: create %q: %w", p, endpoint.ErrExists)
 		}
-		return nil, fmt.Errorf("local: create %q: %w", p, refused("create", err))
+		return nil, fmt.Errorf("local: create %q: %w", p, endpoint.Refused("create", err))
 	}
 	return &localFile{File: f, r: r, dir: path.Dir(rel(p))}, nil
 }
@@ -185,6 +205,10 @@ type localFile struct {
 	dir string
 }
 
+// Abort closes the file under a write in progress.
+func (f *localFile) Abort() { f.File.Close() }
+
+// Sync makes the file and its directory entry durable.
 func (f *localFile) Sync() error {
 	if err := f.File.Sync(); err != nil {
 		return err
@@ -214,7 +238,7 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 	err = r.Link(rf, rt)
 	switch {
 	case err == nil:
-		failpoint("linked")
+		crash.At("linked")
 		left = r.Remove(rf)
 	case errors.Is(err, fs.ErrExist):
 		// A crash between link and unlink leaves both names on one file:
@@ -222,21 +246,21 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 		fi, ferr := r.Lstat(rf)
 		ti, terr := r.Lstat(rt)
 		if ferr != nil || terr != nil || !os.SameFile(fi, ti) {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, endpoint.ErrExists)
 		}
 		left = r.Remove(rf)
 	case errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EXDEV):
 		if _, serr := r.Lstat(rt); serr == nil {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, ErrExists)
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, endpoint.ErrExists)
 		}
 		if err := r.Rename(rf, rt); err != nil {
-			return fmt.Errorf("local: rename %q to %q: %w", from, to, refused("rename", err))
+			return fmt.Errorf("local: rename %q to %q: %w", from, to, endpoint.Refused("rename", err))
 		}
 	default:
-		return fmt.Errorf("local: rename %q to %q: %w", from, to, refused("rename", err))
+		return fmt.Errorf("local: rename %q to %q: %w", from, to, endpoint.Refused("rename", err))
 	}
 	if left != nil {
-		return fmt.Errorf("local: rename %q to %q: %w: %w", from, to, ErrOldNameLeft, refused("remove", left))
+		return fmt.Errorf("local: rename %q to %q: %w: %w", from, to, endpoint.ErrOldNameLeft, endpoint.Refused("remove", left))
 	}
 	if err := syncRootDir(r, path.Dir(rt)); err != nil {
 		return fmt.Errorf("local: rename %q to %q: sync dir: %w", from, to, err)
@@ -249,17 +273,19 @@ func (l *Local) Rename(ctx context.Context, from, to string) error {
 	return nil
 }
 
+// Remove removes the file at p and syncs its directory.
 func (l *Local) Remove(ctx context.Context, p string) error {
 	r, err := l.open()
 	if err != nil {
 		return err
 	}
 	if err := r.Remove(rel(p)); err != nil {
-		return fmt.Errorf("local: remove %q: %w", p, refused("remove", err))
+		return fmt.Errorf("local: remove %q: %w", p, endpoint.Refused("remove", err))
 	}
 	return syncRootDir(r, path.Dir(rel(p)))
 }
 
+// Close closes the root; the next call opens it again.
 func (l *Local) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

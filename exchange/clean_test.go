@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -100,7 +101,7 @@ func TestMoveBesideNamesakeLongName(t *testing.T) {
 		t.Fatalf("file = %+v; want the source cleaned", f)
 	}
 	moved := movedName(name, f.ID)
-	if len(moved) != MaxName {
+	if len(moved) != endpoint.MaxName {
 		t.Fatalf("moved name of %d bytes", len(moved))
 	}
 	if b, _ := os.ReadFile(filepath.Join(g.in, "processed", moved)); !bytes.Equal(b, claims) {
@@ -134,12 +135,18 @@ func TestCleanSourceGoneIsNotMoved(t *testing.T) {
 // cleaned. It returns its id.
 func stagedUncleaned(t *testing.T, g *rig, root, name string) int64 {
 	t.Helper()
+	return stagedFile(t, g, "j", "creditor", root, name)
+}
+
+// stagedFile is stagedUncleaned for the file of job from partner.
+func stagedFile(t *testing.T, g *rig, job, partner, root, name string) int64 {
+	t.Helper()
 	body, err := os.ReadFile(filepath.Join(root, "outbox", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fi, _ := os.Stat(filepath.Join(root, "outbox", name))
-	f := &ledger.File{Job: "j", Partner: "creditor", Dir: "/outbox", Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
+	f := &ledger.File{Job: job, Partner: partner, Dir: "/outbox", Name: name, Size: fi.Size(), ModTime: fi.ModTime()}
 	id, err := g.ledger.AddFile(f)
 	if err != nil {
 		t.Fatal(err)
@@ -157,4 +164,32 @@ func stagedUncleaned(t *testing.T, g *rig, root, name string) int64 {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// The source file was replaced by the creditor after staging but before
+// cleaning: the new file is not removed, and is imported on its own.
+func TestCleanSourceLeavesReplacedFile(t *testing.T) {
+	g, in, out := localRig(t, config.Source{})
+	p := filepath.Join(in, "outbox", "a.csv")
+	os.WriteFile(p, claims, 0o644)
+	stagedUncleaned(t, g, in, "a.csv")
+	newer := append([]byte("new version\n"), claims...)
+	os.WriteFile(p, newer, 0o644) // the creditor's next export, same name
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("run = %v; want the new version waiting for the destination name", err)
+	}
+	if len(g.logs.FilterMessage("source replaced").All()) != 1 {
+		t.Fatal("want a 'source replaced' event")
+	}
+	// The old version was delivered, and the new one was imported too.
+	got, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv"))
+	if !bytes.Equal(got, claims) {
+		t.Fatalf("delivered %q", got)
+	}
+	if pend, _ := g.ledger.Pending("j"); len(pend) != 1 || pend[0].Size != int64(len(newer)) {
+		t.Fatalf("the new version should be imported and waiting (destination name taken): %v", pend)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatal("the new version, once staged, should be cleaned from the source")
+	}
 }

@@ -1,4 +1,4 @@
-package exchange
+package sftp
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/endpointtest"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp/sftptest"
 	"github.com/exchanged/exchanged/internal/proftpdtest"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/internal/sshdtest"
@@ -41,27 +45,27 @@ func TestLstatFollows(t *testing.T) {
 
 // testSymlinkRefused: on the server behind cfg, Stat shows a symlink (to
 // a file, a directory, nothing) as a symlink and Open refuses it with
-// ErrNotRegular and a security event, whether the server's LSTAT shows
+// endpoint.ErrNotRegular and a security event, whether the server's LSTAT shows
 // it or only READLINK does; the endpoint sends READLINK iff readlink.
 // base is a directory of the server's, disk maps its paths to the OS's.
 func testSymlinkRefused(t *testing.T, cfg config.SFTP, base string, disk func(string) string, readlink bool) {
 	t.Helper()
 	ctx := context.Background()
 	core, logs := observer.New(zap.InfoLevel)
-	ep := NewSFTP("acme", cfg, zap.New(core), nil)
+	ep := New("acme", cfg, zap.New(core), nil)
 	defer ep.Close()
-	if err := os.WriteFile(disk(join(base, "a.csv")), []byte("12345"), 0o644); err != nil {
+	if err := os.WriteFile(disk(path.Join(base, "a.csv")), []byte("12345"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(disk(join(base, "sub")), 0o755); err != nil {
+	if err := os.Mkdir(disk(path.Join(base, "sub")), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for link, target := range map[string]string{"file.csv": "a.csv", "dir.csv": "sub", "dangling.csv": "nothere"} {
-		if err := os.Symlink(target, disk(join(base, link))); err != nil {
+		if err := os.Symlink(target, disk(path.Join(base, link))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if fi, err := ep.Stat(ctx, join(base, "a.csv")); err != nil || !fi.IsRegular() || fi.Size != 5 {
+	if fi, err := ep.Stat(ctx, path.Join(base, "a.csv")); err != nil || !fi.IsRegular() || fi.Size != 5 {
 		t.Fatalf("Stat(a.csv) = %+v, %v", fi, err)
 	}
 	ep.mu.Lock()
@@ -71,16 +75,16 @@ func testSymlinkRefused(t *testing.T, cfg config.SFTP, base string, disk func(st
 		t.Errorf("READLINK beside LSTAT = %v, want %v", sends, readlink)
 	}
 	for _, link := range []string{"file.csv", "dir.csv", "dangling.csv"} {
-		p := join(base, link)
+		p := path.Join(base, link)
 		if fi, err := ep.Stat(ctx, p); err != nil || fi.Mode&fs.ModeSymlink == 0 {
 			t.Errorf("Stat(%s) = %+v, %v; want a symlink", link, fi, err)
 		}
 		logs.TakeAll()
-		if r, err := ep.Open(ctx, p); !errors.Is(err, ErrNotRegular) {
+		if r, err := ep.Open(ctx, p); !errors.Is(err, endpoint.ErrNotRegular) {
 			if err == nil {
 				r.Close()
 			}
-			t.Errorf("Open(%s) = %v, want ErrNotRegular", link, err)
+			t.Errorf("Open(%s) = %v, want endpoint.ErrNotRegular", link, err)
 		}
 		ev := logs.FilterMessage("symlink refused").All()
 		if len(ev) != 1 || ev[0].ContextMap()["security"] != true || ev[0].ContextMap()["file"] != link ||
@@ -89,7 +93,7 @@ func testSymlinkRefused(t *testing.T, cfg config.SFTP, base string, disk func(st
 		}
 	}
 	// A regular file opens; opening it sent no READLINK that failed it.
-	r, err := ep.Open(ctx, join(base, "a.csv"))
+	r, err := ep.Open(ctx, path.Join(base, "a.csv"))
 	if err != nil {
 		t.Fatalf("Open(a.csv) = %v", err)
 	}
@@ -102,15 +106,15 @@ func TestSFTPInprocSymlinkRefused(t *testing.T) {
 		readlink bool
 	}{{"", false}, {"SSH-2.0-SomeVendor_1.0", true}} {
 		t.Run(fmt.Sprintf("readlink=%v", tc.readlink), func(t *testing.T) {
-			s := startInproc(t, sftpd.Options{ServerVersion: tc.version})
-			testSymlinkRefused(t, s.cfg, "/", func(p string) string { return filepath.Join(s.root, p) }, tc.readlink)
+			s := sftptest.StartInproc(t, sftpd.Options{ServerVersion: tc.version})
+			testSymlinkRefused(t, s.Config, "/", func(p string) string { return filepath.Join(s.Root, p) }, tc.readlink)
 		})
 	}
 }
 
 func TestOpenSSHSymlinkRefused(t *testing.T) {
 	s := sshdtest.Start(t)
-	testSymlinkRefused(t, opensshConfig(t, s), t.TempDir(), func(p string) string { return p }, false)
+	testSymlinkRefused(t, sftptest.OpenSSH(t, s), t.TempDir(), func(p string) string { return p }, false)
 }
 
 // TestProFTPDSymlinkRefused: ProFTPD's LSTAT shows a symlink's target
@@ -118,19 +122,19 @@ func TestOpenSSHSymlinkRefused(t *testing.T) {
 func TestProFTPDSymlinkRefused(t *testing.T) {
 	s := proftpdtest.Start(t)
 	s.Mkdir(t, "/d")
-	testSymlinkRefused(t, proftpdConfig(t, s), "/d", s.Path, true)
+	testSymlinkRefused(t, sftptest.ProFTPD(t, s), "/d", s.Path, true)
 }
 
-// TestSFTPInprocConformanceUnknownServer: the Endpoint contract on a
+// TestSFTPInprocConformanceUnknownServer: the endpoint.Endpoint contract on a
 // server not known by name, so with READLINK beside every LSTAT, which
 // pkg/sftp's server answers for a regular file with status 4 (ProFTPD:
 // status 8).
 func TestSFTPInprocConformanceUnknownServer(t *testing.T) {
-	testConformance(t, func(t *testing.T) fixture {
-		s := startInproc(t, sftpd.Options{ServerVersion: "SSH-2.0-SomeVendor_1.0"})
-		ep := NewSFTP("p", s.cfg, nil, nil)
+	endpointtest.Run(t, func(t *testing.T) endpointtest.Fixture {
+		s := sftptest.StartInproc(t, sftpd.Options{ServerVersion: "SSH-2.0-SomeVendor_1.0"})
+		ep := New("p", s.Config, nil, nil)
 		t.Cleanup(func() { ep.Close() })
-		return fixture{ep: ep, base: "/", disk: func(p string) string { return filepath.Join(s.root, p) }}
+		return endpointtest.Fixture{EP: ep, Base: "/", Disk: func(p string) string { return filepath.Join(s.Root, p) }}
 	})
 }
 
@@ -138,9 +142,9 @@ func TestSFTPInprocConformanceUnknownServer(t *testing.T) {
 // it, a file cannot be told from a symlink: Stat and Open fail, saying
 // why, and nothing is read. A listing is not affected.
 func TestSFTPReadlinkRefused(t *testing.T) {
-	s := startInproc(t, sftpd.Options{ServerVersion: "SSH-2.0-mod_sftp", NoReadlink: true})
-	os.WriteFile(filepath.Join(s.root, "a.csv"), []byte("12345"), 0o644)
-	ep := NewSFTP("p", s.cfg, nil, nil)
+	s := sftptest.StartInproc(t, sftpd.Options{ServerVersion: "SSH-2.0-mod_sftp", NoReadlink: true})
+	os.WriteFile(filepath.Join(s.Root, "a.csv"), []byte("12345"), 0o644)
+	ep := New("p", s.Config, nil, nil)
 	defer ep.Close()
 	ctx := context.Background()
 	ents, err := ep.List(ctx, "/")

@@ -1,4 +1,4 @@
-package exchange
+package sftp
 
 import (
 	"crypto/ed25519"
@@ -13,12 +13,8 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 )
-
-// ErrHostKeyRevoked is returned when a server presents a key marked
-// @revoked in known_hosts. It wraps ErrHostKeyChanged: a security event,
-// and permanent.
-var ErrHostKeyRevoked = fmt.Errorf("%w: key revoked", ErrHostKeyChanged)
 
 // hostKeyError is a refused host key: which sentinel, and what the server
 // presented (public facts, safe to log): the fingerprints of the keys it
@@ -45,9 +41,9 @@ func (e *hostKeyError) Unwrap() error { return e.sentinel }
 // outcome is the log's word for the refusal.
 func (e *hostKeyError) outcome() string {
 	switch {
-	case errors.Is(e.sentinel, ErrHostKeyRevoked):
+	case errors.Is(e.sentinel, endpoint.ErrHostKeyRevoked):
 		return "revoked"
-	case errors.Is(e.sentinel, ErrHostKeyUnknown):
+	case errors.Is(e.sentinel, endpoint.ErrHostKeyUnknown):
 		return "unknown"
 	}
 	return "mismatch"
@@ -75,14 +71,14 @@ func (s *SFTP) hostKeyPolicy() (hostKeyPolicy, error) {
 	if s.cfg.HostKey != "" {
 		pin, err := config.ParseHostKey(s.cfg.HostKey)
 		if err != nil {
-			return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: host_key: %v", addr, err))
+			return hostKeyPolicy{}, endpoint.Permanent(fmt.Errorf("sftp %s: host_key: %v", addr, err))
 		}
 		verify := func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			fp := ssh.FingerprintSHA256(key)
 			if fp == pin.Fingerprint && (pin.Type == "" || key.Type() == pin.Type) {
 				return nil
 			}
-			return &hostKeyError{sentinel: ErrHostKeyChanged, addr: addr, keyType: key.Type(), presented: []string{fp}}
+			return &hostKeyError{sentinel: endpoint.ErrHostKeyChanged, addr: addr, keyType: key.Type(), presented: []string{fp}}
 		}
 		if pin.Type == "" {
 			return hostKeyPolicy{verify: verify, search: true}, nil
@@ -90,11 +86,11 @@ func (s *SFTP) hostKeyPolicy() (hostKeyPolicy, error) {
 		return hostKeyPolicy{verify: verify, algos: algorithmsFor(pin.Type)}, nil
 	}
 	if s.cfg.KnownHosts == "" {
-		return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: no known_hosts or host_key: refusing to trust an unknown server", addr))
+		return hostKeyPolicy{}, endpoint.Permanent(fmt.Errorf("sftp %s: no known_hosts or host_key: refusing to trust an unknown server", addr))
 	}
 	cb, err := knownhosts.New(s.cfg.KnownHosts)
 	if err != nil {
-		return hostKeyPolicy{}, Permanent(fmt.Errorf("sftp %s: known_hosts: %w", addr, err))
+		return hostKeyPolicy{}, endpoint.Permanent(fmt.Errorf("sftp %s: known_hosts: %w", addr, err))
 	}
 	verify := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(hostname, remote, key)
@@ -106,11 +102,11 @@ func (s *SFTP) hostKeyPolicy() (hostKeyPolicy, error) {
 		var re *knownhosts.RevokedError
 		switch {
 		case errors.As(err, &re):
-			return refuse(ErrHostKeyRevoked)
+			return refuse(endpoint.ErrHostKeyRevoked)
 		case errors.As(err, &ke) && len(ke.Want) == 0:
-			return refuse(ErrHostKeyUnknown)
+			return refuse(endpoint.ErrHostKeyUnknown)
 		case errors.As(err, &ke):
-			return refuse(ErrHostKeyChanged)
+			return refuse(endpoint.ErrHostKeyChanged)
 		}
 		return err
 	}

@@ -1,5 +1,0 @@
-package config
-
-import "reflect"
-
-func reflectType(v any) reflect.Type { return reflect.TypeOf(v) }

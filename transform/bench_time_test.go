@@ -1,5 +1,0 @@
-package transform
-
-import "time"
-
-func nanotime() int64 { return time.Now().UnixNano() }
