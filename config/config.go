@@ -199,6 +199,11 @@ type Layout struct {
 	Date      string            `yaml:"date"`      // Go layout; default 2006-01-02
 	Columns   map[string]string `yaml:"columns"`   // header -> canonical field
 	Required  []string          `yaml:"required"`
+	// Creditor names the creditor partner every row of a file read with
+	// this layout belongs to, when the file has no creditor column: the
+	// key of its data subjects' pseudonyms. "" = the row's creditor field,
+	// else the source partner if it is a creditor.
+	Creditor string `yaml:"creditor"`
 }
 
 // Secret is a secret reference: its Ref as written (env:NAME, file:/path)

@@ -80,6 +80,7 @@ func (c *Config) Validate() error {
 	}
 	for _, name := range sortedKeys(c.Layouts) {
 		validateLayout(&p, name, c.Layouts[name])
+		c.validateLayoutCreditor(&p, name, c.Layouts[name])
 	}
 	sources := make(map[string]string) // partner\x00dir\x00match -> job
 	for _, name := range sortedKeys(c.Jobs) {
@@ -422,6 +423,21 @@ func permitted(role string) string {
 // refDate is a date whose day, month and year are all distinct, to check
 // that a layout's date format keeps each of them.
 var refDate = time.Date(2031, time.December, 25, 0, 0, 0, 0, time.UTC)
+
+// validateLayoutCreditor checks that a layout's creditor names a partner
+// whose role is creditor: the pseudonyms of its rows are keyed on it.
+func (c *Config) validateLayoutCreditor(p *problems, name string, l *Layout) {
+	if l == nil || l.Creditor == "" {
+		return
+	}
+	at := "layouts." + name + ".creditor"
+	switch pt := c.Partners[l.Creditor]; {
+	case pt == nil:
+		p.add(at, "no partner %q", l.Creditor)
+	case pt.Role != RoleCreditor:
+		p.add(at, "partner %q is a %s, not a creditor", l.Creditor, pt.Role)
+	}
+}
 
 func validateLayout(p *problems, name string, l *Layout) {
 	at := "layouts." + name

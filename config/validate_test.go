@@ -172,6 +172,8 @@ func TestValidateRules(t *testing.T) {
 		{"layout name reserved", func(c *C) { c.Layouts["claim"] = lay(c) }, "layouts.claim: name is reserved for the built-in claim layout"},
 		{"layout nil", func(c *C) { c.Layouts["x"] = nil }, "layouts.x: empty"},
 		{"record missing", func(c *C) { lay(c).Record = "" }, "layouts.acme-claims.record: required"},
+		{"creditor unknown", func(c *C) { lay(c).Creditor = "nobody" }, `layouts.acme-claims.creditor: no partner "nobody"`},
+		{"creditor not a creditor", func(c *C) { lay(c).Creditor = "jansen" }, `layouts.acme-claims.creditor: partner "jansen" is a bailiff, not a creditor`},
 		{"record unknown", func(c *C) { lay(c).Record = "invoice" }, `layouts.acme-claims.record: must be claim, payment or status, not "invoice"`},
 		{"delimiter", func(c *C) { lay(c).Delimiter = "|" }, `layouts.acme-claims.delimiter: must be ";", ",", "\t" or ""`},
 		{"charset", func(c *C) { lay(c).Charset = "latin1" }, `layouts.acme-claims.charset: must be utf-8 or windows-1252, not "latin1"`},

@@ -241,7 +241,7 @@ func (rn *run) createOutputs(f *ledger.File, o *outputs) error {
 		if err != nil {
 			return err
 		}
-		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, creditor: f.Partner}
+		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f)}
 		o.staged = append(o.staged, st)
 		o.subjects = append(o.subjects, sub)
 		o.outs = append(o.outs, transform.Output{W: st, Profile: prof, Format: format, Subject: sub.add})
@@ -340,19 +340,20 @@ func reportName(name string) string {
 // stays flat whatever the file's size. prepare drops them again if the
 // output is discarded.
 type subjectBatch struct {
-	l        *ledger.Ledger
-	fileID   int64
-	idx      int
-	creditor string
-	buf      []string
-	err      error
+	l      *ledger.Ledger
+	fileID int64
+	idx    int
+	whose  func(field string) (creditor, key string)
+	buf    []ledger.Subject
+	err    error
 }
 
-func (b *subjectBatch) add(ref string) {
+func (b *subjectBatch) add(field, ref string) {
 	if b.err != nil || ref == "" {
 		return
 	}
-	b.buf = append(b.buf, b.l.Pseudonym(b.creditor, ref))
+	creditor, key := b.whose(field)
+	b.buf = append(b.buf, ledger.Subject{Pseudonym: b.l.Pseudonym(key, ref), Creditor: creditor})
 	if len(b.buf) >= 1000 {
 		b.err = b.flush()
 	}
@@ -365,7 +366,36 @@ func (b *subjectBatch) flush() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
-	err := b.l.AddSubjects(b.fileID, b.idx, b.buf)
+	err := b.l.AddSubjectsOf(b.fileID, b.idx, b.buf)
 	b.buf = b.buf[:0]
 	return err
+}
+
+// whose returns how the rows of f name their creditor (see "Whose debtor"
+// in docs/config.md): given a row's creditor field, the creditor partner
+// it belongs to ("" if not known) and the creditor its pseudonym is keyed
+// on, which for an unknown one is the source partner.
+func (rn *run) whose(f *ledger.File) func(field string) (creditor, key string) {
+	isCreditor := func(name string) bool {
+		p := rn.cfg.Partners[name]
+		return p != nil && p.Role == config.RoleCreditor
+	}
+	if isCreditor(f.Partner) {
+		return func(string) (string, string) { return f.Partner, f.Partner }
+	}
+	var fixed string
+	if rn.job.Transform != nil {
+		if l := rn.cfg.Layouts[rn.job.Transform.Layout]; l != nil {
+			fixed = l.Creditor
+		}
+	}
+	return func(field string) (string, string) {
+		if field == "" {
+			field = fixed
+		}
+		if field != "" && isCreditor(field) {
+			return field, field
+		}
+		return "", f.Partner
+	}
 }

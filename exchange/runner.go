@@ -400,7 +400,11 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			if rn.job.Transform == nil {
 				// Nothing to make: the staged copy is every output, so
 				// cleaned and transformed are one step, one record.
-				err = rn.setState(f, ledger.StateTransformed)
+				// Its rows are not read: each of its deliveries is a
+				// file-level disclosure.
+				if err = rn.ledger.MarkUnread(f.ID); err == nil {
+					err = rn.setState(f, ledger.StateTransformed)
+				}
 				crash.At("cleaned")
 				crash.At("transformed")
 				break

@@ -71,6 +71,13 @@
 //	status_date     Date      status     status                  date of that status
 //	paid_amount     Amount    status     payment status          amount paid (a reversal is negative)
 //	payment_date    Date      status     payment status          date of payment
+//	creditor        Ref       creditor   claim payment status    the creditor partner the row belongs to
+//
+// creditor names, as the config's partner name (e.g. acme-energie), the creditor whose claim a
+// row is, in files from the agency's own case system, which hold the rows of many creditors. It
+// is read only to key the row's data subject (see [Output].Subject): the ledger's pseudonym of a
+// debtor is keyed on the creditor and their debtor_ref, the same at import, at handover and back.
+// No built-in profile sends it on.
 //
 // A source column that maps to none of these is dropped on reading; a canonical field that a
 // recipient's [Profile] does not allow is dropped on writing.

@@ -303,7 +303,7 @@ func TestCanonicalRoundTrip(t *testing.T) {
 }
 
 func TestFields(t *testing.T) {
-	if got := strings.Join(Fields("payment"), ","); got != "case_ref,creditor_ref,debtor_ref,paid_amount,payment_date,iban" {
+	if got := strings.Join(Fields("payment"), ","); got != "case_ref,creditor_ref,debtor_ref,paid_amount,payment_date,iban,creditor" {
 		t.Errorf("Fields(payment) = %s", got)
 	}
 	if Fields("invoice") != nil {

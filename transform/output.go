@@ -54,9 +54,10 @@ type Output struct {
 	W       io.Writer
 	Profile Profile
 	Format  Format
-	// Subject, when not nil, is called with the debtor reference of every row written that has
-	// one (it may repeat a reference), for the ledger's disclosure records.
-	Subject func(debtorRef string)
+	// Subject, when not nil, is called with the creditor field ("" when the row or the file has
+	// none) and the debtor reference of every row written that has a debtor reference (it may
+	// repeat one), for the ledger's disclosure records.
+	Subject func(creditor, debtorRef string)
 }
 
 // outCol is one column of an output: the record slot it is written from.

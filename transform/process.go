@@ -121,7 +121,7 @@ type pipeline struct {
 	date     dateLayout
 	today    Date
 
-	creditorRef, debtorRef, principal, birthDate, btwID int // slots, -1 = none
+	creditorRef, debtorRef, principal, birthDate, btwID, creditor int // slots, -1 = none
 
 	seen *refSet // fingerprints of the claim references seen; nil for other records
 	seed maphash.Seed
@@ -336,7 +336,7 @@ func (p *pipeline) mapHeader(header []string) error {
 		return -1
 	}
 	p.creditorRef, p.debtorRef, p.principal = slot("creditor_ref"), slot("debtor_ref"), slot("principal")
-	p.birthDate, p.btwID = slot("birth_date"), slot("btw_id")
+	p.birthDate, p.btwID, p.creditor = slot("birth_date"), slot("btw_id"), slot("creditor")
 	if p.rd.name == "claim" {
 		p.seen = new(refSet)
 		p.seed = maphash.MakeSeed()
@@ -418,7 +418,11 @@ func (p *pipeline) row(line int, rec []string) error {
 			return fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, err)
 		}
 		if w.out.Subject != nil && p.debtorRef >= 0 && !p.empty[p.debtorRef] {
-			w.out.Subject(string(*p.slots[p.debtorRef].(*Ref)))
+			var creditor string
+			if p.creditor >= 0 && !p.empty[p.creditor] {
+				creditor = string(*p.slots[p.creditor].(*Ref))
+			}
+			w.out.Subject(creditor, string(*p.slots[p.debtorRef].(*Ref)))
 		}
 	}
 	return nil

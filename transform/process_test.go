@@ -79,7 +79,12 @@ func runCase(t *testing.T, tc processCase) {
 		bufs[i] = new(bytes.Buffer)
 		out := Output{W: bufs[i], Profile: profile(t, o.profile), Format: o.format}
 		if i == 0 {
-			out.Subject = func(ref string) { subjects = append(subjects, ref) }
+			out.Subject = func(creditor, ref string) {
+				if creditor != "" {
+					ref = creditor + "/" + ref
+				}
+				subjects = append(subjects, ref)
+			}
 		}
 		outs = append(outs, out)
 	}
@@ -252,6 +257,18 @@ func TestProcessFiles(t *testing.T) {
 			rejects:  rejectHeader,
 			stats:    Stats{Rows: 1, Written: 1},
 			subjects: []string{"K-1"},
+		},
+		{
+			// A case-system file names each row's creditor; it keys the subject and is not sent on.
+			name: "creditor field", layout: claim,
+			input: []byte("creditor,creditor_ref,debtor_ref,name,principal\n" +
+				"acme-energie,R-1,K-1,Jan,1.00\nwoonstede,R-2,K-1,Piet,2.00\n,R-3,K-3,Kees,3.00\n"),
+			outs: []outSpec{{profile: "internal", want: "" +
+				"case_ref,creditor_ref,debtor_ref,name,street,house_number,postcode,city,birth_date,email,phone,iban,kvk,btw_id,invoice_number,invoice_date,principal,interest,costs\n" +
+				",R-1,K-1,Jan,,,,,,,,,,,,,1.00,,\n,R-2,K-1,Piet,,,,,,,,,,,,,2.00,,\n,R-3,K-3,Kees,,,,,,,,,,,,,3.00,,\n"}},
+			rejects:  rejectHeader,
+			stats:    Stats{Rows: 3, Written: 3},
+			subjects: []string{"acme-energie/K-1", "woonstede/K-1", "K-3"},
 		},
 		{
 			name: "ragged rows", file: "ragged.csv", layout: claim,

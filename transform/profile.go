@@ -23,6 +23,9 @@ var groups = map[string][]string{
 	"invoice":   {"invoice_number", "invoice_date"},
 	"amount":    {"principal", "interest", "costs"},
 	"status":    {"status_code", "status_date", "paid_amount", "payment_date"},
+	// creditor names the creditor partner a row belongs to, for the ledger's pseudonym of its
+	// data subject; no built-in profile sends it on.
+	"creditor": {"creditor"},
 }
 
 // profileGroups is the profile table: which groups each built-in profile allows.

@@ -50,7 +50,7 @@ func TestBuiltinProfilesFollowTheAgreedTable(t *testing.T) {
 // sentinel is the value a test row carries in field f: unique, valid for the field's type, and
 // findable in any output.
 var sentinel = map[string]string{
-	"case_ref": "CASE-S1", "creditor_ref": "CRED-S2", "debtor_ref": "DEBT-S3", "name": "NAME-S4", "street": "STREET-S5",
+	"creditor": "PARTNER-S0", "case_ref": "CASE-S1", "creditor_ref": "CRED-S2", "debtor_ref": "DEBT-S3", "name": "NAME-S4", "street": "STREET-S5",
 	"house_number": "HNR-S6", "postcode": "9876 ZX", "city": "CITY-S8", "birth_date": "1961-07-19",
 	"email": "mail-s10@example.nl", "phone": "+31687654321", "iban": "DE89370400440532013000", "kvk": "87654321",
 	"btw_id": "NL000099998B57", "invoice_number": "INVNR-S15", "invoice_date": "2011-03-04", "principal": "111.11",

@@ -30,6 +30,7 @@ type Claim struct {
 	Principal     Amount   `csv:"principal" transform:"required"`
 	Interest      Amount   `csv:"interest"`
 	Costs         Amount   `csv:"costs"`
+	Creditor      Ref      `csv:"creditor"`
 }
 
 // Payment is one payment received on a claim.
@@ -40,6 +41,7 @@ type Payment struct {
 	PaidAmount  Amount `csv:"paid_amount" transform:"required"`
 	PaymentDate Date   `csv:"payment_date" transform:"required"`
 	IBAN        IBAN   `csv:"iban"`
+	Creditor    Ref    `csv:"creditor"`
 }
 
 // Status is the state of a claim as the agency reports it.
@@ -54,6 +56,7 @@ type Status struct {
 	Costs       Amount `csv:"costs"`
 	PaidAmount  Amount `csv:"paid_amount"`
 	PaymentDate Date   `csv:"payment_date"`
+	Creditor    Ref    `csv:"creditor"`
 }
 
 type kind uint8

@@ -69,6 +69,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&CheckCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "demo":
 		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "subject":
+		err = (&SubjectCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "breach":
+		err = (&BreachCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "health":
 		err = (&HealthCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "help", "-h", "--help":
@@ -113,6 +117,12 @@ commands:
                                      and checks each job's directories, moving nothing (exit 1)
   check --config FILE --layout NAME FILE.csv
                                      validate one CSV offline and print its reject report
+  subject --config FILE --creditor C --debtor D [--json]
+                                     every disclosure of one debtor: partner, contact, job, file,
+                                     time, fields, confirmed or only sent (AVG art. 15, 19)
+  breach --config FILE --partner P [--file F] [--since T] [--until T] [--json]
+                                     what the files a partner received held, as counts and
+                                     categories only (AVG art. 33)
   demo                               a self-contained tour on loopback, no setup needed
   health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)
   version                            print the version
