@@ -108,3 +108,46 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 		t.Fatalf("audit verify after tampering: %+v", r)
 	}
 }
+
+// The daemon's daily purge counts what it removed in the metrics.
+func TestDaemonPurgeMetrics(t *testing.T) {
+	work := t.TempDir()
+	path, _ := localConfig(t, work, keepJob)
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d, err := openDaemon(path, cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	run, err := d.ledger.StartRun("keep-in", time.Now().AddDate(-1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ledger.FinishRun(run, "ok", 0, "", time.Now().AddDate(-1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	d.purge()
+	mfs, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "exchanged_purged_rows_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if got["runs"] != 1 || got["files"] != 0 {
+		t.Errorf("purged metrics %v, want 1 run, 0 files", got)
+	}
+	if !strings.Contains(logs.String(), `"logger":"retention"`) || !strings.Contains(logs.String(), `"runs":1`) {
+		t.Errorf("purge not logged: %s", logs.String())
+	}
+}
