@@ -34,15 +34,16 @@ const (
 
 // Config is a whole, validated configuration.
 type Config struct {
-	Version  int                 `yaml:"version"`
-	Timezone string              `yaml:"timezone"`  // default Europe/Amsterdam
-	StateDir string              `yaml:"state_dir"` // required; staging/ and ledger.db live here
-	Log      Log                 `yaml:"log"`
-	HTTP     HTTP                `yaml:"http"`
-	Runs     Runs                `yaml:"runs"`
-	Partners map[string]*Partner `yaml:"partners"`
-	Jobs     map[string]*Job     `yaml:"jobs"`
-	Layouts  map[string]*Layout  `yaml:"layouts"`
+	Version   int                 `yaml:"version"`
+	Timezone  string              `yaml:"timezone"`  // default Europe/Amsterdam
+	StateDir  string              `yaml:"state_dir"` // required; staging/ and ledger.db live here
+	Log       Log                 `yaml:"log"`
+	HTTP      HTTP                `yaml:"http"`
+	Runs      Runs                `yaml:"runs"`
+	Retention Retention           `yaml:"retention"`
+	Partners  map[string]*Partner `yaml:"partners"`
+	Jobs      map[string]*Job     `yaml:"jobs"`
+	Layouts   map[string]*Layout  `yaml:"layouts"`
 
 	// Location is Timezone, loaded. Set by Parse.
 	Location *time.Location `yaml:"-"`

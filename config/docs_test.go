@@ -16,11 +16,11 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
+	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Retention{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
 		for key := range structFields(reflectType(typ)) {
 			if !strings.Contains(doc, "| `"+key+"` |") && !strings.Contains(doc, "| `log."+key+"` |") &&
 				!strings.Contains(doc, "| `http."+key+"` |") &&
-				!strings.Contains(doc, "| `runs."+key+"` |") && !strings.Contains(doc, "| `runs.retry."+key+"` |") && !strings.Contains(doc, "| `local."+key+"` |") {
+				!strings.Contains(doc, "| `runs."+key+"` |") && !strings.Contains(doc, "| `runs.retry."+key+"` |") && !strings.Contains(doc, "| `retention."+key+"` |") && !strings.Contains(doc, "| `local."+key+"` |") {
 				t.Errorf("docs/config.md has no table row for %s (%T)", key, typ)
 			}
 		}

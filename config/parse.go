@@ -95,6 +95,7 @@ func Parse(r io.Reader) (*Config, error) {
 		Log:      Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Runs: Runs{MaxConcurrent: DefaultMaxConcurrent, AlertAfter: DefaultAlertAfter, ParallelFiles: DefaultParallelFiles,
 			Retry: Retry{Attempts: DefaultAttempts, Backoff: Duration(DefaultBackoff), MaxBackoff: Duration(DefaultMaxBackoff)}},
+		Retention: DefaultRetention(),
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -75,6 +75,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.Runs.validate(&p)
+	c.Retention.validate(&p)
 	for _, name := range sortedKeys(c.Partners) {
 		c.validatePartner(&p, name, c.Partners[name])
 	}

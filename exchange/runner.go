@@ -517,6 +517,11 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return nil, nil, err
 		}
+		if kept, err := rn.ledger.Kept(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err != nil {
+			return nil, nil, err
+		} else if kept {
+			continue // imported before, its record since purged: a kept source
+		}
 		if err := deliverable(rn.job, e.Name); err != nil {
 			refused = append(refused, refusal{fi: e, endpoint: ep.String(), err: err})
 			continue

@@ -67,8 +67,10 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 		if err != nil {
 			return err
 		}
-		id, err = res.LastInsertId()
-		return err
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return l.auditDelivery(tx, id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: %w", d.FileID, err)
@@ -118,8 +120,10 @@ func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 		if !slices.Contains(from, state) {
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		_, err = l.exec(tx, qMarkUploaded, to, id)
-		return err
+		if _, err = l.exec(tx, qMarkUploaded, to, id); err != nil {
+			return err
+		}
+		return l.auditDelivery(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, to, err)
@@ -144,8 +148,10 @@ func (l *Ledger) RestartDelivery(id int64, mode string) error {
 		if state == DeliveryDelivered {
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		_, err = l.exec(tx, qRestart, DeliveryStarted, mode, id)
-		return err
+		if _, err = l.exec(tx, qRestart, DeliveryStarted, mode, id); err != nil {
+			return err
+		}
+		return l.auditDelivery(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: restart delivery %d: %w", id, err)
@@ -183,8 +189,10 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 			}
 			return fmt.Errorf("already delivered with another size or sha256: %w", ErrState)
 		}
-		_, err = l.exec(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id)
-		return err
+		if _, err = l.exec(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id); err != nil {
+			return err
+		}
+		return l.auditDelivery(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark delivery %d delivered: %w", id, err)
@@ -274,7 +282,7 @@ func (l *Ledger) AddSubjects(fileID int64, idx int, pseudonyms []string) error {
 				return err
 			}
 		}
-		return nil
+		return l.auditSubjects(tx, fileID, idx)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: add subjects to file %d output %d: %w", fileID, idx, err)
@@ -304,12 +312,23 @@ func (l *Ledger) DropSubjects(fileID int64) (int, error) {
 		if sent {
 			return fmt.Errorf("an output with subjects is being or was delivered: %w", ErrState)
 		}
+		idxs, err := subjectOutputs(tx, fileID)
+		if err != nil {
+			return err
+		}
 		res, err := tx.Exec(`DELETE FROM subjects WHERE file_id = ?`, fileID)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		for _, idx := range idxs {
+			if err := l.auditSubjects(tx, fileID, idx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: drop subjects of file %d: %w", fileID, err)
@@ -355,27 +374,4 @@ func (l *Ledger) Disclosures(pseudonym string) ([]Disclosure, error) {
 		return nil, fmt.Errorf("ledger: disclosures: %w", err)
 	}
 	return out, nil
-}
-
-// Purge deletes the files that are done or rejected and were last updated
-// before before, together with their deliveries and subjects, and returns
-// how many files it deleted. Pending files are never purged.
-//
-// A purged file is forgotten: if its source was kept (after: keep) and is
-// still listed, Lookup no longer finds it and it would be imported again.
-// Choose a retention longer than any kept source file lives.
-func (l *Ledger) Purge(before time.Time) (int, error) {
-	if err := checkTime("purge time", before); err != nil {
-		return 0, err
-	}
-	res, err := l.db.Exec(`DELETE FROM files
-		WHERE state IN ('done', 'rejected') AND updated_at < ?`, nanos(before))
-	if err != nil {
-		return 0, fmt.Errorf("ledger: purge: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("ledger: purge: %w", err)
-	}
-	return int(n), nil
 }

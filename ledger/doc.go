@@ -9,4 +9,9 @@
 // Data subjects are recorded only as pseudonyms: an HMAC under a key kept
 // beside the database (path+".key"), which Open checks against the
 // database so that a lost or swapped key is an error, not silent drift.
+//
+// Every change to a delivery or to an output's subjects also joins an
+// HMAC-chained audit record in the same transaction (audit.go, checked by
+// VerifyAudit); Purge removes what retention no longer keeps and leaves a
+// checkpoint the chain verifies from (purge.go).
 package ledger

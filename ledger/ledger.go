@@ -107,7 +107,10 @@ func (l *Ledger) init(path string) error {
 		}
 		l.stmts = append(l.stmts, st)
 	}
-	return l.initKey(path + ".key")
+	if err := l.initKey(path + ".key"); err != nil {
+		return err
+	}
+	return l.startAudit()
 }
 
 // createPrivate creates the database file with mode 0600 if it is missing,

@@ -767,11 +767,11 @@ func TestPurge(t *testing.T) {
 	recent := stage(t, l, newFile("recent.csv"))
 	l.SetState(recent, StateDone)
 
-	n, err := l.Purge(clock.AddDate(0, -1, 0))
+	res, err := l.Purge(PurgeOptions{Files: clock.AddDate(0, -1, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
+	if n := res.Files; n != 2 {
 		t.Errorf("Purge = %d, want 2", n)
 	}
 	for _, id := range []int64{old, oldRejected} {
@@ -793,8 +793,8 @@ func TestPurge(t *testing.T) {
 	if got, _ := l.Disclosures(subj); len(got) != 0 {
 		t.Errorf("disclosures after purge: %+v", got)
 	}
-	if n, _ := l.Purge(clock.AddDate(0, -1, 0)); n != 0 {
-		t.Errorf("second Purge = %d", n)
+	if res, _ := l.Purge(PurgeOptions{Files: clock.AddDate(0, -1, 0)}); res.Files != 0 {
+		t.Errorf("second Purge = %+v", res)
 	}
 }
 

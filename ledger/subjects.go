@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,7 +55,7 @@ func (l *Ledger) AddSubjectsOf(fileID int64, idx int, subs []Subject) error {
 				return err
 			}
 		}
-		return nil
+		return l.auditSubjects(tx, fileID, idx)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: add subjects to file %d output %d: %w", fileID, idx, err)
@@ -236,58 +235,4 @@ func (l *Ledger) BreachScope(partner, name string, since, until time.Time) ([]Br
 		return nil, 0, fmt.Errorf("ledger: breach scope: %w", err)
 	}
 	return out, total, nil
-}
-
-// OpenReadOnly opens the ledger at path for reading only, beside a daemon
-// that may be writing it: it creates nothing, migrates nothing and never
-// makes a key. The database must be at this build's schema version (run
-// the daemon or "once" to bring it up to date) and its key file must be
-// the one its pseudonyms were made with (ErrKey otherwise). Only the
-// query methods may be called on it.
-func OpenReadOnly(path string) (*Ledger, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("ledger: open %q: path is empty or holds '?' or '#'", path)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro"+
-		fmt.Sprintf("&_busy_timeout=%d", busyTimeout.Milliseconds())+"&_pragma=query_only(1)")
-	if err != nil {
-		return nil, fmt.Errorf("ledger: open %q: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	l := &Ledger{db: db, now: time.Now}
-	if err := l.initReadOnly(path); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return l, nil
-}
-
-func (l *Ledger) initReadOnly(path string) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	v, err := l.SchemaVersion()
-	if err != nil {
-		return fmt.Errorf("ledger: open %q: %w", path, err)
-	}
-	if v != len(ms) {
-		return fmt.Errorf("ledger: open %q: schema version %d, this build reads %d: run the daemon or \"exchanged once\" to bring it up to date", path, v, len(ms))
-	}
-	var want string
-	if err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want); err != nil {
-		return fmt.Errorf("ledger: open %q: read key fingerprint: %w", path, err)
-	}
-	key, err := readKey(path + ".key")
-	if err != nil && !errors.Is(err, ErrKey) {
-		err = fmt.Errorf("%w: %v", ErrKey, err)
-	}
-	if err != nil {
-		return err
-	}
-	if fingerprint(key) != want {
-		return fmt.Errorf("%w: %s.key is not the key this ledger's pseudonyms were made with", ErrKey, path)
-	}
-	l.key = key
-	return nil
 }

@@ -101,10 +101,15 @@ func (d *daemon) serve(ctx context.Context, drain time.Duration) {
 		fields = append(fields, zap.String("http", d.srv.Addr()))
 	}
 	d.log.Info("started", fields...)
+	daily := time.NewTimer(purgeDelay) // the retention purge: soon after start, then daily
+	defer daily.Stop()
 	for done := false; !done; {
 		select {
 		case <-ctx.Done():
 			done = true
+		case <-daily.C:
+			d.purge()
+			daily.Reset(purgePeriod)
 		case <-hup:
 			d.log.Info("reloading config", zap.String("config", d.path))
 			_ = d.reload() // logged; the old config stays in force on error
@@ -362,4 +367,28 @@ func listenAddr(cfg *config.Config) string {
 		return config.DefaultListen
 	}
 	return *cfg.HTTP.Listen
+}
+
+// When the daemon purges the ledger: purgeDelay after it starts, then
+// every purgePeriod.
+var (
+	purgeDelay  = time.Minute
+	purgePeriod = 24 * time.Hour
+)
+
+// purge applies the retention of the config in force to the ledger, and
+// counts what went in the metrics. A failure is logged; the next day's
+// purge tries again.
+func (d *daemon) purge() {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	res, err := purge(d.ledger, cfg, time.Now(), false, d.log.Named("retention"))
+	if err != nil {
+		return
+	}
+	for table, n := range map[string]int{"files": res.Files, "deliveries": res.Deliveries,
+		"subjects": res.Subjects, "runs": res.Runs, "audit": res.Audit} {
+		d.metrics.Purged(table, n)
+	}
 }

@@ -73,6 +73,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&SubjectCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "breach":
 		err = (&BreachCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "purge":
+		err = (&PurgeCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "audit":
+		err = (&AuditCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "health":
 		err = (&HealthCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "help", "-h", "--help":
@@ -124,6 +128,12 @@ commands:
                                      what the files a partner received held, as counts and
                                      categories only (AVG art. 33)
   demo                               a self-contained tour on loopback, no setup needed
+  purge --config FILE [--dry-run] [--json]
+                                     remove from the ledger what retention: no longer keeps
+                                     (the daemon does it daily); never a pending file
+  audit verify --config FILE [--json]
+                                     check the ledger's audit chain of deliveries and
+                                     disclosures, read-only; exit 1 if it is not whole
   health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)
   version                            print the version
 `)

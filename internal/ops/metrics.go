@@ -19,6 +19,7 @@ type Metrics struct {
 	lastSuccess                  *prometheus.GaugeVec
 	failing                      *prometheus.GaugeVec
 	reloads                      *prometheus.CounterVec
+	purged                       *prometheus.CounterVec
 }
 
 // Staging reports the files waiting in staging per job, at scrape time.
@@ -54,12 +55,14 @@ func NewMetrics(version string, staging Staging) *Metrics {
 			Help: "Failed runs of the job since its last successful one."}, []string{"job"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "Config reloads (SIGHUP), by outcome (ok, failed)."}, []string{"outcome"}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "purged_rows_total",
+			Help: "Ledger rows removed by the retention purge, by table (files, deliveries, subjects, runs, audit)."}, []string{"table"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Always 1; the version label is the build's."}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.files, m.bytes, m.rows, m.rejected, m.retries, m.runs, m.runDuration,
-		m.lastSuccess, m.failing, m.reloads, build,
+		m.lastSuccess, m.failing, m.reloads, m.purged, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if staging != nil {
 		m.reg.MustRegister(&stagingCollector{read: staging, desc: prometheus.NewDesc(ns+"_staging_files",
@@ -146,4 +149,9 @@ func (c *stagingCollector) Collect(ch chan<- prometheus.Metric) {
 	for job, n := range counts {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), job)
 	}
+}
+
+// Purged counts rows the retention purge removed from one ledger table.
+func (m *Metrics) Purged(table string, n int) {
+	m.purged.WithLabelValues(table).Add(float64(n))
 }

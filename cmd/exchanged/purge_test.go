@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exchanged/exchanged/ledger"
+)
+
+const keepJob = `  keep-in:
+    schedule: "@yearly"
+    source: {partner: acme, dir: /outbox, match: "claims_*.csv", done_marker: ".done", after: keep}
+    destinations:
+      - {partner: cases, dir: /inbox}
+`
+
+// purgeAt runs "exchanged purge" in process with its clock at now.
+func purgeAt(t *testing.T, cfg string, now time.Time, args ...string) string {
+	t.Helper()
+	var out, errs bytes.Buffer
+	c := &PurgeCommand{stdout: &out, stderr: &errs, now: func() time.Time { return now }}
+	if err := c.Run(context.Background(), append([]string{"--config", cfg}, args...)); err != nil {
+		t.Fatalf("purge: %v\n%s", err, errs.String())
+	}
+	if !strings.Contains(errs.String(), `"msg":"purge"`) {
+		t.Errorf("purge logged no counts: %s", errs.String())
+	}
+	return out.String()
+}
+
+func TestPurgeAndAuditVerify(t *testing.T) {
+	work := t.TempDir()
+	cfg, _ := localConfig(t, work, keepJob)
+	src := filepath.Join(work, "acme", "outbox")
+	delivered := filepath.Join(work, "cases", "inbox", "claims_1.csv")
+	writeFile(t, filepath.Join(src, "claims_1.csv"), []byte("a;b\n1;2\n"))
+	writeFile(t, filepath.Join(src, "claims_1.csv.done"), nil)
+	if r := exchanged(t, nil, "once", "--config", cfg, "keep-in"); r.code != 0 {
+		t.Fatalf("once: %+v", r)
+	}
+	if _, err := os.Stat(delivered); err != nil {
+		t.Fatal(err)
+	}
+
+	// Verify reads the ledger while another process holds it open.
+	db := filepath.Join(work, "state", "ledger.db")
+	l, err := ledger.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := exchanged(t, nil, "audit", "verify", "--config", cfg)
+	l.Close()
+	if r.code != 0 || !strings.Contains(r.stdout, "the chain is whole") {
+		t.Fatalf("audit verify: %+v", r)
+	}
+
+	// Within retention nothing goes; eight years on, the file's record does.
+	if out := purgeAt(t, cfg, time.Now(), "--dry-run"); !strings.Contains(out, "would purge 0 file record(s)") {
+		t.Errorf("dry run now: %s", out)
+	}
+	later := time.Now().AddDate(8, 0, 0)
+	if out := purgeAt(t, cfg, later, "--dry-run"); !strings.Contains(out, "would purge 1 file record(s), 1 delivery(ies)") {
+		t.Errorf("dry run later: %s", out)
+	}
+	if out := purgeAt(t, cfg, later); !strings.Contains(out, "purged 1 file record(s), 1 delivery(ies), 0 subject disclosure(s), 1 run(s); 1 kept source identity(ies)") {
+		t.Errorf("purge: %s", out)
+	}
+	if r := exchanged(t, nil, "audit", "verify", "--config", cfg); r.code != 0 {
+		t.Fatalf("audit verify after purge: %+v", r)
+	}
+
+	// The kept source is not imported again; a new file is.
+	os.Remove(delivered)
+	writeFile(t, filepath.Join(src, "claims_2.csv"), []byte("a;b\n3;4\n"))
+	writeFile(t, filepath.Join(src, "claims_2.csv.done"), nil)
+	if r := exchanged(t, nil, "once", "--config", cfg, "keep-in"); r.code != 0 {
+		t.Fatalf("once: %+v", r)
+	}
+	if _, err := os.Stat(delivered); err == nil {
+		t.Fatal("a kept source was imported again after its record was purged")
+	}
+	if _, err := os.Stat(filepath.Join(work, "cases", "inbox", "claims_2.csv")); err != nil {
+		t.Fatal(err)
+	}
+
+	// A raw UPDATE of the new delivery is found and named.
+	raw, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var id int64
+	if err := raw.QueryRow(`SELECT max(id) FROM deliveries`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE deliveries SET partner = 'acme' WHERE id = ?`, id); err != nil {
+		t.Fatal(err)
+	}
+	r = exchanged(t, nil, "audit", "verify", "--config", cfg)
+	if r.code != exitFailed || !strings.Contains(r.stdout, fmt.Sprintf("BROKEN: delivery %d", id)) {
+		t.Fatalf("audit verify after tampering: %+v", r)
+	}
+}
+
+// The daemon's daily purge counts what it removed in the metrics.
+func TestDaemonPurgeMetrics(t *testing.T) {
+	work := t.TempDir()
+	path, _ := localConfig(t, work, keepJob)
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	d, err := openDaemon(path, cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	run, err := d.ledger.StartRun("keep-in", time.Now().AddDate(-1, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ledger.FinishRun(run, "ok", 0, "", time.Now().AddDate(-1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	d.purge()
+	mfs, err := d.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "exchanged_purged_rows_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if got["runs"] != 1 || got["files"] != 0 {
+		t.Errorf("purged metrics %v, want 1 run, 0 files", got)
+	}
+	if !strings.Contains(logs.String(), `"logger":"retention"`) || !strings.Contains(logs.String(), `"runs":1`) {
+		t.Errorf("purge not logged: %s", logs.String())
+	}
+}

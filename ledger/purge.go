@@ -1,0 +1,242 @@
+package ledger
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PurgeOptions says what a purge removes.
+type PurgeOptions struct {
+	// Files: the files that are done or rejected and were last updated
+	// before Files go, with their deliveries and their subjects (the
+	// record of their disclosures). Zero purges no file.
+	Files time.Time
+	// Runs: the finished runs that finished before Runs go. Zero purges
+	// no run.
+	Runs time.Time
+	// KeptJobs are the jobs whose source files stay at the source (after:
+	// keep). A purged file of one of them leaves its identity in the
+	// ledger (see Kept), so that it is not imported again.
+	KeptJobs []string
+	// DryRun counts what would go and changes nothing.
+	DryRun bool
+}
+
+// PurgeResult counts the rows a purge removed (or, dry, would remove).
+type PurgeResult struct {
+	Files      int `json:"files"`
+	Deliveries int `json:"deliveries"`
+	Subjects   int `json:"subjects"`
+	Runs       int `json:"runs"`
+	Kept       int `json:"kept"`  // identities of kept sources recorded
+	Audit      int `json:"audit"` // audit rows removed from the head of the chain (not counted when dry)
+}
+
+// purgeVictims selects the files a purge removes; its two arguments are
+// the cutoff in nanoseconds, twice.
+const purgeVictims = `SELECT id FROM files
+	WHERE state IN ('done', 'rejected') AND updated_at < ? AND ? > 0`
+
+// Purge removes what o says, in one transaction, and returns the counts.
+// A pending file (neither done nor rejected: staged, failing, waiting for
+// a destination) is never purged, nor are its deliveries and subjects.
+//
+// Each purged delivery and output's subjects is marked purged on the
+// audit chain. The head of the chain up to the first row of a record that
+// still stands is then removed with the records, and a checkpoint (the
+// hash of the last row removed and the running counts, under the chain's
+// HMAC) left in their place: the chain verifies from it (VerifyAudit).
+// Last, a purge record with the counts and cutoffs joins the chain.
+func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
+	if err := checkTime("purge time", o.Files); err != nil {
+		return PurgeResult{}, err
+	}
+	if err := checkTime("purge time", o.Runs); err != nil {
+		return PurgeResult{}, err
+	}
+	kept, err := json.Marshal(o.KeptJobs)
+	if err != nil {
+		return PurgeResult{}, err
+	}
+	if o.KeptJobs == nil {
+		kept = []byte("[]")
+	}
+	var res PurgeResult
+	if o.DryRun {
+		tx, err := l.db.Begin()
+		if err != nil {
+			return res, fmt.Errorf("ledger: purge: %w", err)
+		}
+		defer tx.Rollback()
+		res, err = countPurge(tx, o, string(kept))
+		if err != nil {
+			return res, fmt.Errorf("ledger: purge: %w", err)
+		}
+		return res, nil
+	}
+	err = l.update(func(tx *sql.Tx) error {
+		var err error
+		if res, err = countPurge(tx, o, string(kept)); err != nil {
+			return err
+		}
+		return l.purge(tx, o, string(kept), &res)
+	})
+	if err != nil {
+		return PurgeResult{}, fmt.Errorf("ledger: purge: %w", err)
+	}
+	return res, nil
+}
+
+// countPurge counts what o removes.
+func countPurge(q queryer, o PurgeOptions, kept string) (PurgeResult, error) {
+	var r PurgeResult
+	f, rn := nanos(o.Files), nanos(o.Runs)
+	err := q.QueryRow(`SELECT
+		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)),
+		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
+		(SELECT count(*) FROM subjects WHERE file_id IN (`+purgeVictims+`)),
+		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
+		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)
+			AND job IN (SELECT value FROM json_each(?)))`,
+		f, f, f, f, f, f, rn, rn, f, f, kept).
+		Scan(&r.Files, &r.Deliveries, &r.Subjects, &r.Runs, &r.Kept)
+	return r, err
+}
+
+func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, kept string, res *PurgeResult) error {
+	f, rn, now := nanos(o.Files), nanos(o.Runs), l.now()
+	if _, err := tx.Exec(`INSERT INTO kept (job, partner, dir, name, size, mtime, sha256, purged_at)
+		SELECT job, partner, dir, name, size, mtime, sha256, ? FROM files
+		WHERE id IN (`+purgeVictims+`) AND job IN (SELECT value FROM json_each(?))
+		ON CONFLICT DO NOTHING`, nanos(now), f, f, kept); err != nil {
+		return err
+	}
+	// Mark each purged record on the chain, in a fixed order.
+	refs, err := strings2(tx, `SELECT 'delivery', CAST(id AS TEXT) FROM deliveries
+		WHERE file_id IN (`+purgeVictims+`) ORDER BY id`, f, f)
+	if err != nil {
+		return err
+	}
+	subj, err := strings2(tx, `SELECT DISTINCT 'subjects', ref FROM audit
+		WHERE kind = 'subjects' AND content != 'purged'
+			AND CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER) IN (`+purgeVictims+`)
+		ORDER BY CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER), CAST(substr(ref, instr(ref, '/') + 1) AS INTEGER)`, f, f)
+	if err != nil {
+		return err
+	}
+	for _, r := range append(refs, subj...) {
+		if err := l.appendAudit(tx, r[0], r[1], auditPurged); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(`DELETE FROM files WHERE id IN (`+purgeVictims+`)`, f, f); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0`, rn, rn); err != nil {
+		return err
+	}
+	if err := l.checkpoint(tx, now, res); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(struct {
+		PurgeResult
+		Files int64 `json:"files_before"`
+		Runs  int64 `json:"runs_before"`
+	}{*res, f, rn})
+	return l.appendAudit(tx, auditPurge, now.UTC().Format(time.RFC3339Nano), string(b))
+}
+
+// checkpoint removes the head of the audit chain up to the first row of
+// a record that still stands (one not marked purged), and records the
+// hash of the last row removed, with the running counts, in the
+// checkpoint.
+func (l *Ledger) checkpoint(tx *sql.Tx, now time.Time, res *PurgeResult) error {
+	var first sql.NullInt64
+	if err := tx.QueryRow(`SELECT min(a.seq) FROM audit a
+		WHERE a.kind != 'purge' AND NOT EXISTS (SELECT 1 FROM audit b
+			WHERE b.kind = a.kind AND b.ref = a.ref AND b.content = 'purged')`).Scan(&first); err != nil {
+		return err
+	}
+	q := `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`
+	args := []any{}
+	if first.Valid {
+		q = `SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1`
+		args = append(args, first.Int64)
+	}
+	var upto int64
+	var last string
+	if err := tx.QueryRow(q, args...).Scan(&upto, &last); errors.Is(err, sql.ErrNoRows) {
+		return nil // nothing to remove
+	} else if err != nil {
+		return err
+	}
+	del, err := tx.Exec(`DELETE FROM audit WHERE seq <= ?`, upto)
+	if err != nil {
+		return err
+	}
+	n, err := del.RowsAffected()
+	if err != nil {
+		return err
+	}
+	res.Audit = int(n)
+	total := PurgeResult{}
+	var old string
+	if err := tx.QueryRow(`SELECT counts FROM audit_checkpoint WHERE id = 1`).Scan(&old); err == nil {
+		_ = json.Unmarshal([]byte(old), &total)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	total.Files += res.Files
+	total.Deliveries += res.Deliveries
+	total.Subjects += res.Subjects
+	total.Runs += res.Runs
+	total.Kept += res.Kept
+	total.Audit += res.Audit
+	counts, _ := json.Marshal(total)
+	at := nanos(now)
+	_, err = tx.Exec(`INSERT INTO audit_checkpoint (id, upto_seq, last_hash, counts, at, hash)
+		VALUES (1, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET upto_seq = excluded.upto_seq, last_hash = excluded.last_hash,
+			counts = excluded.counts, at = excluded.at, hash = excluded.hash`,
+		upto, last, string(counts), at, checkpointHash(l.chainKey(), upto, last, string(counts), at))
+	return err
+}
+
+// strings2 returns the rows of a query of two text columns.
+func strings2(tx *sql.Tx, q string, args ...any) ([][2]string, error) {
+	rows, err := tx.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var r [2]string
+		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Kept reports whether a file of job with this identity was purged while
+// its source was kept (see PurgeOptions.KeptJobs): it was imported once,
+// and must not be imported again. The identity is compared as Lookup
+// compares it.
+func (l *Ledger) Kept(job, partner, dir, name string, size int64, mtime time.Time) (bool, error) {
+	if err := checkTime("mtime", mtime); err != nil {
+		return false, err
+	}
+	var n int
+	err := l.db.QueryRow(`SELECT count(*) FROM kept
+		WHERE job = ? AND partner = ? AND dir = ? AND name = ? AND size = ? AND mtime = ?`,
+		job, partner, dir, name, size, nanos(mtime)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("ledger: kept %s %s:%s/%s: %w", job, partner, dir, name, err)
+	}
+	return n > 0, nil
+}
