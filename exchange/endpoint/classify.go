@@ -30,8 +30,9 @@ const (
 )
 
 // verdicts is the one table of which errors mean what. An error that wraps
-// several of them takes the strongest class (ClassPermanent over ClassCancelled
-// over ClassTransient), and is fatal if any of them is.
+// several of them takes the strongest class (ClassCancelled over
+// ClassPermanent over ClassTransient: a step cut short is interrupted,
+// whatever else failed with it), and is fatal if any of them is.
 var verdicts = []struct {
 	err   error
 	class Class

@@ -59,6 +59,9 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTransient, true},
 		{fmt.Errorf("x: %w", ErrConnectionLost), ClassTransient, false},
 		{errors.Join(context.Canceled, io.EOF), ClassCancelled, true},
+		{errors.Join(context.Canceled, ErrBadName), ClassCancelled, true},
+		{Permanent(context.Canceled), ClassCancelled, true},
+		{errors.Join(io.EOF, &RefusedError{Op: "rename", Err: fs.ErrPermission}), ClassPermanent, false},
 	} {
 		class, fatal := Classify(c.err)
 		if class != c.class || fatal != c.fatal {
