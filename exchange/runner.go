@@ -332,7 +332,9 @@ func (rn *run) fileLog(f *ledger.File) *zap.Logger {
 }
 
 // failed returns the failure of step of f for the run's retry loop (see
-// retry), which tries it again or has it recorded (recordFailure).
+// retry), which tries it again or has it recorded (recordFailure). Only
+// retry records it: a step must be called through retry, or its failure
+// is neither recorded, counted nor alerted on.
 func (rn *run) failed(f *ledger.File, step string, err error) error {
 	return &failure{err: err, step: step, partner: f.Partner, log: rn.fileLog(f),
 		record: func() error { return rn.recordFailure(f, step, err) }}
