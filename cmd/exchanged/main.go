@@ -67,6 +67,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&ValidateCommand{stdout: stdout}).Run(ctx, rest[1:])
 	case "check":
 		err = (&CheckCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "register":
+		err = (&RegisterCommand{stdout: stdout}).Run(ctx, rest)
 	case "demo":
 		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "health":
@@ -113,6 +115,8 @@ commands:
                                      and checks each job's directories, moving nothing (exit 1)
   check --config FILE --layout NAME FILE.csv
                                      validate one CSV offline and print its reject report
+  register --config FILE [--json]    print the register of processing (AVG art. 30) the config
+                                     describes: purposes, data, recipients, transfers, measures
   demo                               a self-contained tour on loopback, no setup needed
   health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)
   version                            print the version
