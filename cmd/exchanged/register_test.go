@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/exchanged/exchanged/config"
 )
 
 // register runs "exchanged register --json" on cfg and decodes its output.
@@ -290,5 +292,44 @@ func TestRegisterUsage(t *testing.T) {
 	}
 	if r := exchanged(t, nil, "register", "--config", "x.yaml", "extra"); r.code != exitUsage || !strings.Contains(r.stderr, `unexpected argument "extra"`) {
 		t.Errorf("extra argument: %+v", r)
+	}
+}
+
+// A partner that receives files without a contact is named, with the key
+// to set; one that only sends files, or the agency's own, is not.
+func TestRegisterMissingContact(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse(strings.NewReader(fmt.Sprintf(`version: 1
+state_dir: %[1]s/state
+partners:
+  acme: {role: creditor, country: NL, local: {root: %[1]s/acme}}
+  cases: {role: internal, country: NL, local: {root: %[1]s/cases}}
+  jansen: {role: bailiff, country: NL, local: {root: %[1]s/jansen}}
+jobs:
+  in:
+    purpose: Claims in
+    schedule: "@daily"
+    source: {partner: acme, dir: /outbox}
+    destinations: [{partner: cases, dir: /inbox}]
+  handover:
+    purpose: Handover
+    schedule: "@daily"
+    source: {partner: cases, dir: /outbox}
+    transform: {layout: claim, profile: bailiff}
+    destinations: [{partner: jansen, dir: /in}]
+`, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := buildRegister(cfg, "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"jobs.in: files pass unchanged and are not read; the categories of personal data they hold are not known to exchanged",
+		"partners.jansen: no contact to notify of a rectification or erasure (art. 19); set partners.jansen.contact",
+	}
+	if !reflect.DeepEqual(reg.Warnings, want) {
+		t.Errorf("warnings\n got %q\nwant %q", reg.Warnings, want)
 	}
 }
