@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -25,15 +24,9 @@ import (
 )
 
 const (
-	readyTimeout = 15 * time.Second // from exec to a successful SSH login
-	readyPoll    = 20 * time.Millisecond
-	maxReadyPoll = int(readyTimeout / readyPoll)
-	dialTimeout  = 2 * time.Second
-	bindAttempts = 5 // ports tried when another process takes the one we picked
-	logTail      = 40
-	userName     = "partner" // the virtual user
-	daemonUser   = "nobody"  // the listener's user, and the virtual user's uid and gid
-	dropName     = "drop"
+	userName   = "partner" // the virtual user
+	daemonUser = "nobody"  // the listener's user, and the virtual user's uid and gid
+	dropName   = "drop"
 )
 
 // HostKey is one of the server's host keys, as an operator would pin it.
@@ -72,10 +65,7 @@ type Server struct {
 
 	proftpd  string
 	settings settings
-	stderr   *peer.TailBuffer
-
-	mu   sync.Mutex
-	proc *peer.Process
+	daemon   *peer.Daemon
 }
 
 // Start starts ProFTPD on a free loopback port with freshly generated host and client keys,
@@ -92,34 +82,31 @@ func Start(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() {
-		s.Stop()
-		if tb.Failed() {
-			tb.Logf("proftpd logs (tail):\n%s", s.LogTail())
-		}
-	})
-	for attempt := 1; ; attempt++ {
-		port, err := peer.FreePort()
-		if err != nil {
-			peer.Unavailable(tb, "proftpdtest: proftpd", err)
-		}
-		s.Port, s.Addr = port, net.JoinHostPort(s.Host, strconv.Itoa(port))
-		if err := s.writePort(); err != nil {
-			tb.Fatal(err)
-		}
-		err = s.launch()
-		if err == nil {
-			return s
-		}
-		if !errors.Is(err, errBind) || attempt == bindAttempts {
-			peer.Unavailable(tb, "proftpdtest: proftpd", fmt.Errorf("%w\nproftpd logs (tail):\n%s", err, s.LogTail()))
-		}
+	s.daemon = &peer.Daemon{
+		Pkg:  "proftpdtest",
+		Name: "proftpd",
+		Log:  &peer.TailBuffer{Max: 64 << 10},
+		Command: func() *exec.Cmd {
+			return exec.Command(s.proftpd, "--nodaemon", "--config", s.ConfigPath)
+		},
+		Logins: func() ([]*ssh.ClientConfig, error) {
+			cfg, err := s.ClientConfig()
+			return []*ssh.ClientConfig{cfg}, err
+		},
+		// ProFTPD's log does not tell a taken port from other failures at start.
+		Exited: func(err error, _ string) error { return fmt.Errorf("%w: %v", errBind, err) },
+		Tail:   s.LogTail,
 	}
+	s.daemon.Start(tb, func(port int) error {
+		s.Port, s.Addr = port, s.daemon.Addr
+		return s.writePort()
+	}, nil)
+	return s
 }
 
 // errBind marks a start that failed before the server took the port, which another
 // process may have taken.
-var errBind = errors.New("proftpdtest: proftpd exited at start")
+var errBind = fmt.Errorf("proftpdtest: proftpd exited at start (%w?)", peer.ErrBind)
 
 func newServer(tb testing.TB, bin string) (*Server, error) {
 	u, err := user.Lookup(daemonUser)
@@ -156,7 +143,6 @@ func newServer(tb testing.TB, bin string) (*Server, error) {
 		DropPath:       filepath.Join(root, dropName),
 		ConfigPath:     filepath.Join(cfgDir, "proftpd.conf"),
 		proftpd:        bin,
-		stderr:         &peer.TailBuffer{Max: 64 << 10},
 	}
 	for _, dir := range []string{root, s.DropPath} {
 		if err := s.mkdirOwned(dir); err != nil {
@@ -272,115 +258,27 @@ func (s *Server) ClientConfig() (*ssh.ClientConfig, error) {
 		User:            s.User,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
 		HostKeyCallback: hostKeys,
-		Timeout:         dialTimeout,
+		Timeout:         peer.DialTimeout,
 	}, nil
 }
 
 // Stop kills ProFTPD and every session it started, at once; clients see their connections
 // cut and new dials refused. It is safe to call more than once.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	s.mu.Unlock()
-	if p != nil {
-		p.Kill()
-	}
-}
+func (s *Server) Stop() { s.daemon.Stop() }
 
 // Restart starts ProFTPD again on the same port with the same keys and waits until it
 // accepts logins; a running one is stopped first. It fails the test if it does not come back.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
-	s.Stop()
-	var err error
-	for attempt := 1; attempt <= bindAttempts; attempt++ {
-		if err = s.launch(); !errors.Is(err, errBind) {
-			break
-		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-	}
-	if err != nil {
-		tb.Fatalf("%v\nproftpd logs (tail):\n%s", err, s.LogTail())
-	}
+	s.daemon.Restart(tb)
 }
 
 // LogTail returns the last lines of mod_sftp's log and of ProFTPD's own, which it writes to
 // stderr in the foreground.
 func (s *Server) LogTail() string {
 	data, _ := os.ReadFile(s.settings.sftpLog)
-	return fmt.Sprintf("--- mod_sftp\n%s\n--- proftpd\n%s", peer.LastLines(string(data), logTail),
-		peer.LastLines(s.stderr.String(), logTail))
-}
-
-// launch starts proftpd in the foreground and waits until the client key logs in.
-func (s *Server) launch() error {
-	cmd := exec.Command(s.proftpd, "--nodaemon", "--config", s.ConfigPath)
-	cmd.Stdout, cmd.Stderr = s.stderr, s.stderr
-	p, err := peer.Start(cmd)
-	if err != nil {
-		return fmt.Errorf("proftpdtest: start %s: %w", s.proftpd, err)
-	}
-	s.mu.Lock()
-	s.proc = p
-	s.mu.Unlock()
-	if err := s.waitReady(p); err != nil {
-		s.Stop()
-		return err
-	}
-	return nil
-}
-
-// waitReady polls, a bounded number of times, until the client key logs in.
-func (s *Server) waitReady(p *peer.Process) error {
-	cfg, err := s.ClientConfig()
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(readyTimeout)
-	var last error
-	for range maxReadyPoll {
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%w: %v", errBind, p.Err())
-		default:
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		if last = tryLogin(s.Addr, cfg); last == nil {
-			return nil
-		}
-		var keyErr *knownhosts.KeyError
-		if errors.As(last, &keyErr) || strings.Contains(last.Error(), "unable to authenticate") {
-			return fmt.Errorf("proftpdtest: login to %s as %s: %w", s.Addr, s.User, last)
-		}
-		time.Sleep(readyPoll)
-	}
-	return fmt.Errorf("proftpdtest: proftpd not ready on %s after %v: %v", s.Addr, readyTimeout, last)
-}
-
-func tryLogin(addr string, cfg *ssh.ClientConfig) error {
-	c, err := net.DialTimeout("tcp", addr, dialTimeout)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(dialTimeout))
-	conn, chans, reqs, err := ssh.NewClientConn(c, addr, cfg)
-	if err != nil {
-		return err
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { ssh.DiscardRequests(reqs) })
-	wg.Go(func() {
-		for nc := range chans {
-			_ = nc.Reject(ssh.Prohibited, "proftpdtest")
-		}
-	})
-	err = conn.Close()
-	wg.Wait()
-	return err
+	return fmt.Sprintf("--- mod_sftp\n%s\n--- proftpd\n%s", peer.LastLines(string(data), peer.LogLines),
+		peer.LastLines(s.daemon.Log.String(), peer.LogLines))
 }
 
 // rfc4716 returns pub in the RFC 4716 form that SFTPAuthorizedUserKeys reads everywhere.

@@ -10,12 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/exchanged/exchanged/internal/proftpdtest"
+	"github.com/exchanged/exchanged/internal/sshdtest/peer"
 )
 
 func connect(t *testing.T, s *proftpdtest.Server, cfg *ssh.ClientConfig) *sftp.Client {
@@ -52,20 +52,7 @@ func TestStartWriteRead(t *testing.T) {
 		t.Fatalf("Mkdir = %q", dir)
 	}
 	content := bytes.Repeat([]byte("Klantnummer;Bedrag\n"), 5000)
-	w, err := c.OpenFile("/in/sub/claims.csv", os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	onDisk, err := os.ReadFile(filepath.Join(dir, "claims.csv"))
-	if err != nil || !bytes.Equal(onDisk, content) {
-		t.Fatalf("on disk: %d bytes, %v", len(onDisk), err)
-	}
+	peer.Upload(t, c, "/in/sub/claims.csv", filepath.Join(dir, "claims.csv"), content)
 	r, err := c.Open("/in/sub/claims.csv")
 	if err != nil {
 		t.Fatal(err)
@@ -83,31 +70,7 @@ func TestStartWriteRead(t *testing.T) {
 // TestHostKeys: each host key is offered, and pinning it alone connects.
 func TestHostKeys(t *testing.T) {
 	s := proftpdtest.Start(t)
-	want := []string{ssh.KeyAlgoRSA, ssh.KeyAlgoED25519}
-	if len(s.HostKeys) != len(want) {
-		t.Fatalf("HostKeys: %d", len(s.HostKeys))
-	}
-	for i, k := range s.HostKeys {
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Line))
-		if k.Type != want[i] || err != nil || ssh.FingerprintSHA256(pub) != k.Fingerprint {
-			t.Fatalf("HostKeys[%d] = %s %s: %v", i, k.Type, k.Fingerprint, err)
-		}
-		algo := k.Type
-		if algo == ssh.KeyAlgoRSA {
-			algo = ssh.KeyAlgoRSASHA256
-		}
-		conn, err := ssh.Dial("tcp", s.Addr, &ssh.ClientConfig{
-			User:              s.User,
-			Auth:              []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
-			HostKeyCallback:   ssh.FixedHostKey(k.PublicKey),
-			HostKeyAlgorithms: []string{algo},
-			Timeout:           10 * time.Second,
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", k.Type, err)
-		}
-		conn.Close()
-	}
+	peer.CheckHostKeys(t, s.Addr, s.User, s.ClientSigner, s.HostKeys, []string{ssh.KeyAlgoRSA, ssh.KeyAlgoED25519})
 }
 
 func TestPassword(t *testing.T) {
@@ -140,19 +103,7 @@ func TestDropFolder(t *testing.T) {
 	}
 	c := connect(t, s, cfg)
 	p := path.Join(s.DropDir, "a.csv")
-	w, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte("x;y\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := os.ReadFile(filepath.Join(s.DropPath, "a.csv")); err != nil || string(b) != "x;y\n" {
-		t.Fatalf("uploaded: %q, %v", b, err)
-	}
+	peer.Upload(t, c, p, filepath.Join(s.DropPath, "a.csv"), []byte("x;y\n"))
 	os.WriteFile(filepath.Join(s.DropPath, "theirs.csv"), []byte("z"), 0o644)
 	denied := func(op string, err error) {
 		t.Helper()

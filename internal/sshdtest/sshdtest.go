@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,15 +18,6 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/exchanged/exchanged/internal/sshdtest/peer"
-)
-
-const (
-	readyTimeout = 15 * time.Second // from exec to a successful SSH login
-	readyPoll    = 20 * time.Millisecond
-	maxReadyPoll = int(readyTimeout / readyPoll)
-	dialTimeout  = 2 * time.Second
-	bindAttempts = 5  // ports tried when another process takes the one we picked
-	logTail      = 40 // lines of sshd's log in a failure message
 )
 
 // Server is a running OpenSSH sshd on 127.0.0.1. Its fields describe how to reach it and
@@ -64,14 +54,10 @@ type Server struct {
 	DropDir  string
 	DropPath string
 
-	sshd     string
-	version  [2]int
-	launches int
-	setup    *setup
-	log      *peer.TailBuffer
-
-	mu   sync.Mutex
-	proc *peer.Process
+	sshd    string
+	version [2]int
+	setup   *setup
+	daemon  *peer.Daemon
 }
 
 // HostKey is one of a server's host keys, as an operator would pin it.
@@ -79,7 +65,7 @@ type HostKey = peer.HostKey
 
 var (
 	// errBind marks a start that failed because the port was taken.
-	errBind = errors.New("sshdtest: port in use")
+	errBind = fmt.Errorf("sshdtest: %w", peer.ErrBind)
 	// errLocked marks a login refused because, without PAM, sshd deems the account
 	// locked: a non-root sshd cannot read /etc/shadow, and a root with "!" in it is locked.
 	errLocked = errors.New("sshdtest: account locked without PAM")
@@ -125,71 +111,49 @@ func Start(tb testing.TB) *Server {
 		sshd:           sshd,
 		version:        version,
 		setup:          st,
-		log:            &peer.TailBuffer{Max: 64 << 10},
 	}
 	if d := st.drop; d != nil {
 		s.DropUser, s.DropRoot, s.DropDir, s.DropPath = d.user, d.chroot, "/drop", d.dir
 	}
-	// Registered after the temp dirs, so it runs before they are removed.
-	tb.Cleanup(func() {
-		s.Stop()
-		if tb.Failed() {
-			tb.Logf("sshd log (tail):\n%s", s.LogTail())
-		}
-	})
-
-	for attempt := 1; ; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			unavailable(tb, err)
-		}
-		s.Port, s.Addr = port, net.JoinHostPort(s.Host, fmt.Sprint(port))
-		if err := st.writePort(port, s.User, version); err != nil {
-			tb.Fatal(err)
-		}
-		err = s.launch()
-		if err == nil {
-			return s
-		}
-		if errors.Is(err, errLocked) && !st.usePAM && attempt < bindAttempts {
-			st.usePAM = true // PAM's account check can read shadow through unix_chkpwd
-			continue
-		}
-		if !errors.Is(err, errBind) || attempt == bindAttempts {
-			unavailable(tb, fmt.Errorf("%w\nsshd log (tail):\n%s", err, s.LogTail()))
-		}
+	s.daemon = &peer.Daemon{
+		Pkg:  "sshdtest",
+		Name: "sshd",
+		Log:  &peer.TailBuffer{Max: 64 << 10},
+		Command: func() *exec.Cmd {
+			return exec.Command(s.sshd, "-D", "-e", "-f", s.setup.configPath)
+		},
+		Mark: func(n int) string {
+			return fmt.Sprintf("--- sshdtest: start %d (UsePAM %v) ---\n", n, s.setup.usePAM)
+		},
+		Logins:  s.logins,
+		Exited:  exited,
+		Refused: refused,
 	}
+	// Registered after the temp dirs, so that sshd is stopped before they are removed.
+	s.daemon.Start(tb, func(port int) error {
+		s.Port, s.Addr = port, s.daemon.Addr
+		return st.writePort(port, s.User, version)
+	}, func(err error) bool {
+		if errors.Is(err, errLocked) && !st.usePAM {
+			st.usePAM = true // PAM's account check can read shadow through unix_chkpwd
+			return true
+		}
+		return false
+	})
+	return s
 }
 
 // Restart starts sshd again on the same port with the same keys and waits until it accepts
 // logins; a running sshd is stopped first. It fails the test if sshd does not come back.
 func (s *Server) Restart(tb testing.TB) {
 	tb.Helper()
-	s.Stop()
-	var err error
-	for attempt := 1; attempt <= bindAttempts; attempt++ {
-		if err = s.launch(); !errors.Is(err, errBind) {
-			break
-		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-	}
-	if err != nil {
-		tb.Fatalf("%v\nsshd log (tail):\n%s", err, s.LogTail())
-	}
+	s.daemon.Restart(tb)
 }
 
 // Stop kills sshd and every session it started, at once, as a crash or a pulled cable
 // would; clients see their connections cut and new dials refused. It is safe to call more
 // than once.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	p := s.proc
-	s.proc = nil
-	s.mu.Unlock()
-	if p != nil {
-		p.Kill()
-	}
-}
+func (s *Server) Stop() { s.daemon.Stop() }
 
 // ClientConfig returns an SSH client config for s.User with the client key, checking the
 // host key against KnownHostsPath.
@@ -203,7 +167,7 @@ func (s *Server) ClientConfig() (*ssh.ClientConfig, error) {
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
 		HostKeyCallback:   hostKeys,
 		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
-		Timeout:           dialTimeout,
+		Timeout:           peer.DialTimeout,
 	}, nil
 }
 
@@ -222,109 +186,43 @@ func (s *Server) DropClientConfig() (*ssh.ClientConfig, error) {
 
 // LogTail returns the last lines sshd wrote to its stderr (LogLevel VERBOSE), across
 // restarts.
-func (s *Server) LogTail() string { return peer.LastLines(s.log.String(), logTail) }
+func (s *Server) LogTail() string { return s.daemon.LogTail() }
 
-// launch starts sshd with the current config and waits until the client key logs in.
-func (s *Server) launch() error {
-	s.launches++
-	mark := fmt.Sprintf("--- sshdtest: start %d (UsePAM %v) ---\n", s.launches, s.setup.usePAM)
-	s.log.Write([]byte(mark))
-	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.setup.configPath)
-	cmd.Stdout = s.log
-	cmd.Stderr = s.log
-	p, err := peer.Start(cmd)
+// logins returns the configs that must log in before sshd counts as ready: User's, and
+// DropUser's when there is one.
+func (s *Server) logins() ([]*ssh.ClientConfig, error) {
+	cfg, err := s.ClientConfig()
 	if err != nil {
-		return fmt.Errorf("sshdtest: start %s: %w", s.sshd, err)
+		return nil, err
 	}
-	s.mu.Lock()
-	s.proc = p
-	s.mu.Unlock()
-
-	if err := s.waitReady(p, mark); err != nil {
-		s.Stop()
-		return err
+	cfgs := []*ssh.ClientConfig{cfg}
+	if s.DropUser != "" {
+		dcfg, err := s.DropClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfgs = append(cfgs, dcfg)
 	}
-	return nil
+	return cfgs, nil
 }
 
 var bindFailure = regexp.MustCompile(`Bind to port \d+ .* failed|Cannot bind any address`)
 
-// waitReady polls, a bounded number of times, until the client key logs in to sshd.
-func (s *Server) waitReady(p *peer.Process, mark string) error {
-	// The log of this start only: earlier ones may hold other failures.
-	logNow := func() string {
-		l := s.log.String()
-		if i := strings.LastIndex(l, mark); i >= 0 {
-			return l[i:]
-		}
-		return l
+// exited says what sshd's exit before a login means: a taken port when its log says so.
+func exited(err error, log string) error {
+	if bindFailure.MatchString(log) {
+		return fmt.Errorf("%w: sshd exited: %v", errBind, err)
 	}
-	cfg, err := s.ClientConfig()
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(readyTimeout)
-	var last error
-	for range maxReadyPoll {
-		select {
-		case <-p.Done():
-			if bindFailure.MatchString(logNow()) {
-				return fmt.Errorf("%w: sshd exited: %v", errBind, p.Err())
-			}
-			return fmt.Errorf("sshdtest: sshd exited before accepting a login: %v", p.Err())
-		default:
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		last = s.tryLogin(cfg)
-		if last == nil && s.DropUser != "" {
-			dcfg, _ := s.DropClientConfig()
-			if last = s.tryLogin(dcfg); last != nil {
-				last = fmt.Errorf("drop user %s: %w", s.DropUser, last)
-			}
-		}
-		if last == nil {
-			return nil
-		}
-		var keyErr *knownhosts.KeyError
-		if errors.As(last, &keyErr) || strings.Contains(last.Error(), "unable to authenticate") {
-			// sshd answered and refused us, or another server holds the port: waiting
-			// will not help.
-			if strings.Contains(logNow(), "not allowed because account is locked") {
-				return fmt.Errorf("%w: %v", errLocked, last)
-			}
-			return fmt.Errorf("sshdtest: login to %s as %s: %w", s.Addr, s.User, last)
-		}
-		time.Sleep(readyPoll)
-	}
-	return fmt.Errorf("sshdtest: sshd not ready on %s after %v: %v", s.Addr, readyTimeout, last)
+	return fmt.Errorf("sshdtest: sshd exited before accepting a login: %v", err)
 }
 
-func (s *Server) tryLogin(cfg *ssh.ClientConfig) error {
-	c, err := net.DialTimeout("tcp", s.Addr, dialTimeout)
-	if err != nil {
-		return err
+// refused marks a login refused because the account is locked (errLocked).
+func refused(err error, log string) error {
+	if strings.Contains(log, "not allowed because account is locked") {
+		return fmt.Errorf("%w: %v", errLocked, err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(dialTimeout))
-	conn, chans, reqs, err := ssh.NewClientConn(c, s.Addr, cfg)
-	if err != nil {
-		return err
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { ssh.DiscardRequests(reqs) })
-	wg.Go(func() {
-		for nc := range chans {
-			_ = nc.Reject(ssh.Prohibited, "sshdtest")
-		}
-	})
-	err = conn.Close() // ends both goroutines
-	wg.Wait()
-	return err
+	return nil
 }
-
-func freePort() (int, error) { return peer.FreePort() }
 
 // unavailable skips the test, or fails it when CI=true: CI must have a real peer.
 func unavailable(tb testing.TB, err error) {

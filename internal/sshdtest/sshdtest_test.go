@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/exchanged/exchanged/internal/sshdtest"
+	"github.com/exchanged/exchanged/internal/sshdtest/peer"
 )
 
 // connect logs in with the server's client key file and known_hosts file, as the daemon
@@ -83,20 +84,7 @@ func TestStartWriteRead(t *testing.T) {
 	}
 	remote := path.Join(filepath.ToSlash(s.Root), "claims.csv")
 	content := bytes.Repeat([]byte("Klantnummer;Bedrag\n"), 5000)
-	w, err := c.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	onDisk, err := os.ReadFile(filepath.Join(s.Root, "claims.csv"))
-	if err != nil || !bytes.Equal(onDisk, content) {
-		t.Fatalf("on disk: %d bytes, %v; want %d bytes", len(onDisk), err, len(content))
-	}
+	peer.Upload(t, c, remote, filepath.Join(s.Root, "claims.csv"), content)
 	r, err := c.Open(remote)
 	if err != nil {
 		t.Fatal(err)
@@ -234,33 +222,10 @@ func TestAvailable(t *testing.T) {
 // TestHostKeys: the server offers each of its three host keys, each as HostKeys describes it.
 func TestHostKeys(t *testing.T) {
 	s := sshdtest.Start(t)
-	want := []string{ssh.KeyAlgoRSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoED25519}
-	if len(s.HostKeys) != len(want) {
-		t.Fatalf("HostKeys: %d, want %d", len(s.HostKeys), len(want))
-	}
+	peer.CheckHostKeys(t, s.Addr, s.User, s.ClientSigner, s.HostKeys,
+		[]string{ssh.KeyAlgoRSA, ssh.KeyAlgoECDSA256, ssh.KeyAlgoED25519})
 	if last := s.HostKeys[2]; last.Fingerprint != s.Fingerprint || !bytes.Equal(last.PublicKey.Marshal(), s.HostKey.Marshal()) {
 		t.Fatalf("HostKey/Fingerprint are not the Ed25519 key of HostKeys")
-	}
-	for i, k := range s.HostKeys {
-		algo := k.Type
-		if algo == ssh.KeyAlgoRSA {
-			algo = ssh.KeyAlgoRSASHA256
-		}
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Line))
-		if k.Type != want[i] || err != nil || ssh.FingerprintSHA256(pub) != k.Fingerprint {
-			t.Fatalf("HostKeys[%d] = %s %s %q: %v", i, k.Type, k.Fingerprint, k.Line, err)
-		}
-		conn, err := ssh.Dial("tcp", s.Addr, &ssh.ClientConfig{
-			User:              s.User,
-			Auth:              []ssh.AuthMethod{ssh.PublicKeys(s.ClientSigner)},
-			HostKeyCallback:   ssh.FixedHostKey(k.PublicKey),
-			HostKeyAlgorithms: []string{algo},
-			Timeout:           10 * time.Second,
-		})
-		if err != nil {
-			t.Fatalf("%s: %v", k.Type, err)
-		}
-		conn.Close()
 	}
 }
 
@@ -292,19 +257,7 @@ func TestDropUser(t *testing.T) {
 	}
 	defer c.Close()
 	p := path.Join(s.DropDir, "a.csv")
-	w, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte("x;y\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := os.ReadFile(filepath.Join(s.DropPath, "a.csv")); err != nil || string(b) != "x;y\n" {
-		t.Fatalf("on disk: %q, %v", b, err)
-	}
+	peer.Upload(t, c, p, filepath.Join(s.DropPath, "a.csv"), []byte("x;y\n"))
 	if _, err := c.ReadDir(s.DropDir); !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("ReadDir(drop) = %v, want permission denied", err)
 	}

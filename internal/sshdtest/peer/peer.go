@@ -1,6 +1,8 @@
 // Package peer holds what the real SFTP servers of the tests share: host and client keys,
-// a daemon process that is killed with every session it forked, a free loopback port, and
-// the rule that a missing server skips a test, or fails it under CI=true.
+// a free loopback port, a daemon that is started there (another port when that one is
+// taken), waited for until a login works, restarted and killed with every session it
+// forked (Daemon), the rule that a missing server skips a test, or fails it under CI=true,
+// and the checks their own tests make of them.
 package peer
 
 import (
@@ -192,4 +194,35 @@ func parent(d string) string {
 		return "/"
 	}
 	return d[:i]
+}
+
+// CheckHostKeys fails tb unless keys are of the types want, in that order, each as its
+// Line and Fingerprint describe it, and unless each, pinned alone, lets user log in to addr
+// with signer.
+func CheckHostKeys(tb testing.TB, addr, user string, signer ssh.Signer, keys []HostKey, want []string) {
+	tb.Helper()
+	if len(keys) != len(want) {
+		tb.Fatalf("HostKeys: %d, want %d", len(keys), len(want))
+	}
+	for i, k := range keys {
+		algo := k.Type
+		if algo == ssh.KeyAlgoRSA {
+			algo = ssh.KeyAlgoRSASHA256
+		}
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Line))
+		if k.Type != want[i] || err != nil || ssh.FingerprintSHA256(pub) != k.Fingerprint {
+			tb.Fatalf("HostKeys[%d] = %s %s %q: %v", i, k.Type, k.Fingerprint, k.Line, err)
+		}
+		conn, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
+			User:              user,
+			Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+			HostKeyCallback:   ssh.FixedHostKey(k.PublicKey),
+			HostKeyAlgorithms: []string{algo},
+			Timeout:           10 * time.Second,
+		})
+		if err != nil {
+			tb.Fatalf("%s: %v", k.Type, err)
+		}
+		conn.Close()
+	}
 }
