@@ -65,8 +65,8 @@ func (p *Partner) CountryCode() (code string, assumed bool) {
 	return p.Country, false
 }
 
-// maxText is the longest contact: or purpose: accepted, in characters.
-const maxText = 500
+// maxFreeText is the longest contact: or purpose: accepted, in characters.
+const maxFreeText = 500
 
 // validatePrivacy checks a partner's country, transfer and contact.
 func validatePrivacy(p *problems, at string, pt *Partner) {
@@ -89,20 +89,20 @@ func validatePrivacy(p *problems, at string, pt *Partner) {
 		default:
 			p.add(at+".transfer.basis", "must be adequacy or scc, not %q", t.Basis)
 		}
-		text(p, at+".transfer.reference", t.Reference, true)
+		freeText(p, at+".transfer.reference", t.Reference, true)
 	}
-	text(p, at+".contact", pt.Contact, false)
+	freeText(p, at+".contact", pt.Contact, false)
 }
 
 // validatePurpose checks a job's purpose. It is optional: the register
 // marks a job without one.
 func validatePurpose(p *problems, at string, j *Job) {
-	text(p, at+".purpose", j.Purpose, false)
+	freeText(p, at+".purpose", j.Purpose, false)
 }
 
-// text checks a free-text field: one line, printable, at most maxText
+// freeText checks a free-text field: one line, printable, at most maxFreeText
 // characters; required or not.
-func text(p *problems, at, s string, required bool) {
+func freeText(p *problems, at, s string, required bool) {
 	switch {
 	case strings.TrimSpace(s) == "":
 		if required {
@@ -112,8 +112,8 @@ func text(p *problems, at, s string, required bool) {
 		}
 	case hasControl(s):
 		p.add(at, "must be one line without control characters")
-	case utf8.RuneCountInString(s) > maxText:
-		p.add(at, "at most %d characters", maxText)
+	case utf8.RuneCountInString(s) > maxFreeText:
+		p.add(at, "at most %d characters", maxFreeText)
 	}
 }
 
