@@ -88,6 +88,15 @@ type Partner struct {
 	Role  string `yaml:"role"`
 	SFTP  *SFTP  `yaml:"sftp"`
 	Local *Local `yaml:"local"`
+
+	// Country is where the partner keeps the data it receives, ISO 3166-1
+	// alpha-2 ("NL"); default DefaultCountry, assumed. Outside the EU/EEA
+	// Transfer is required. Contact is whom to notify at the partner
+	// organisation (a rectification, an erasure): free text, e.g.
+	// "privacy@jansen.example". See privacy.go.
+	Country  string    `yaml:"country"`
+	Transfer *Transfer `yaml:"transfer"`
+	Contact  string    `yaml:"contact"`
 }
 
 // SFTP is a partner's SFTP server.
@@ -121,7 +130,8 @@ type Local struct {
 // Job is one route: a source, an optional transform, one or more
 // destinations, on a schedule.
 type Job struct {
-	Name         string         `yaml:"-"` // the map key, set by Parse
+	Name         string         `yaml:"-"`       // the map key, set by Parse
+	Purpose      string         `yaml:"purpose"` // why, for the processing register (AVG art. 30); optional
 	Schedule     string         `yaml:"schedule"`
 	Source       Source         `yaml:"source"`
 	Transform    *Transform     `yaml:"transform"`

@@ -171,6 +171,7 @@ func (c *Config) validatePartner(p *problems, name string, pt *Partner) {
 	default:
 		p.add(at+".role", "must be creditor, bailiff, lawyer or internal, not %q", pt.Role)
 	}
+	validatePrivacy(p, at, pt)
 	switch {
 	case pt.SFTP != nil && pt.Local != nil:
 		p.add(at, "set one of sftp and local, not both")
@@ -247,6 +248,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		p.add(at, "empty; set schedule, source and destinations")
 		return
 	}
+	validatePurpose(p, at, j)
 	if strings.TrimSpace(j.Schedule) == "" {
 		p.add(at+".schedule", `required, e.g. "*/15 7-19 * * 1-5" or "@every 10m"`)
 	} else if _, err := schedule.ParseSpec(j.Schedule, loc); err != nil {

@@ -67,6 +67,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&ValidateCommand{stdout: stdout}).Run(ctx, rest[1:])
 	case "check":
 		err = (&CheckCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "register":
+		err = (&RegisterCommand{stdout: stdout}).Run(ctx, rest)
 	case "demo":
 		err = (&DemoCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "subject":
@@ -127,6 +129,8 @@ commands:
   breach --config FILE --partner P [--file F] [--since T] [--until T] [--json]
                                      what the files a partner received held, as counts and
                                      categories only (AVG art. 33)
+  register --config FILE [--json]    print the register of processing (AVG art. 30) the config
+                                     describes: purposes, data, recipients, transfers, measures
   demo                               a self-contained tour on loopback, no setup needed
   purge --config FILE [--dry-run] [--json]
                                      remove from the ledger what retention: no longer keeps

@@ -113,10 +113,10 @@ func when(t time.Time, loc *time.Location) string {
 	return t.Format(time.RFC3339)
 }
 
-// orDash returns s, or "-" if s is empty.
+// orDash returns s, or "—" if s is empty: a table's empty cell.
 func orDash(s string) string {
 	if s == "" {
-		return "-"
+		return "—"
 	}
 	return s
 }
