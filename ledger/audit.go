@@ -18,34 +18,46 @@ import (
 	"time"
 )
 
-// The audit chain: every change to a delivery, and to the subjects of an
-// output, appends a row to table audit in the transaction that makes the
-// change. A row holds a canonical snapshot of the record after the change
-// (content) and
+// The audit chain: every change to a delivery, to the subjects of an
+// output, and to the facts of a file that the privacy answers read (its
+// job, source partner, directory, name, size, mtime, sha256, row counts
+// and unread mark) appends a row to table audit in the transaction that
+// makes the change. A row holds a canonical snapshot of the record after
+// the change (content) and
 //
-//	hash = HMAC-SHA256(chain key, prev ‖ kind ‖ ref ‖ content ‖ at)
+//	hash = HMAC-SHA256(chain key, prev ‖ seq ‖ kind ‖ ref ‖ content ‖ at)
 //
 // where prev is the hash of the row before it (or of the checkpoint a
-// purge left, or "" for the first row ever) and each field is written with
-// its length first, so that no two field lists encode alike. The chain key
+// purge left, or "" for the first row ever, the genesis record) and each
+// field is written with its length first, so that no two field lists
+// encode alike. seq runs on without a gap from the checkpoint (or 1): a
+// row removed from the middle or the tail, once the daemon appends again,
+// leaves a gap, and closing the gap means re-hashing, which needs the key.
+// A tail cut with nothing appended after it (or with sqlite_sequence reset
+// too) leaves a whole, shorter chain: only a head noted outside the ledger
+// finds it (an Anchor passed to VerifyAudit). The chain key
 // is derived from the ledger's key file (HMAC of a fixed label), not the
 // key itself: one who can write the database but not read the key file
 // can neither forge a row nor re-chain the rows after one they altered.
 // A plain SHA-256 chain would be re-computable by anyone who can write
 // the database, and so would show accidents, not tampering.
 //
-// VerifyAudit checks the chain, and then that every delivery and every
-// output's subjects in the ledger equal their last snapshot: a row changed
-// outside the ledger's methods (a raw UPDATE) no longer matches.
+// VerifyAudit checks the chain, and then that every file, every delivery
+// and every output's subjects in the ledger equal their last snapshot: a
+// row changed outside the ledger's methods (a raw UPDATE) no longer
+// matches.
 
 // Audit record kinds.
 const (
+	auditGenesis  = "genesis"  // ref: "", content: when the chain began, and what it chained then
+	auditFile     = "file"     // ref: the file id
 	auditDelivery = "delivery" // ref: the delivery id
 	auditSubjects = "subjects" // ref: file_id/idx
 	auditPurge    = "purge"    // ref: the purge time; content: what it removed
 )
 
-// auditPurged is the content of a record deleted by a purge.
+// auditPurged is the content of a record deleted by a purge, or of a file
+// dropped before it was staged (DeleteFile).
 const auditPurged = "purged"
 
 // chainKey returns the key of the audit chain's HMAC.
@@ -97,19 +109,86 @@ func chainHead(q queryer) (string, error) {
 	return h, err
 }
 
+// nextSeq returns the seq the next audit row takes: one past the highest
+// ever given (AUTOINCREMENT's sqlite_sequence), or past the checkpoint.
+func nextSeq(q queryer) (int64, error) {
+	var n int64
+	err := q.QueryRow(`SELECT max(
+		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0),
+		coalesce((SELECT max(seq) FROM audit), 0),
+		coalesce((SELECT upto_seq FROM audit_checkpoint WHERE id = 1), 0)) + 1`).Scan(&n)
+	return n, err
+}
+
+// rowHash returns the hash of one audit row.
+func rowHash(key []byte, prev string, seq int64, kind, ref, content string, at int64) string {
+	return chainHash(key, prev, strconv.FormatInt(seq, 10), kind, ref, content, strconv.FormatInt(at, 10))
+}
+
 // appendAudit appends one row to the chain inside tx.
 func (l *Ledger) appendAudit(tx *sql.Tx, kind, ref, content string) error {
 	prev, err := chainHead(tx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	at := strconv.FormatInt(nanos(l.now()), 10)
-	h := chainHash(l.chainKey(), prev, kind, ref, content, at)
-	if _, err := tx.Exec(`INSERT INTO audit (kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?)`,
-		kind, ref, content, at, h); err != nil {
+	seq, err := nextSeq(tx)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	at := nanos(l.now())
+	h := rowHash(l.chainKey(), prev, seq, kind, ref, content, at)
+	if _, err := tx.Exec(`INSERT INTO audit (seq, kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?, ?)`,
+		seq, kind, ref, content, at, h); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil
+}
+
+// fileContent is the canonical content of a file as the chain covers it:
+// the facts the privacy answers read, not its progress (state, errors).
+const fileAudited = `id, job, partner, dir, name, size, mtime, sha256, rows, rejected,
+	EXISTS (SELECT 1 FROM unread u WHERE u.file_id = files.id)`
+
+func scanFileContent(s scanner) (int64, string, error) {
+	var id, size, mtime, rows, rejected int64
+	var job, partner, dir, name, sha string
+	var unread bool
+	if err := s.Scan(&id, &job, &partner, &dir, &name, &size, &mtime, &sha, &rows, &rejected, &unread); err != nil {
+		return 0, "", err
+	}
+	return id, canonical(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread), nil
+}
+
+// auditFile appends the facts of file id, as they stand in tx, to the
+// chain.
+func (l *Ledger) auditFile(tx *sql.Tx, id int64) error {
+	_, c, err := scanFileContent(tx.QueryRow(`SELECT `+fileAudited+` FROM files WHERE id = ?`, id))
+	if err != nil {
+		return fmt.Errorf("audit file %d: %w", id, err)
+	}
+	return l.appendAudit(tx, auditFile, strconv.FormatInt(id, 10), c)
+}
+
+// auditFileGone marks file id deleted on the chain.
+func (l *Ledger) auditFileGone(tx *sql.Tx, id int64) error {
+	return l.appendAudit(tx, auditFile, strconv.FormatInt(id, 10), auditPurged)
+}
+
+// deletePurgedFiles marks the files a purge removes (purgeVictims, with
+// the cutoff f) purged on the chain, in id order, and deletes them with
+// their deliveries, subjects and unread marks.
+func (l *Ledger) deletePurgedFiles(tx *sql.Tx, f int64) error {
+	ids, err := strings2(tx, `SELECT 'file', CAST(id AS TEXT) FROM files WHERE id IN (`+purgeVictims+`) ORDER BY id`, f, f)
+	if err != nil {
+		return err
+	}
+	for _, r := range ids {
+		if err := l.appendAudit(tx, r[0], r[1], auditPurged); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(`DELETE FROM files WHERE id IN (`+purgeVictims+`)`, f, f)
+	return err
 }
 
 // deliverySnapshot returns the canonical content of delivery id as it
@@ -191,19 +270,45 @@ func (l *Ledger) startAudit() error {
 	if err := tx.QueryRow(`SELECT count(*) FROM meta WHERE key = 'audit_genesis'`).Scan(&done); err != nil || done > 0 {
 		return err
 	}
-	var ids []int64
-	rows, err := tx.Query(`SELECT id FROM deliveries ORDER BY id`)
+	began := l.now().UTC().Format(time.RFC3339Nano)
+	var nf, nd, ns int64
+	if err := tx.QueryRow(`SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM deliveries),
+		(SELECT count(DISTINCT file_id || '/' || idx) FROM subjects)`).Scan(&nf, &nd, &ns); err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
+	if err := l.appendAudit(tx, auditGenesis, "", canonical(began, nf, nd, ns)); err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
+	ids := func(q string) ([]int64, error) {
+		rows, err := tx.Query(q)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		return out, rows.Err()
+	}
+	files, err := ids(`SELECT id FROM files ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("ledger: start audit chain: %w", err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err == nil {
-			ids = append(ids, id)
+	for _, id := range files {
+		if err := l.auditFile(tx, id); err != nil {
+			return fmt.Errorf("ledger: start audit chain: %w", err)
 		}
 	}
-	rows.Close()
-	for _, id := range ids {
+	dels, err := ids(`SELECT id FROM deliveries ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
+	for _, id := range dels {
 		if err := l.auditDelivery(tx, id); err != nil {
 			return fmt.Errorf("ledger: start audit chain: %w", err)
 		}
@@ -213,7 +318,7 @@ func (l *Ledger) startAudit() error {
 		idx  int
 	}
 	var outs []out
-	rows, err = tx.Query(`SELECT DISTINCT file_id, idx FROM subjects ORDER BY file_id, idx`)
+	rows, err := tx.Query(`SELECT DISTINCT file_id, idx FROM subjects ORDER BY file_id, idx`)
 	if err != nil {
 		return fmt.Errorf("ledger: start audit chain: %w", err)
 	}
@@ -229,8 +334,7 @@ func (l *Ledger) startAudit() error {
 			return fmt.Errorf("ledger: start audit chain: %w", err)
 		}
 	}
-	if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('audit_genesis', ?)`,
-		l.now().UTC().Format(time.RFC3339Nano)); err != nil {
+	if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('audit_genesis', ?)`, began); err != nil {
 		return fmt.Errorf("ledger: start audit chain: %w", err)
 	}
 	return tx.Commit()
@@ -239,8 +343,8 @@ func (l *Ledger) startAudit() error {
 // AuditProblem is one place where the record is not whole.
 type AuditProblem struct {
 	Seq    int64  // the audit row concerned; 0 if none
-	Kind   string // "delivery", "subjects", "purge" or "checkpoint"
-	Ref    string // the delivery id, or file_id/idx of an output's subjects
+	Kind   string // "genesis", "file", "delivery", "subjects", "purge", "checkpoint", "chain" or "anchor"
+	Ref    string // the file or delivery id, file_id/idx of an output's subjects, or an anchor's seq
 	Reason string
 }
 
@@ -259,11 +363,48 @@ func (p AuditProblem) String() string {
 type AuditReport struct {
 	Records    int    // audit rows checked
 	FromSeq    int64  // the chain starts after this row (a purge checkpoint), 0 if whole
-	HeadSeq    int64  // the last row; note it, with HeadHash, outside the ledger to detect a cut tail
+	HeadSeq    int64  // the last row; note it, with HeadHash, outside the ledger and pass it back as an Anchor to detect a cut tail
 	HeadHash   string //
+	Files      int    // files compared with their last record
 	Deliveries int    // deliveries compared with their last record
 	Outputs    int    // outputs' subjects compared with their last record
+	Anchors    []AnchorResult
 	Problems   []AuditProblem
+}
+
+// An Anchor is a row of the chain noted outside the ledger (a report's
+// HeadSeq and HeadHash): the row at Seq must still hold Hash, or have
+// gone under a purge checkpoint. A tail cut and re-grown by the daemon
+// chains on validly; only an anchor past the cut finds it.
+type Anchor struct {
+	Seq  int64
+	Hash string
+}
+
+// ParseAnchor parses an anchor written SEQ:HASH.
+func ParseAnchor(s string) (Anchor, error) {
+	seq, h, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n <= 0 || len(h) != 64 || !isHex(h) {
+		return Anchor{}, fmt.Errorf("anchor %q: want SEQ:HASH, a record number and its 64 lowercase hex digits", s)
+	}
+	return Anchor{Seq: n, Hash: h}, nil
+}
+
+func (a Anchor) String() string { return fmt.Sprintf("%d:%s", a.Seq, a.Hash) }
+
+// What an anchor was found to be.
+const (
+	AnchorHolds      = "holds"                                     // the row at Seq holds Hash
+	AnchorCheckpoint = "holds at the purge checkpoint"             // Seq is the checkpoint's last row, and its hash is Hash
+	AnchorPurged     = "purged under the checkpoint, cannot check" // Seq is before the checkpoint's last row
+	AnchorBroken     = "broken"                                    // see the report's Problems
+)
+
+// AnchorResult is what VerifyAudit found of one anchor.
+type AnchorResult struct {
+	Anchor
+	Status string
 }
 
 // OK reports whether the chain is whole and every record matches it.
@@ -274,20 +415,25 @@ func (r *AuditReport) OK() bool { return len(r.Problems) == 0 }
 // their last audited state, in one read transaction: it is safe while
 // another process writes. It returns an error only when it cannot read;
 // what does not match is in the report's Problems, in chain order.
-func (l *Ledger) VerifyAudit() (*AuditReport, error) {
+//
+// Each anchor is checked against the chain: one whose row holds another
+// hash, is missing, or lies beyond the head is a problem; one under the
+// purge checkpoint is checked against the checkpoint if it is its last
+// row, and otherwise reported as purged, not a problem.
+func (l *Ledger) VerifyAudit(anchors ...Anchor) (*AuditReport, error) {
 	tx, err := l.db.Begin()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: verify audit: %w", err)
 	}
 	defer tx.Rollback()
-	r, err := l.verify(tx)
+	r, err := l.verify(tx, anchors)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: verify audit: %w", err)
 	}
 	return r, nil
 }
 
-func (l *Ledger) verify(tx *sql.Tx) (*AuditReport, error) {
+func (l *Ledger) verify(tx *sql.Tx, anchors []Anchor) (*AuditReport, error) {
 	key := l.chainKey()
 	r := &AuditReport{}
 	prev := ""
@@ -308,6 +454,11 @@ func (l *Ledger) verify(tx *sql.Tx) (*AuditReport, error) {
 	}
 	latest := map[string]string{} // kind/ref → content
 	latestSeq := map[string]int64{}
+	anchored := map[int64]string{} // seq → hash, of the anchored rows
+	for _, a := range anchors {
+		anchored[a.Seq] = ""
+	}
+	expect := upto + 1 // the seq the next row must have
 	rows, err := tx.Query(`SELECT seq, kind, ref, content, at, hash FROM audit ORDER BY seq`)
 	if err != nil {
 		return nil, err
@@ -323,20 +474,36 @@ func (l *Ledger) verify(tx *sql.Tx) (*AuditReport, error) {
 		if seq <= upto {
 			r.Problems = append(r.Problems, AuditProblem{Seq: seq, Kind: kind, Ref: ref,
 				Reason: "stands before the purge checkpoint"})
+		} else if seq > expect {
+			r.Problems = append(r.Problems, AuditProblem{Seq: seq, Kind: kind, Ref: ref,
+				Reason: fmt.Sprintf("records %d to %d are missing before it: the chain was cut or rows removed", expect, seq-1)})
 		}
-		if want := chainHash(key, prev, kind, ref, content, strconv.FormatInt(at, 10)); !hmac.Equal([]byte(h), []byte(want)) {
+		expect = max(expect, seq+1)
+		if _, ok := anchored[seq]; ok {
+			anchored[seq] = h
+		}
+		if want := rowHash(key, prev, seq, kind, ref, content, at); !hmac.Equal([]byte(h), []byte(want)) {
 			r.Problems = append(r.Problems, AuditProblem{Seq: seq, Kind: kind, Ref: ref,
 				Reason: "the chain breaks here: this record, or the one before it, was altered, inserted or removed"})
 		}
 		prev = h
 		r.HeadSeq, r.HeadHash = seq, h
-		if kind != auditPurge {
+		if kind != auditPurge && kind != auditGenesis {
 			latest[kind+"/"+ref], latestSeq[kind+"/"+ref] = content, seq
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if r.Records == 0 {
+		// The chain begins with its genesis record, and a purge leaves
+		// its own record after the checkpoint: it is never empty.
+		r.Problems = append(r.Problems, AuditProblem{Kind: "chain",
+			Reason: "the audit record is empty: it was wiped"})
+	}
+	for _, a := range anchors {
+		r.Anchors = append(r.Anchors, l.checkAnchor(r, a, upto, last, anchored[a.Seq]))
 	}
 	check := func(kind, ref, got string) {
 		k := kind + "/" + ref
@@ -349,6 +516,9 @@ func (l *Ledger) verify(tx *sql.Tx) (*AuditReport, error) {
 			r.Problems = append(r.Problems, AuditProblem{Seq: latestSeq[k], Kind: kind, Ref: ref,
 				Reason: "differs from its last audited state: altered outside the ledger"})
 		}
+	}
+	if err := verifyFiles(tx, r, check); err != nil {
+		return nil, err
 	}
 	ds, err := scanDeliveries(tx.Query(`SELECT ` + deliveryColumns + ` FROM deliveries ORDER BY id`))
 	if err != nil {
@@ -371,6 +541,53 @@ func (l *Ledger) verify(tx *sql.Tx) (*AuditReport, error) {
 	}
 	sortProblems(r.Problems)
 	return r, nil
+}
+
+// checkAnchor checks anchor a against the chain read: got is the hash of
+// the row at a.Seq, "" if there is none.
+func (l *Ledger) checkAnchor(r *AuditReport, a Anchor, upto int64, last, got string) AnchorResult {
+	res := AnchorResult{Anchor: a, Status: AnchorBroken}
+	ref := strconv.FormatInt(a.Seq, 10)
+	broken := func(reason string) AnchorResult {
+		r.Problems = append(r.Problems, AuditProblem{Seq: a.Seq, Kind: "anchor", Ref: ref, Reason: reason})
+		return res
+	}
+	switch {
+	case upto > 0 && a.Seq < upto:
+		res.Status = AnchorPurged
+	case upto > 0 && a.Seq == upto:
+		if !hmac.Equal([]byte(last), []byte(a.Hash)) {
+			return broken("the purge checkpoint's last record does not have the noted hash: the chain was cut and rewritten before it")
+		}
+		res.Status = AnchorCheckpoint
+	case got == "" && a.Seq > r.HeadSeq:
+		return broken(fmt.Sprintf("the noted record is beyond the head %d: the tail of the chain was cut", r.HeadSeq))
+	case got == "":
+		return broken("the noted record is missing")
+	case !hmac.Equal([]byte(got), []byte(a.Hash)):
+		return broken("the record does not hold the noted hash: the chain was cut and rewritten from before it")
+	default:
+		res.Status = AnchorHolds
+	}
+	return res
+}
+
+// verifyFiles checks each file's audited facts.
+func verifyFiles(tx *sql.Tx, r *AuditReport, check func(kind, ref, got string)) error {
+	rows, err := tx.Query(`SELECT ` + fileAudited + ` FROM files ORDER BY id`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, c, err := scanFileContent(rows)
+		if err != nil {
+			return err
+		}
+		r.Files++
+		check(auditFile, strconv.FormatInt(id, 10), c)
+	}
+	return rows.Err()
 }
 
 // verifySubjects checks each output's subjects, read in order.

@@ -59,9 +59,10 @@ func TestAuditChain(t *testing.T) {
 	d0 := deliver(t, l, f, 0, "K1")
 	d1 := deliver(t, l, f, 1, "K2")
 	r := verifyOK(t, l)
-	// Per output: subjects, started, uploaded, delivered.
-	if r.Records != 8 || r.Deliveries != 2 || r.Outputs != 2 {
-		t.Errorf("report %+v, want 8 records, 2 deliveries, 2 outputs", r)
+	// The genesis; the file added and staged; per output: subjects,
+	// started, uploaded, delivered.
+	if r.Records != 11 || r.Files != 1 || r.Deliveries != 2 || r.Outputs != 2 {
+		t.Errorf("report %+v, want 11 records, 1 file, 2 deliveries, 2 outputs", r)
 	}
 
 	ro, err := OpenReadOnly(path)
@@ -127,8 +128,8 @@ func TestAuditConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if r := verifyOK(t, l); r.Deliveries != 24 || r.Records != 24*4 {
-		t.Errorf("report %+v, want 24 deliveries in 96 records", r)
+	if r := verifyOK(t, l); r.Deliveries != 24 || r.Records != 1+8*2+24*4 {
+		t.Errorf("report %+v, want 24 deliveries in 113 records", r)
 	}
 }
 
@@ -136,9 +137,10 @@ func TestAuditGenesis(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	deliver(t, l, f, 0, "K1")
-	// As before schema version 5: no chain yet.
+	// As before schema version 5: no chain yet, no seq ever given.
 	db := rawDB(t, path)
-	for _, q := range []string{`DELETE FROM audit`, `DELETE FROM meta WHERE key = 'audit_genesis'`} {
+	for _, q := range []string{`DELETE FROM audit`, `DELETE FROM sqlite_sequence WHERE name = 'audit'`,
+		`DELETE FROM meta WHERE key = 'audit_genesis'`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -152,8 +154,8 @@ func TestAuditGenesis(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if r := verifyOK(t, l); r.Records != 2 {
-		t.Errorf("genesis chained %d records, want 2 (one delivery, one output)", r.Records)
+	if r := verifyOK(t, l); r.Records != 4 || r.Files != 1 {
+		t.Errorf("genesis chained %d records, want 4 (the genesis, one file, one delivery, one output)", r.Records)
 	}
 }
 

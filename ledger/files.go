@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -87,8 +88,10 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 		if err != nil {
 			return err
 		}
-		id, err = res.LastInsertId()
-		return err
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return l.auditFile(tx, id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
@@ -143,8 +146,10 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		if size != listed {
 			return fmt.Errorf("staged %d bytes, listed %d: %w", size, listed, ErrSizeMismatch)
 		}
-		_, err = l.exec(tx, qMarkStaged, StateStaged, sha256, nanos(l.now()), id)
-		return err
+		if _, err = l.exec(tx, qMarkStaged, StateStaged, sha256, nanos(l.now()), id); err != nil {
+			return err
+		}
+		return l.auditFile(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark file %d staged: %w", id, err)
@@ -199,9 +204,21 @@ func (l *Ledger) SetCounts(id int64, rows, rejected int) error {
 	if rows < 0 || rejected < 0 || rejected > rows {
 		return fmt.Errorf("ledger: set file %d counts: %d rejected of %d rows", id, rejected, rows)
 	}
-	return l.exec1(fmt.Sprintf("set file %d counts", id),
-		`UPDATE files SET rows = ?, rejected = ?, updated_at = ? WHERE id = ?`,
-		rows, rejected, nanos(l.now()), id)
+	err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE files SET rows = ?, rejected = ?, updated_at = ? WHERE id = ?`,
+			rows, rejected, nanos(l.now()), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, ErrNotFound)
+		}
+		return l.auditFile(tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: set file %d counts: %w", id, err)
+	}
+	return nil
 }
 
 // Fail records msg as the last error of file id and counts one more
@@ -240,8 +257,10 @@ func (l *Ledger) DeleteFile(id int64) error {
 		if state != StateStaging {
 			return fmt.Errorf("file is %s: %w", state, ErrState)
 		}
-		_, err = tx.Exec(`DELETE FROM files WHERE id = ?`, id)
-		return err
+		if _, err = tx.Exec(`DELETE FROM files WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return l.auditFileGone(tx, id)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: delete file %d: %w", id, err)

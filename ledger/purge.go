@@ -132,7 +132,7 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, kept string, res *PurgeResult
 			return err
 		}
 	}
-	if _, err := tx.Exec(`DELETE FROM files WHERE id IN (`+purgeVictims+`)`, f, f); err != nil {
+	if err := l.deletePurgedFiles(tx, f); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(`DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0`, rn, rn); err != nil {
@@ -156,7 +156,7 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, kept string, res *PurgeResult
 func (l *Ledger) checkpoint(tx *sql.Tx, now time.Time, res *PurgeResult) error {
 	var first sql.NullInt64
 	if err := tx.QueryRow(`SELECT min(a.seq) FROM audit a
-		WHERE a.kind != 'purge' AND NOT EXISTS (SELECT 1 FROM audit b
+		WHERE a.kind NOT IN ('purge', 'genesis') AND NOT EXISTS (SELECT 1 FROM audit b
 			WHERE b.kind = a.kind AND b.ref = a.ref AND b.content = 'purged')`).Scan(&first); err != nil {
 		return err
 	}

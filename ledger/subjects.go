@@ -71,8 +71,14 @@ func (l *Ledger) MarkUnread(fileID int64) error {
 		if _, _, _, err := l.fileState(tx, fileID); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO unread (file_id) VALUES (?) ON CONFLICT DO NOTHING`, fileID)
-		return err
+		res, err := tx.Exec(`INSERT INTO unread (file_id) VALUES (?) ON CONFLICT DO NOTHING`, fileID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // marked already: nothing changed
+		}
+		return l.auditFile(tx, fileID)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark file %d unread: %w", fileID, err)

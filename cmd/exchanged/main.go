@@ -135,7 +135,7 @@ commands:
   purge --config FILE [--dry-run] [--json]
                                      remove from the ledger what retention: no longer keeps
                                      (the daemon does it daily); never a pending file
-  audit verify --config FILE [--json]
+  audit verify --config FILE [--anchor SEQ:HASH]... [--json]
                                      check the ledger's audit chain of deliveries and
                                      disclosures, read-only; exit 1 if it is not whole
   health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)

@@ -1,21 +1,24 @@
 -- Version 5 of the ledger schema: the audit chain and retention.
 --
 -- audit is an append-only, hash-chained record of every change to a
--- delivery or to the subjects of an output: each row holds a canonical
--- snapshot (content, a JSON array) of the record after the change, and
--- hash = HMAC-SHA256 over the previous row's hash and this row's seq,
--- kind, ref and content (see ledger/audit.go). Rows are written in the
--- same transaction as the change, in seq order, so the chain order is the
--- commit order. content 'purged' marks a record deleted by a purge.
+-- delivery, to the subjects of an output, and to the facts of a file the
+-- privacy answers read (its identity, sha256, counts and unread mark):
+-- each row holds a canonical snapshot (content, a JSON array) of the
+-- record after the change, and hash = HMAC-SHA256 over the previous row's
+-- hash and this row's seq, kind, ref, content and at (see
+-- ledger/audit.go). Rows are written in the same transaction as the
+-- change, in seq order with no gap, so the chain order is the commit
+-- order. content 'purged' marks a record deleted by a purge (or a file
+-- dropped before it was staged). The first row is the 'genesis' record.
 --
 -- The rows recorded before this version are chained once, in one
--- transaction, by the first Open after this migration (the hash needs the
--- ledger's key, which SQL does not have); meta 'audit_genesis' records
--- when.
+-- transaction, by the first Open after this migration, after the genesis
+-- record (the hash needs the ledger's key, which SQL does not have); meta
+-- 'audit_genesis' records when.
 CREATE TABLE audit (
 	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-	kind    TEXT    NOT NULL CHECK (kind IN ('delivery', 'subjects', 'purge')),
-	ref     TEXT    NOT NULL,                   -- delivery id, or file_id/idx
+	kind    TEXT    NOT NULL CHECK (kind IN ('genesis', 'file', 'delivery', 'subjects', 'purge')),
+	ref     TEXT    NOT NULL,                   -- file id, delivery id, or file_id/idx
 	content TEXT    NOT NULL,
 	at      INTEGER NOT NULL,
 	hash    TEXT    NOT NULL
