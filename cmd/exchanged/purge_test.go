@@ -60,6 +60,21 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "the chain is whole") {
 		t.Fatalf("audit verify: %+v", r)
 	}
+	// The head it prints is an anchor a later verify checks: it holds;
+	// the same record with another hash does not.
+	_, anchor, ok := strings.Cut(r.stdout, "check it later with --anchor ")
+	anchor, _, _ = strings.Cut(anchor, "\n")
+	if !ok || !strings.Contains(anchor, ":") {
+		t.Fatalf("audit verify printed no anchor: %s", r.stdout)
+	}
+	if r := exchanged(t, nil, "audit", "verify", "--config", cfg, "--anchor", anchor); r.code != 0 {
+		t.Fatalf("audit verify --anchor %s (the head it printed): %+v", anchor, r)
+	}
+	seq, _, _ := strings.Cut(anchor, ":")
+	wrong := seq + ":" + strings.Repeat("0", 64)
+	if r := exchanged(t, nil, "audit", "verify", "--config", cfg, "--anchor", wrong); r.code != 1 {
+		t.Fatalf("audit verify --anchor %s (a hash the record never had): %+v, want exit 1", wrong, r)
+	}
 
 	// Within retention nothing goes; eight years on, the file's record does.
 	if out := purgeAt(t, cfg, time.Now(), "--dry-run"); !strings.Contains(out, "would purge 0 file record(s)") {
