@@ -11,15 +11,23 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// A kept source file whose record was purged is not imported again: its
-// identity outlives the record.
-func TestKeptSourceNotReimportedAfterPurge(t *testing.T) {
-	g, in, out := localRig(t, config.Source{After: "keep"})
+// importedUnderKeep returns a rig whose job j (after: keep) imported and
+// delivered a.csv, since taken from the destination by the case system.
+func importedUnderKeep(t *testing.T) (g *rig, in, out string) {
+	t.Helper()
+	g, in, out = localRig(t, config.Source{After: "keep"})
 	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
 	if res, err := g.run("j"); err != nil || res.Files != 1 {
 		t.Fatalf("first run = %+v, %v", res, err)
 	}
 	os.Remove(filepath.Join(out, "inbox", "a.csv")) // the case system took it
+	return g, in, out
+}
+
+// A kept source file whose record was purged is not imported again: its
+// identity outlives the record.
+func TestKeptSourceNotReimportedAfterPurge(t *testing.T) {
+	g, in, out := importedUnderKeep(t)
 
 	// Seven years and more on: every record is past its retention.
 	later := time.Now().AddDate(7, 1, 0)
@@ -53,12 +61,7 @@ func TestKeptSourceNotReimportedAfterPurge(t *testing.T) {
 // still not be imported again (its identity is kept whatever after: the
 // job has now).
 func TestKeepChangedToDeleteNotReimportedAfterPurge(t *testing.T) {
-	g, in, out := localRig(t, config.Source{After: "keep"})
-	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
-	if res, err := g.run("j"); err != nil || res.Files != 1 {
-		t.Fatalf("first run = %+v, %v", res, err)
-	}
-	os.Remove(filepath.Join(out, "inbox", "a.csv")) // the case system took it
+	g, in, out := importedUnderKeep(t)
 	g.cfg.Jobs["j"].Source.After = "delete"
 
 	later := time.Now().AddDate(7, 1, 0)
