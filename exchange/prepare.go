@@ -170,6 +170,11 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	if err := rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected); err != nil {
 		return err
 	}
+	if n := o.creditorUnknown(); n > 0 {
+		// Rows whose creditor value names no creditor partner: the count,
+		// never a value (see "Whose debtor" in docs/config.md).
+		l.Warn("creditor unknown in rows", zap.Int("creditor_unknown", n))
+	}
 	l.Info("file transformed", zap.String("outcome", "transformed"))
 	rn.observe(Event{Job: rn.job.Name, Partner: f.Partner, Step: "transform", Outcome: "ok", Rows: stats.Rows, Rejected: stats.Rejected})
 	return nil
@@ -222,6 +227,17 @@ func (o *outputs) commit(withRejects bool) error {
 		}
 	}
 	return nil
+}
+
+// creditorUnknown returns how many rows named, in their creditor field, a
+// creditor that is no creditor partner of the config: the most any output
+// saw, since every output sees the same rows.
+func (o *outputs) creditorUnknown() int {
+	n := 0
+	for _, s := range o.subjects {
+		n = max(n, s.unnamed)
+	}
+	return n
 }
 
 // createOutputs begins in o a staged output for each destination, with the
@@ -346,6 +362,9 @@ type subjectBatch struct {
 	whose  func(field string) (creditor, key string)
 	buf    []ledger.Subject
 	err    error
+	// unnamed counts the rows whose creditor field named no creditor
+	// partner (recorded "creditor unknown").
+	unnamed int
 }
 
 func (b *subjectBatch) add(field, ref string) {
@@ -353,6 +372,9 @@ func (b *subjectBatch) add(field, ref string) {
 		return
 	}
 	creditor, key := b.whose(field)
+	if field != "" && creditor == "" {
+		b.unnamed++
+	}
 	b.buf = append(b.buf, ledger.Subject{Pseudonym: b.l.Pseudonym(key, ref), Creditor: creditor})
 	if len(b.buf) >= 1000 {
 		b.err = b.flush()
@@ -374,7 +396,12 @@ func (b *subjectBatch) flush() error {
 // whose returns how the rows of f name their creditor (see "Whose debtor"
 // in docs/config.md): given a row's creditor field, the creditor partner
 // it belongs to ("" if not known) and the creditor its pseudonym is keyed
-// on, which for an unknown one is the source partner.
+// on, which for an unknown one is the source partner. A creditor source
+// is the creditor of every row, whatever the field says: a creditor
+// cannot claim another's debtors. A field that names no creditor partner
+// makes the row's creditor unknown, even when the layout names one: the
+// row contradicts the layout, and a possible match is better than a
+// debtor recorded under the wrong creditor.
 func (rn *run) whose(f *ledger.File) func(field string) (creditor, key string) {
 	isCreditor := func(name string) bool {
 		p := rn.cfg.Partners[name]

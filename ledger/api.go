@@ -60,6 +60,10 @@ var (
 	// pseudonyms were made with. Open never replaces a key silently: every
 	// recorded pseudonym would stop matching.
 	ErrKey = errors.New("ledger: pseudonym key")
+	// ErrSchema is returned by OpenCurrent for a ledger whose schema
+	// version is not the one this build knows, or whose audit chain is
+	// not started: the daemon of this version must open it first.
+	ErrSchema = errors.New("ledger: schema is not this build's")
 
 	// errNotCommitted is a queued write's result until its transaction
 	// commits: a write whose commit panicked keeps it.

@@ -68,7 +68,40 @@ func Open(path string) (*Ledger, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	dsn := path + "?_txlock=immediate" +
+	return open(path, path, true)
+}
+
+// OpenCurrent opens the ledger at path to write to it beside the daemon
+// that owns it (exchanged purge, which takes no state_dir lock): as Open,
+// but it creates nothing, migrates nothing and starts no audit chain. The
+// ledger must exist, and its schema be the one this build knows with its
+// audit chain started, else an error wrapping ErrSchema: a build's
+// migration under a daemon of another version would change the schema
+// that daemon writes.
+func OpenCurrent(path string) (*Ledger, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("ledger: open %q: path is empty or holds '?' or '#'", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %q: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("ledger: open %q: not a regular file", path)
+	}
+	// mode=rw: SQLite does not create a file removed since the Stat.
+	return open(path, "file:"+path+"?mode=rw", false)
+}
+
+// open opens the database of dsn (path, or a file: URI, to which the
+// driver's parameters are added) and, if migrate is set, brings its
+// schema up to date; else it refuses a schema that is not current.
+func open(path, dsn string, migrate bool) (*Ledger, error) {
+	sep := "?"
+	if strings.Contains(dsn, "?") { // the path holds none (checked)
+		sep = "&"
+	}
+	dsn += sep + "_txlock=immediate" +
 		fmt.Sprintf("&_busy_timeout=%d", busyTimeout.Milliseconds()) +
 		"&_foreign_keys=1&_journal_mode=WAL&_synchronous=FULL"
 	db, err := sql.Open("sqlite", dsn)
@@ -82,14 +115,14 @@ func Open(path string) (*Ledger, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	l := &Ledger{db: db, now: time.Now}
-	if err := l.init(path); err != nil {
+	if err := l.init(path, migrate); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return l, nil
 }
 
-func (l *Ledger) init(path string) error {
+func (l *Ledger) init(path string, migrate bool) error {
 	var mode string
 	if err := l.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("ledger: open %q: %w", path, err)
@@ -97,7 +130,11 @@ func (l *Ledger) init(path string) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("ledger: open %q: journal mode is %q, not wal", path, mode)
 	}
-	if err := l.migrate(); err != nil {
+	if !migrate {
+		if err := l.current(); err != nil {
+			return fmt.Errorf("ledger: open %q: %w", path, err)
+		}
+	} else if err := l.migrate(); err != nil {
 		return fmt.Errorf("ledger: open %q: %w", path, err)
 	}
 	for _, q := range queries {
@@ -220,6 +257,30 @@ func (l *Ledger) migrateOne(ms []string) (done bool, err error) {
 		return false, fmt.Errorf("schema version %d: %w", v+1, err)
 	}
 	return false, tx.Commit()
+}
+
+// current returns an error wrapping ErrSchema unless the database's
+// schema is the one this build knows and its audit chain is started.
+func (l *Ledger) current() error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	v, err := l.SchemaVersion()
+	if err != nil {
+		return err
+	}
+	if v != len(ms) {
+		return fmt.Errorf("%w: schema version %d, this build's is %d: run the daemon of this version once first (or this command of the daemon's version)", ErrSchema, v, len(ms))
+	}
+	var started int
+	if err := l.db.QueryRow(`SELECT count(*) FROM meta WHERE key = 'audit_genesis'`).Scan(&started); err != nil {
+		return err
+	}
+	if started == 0 {
+		return fmt.Errorf("%w: the audit chain is not started: run the daemon of this version once first", ErrSchema)
+	}
+	return nil
 }
 
 // SchemaVersion returns the schema version of the open database.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1005,5 +1006,60 @@ func TestDropSubjects(t *testing.T) {
 	}
 	if got, _ := l.Disclosures(bob); len(got) != 1 {
 		t.Errorf("Disclosures(bob) = %+v", got)
+	}
+}
+
+// OpenCurrent opens a current ledger beside its owner, and refuses one
+// that is missing or of another schema version, changing nothing.
+func TestOpenCurrent(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "ledger.db")
+	if _, err := OpenCurrent(missing); err == nil {
+		t.Fatal("OpenCurrent created a missing ledger")
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenCurrent left %s: %v", missing, err)
+	}
+
+	l, path := openTemp(t) // the daemon holds it open
+	f := stage(t, l, newFile("a.csv"))
+	c, err := OpenCurrent(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.File(f); err != nil {
+		t.Errorf("OpenCurrent does not see the daemon's file: %v", err)
+	}
+	c.Close()
+
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms)-1)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenCurrent(path)
+	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d, this build's is %d", len(ms)-1, len(ms))) {
+		t.Fatalf("OpenCurrent of an older schema: %v, want ErrSchema naming both versions", err)
+	}
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(ms)-1 {
+		t.Fatalf("schema version %d after a refused OpenCurrent, want %d unmigrated (%v)", v, len(ms)-1, err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms)+1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCurrent(path); !errors.Is(err, ErrSchema) {
+		t.Fatalf("OpenCurrent of a newer schema: %v, want ErrSchema", err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM meta WHERE key = 'audit_genesis'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCurrent(path); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "audit chain is not started") {
+		t.Fatalf("OpenCurrent without an audit chain: %v, want ErrSchema", err)
 	}
 }

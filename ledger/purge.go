@@ -17,10 +17,6 @@ type PurgeOptions struct {
 	// Runs: the finished runs that finished before Runs go. Zero purges
 	// no run.
 	Runs time.Time
-	// KeptJobs are the jobs whose source files stay at the source (after:
-	// keep). A purged file of one of them leaves its identity in the
-	// ledger (see Kept), so that it is not imported again.
-	KeptJobs []string
 	// DryRun counts what would go and changes nothing.
 	DryRun bool
 }
@@ -31,7 +27,7 @@ type PurgeResult struct {
 	Deliveries int `json:"deliveries"`
 	Subjects   int `json:"subjects"`
 	Runs       int `json:"runs"`
-	Kept       int `json:"kept"`  // identities of kept sources recorded
+	Kept       int `json:"kept"`  // identities of purged files recorded (see Kept)
 	Audit      int `json:"audit"` // audit rows removed from the head of the chain (not counted when dry)
 }
 
@@ -44,7 +40,16 @@ const purgeVictims = `SELECT id FROM files
 // A pending file (neither done nor rejected: staged, failing, waiting for
 // a destination) is never purged, nor are its deliveries and subjects.
 //
-// Each purged delivery and output's subjects is marked purged on the
+// Every purged file leaves its identity (job, partner, dir, name, size,
+// mtime, sha256: no row of it) in the kept table, whatever its job's
+// after: says now or said then: a job changed from keep to delete or move
+// leaves the files it imported under keep at the source, and only the
+// identity stops them being imported again once their record is gone
+// (see Kept). The kept table has no retention of its own: its names are
+// metadata, kept for as long as a source may stand, which the ledger
+// cannot know.
+//
+// Each purged file, delivery and output's subjects is marked purged on the
 // audit chain. The head of the chain up to the first row of a record that
 // still stands is then removed with the records, and a checkpoint (the
 // hash of the last row removed and the running counts, under the chain's
@@ -57,13 +62,6 @@ func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
 	if err := checkTime("purge time", o.Runs); err != nil {
 		return PurgeResult{}, err
 	}
-	kept, err := json.Marshal(o.KeptJobs)
-	if err != nil {
-		return PurgeResult{}, err
-	}
-	if o.KeptJobs == nil {
-		kept = []byte("[]")
-	}
 	var res PurgeResult
 	if o.DryRun {
 		tx, err := l.db.Begin()
@@ -71,18 +69,18 @@ func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
 			return res, fmt.Errorf("ledger: purge: %w", err)
 		}
 		defer tx.Rollback()
-		res, err = countPurge(tx, o, string(kept))
+		res, err = countPurge(tx, o)
 		if err != nil {
 			return res, fmt.Errorf("ledger: purge: %w", err)
 		}
 		return res, nil
 	}
-	err = l.update(func(tx *sql.Tx) error {
+	err := l.update(func(tx *sql.Tx) error {
 		var err error
-		if res, err = countPurge(tx, o, string(kept)); err != nil {
+		if res, err = countPurge(tx, o); err != nil {
 			return err
 		}
-		return l.purge(tx, o, string(kept), &res)
+		return l.purge(tx, o, &res)
 	})
 	if err != nil {
 		return PurgeResult{}, fmt.Errorf("ledger: purge: %w", err)
@@ -90,8 +88,9 @@ func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
 	return res, nil
 }
 
-// countPurge counts what o removes.
-func countPurge(q queryer, o PurgeOptions, kept string) (PurgeResult, error) {
+// countPurge counts what o removes, and the identities it records that
+// the kept table does not hold yet.
+func countPurge(q queryer, o PurgeOptions) (PurgeResult, error) {
 	var r PurgeResult
 	f, rn := nanos(o.Files), nanos(o.Runs)
 	err := q.QueryRow(`SELECT
@@ -99,19 +98,20 @@ func countPurge(q queryer, o PurgeOptions, kept string) (PurgeResult, error) {
 		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM subjects WHERE file_id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
-		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)
-			AND job IN (SELECT value FROM json_each(?)))`,
-		f, f, f, f, f, f, rn, rn, f, f, kept).
+		(SELECT count(*) FROM files f WHERE id IN (`+purgeVictims+`)
+			AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.job = f.job AND k.partner = f.partner
+				AND k.dir = f.dir AND k.name = f.name AND k.size = f.size AND k.mtime = f.mtime))`,
+		f, f, f, f, f, f, rn, rn, f, f).
 		Scan(&r.Files, &r.Deliveries, &r.Subjects, &r.Runs, &r.Kept)
 	return r, err
 }
 
-func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, kept string, res *PurgeResult) error {
+func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, res *PurgeResult) error {
 	f, rn, now := nanos(o.Files), nanos(o.Runs), l.now()
 	if _, err := tx.Exec(`INSERT INTO kept (job, partner, dir, name, size, mtime, sha256, purged_at)
 		SELECT job, partner, dir, name, size, mtime, sha256, ? FROM files
-		WHERE id IN (`+purgeVictims+`) AND job IN (SELECT value FROM json_each(?))
-		ON CONFLICT DO NOTHING`, nanos(now), f, f, kept); err != nil {
+		WHERE id IN (`+purgeVictims+`)
+		ON CONFLICT DO NOTHING`, nanos(now), f, f); err != nil {
 		return err
 	}
 	// Mark each purged record on the chain, in a fixed order.
@@ -223,10 +223,9 @@ func strings2(tx *sql.Tx, q string, args ...any) ([][2]string, error) {
 	return out, rows.Err()
 }
 
-// Kept reports whether a file of job with this identity was purged while
-// its source was kept (see PurgeOptions.KeptJobs): it was imported once,
-// and must not be imported again. The identity is compared as Lookup
-// compares it.
+// Kept reports whether a file of job with this identity was imported and
+// its record since purged (see Purge): it was imported once, and must not
+// be imported again. The identity is compared as Lookup compares it.
 func (l *Ledger) Kept(job, partner, dir, name string, size int64, mtime time.Time) (bool, error) {
 	if err := checkTime("mtime", mtime); err != nil {
 		return false, err

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -55,9 +54,9 @@ func (c *AuditCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := ledger.OpenReadOnly(filepath.Join(cfg.StateDir, "ledger.db"))
+	l, err := openLedgerReadOnly(cfg)
 	if err != nil {
-		return fmt.Errorf("state_dir: %w", err)
+		return err
 	}
 	defer l.Close()
 	r, err := l.VerifyAudit(anchors...)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -11,14 +12,32 @@ import (
 	"github.com/exchanged/exchanged/transform"
 )
 
-// openLedgerReadOnly opens cfg's ledger for the privacy commands: read
-// only, beside a running daemon, without the state_dir lock.
+// openLedgerReadOnly opens cfg's ledger for the commands that read it
+// (the privacy commands, audit verify, purge --dry-run): read only,
+// beside a running daemon, without the state_dir lock.
 func openLedgerReadOnly(cfg *config.Config) (*ledger.Ledger, error) {
-	l, err := ledger.OpenReadOnly(filepath.Join(cfg.StateDir, "ledger.db"))
+	path := filepath.Join(cfg.StateDir, "ledger.db")
+	l, err := ledger.OpenReadOnly(path)
 	if err != nil {
-		return nil, fmt.Errorf("state_dir: %w", err)
+		return nil, readOnlyOpenError(path, err)
 	}
 	return l, nil
+}
+
+// sqliteReadOnly is SQLite's primary result code SQLITE_READONLY.
+const sqliteReadOnly = 8
+
+// readOnlyOpenError names the cause of a failed read-only open of the
+// ledger at path. A read-only open of a WAL database needs its -shm file:
+// the daemon's, or one this user creates beside the database; in a
+// directory this user cannot write, with no daemon running, SQLite says
+// only "attempt to write a readonly database".
+func readOnlyOpenError(path string, err error) error {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteReadOnly {
+		return fmt.Errorf("state_dir: %s cannot be read: the ledger's directory must be writable by this user, or the daemon running, for a read-only open of a WAL database (%w)", path, err)
+	}
+	return fmt.Errorf("state_dir: %w", err)
 }
 
 // rejectReportFields are the categories of a reject report: its rows name
@@ -68,13 +87,13 @@ func partnerRole(cfg *config.Config, name string) string {
 	return ""
 }
 
-// partnerContact returns whom to notify at partner name (AVG art. 19).
-//
-// Hook: the partner's contact: field of the config is added beside this
-// work (issue 11, "register"); until it is, no contact is known and ""
-// is returned. Return p.Contact here once config.Partner has it.
+// partnerContact returns whom to notify at partner name (AVG art. 19):
+// its contact: in cfg, or "" if none is given or the config no longer has
+// the partner.
 func partnerContact(cfg *config.Config, name string) string {
-	_ = cfg.Partners[name]
+	if p := cfg.Partners[name]; p != nil {
+		return p.Contact
+	}
 	return ""
 }
 

@@ -171,10 +171,9 @@ jobs:
 		if !d.Confirmed || d.ConfirmAt.IsZero() || d.SentAt.IsZero() || !d.Known || d.Match != matchSubject {
 			t.Errorf("disclosure %+v: want confirmed, fields known, a match", d)
 		}
-		// partnerContact (privacy.go) still returns "" on main, a hook
-		// for contact:, which another change wires; subject_test.go
-		// asserts it. Here: no contact but the configured one.
-		if d.Contact != "" && d.Contact != contacts[d.Partner] {
+		// Each recipient is named with the contact its config gives, so
+		// that the agency can notify it (art. 19).
+		if d.Contact != contacts[d.Partner] {
 			t.Errorf("disclosure to %s names contact %q, want %q", d.Partner, d.Contact, contacts[d.Partner])
 		}
 		got = append(got, strings.Join([]string{d.Partner, d.Role, d.Job, d.Dir, d.File, strings.Join(d.Fields, ",")}, " "))

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,9 +23,11 @@ type PurgeCommand struct {
 }
 
 // Run purges the ledger of the config given, or with --dry-run counts
-// what would go. It needs no lock on state_dir: a purge is one ledger
-// transaction, and touches no file a run is working on, so it is safe
-// beside a running daemon.
+// what would go, reading the ledger read-only. It takes no lock on
+// state_dir: a purge is one ledger transaction and touches no file a run
+// is working on, so it is safe beside a running daemon. It refuses a
+// ledger that is missing, or whose schema is not this build's (see
+// ledger.OpenCurrent): it never creates or migrates the daemon's ledger.
 func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -48,9 +49,17 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
-	l, err := ledger.Open(filepath.Join(cfg.StateDir, "ledger.db"))
+	var l *ledger.Ledger
+	if *dry {
+		l, err = openLedgerReadOnly(cfg)
+	} else {
+		l, err = ledger.OpenCurrent(filepath.Join(cfg.StateDir, "ledger.db"))
+		if err != nil {
+			err = fmt.Errorf("state_dir: %w", err)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("state_dir: %w", err)
+		return err
 	}
 	defer l.Close()
 	now := time.Now
@@ -71,7 +80,7 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	if *dry {
 		verb = "would purge"
 	}
-	fmt.Fprintf(c.stdout, "%s %d file record(s), %d delivery(ies), %d subject disclosure(s), %d run(s); %d kept source identity(ies) recorded\n",
+	fmt.Fprintf(c.stdout, "%s %d file record(s), %d delivery(ies), %d subject disclosure(s), %d run(s); %d source identity(ies) kept\n",
 		verb, res.Files, res.Deliveries, res.Subjects, res.Runs, res.Kept)
 	return nil
 }
@@ -84,12 +93,6 @@ func purge(l *ledger.Ledger, cfg *config.Config, now time.Time, dry bool, log *z
 		Runs:   cfg.Retention.Runs.Before(now),
 		DryRun: dry,
 	}
-	for name, j := range cfg.Jobs {
-		if j.Source.After == config.AfterKeep {
-			o.KeptJobs = append(o.KeptJobs, name)
-		}
-	}
-	slices.Sort(o.KeptJobs)
 	res, err := l.Purge(o)
 	if err != nil {
 		log.Error("purge failed", zap.String("outcome", "failed"), zap.String("error", err.Error()))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exchanged/exchanged/exchange"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -84,7 +86,7 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	if out := purgeAt(t, cfg, later, "--dry-run"); !strings.Contains(out, "would purge 1 file record(s), 1 delivery(ies)") {
 		t.Errorf("dry run later: %s", out)
 	}
-	if out := purgeAt(t, cfg, later); !strings.Contains(out, "purged 1 file record(s), 1 delivery(ies), 0 subject disclosure(s), 1 run(s); 1 kept source identity(ies)") {
+	if out := purgeAt(t, cfg, later); !strings.Contains(out, "purged 1 file record(s), 1 delivery(ies), 0 subject disclosure(s), 1 run(s); 1 source identity(ies) kept") {
 		t.Errorf("purge: %s", out)
 	}
 	if r := exchanged(t, nil, "audit", "verify", "--config", cfg); r.code != 0 {
@@ -164,5 +166,78 @@ func TestDaemonPurgeMetrics(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"logger":"retention"`) || !strings.Contains(logs.String(), `"runs":1`) {
 		t.Errorf("purge not logged: %s", logs.String())
+	}
+}
+
+// purgeErr runs "exchanged purge" in process and returns its error.
+func purgeErr(t *testing.T, cfg string, args ...string) error {
+	t.Helper()
+	var out, errs bytes.Buffer
+	c := &PurgeCommand{stdout: &out, stderr: &errs}
+	return c.Run(context.Background(), append([]string{"--config", cfg}, args...))
+}
+
+// A purge never creates, migrates or write-locks the daemon's ledger: a
+// dry run reads it read-only, beside a writer; a purge refuses a ledger
+// that is missing or of another schema version, and runs beside a
+// daemon holding the state_dir lock.
+func TestPurgeOpensTheLedgerAsItShould(t *testing.T) {
+	work := t.TempDir()
+	cfg, _ := localConfig(t, work, keepJob)
+	db := filepath.Join(work, "state", "ledger.db")
+	for _, args := range [][]string{{"--dry-run"}, nil} {
+		if err := purgeErr(t, cfg, args...); err == nil {
+			t.Errorf("purge %v of a missing ledger: no error", args)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Fatalf("purge %v created the ledger: %v", args, err)
+		}
+	}
+
+	if r := exchanged(t, nil, "once", "--config", cfg, "keep-in"); r.code != 0 {
+		t.Fatalf("once: %+v", r)
+	}
+	// The daemon holds the state_dir lock and is inside a write.
+	unlock, err := exchange.LockStateDir(filepath.Join(work, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	raw, err := sql.Open("sqlite", db+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := purgeErr(t, cfg, "--dry-run"); err != nil {
+		t.Fatalf("dry run beside a writer: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("dry run waited %v for the writer: it must not take a write lock", d)
+	}
+	tx.Rollback()
+	if err := purgeErr(t, cfg); err != nil {
+		t.Fatalf("purge beside a daemon holding the state_dir lock: %v", err)
+	}
+
+	var v int
+	if err := raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(fmt.Sprintf("PRAGMA user_version = %d", v-1)); err != nil {
+		t.Fatal(err)
+	}
+	err = purgeErr(t, cfg)
+	if !errors.Is(err, ledger.ErrSchema) || !strings.Contains(err.Error(), "run the daemon of this version once first") {
+		t.Fatalf("purge of a ledger of another schema version: %v, want a refusal naming it", err)
+	}
+	var after int
+	if err := raw.QueryRow("PRAGMA user_version").Scan(&after); err != nil || after != v-1 {
+		t.Fatalf("schema version %d after a refused purge, want %d (%v)", after, v-1, err)
 	}
 }

@@ -33,7 +33,7 @@ http: {listen: ""}
 partners:
   acme: {role: creditor, local: {root: %[1]s/acme}}
   cases: {role: internal, local: {root: %[1]s/cases}}
-  gdw: {role: bailiff, local: {root: %[1]s/gdw}}
+  gdw: {role: bailiff, local: {root: %[1]s/gdw}, contact: "Privacy Office, privacy@gdw.example"}
   adv: {role: lawyer, local: {root: %[1]s/adv}}
 jobs:
   claims-in:
@@ -105,6 +105,9 @@ func TestSubjectAndBreach(t *testing.T) {
 		if !d.Confirmed || !d.Known || d.Match != matchSubject {
 			t.Errorf("disclosure %+v: want confirmed, fields known, a match", d)
 		}
+		if want := map[string]string{"gdw": "Privacy Office, privacy@gdw.example"}[d.Partner]; d.Contact != want {
+			t.Errorf("disclosure to %s: contact %q, want %q (the partner's contact: in the config)", d.Partner, d.Contact, want)
+		}
 		got = append(got, d.Partner+" "+d.Job+" "+d.File+" "+strings.Join(d.Fields, ","))
 	}
 	want := []string{
@@ -131,6 +134,7 @@ func TestSubjectAndBreach(t *testing.T) {
 
 	r := exchanged(t, nil, "subject", "--config", cfg, "--creditor", "acme", "--debtor", "K-1")
 	if r.code != 0 || !strings.Contains(r.stdout, "disclosures of this subject: 4") || !strings.Contains(r.stdout, "subjects not read") ||
+		!strings.Contains(r.stdout, "privacy@gdw.example") ||
 		strings.Contains(r.stdout, "K-1") || strings.Contains(r.stdout, "Jan") {
 		t.Errorf("subject table: %+v", r)
 	}

@@ -38,9 +38,10 @@ CREATE TABLE audit_checkpoint (
 	hash      TEXT    NOT NULL
 ) STRICT;
 
--- kept holds the identity of a purged file whose source is kept
--- (after: keep): its source may still stand, and must not be imported
--- again. No personal data: partner, directory, name, size, mtime, sha256.
+-- kept holds the identity of every purged file (job, partner, dir, name,
+-- size, mtime, sha256; no row of it): its source may still stand (after:
+-- keep, now or once), and must not be imported again. It has no retention
+-- of its own.
 CREATE TABLE kept (
 	job       TEXT    NOT NULL,
 	partner   TEXT    NOT NULL,
