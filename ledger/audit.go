@@ -231,10 +231,14 @@ func subjectsContent(fileID int64, idx int, sorted []string) string {
 }
 
 // subjectEntry is the SQL expression of one subject row as the chain
-// covers it: its pseudonym and, each after a tab, the creditor it is keyed
-// on ("" when unknown) and its case pseudonym ("" when none), so that none
-// of them can be altered unseen. Rows are read in subjectOrder.
-const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '') || char(9) || case_pseudonym`
+// covers it: its pseudonym and, after a tab, the creditor it is keyed on
+// ("" when unknown), and after another its case pseudonym when it has one,
+// so that none of them can be altered unseen (adding or removing a case
+// changes the entry too). A row without a case reads as before schema
+// version 6, so that the records of an upgraded ledger still verify.
+// Rows are read in subjectOrder.
+const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '') ||
+	CASE case_pseudonym WHEN '' THEN '' ELSE char(9) || case_pseudonym END`
 
 // subjectOrder is the order of an output's subject rows in the chain.
 const subjectOrder = `pseudonym, case_pseudonym`

@@ -88,3 +88,33 @@ func TestCaseDisclosures(t *testing.T) {
 		t.Fatalf("problems %v, want subjects %s altered", r.Problems, subjectsRef(f, 0))
 	}
 }
+
+// TestCaseAuditEntry: a subject row without a case is on the chain as it
+// was before schema version 6 (an upgraded ledger's records still verify),
+// and adding a case to a row, raw, is found.
+func TestCaseAuditEntry(t *testing.T) {
+	l, path := openTemp(t)
+	k := l.Pseudonym("acme", "K-1")
+	f := stage(t, l, newFile("a.csv"))
+	if err := l.AddSubjectsOf(f, 0, []Subject{{Pseudonym: k, Creditor: "acme"}}); err != nil {
+		t.Fatal(err)
+	}
+	var entry string
+	if err := l.db.QueryRow(`SELECT ` + subjectEntry + ` FROM subjects`).Scan(&entry); err != nil {
+		t.Fatal(err)
+	}
+	if entry != k+"\tacme" {
+		t.Errorf("entry without a case %q, want the version 5 entry %q", entry, k+"\tacme")
+	}
+	verifyOK(t, l)
+	if _, err := rawDB(t, path).Exec(`UPDATE subjects SET case_pseudonym = ?`, l.CasePseudonym("Z-1")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.VerifyAudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Kind != "subjects" || r.Problems[0].Ref != subjectsRef(f, 0) {
+		t.Fatalf("problems %v, want subjects %s altered", r.Problems, subjectsRef(f, 0))
+	}
+}
