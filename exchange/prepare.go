@@ -351,7 +351,7 @@ func reportName(name string) string {
 	return strings.TrimSuffix(name, path.Ext(name)) + ".rejects.csv"
 }
 
-// subjectBatch turns the debtor references of one output into
+// subjectBatch turns the debtor and case references of one output into
 // pseudonyms and records them in the ledger in batches, so that memory
 // stays flat whatever the file's size. prepare drops them again if the
 // output is discarded.
@@ -367,7 +367,7 @@ type subjectBatch struct {
 	unnamed int
 }
 
-func (b *subjectBatch) add(field, ref string) {
+func (b *subjectBatch) add(field, ref, caseRef string) {
 	if b.err != nil || ref == "" {
 		return
 	}
@@ -375,7 +375,11 @@ func (b *subjectBatch) add(field, ref string) {
 	if field != "" && creditor == "" {
 		b.unnamed++
 	}
-	b.buf = append(b.buf, ledger.Subject{Pseudonym: b.l.Pseudonym(key, ref), Creditor: creditor})
+	s := ledger.Subject{Pseudonym: b.l.Pseudonym(key, ref), Creditor: creditor}
+	if caseRef != "" {
+		s.Case = b.l.CasePseudonym(caseRef)
+	}
+	b.buf = append(b.buf, s)
 	if len(b.buf) >= 1000 {
 		b.err = b.flush()
 	}

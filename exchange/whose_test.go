@@ -65,9 +65,9 @@ func TestSubjectBatchCountsCreditorUnknown(t *testing.T) {
 	rn := whoseRun("")
 	b := &subjectBatch{l: g.ledger, whose: rn.whose(&ledger.File{Partner: "cases"})}
 	for _, field := range []string{"acme", "nosuch", "", "gdw", "beta"} {
-		b.add(field, "K-1")
+		b.add(field, "K-1", "")
 	}
-	b.add("nosuch", "") // no debtor: no subject, not counted
+	b.add("nosuch", "", "") // no debtor: no subject, not counted
 	if b.unnamed != 2 {
 		t.Errorf("counted %d rows naming no creditor, want 2", b.unnamed)
 	}

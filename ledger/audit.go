@@ -219,7 +219,7 @@ func subjectsRef(fileID int64, idx int) string { return fmt.Sprintf("%d/%d", fil
 
 // subjectsContent returns the canonical content of the subjects of one
 // output: their count and the sha256 of their entries (subjectEntry) in
-// pseudonym order, each followed by a newline. The pseudonyms themselves
+// subjectOrder, each followed by a newline. The pseudonyms themselves
 // are not repeated.
 func subjectsContent(fileID int64, idx int, sorted []string) string {
 	h := sha256.New()
@@ -230,15 +230,23 @@ func subjectsContent(fileID int64, idx int, sorted []string) string {
 	return canonical(fileID, idx, len(sorted), hex.EncodeToString(h.Sum(nil)))
 }
 
-// subjectEntry is the SQL expression of one subject as the chain covers
-// it: its pseudonym and, after a tab, the creditor it is keyed on ("" when
-// unknown), so that neither can be altered unseen.
-const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '')`
+// subjectEntry is the SQL expression of one subject row as the chain
+// covers it: its pseudonym and, after a tab, the creditor it is keyed on
+// ("" when unknown), and after another its case pseudonym when it has one,
+// so that none of them can be altered unseen (adding or removing a case
+// changes the entry too). A row without a case reads as before schema
+// version 6, so that the records of an upgraded ledger still verify.
+// Rows are read in subjectOrder.
+const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '') ||
+	CASE case_pseudonym WHEN '' THEN '' ELSE char(9) || case_pseudonym END`
+
+// subjectOrder is the order of an output's subject rows in the chain.
+const subjectOrder = `pseudonym, case_pseudonym`
 
 // auditSubjects appends the subjects of output idx of file fileID to the
 // chain.
 func (l *Ledger) auditSubjects(tx *sql.Tx, fileID int64, idx int) error {
-	rows, err := tx.Query(`SELECT `+subjectEntry+` FROM subjects WHERE file_id = ? AND idx = ? ORDER BY pseudonym`, fileID, idx)
+	rows, err := tx.Query(`SELECT `+subjectEntry+` FROM subjects WHERE file_id = ? AND idx = ? ORDER BY `+subjectOrder, fileID, idx)
 	if err != nil {
 		return fmt.Errorf("audit subjects %s: %w", subjectsRef(fileID, idx), err)
 	}
@@ -592,7 +600,7 @@ func verifyFiles(tx *sql.Tx, r *AuditReport, check func(kind, ref, got string)) 
 
 // verifySubjects checks each output's subjects, read in order.
 func (l *Ledger) verifySubjects(tx *sql.Tx, r *AuditReport, check func(kind, ref, got string)) error {
-	rows, err := tx.Query(`SELECT file_id, idx, ` + subjectEntry + ` FROM subjects ORDER BY file_id, idx, pseudonym`)
+	rows, err := tx.Query(`SELECT file_id, idx, ` + subjectEntry + ` FROM subjects ORDER BY file_id, idx, ` + subjectOrder)
 	if err != nil {
 		return err
 	}

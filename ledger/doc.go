@@ -6,7 +6,8 @@
 //
 // The schema is the numbered migrations in schema/*.sql, embedded and
 // applied in order by Open; PRAGMA user_version counts those applied.
-// Data subjects are recorded only as pseudonyms: an HMAC under a key kept
+// Data subjects, and the cases their rows belong to, are recorded only as
+// pseudonyms (Pseudonym, CasePseudonym): an HMAC under a key kept
 // beside the database (path+".key"), which Open checks against the
 // database so that a lost or swapped key is an error, not silent drift.
 //

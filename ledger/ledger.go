@@ -431,6 +431,26 @@ func (l *Ledger) Pseudonym(creditor, ref string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// caseLabel is the label the key for case pseudonyms is derived under.
+const caseLabel = "exchanged case pseudonym v1"
+
+// CasePseudonym returns the pseudonymous id of a case: the hex
+// HMAC-SHA256 of the agency's case reference (canonical field case_ref)
+// under a key derived from the ledger's key for cases alone,
+// HMAC-SHA256(key, caseLabel). The separate key is the domain separation:
+// a case pseudonym can never equal a debtor's (see Pseudonym), whatever
+// a partner is called or a reference holds. It is not keyed on a
+// creditor: case references are the agency's own and unique across
+// creditors, and a case is looked up without knowing whose it is. The
+// reference is used byte for byte: normalize it before calling.
+func (l *Ledger) CasePseudonym(caseRef string) string {
+	d := hmac.New(sha256.New, l.key)
+	d.Write([]byte(caseLabel))
+	m := hmac.New(sha256.New, d.Sum(nil))
+	m.Write([]byte(caseRef))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // update runs fn in a write transaction and returns once the transaction
 // is committed (and, with synchronous=FULL, on disk).
 //

@@ -13,6 +13,9 @@ import (
 type Subject struct {
 	Pseudonym string
 	Creditor  string
+	// Case is the CasePseudonym of the row's case reference, "" when the
+	// row had none. One debtor in one output is recorded once per case.
+	Case string
 }
 
 // SubjectDisclosure is a Disclosure of one data subject, with the creditor
@@ -39,19 +42,23 @@ func (l *Ledger) AddSubjectsOf(fileID int64, idx int, subs []Subject) error {
 			return fmt.Errorf("ledger: add subjects to file %d output %d: pseudonym %d is not 64 lowercase hex digits",
 				fileID, idx, i)
 		}
+		if s.Case != "" && (len(s.Case) != 64 || !isHex(s.Case)) {
+			return fmt.Errorf("ledger: add subjects to file %d output %d: case pseudonym %d is not 64 lowercase hex digits",
+				fileID, idx, i)
+		}
 	}
 	err := l.update(func(tx *sql.Tx) error {
 		if _, _, _, err := l.fileState(tx, fileID); err != nil {
 			return err
 		}
-		stmt, err := tx.Prepare(`INSERT INTO subjects (pseudonym, file_id, idx, creditor) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`)
+		stmt, err := tx.Prepare(`INSERT INTO subjects (pseudonym, file_id, idx, creditor, case_pseudonym)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, s := range subs {
-			if _, err := stmt.Exec(s.Pseudonym, fileID, idx, sql.NullString{String: s.Creditor, Valid: s.Creditor != ""}); err != nil {
+			if _, err := stmt.Exec(s.Pseudonym, fileID, idx, sql.NullString{String: s.Creditor, Valid: s.Creditor != ""}, s.Case); err != nil {
 				return err
 			}
 		}
@@ -106,6 +113,16 @@ func scanDisclosure(s scanner, extra ...any) (Disclosure, string, error) {
 	return d, source, nil
 }
 
+// CaseDisclosures returns, as SubjectDisclosures, every delivery that
+// carried a subject row of the case with this pseudonym (see
+// CasePseudonym), in the order they began, once per delivery and creditor.
+func (l *Ledger) CaseDisclosures(casePseudonym string) ([]SubjectDisclosure, error) {
+	if casePseudonym == "" {
+		return nil, nil
+	}
+	return l.subjectDisclosures(`s.case_pseudonym = ?`, casePseudonym)
+}
+
 // SubjectDisclosures returns, as Disclosures, every delivery that carried
 // a subject with one of these pseudonyms, in the order they began, each
 // with the creditor the pseudonym was recorded under.
@@ -117,11 +134,17 @@ func (l *Ledger) SubjectDisclosures(pseudonyms ...string) ([]SubjectDisclosure, 
 	for i, p := range pseudonyms {
 		args[i] = p
 	}
+	return l.subjectDisclosures(`s.pseudonym IN (?`+strings.Repeat(", ?", len(pseudonyms)-1)+`)`, args...)
+}
+
+// subjectDisclosures returns the deliveries of the subject rows where
+// holds, once per delivery, subject and creditor (a subject with several
+// cases in one output is one disclosure).
+func (l *Ledger) subjectDisclosures(where string, args ...any) ([]SubjectDisclosure, error) {
 	rows, err := l.db.Query(`SELECT `+disclosureColumns+`, s.creditor
-		FROM subjects s
+		FROM (SELECT DISTINCT pseudonym, file_id, idx, creditor FROM subjects s WHERE `+where+`) s
 		JOIN deliveries d ON d.file_id = s.file_id AND d.idx = s.idx
 		JOIN files f ON f.id = s.file_id
-		WHERE s.pseudonym IN (?`+strings.Repeat(", ?", len(pseudonyms)-1)+`)
 		ORDER BY d.started_at, d.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: subject disclosures: %w", err)
@@ -214,7 +237,7 @@ func (l *Ledger) BreachScope(partner, name string, since, until time.Time) ([]Br
 	for i := range out {
 		b := &out[i]
 		b.Creditors = map[string]int{}
-		crows, err := l.db.Query(`SELECT COALESCE(creditor, ''), COUNT(*) FROM subjects
+		crows, err := l.db.Query(`SELECT COALESCE(creditor, ''), COUNT(DISTINCT pseudonym) FROM subjects
 			WHERE file_id = ? AND idx = ? GROUP BY 1`, b.FileID, b.Index)
 		if err != nil {
 			return nil, 0, fmt.Errorf("ledger: breach scope: %w", err)

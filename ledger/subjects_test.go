@@ -34,12 +34,12 @@ func TestSubjectDisclosuresAndBreachScope(t *testing.T) {
 	}
 	k1, k2 := l.Pseudonym("acme", "K-1"), l.Pseudonym("acme", "K-2")
 	handover := add("handover", "cases", "h.csv")
-	if err := l.AddSubjectsOf(handover, 0, []Subject{{k1, "acme"}, {k2, "acme"}, {l.Pseudonym("cases", "K-9"), ""}}); err != nil {
+	if err := l.AddSubjectsOf(handover, 0, []Subject{{Pseudonym: k1, Creditor: "acme"}, {Pseudonym: k2, Creditor: "acme"}, {Pseudonym: l.Pseudonym("cases", "K-9")}}); err != nil {
 		t.Fatal(err)
 	}
 	deliver(handover, "gdw", "h.csv", t0, true)
 	other := add("handover", "cases", "h2.csv")
-	if err := l.AddSubjectsOf(other, 0, []Subject{{k2, "acme"}}); err != nil {
+	if err := l.AddSubjectsOf(other, 0, []Subject{{Pseudonym: k2, Creditor: "acme"}}); err != nil {
 		t.Fatal(err)
 	}
 	deliver(other, "adv", "h2.csv", t0.Add(time.Hour), false)
@@ -82,7 +82,7 @@ func TestSubjectDisclosuresAndBreachScope(t *testing.T) {
 	if _, err := OpenReadOnly(path + "-missing"); err == nil {
 		t.Fatal("opened a missing ledger")
 	}
-	if err := l.AddSubjectsOf(handover, 0, []Subject{{"K-1", "acme"}}); err == nil || errors.Is(err, ErrNotFound) {
+	if err := l.AddSubjectsOf(handover, 0, []Subject{{Pseudonym: "K-1", Creditor: "acme"}}); err == nil || errors.Is(err, ErrNotFound) {
 		t.Fatalf("a raw reference was accepted: %v", err)
 	}
 }

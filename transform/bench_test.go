@@ -73,7 +73,7 @@ func plainCopy(in io.Reader, out io.Writer) (int, error) {
 
 func runPipeline(b *testing.B, in []byte, profileName string) Stats {
 	st, err := Process(context.Background(), bytes.NewReader(in), builtin(b, "claim"),
-		[]Output{{W: io.Discard, Profile: profile(b, profileName), Subject: func(string, string) {}}}, io.Discard)
+		[]Output{{W: io.Discard, Profile: profile(b, profileName), Subject: func(string, string, string) {}}}, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}

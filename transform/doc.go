@@ -77,7 +77,9 @@
 // row is, in files from the agency's own case system, which hold the rows of many creditors. It
 // is read only to key the row's data subject (see [Output].Subject): the ledger's pseudonym of a
 // debtor is keyed on the creditor and their debtor_ref, the same at import, at handover and back.
-// No built-in profile sends it on.
+// No built-in profile sends it on. case_ref, when a row has one, is likewise passed to
+// [Output].Subject: the ledger records a keyed pseudonym of it with the row's subject, so that a
+// subject can be found by case (exchanged subject --case); the reference itself is never stored.
 //
 // A source column that maps to none of these is dropped on reading; a canonical field that a
 // recipient's [Profile] does not allow is dropped on writing.

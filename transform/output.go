@@ -55,9 +55,10 @@ type Output struct {
 	Profile Profile
 	Format  Format
 	// Subject, when not nil, is called with the creditor field ("" when the row or the file has
-	// none) and the debtor reference of every row written that has a debtor reference (it may
-	// repeat one), for the ledger's disclosure records.
-	Subject func(creditor, debtorRef string)
+	// none), the debtor reference and the case reference ("" when the row or the file has none)
+	// of every row written that has a debtor reference (it may repeat one), for the ledger's
+	// disclosure records.
+	Subject func(creditor, debtorRef, caseRef string)
 }
 
 // outCol is one column of an output: the record slot it is written from.

@@ -121,7 +121,7 @@ type pipeline struct {
 	date     dateLayout
 	today    Date
 
-	creditorRef, debtorRef, principal, birthDate, btwID, creditor int // slots, -1 = none
+	creditorRef, debtorRef, principal, birthDate, btwID, creditor, caseRef int // slots, -1 = none
 
 	seen *refSet // fingerprints of the claim references seen; nil for other records
 	seed maphash.Seed
@@ -337,6 +337,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	p.creditorRef, p.debtorRef, p.principal = slot("creditor_ref"), slot("debtor_ref"), slot("principal")
 	p.birthDate, p.btwID, p.creditor = slot("birth_date"), slot("btw_id"), slot("creditor")
+	p.caseRef = slot("case_ref")
 	if p.rd.name == "claim" {
 		p.seen = new(refSet)
 		p.seed = maphash.MakeSeed()
@@ -422,7 +423,11 @@ func (p *pipeline) row(line int, rec []string) error {
 			if p.creditor >= 0 && !p.empty[p.creditor] {
 				creditor = string(*p.slots[p.creditor].(*Ref))
 			}
-			w.out.Subject(creditor, string(*p.slots[p.debtorRef].(*Ref)))
+			var caseRef string
+			if p.caseRef >= 0 && !p.empty[p.caseRef] {
+				caseRef = string(*p.slots[p.caseRef].(*Ref))
+			}
+			w.out.Subject(creditor, string(*p.slots[p.debtorRef].(*Ref)), caseRef)
 		}
 	}
 	return nil

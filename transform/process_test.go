@@ -79,7 +79,7 @@ func runCase(t *testing.T, tc processCase) {
 		bufs[i] = new(bytes.Buffer)
 		out := Output{W: bufs[i], Profile: profile(t, o.profile), Format: o.format}
 		if i == 0 {
-			out.Subject = func(creditor, ref string) {
+			out.Subject = func(creditor, ref, _ string) {
 				if creditor != "" {
 					ref = creditor + "/" + ref
 				}

@@ -126,6 +126,9 @@ commands:
   subject --config FILE --creditor C --debtor D [--json]
                                      every disclosure of one debtor: partner, contact, job, file,
                                      time, fields, confirmed or only sent (AVG art. 15, 19)
+  subject --config FILE [--creditor C] --case REF [--json]
+                                     the same, for the subjects of one of the agency's cases
+                                     (case_ref); the reference is never stored or printed
   breach --config FILE --partner P [--file F] [--since T] [--until T] [--json]
                                      what the files a partner received held, as counts and
                                      categories only (AVG art. 33)

@@ -17,9 +17,10 @@ import (
 
 // SubjectCommand answers a data subject's access request (AVG art. 15(1)(c))
 // and names whom to notify of a rectification or erasure (art. 19): every
-// disclosure of one debtor of one creditor, from the ledger and the config.
-// The debtor reference is used to compute the pseudonym and is never
-// stored or printed.
+// disclosure of one debtor of one creditor, or of the subjects of one of
+// the agency's cases, from the ledger and the config. The debtor or case
+// reference is used to compute the pseudonym and is never stored or
+// printed.
 type SubjectCommand struct {
 	stdout, stderr io.Writer
 }
@@ -43,7 +44,7 @@ type SubjectDisclosure struct {
 
 // SubjectAnswer is exchanged subject --json's output.
 type SubjectAnswer struct {
-	Creditor    string              `json:"creditor"`
+	Creditor    string              `json:"creditor"`    // "" for --case without --creditor
 	Disclosures []SubjectDisclosure `json:"disclosures"` // keyed on this creditor and debtor
 	Possible    []SubjectDisclosure `json:"possible"`    // creditor unknown: this debtor reference at another source
 	NotRead     []SubjectDisclosure `json:"not_read"`    // files passed unchanged that may have carried them
@@ -56,19 +57,21 @@ const (
 	matchNotRead = "not read"
 )
 
-// Run prints the disclosures of the subject --creditor, --debtor names.
+// Run prints the disclosures of the subject --creditor, --debtor names, or
+// of the subjects of the case --case names.
 func (c *SubjectCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("subject", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	path := fs.String("config", "", "config file")
 	creditor := fs.String("creditor", "", "the creditor partner, as named in the config")
 	debtor := fs.String("debtor", "", "the creditor's reference for the debtor (debtor_ref)")
+	caseRef := fs.String("case", "", "the agency's case reference (case_ref), instead of --debtor")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *creditor == "" || *debtor == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: exchanged subject --config FILE --creditor C --debtor D [--json]", errUsage)
+	if fs.NArg() != 0 || (*debtor == "") == (*caseRef == "") || *debtor != "" && *creditor == "" {
+		return fmt.Errorf("%w: exchanged subject --config FILE {--creditor C --debtor D | [--creditor C] --case REF} [--json]", errUsage)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -82,7 +85,12 @@ func (c *SubjectCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer l.Close()
-	ans, err := subjectAnswer(cfg, l, *creditor, *debtor)
+	var ans *SubjectAnswer
+	if *caseRef != "" {
+		ans, err = caseAnswer(cfg, l, *creditor, *caseRef)
+	} else {
+		ans, err = subjectAnswer(cfg, l, *creditor, *debtor)
+	}
 	if err != nil {
 		return err
 	}
@@ -125,25 +133,97 @@ func subjectAnswer(cfg *config.Config, l *ledger.Ledger, creditor, debtor string
 				"this debtor reference in a file from "+d.Source+" whose creditor was not recorded"))
 		}
 	}
+	if ans.NotRead, err = notRead(cfg, l, map[string]bool{creditor: true}); err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// caseAnswer collects the disclosures of the subjects recorded with the
+// case pseudonym of caseRef, of creditor's only if creditor is not "".
+//
+// Case references are the agency's own and unique across creditors, so
+// the case pseudonym is keyed on the reference alone
+// (ledger.CasePseudonym): a row whose creditor was not recorded is still
+// this case. With --creditor, rows recorded under another creditor are
+// left out (they cannot be this creditor's case); those whose creditor
+// was not recorded are kept as possible matches, unless their source is
+// this creditor. The files passed unchanged are those --debtor lists for
+// the creditor given, or else for each creditor the case's rows were
+// recorded under (with none known, only those between partners that are
+// not creditors).
+func caseAnswer(cfg *config.Config, l *ledger.Ledger, creditor, caseRef string) (*SubjectAnswer, error) {
+	ds, err := l.CaseDisclosures(l.CasePseudonym(caseRef))
+	if err != nil {
+		return nil, err
+	}
+	ans := &SubjectAnswer{Creditor: creditor, Disclosures: []SubjectDisclosure{}, Possible: []SubjectDisclosure{}, NotRead: []SubjectDisclosure{}}
+	match := func(d ledger.SubjectDisclosure) bool {
+		return creditor == "" || d.Creditor == creditor || d.Creditor == "" && d.Source == creditor
+	}
+	// A delivery is listed once, whatever subjects of the case it carried,
+	// and as a match if any of them is one.
+	matched := map[int64]bool{}
+	for _, d := range ds {
+		if match(d) {
+			matched[d.DeliveryID] = true
+		}
+	}
+	creditors := map[string]bool{}
+	listed := map[int64]bool{}
+	for _, d := range ds {
+		switch {
+		case listed[d.DeliveryID]:
+		case matched[d.DeliveryID]:
+			listed[d.DeliveryID] = true
+			ans.Disclosures = append(ans.Disclosures, subjectLine(cfg, d.Disclosure, matchSubject, ""))
+		case d.Creditor == "":
+			listed[d.DeliveryID] = true
+			ans.Possible = append(ans.Possible, subjectLine(cfg, d.Disclosure, matchUnknown,
+				"this case in a file from "+d.Source+" whose creditor was not recorded"))
+		}
+		switch {
+		case creditor != "":
+		case d.Creditor != "":
+			creditors[d.Creditor] = true
+		case isCreditor(cfg, d.Source):
+			creditors[d.Source] = true
+		}
+	}
+	if creditor != "" {
+		creditors[creditor] = true
+	}
+	if ans.NotRead, err = notRead(cfg, l, creditors); err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// notRead returns the deliveries of files passed unchanged that may have
+// carried a subject of one of creditors: those from or to one of them,
+// and those from a source that is not a creditor to a partner that is not
+// one.
+func notRead(cfg *config.Config, l *ledger.Ledger, creditors map[string]bool) ([]SubjectDisclosure, error) {
 	unread, err := l.UnreadDisclosures()
 	if err != nil {
 		return nil, err
 	}
+	out := []SubjectDisclosure{}
 	for _, d := range unread {
 		var reason string
 		switch {
-		case d.Source == creditor:
+		case creditors[d.Source]:
 			reason = "passed unchanged from this creditor"
-		case d.Partner == creditor:
+		case creditors[d.Partner]:
 			reason = "passed unchanged to this creditor"
 		case !isCreditor(cfg, d.Source) && !isCreditor(cfg, d.Partner):
 			reason = "passed unchanged from " + d.Source + ", which holds many creditors' data"
 		default:
 			continue
 		}
-		ans.NotRead = append(ans.NotRead, subjectLine(cfg, d.Disclosure, matchNotRead, reason))
+		out = append(out, subjectLine(cfg, d.Disclosure, matchNotRead, reason))
 	}
-	return ans, nil
+	return out, nil
 }
 
 func subjectLine(cfg *config.Config, d ledger.Disclosure, match, reason string) SubjectDisclosure {
