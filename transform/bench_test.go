@@ -249,7 +249,7 @@ func TestBenchInputIsValid(t *testing.T) {
 		in = appendClaimRow(in, i)
 	}
 	st, err := Process(context.Background(), bytes.NewReader(in), builtin(t, "claim"),
-		[]Output{{W: io.Discard, Profile: profile(t, "bailiff"), Subject: func(string, string) {}}}, io.Discard)
+		[]Output{{W: io.Discard, Profile: profile(t, "bailiff"), Subject: func(string, string, string) {}}}, io.Discard)
 	if err != nil || st.Written != rows || st.Rejected != 0 {
 		t.Fatalf("Process = %+v, %v; want %d rows written, none rejected", st, err, rows)
 	}
