@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The audit chain: every change to a delivery, to the subjects of an
@@ -240,6 +241,19 @@ func subjectsContent(fileID int64, idx int, sorted []string) string {
 const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '') ||
 	CASE case_pseudonym WHEN '' THEN '' ELSE char(9) || case_pseudonym END`
 
+// wellFormedSubject reports whether a subject row is one the ledger
+// writes: a pseudonym and a case pseudonym ("" for none) of 64 lowercase
+// hex digits, a creditor (a partner's name, "" when unknown) with no tab,
+// newline or other control character. Only such rows have entries that
+// read one way (subjectEntry): the chain covers the others, VerifyAudit
+// refuses them.
+func wellFormedSubject(pseudonym, creditor, casePseudonym string) bool {
+	if len(pseudonym) != 64 || !isHex(pseudonym) || casePseudonym != "" && (len(casePseudonym) != 64 || !isHex(casePseudonym)) {
+		return false
+	}
+	return !strings.ContainsFunc(creditor, unicode.IsControl)
+}
+
 // subjectOrder is the order of an output's subject rows in the chain.
 const subjectOrder = `pseudonym, case_pseudonym`
 
@@ -332,11 +346,16 @@ func (l *Ledger) startAudit() error {
 	}
 	for rows.Next() {
 		var o out
-		if err := rows.Scan(&o.file, &o.idx); err == nil {
-			outs = append(outs, o)
+		if err := rows.Scan(&o.file, &o.idx); err != nil {
+			rows.Close()
+			return fmt.Errorf("ledger: start audit chain: %w", err)
 		}
+		outs = append(outs, o)
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
 	for _, o := range outs {
 		if err := l.auditSubjects(tx, o.file, o.idx); err != nil {
 			return fmt.Errorf("ledger: start audit chain: %w", err)
@@ -600,7 +619,8 @@ func verifyFiles(tx *sql.Tx, r *AuditReport, check func(kind, ref, got string)) 
 
 // verifySubjects checks each output's subjects, read in order.
 func (l *Ledger) verifySubjects(tx *sql.Tx, r *AuditReport, check func(kind, ref, got string)) error {
-	rows, err := tx.Query(`SELECT file_id, idx, ` + subjectEntry + ` FROM subjects ORDER BY file_id, idx, ` + subjectOrder)
+	rows, err := tx.Query(`SELECT file_id, idx, ` + subjectEntry + `, pseudonym, coalesce(creditor, ''), case_pseudonym
+		FROM subjects ORDER BY file_id, idx, ` + subjectOrder)
 	if err != nil {
 		return err
 	}
@@ -620,9 +640,15 @@ func (l *Ledger) verifySubjects(tx *sql.Tx, r *AuditReport, check func(kind, ref
 	for rows.Next() {
 		var file int64
 		var idx int
-		var p string
-		if err := rows.Scan(&file, &idx, &p); err != nil {
+		var p, pseudonym, creditor, casePseudonym string
+		if err := rows.Scan(&file, &idx, &p, &pseudonym, &creditor, &casePseudonym); err != nil {
 			return err
+		}
+		if !wellFormedSubject(pseudonym, creditor, casePseudonym) {
+			// Its entry could read as another row's: one that moved the
+			// case into the creditor, say. The ledger writes none such.
+			r.Problems = append(r.Problems, AuditProblem{Kind: auditSubjects, Ref: subjectsRef(file, idx),
+				Reason: "a subject row the ledger never writes (malformed pseudonym, creditor or case): altered outside the ledger"})
 		}
 		if !cur.any || file != cur.file || idx != cur.idx {
 			flush()

@@ -96,7 +96,7 @@ func countPurge(q queryer, o PurgeOptions) (PurgeResult, error) {
 	err := q.QueryRow(`SELECT
 		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
-		(SELECT count(*) FROM subjects WHERE file_id IN (`+purgeVictims+`)),
+		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`))),
 		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
 		(SELECT count(*) FROM files f WHERE id IN (`+purgeVictims+`)
 			AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.job = f.job AND k.partner = f.partner

@@ -119,3 +119,63 @@ func wantSubjectsAltered(t *testing.T, l *Ledger, f int64) {
 		t.Fatalf("problems %v, want subjects %s altered", r.Problems, subjectsRef(f, 0))
 	}
 }
+
+// TestSubjectEntryReadsOneWay: moving a row's case pseudonym into its
+// creditor (creditor TAB case, case ”) gives the same chain entry as the
+// row had; VerifyAudit refuses such a row all the same, so a disclosure
+// cannot be hidden from subject --case and --debtor that way.
+func TestSubjectEntryReadsOneWay(t *testing.T) {
+	l, path := openTemp(t)
+	f := stage(t, l, newFile("a.csv"))
+	if err := l.AddSubjectsOf(f, 0, []Subject{
+		{Pseudonym: l.Pseudonym("acme", "K-1"), Creditor: "acme", Case: l.CasePseudonym("Z-1")},
+		{Pseudonym: l.Pseudonym("acme", "K-2"), Creditor: "acme"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	verifyOK(t, l)
+	db := rawDB(t, path)
+	res, err := db.Exec(`UPDATE subjects SET creditor = creditor || char(9) || case_pseudonym, case_pseudonym = '' WHERE case_pseudonym != ''`)
+	if n, _ := res.RowsAffected(); err != nil || n != 1 {
+		t.Fatalf("raw update: %v, %d rows", err, n)
+	}
+	if ds, _ := l.CaseDisclosures(l.CasePseudonym("Z-1")); len(ds) != 0 {
+		t.Fatalf("the case still finds %d rows: the update did not hide it", len(ds))
+	}
+	r, err := l.VerifyAudit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || r.Problems[0].Kind != "subjects" || r.Problems[0].Ref != subjectsRef(f, 0) {
+		t.Fatalf("problems %v, want the subjects of %s named", r.Problems, subjectsRef(f, 0))
+	}
+	if err := l.AddSubjectsOf(f, 1, []Subject{{Pseudonym: l.Pseudonym("acme", "K-3"), Creditor: "acme\tx"}}); err == nil {
+		t.Error("a creditor with a tab was recorded")
+	}
+}
+
+// TestPurgeCountsSubjectsNotCases: a purge counts the subjects of an
+// output, not its rows: a debtor with two cases is one subject.
+func TestPurgeCountsSubjectsNotCases(t *testing.T) {
+	l, _ := openTemp(t)
+	f := stage(t, l, newFile("a.csv"))
+	k1 := l.Pseudonym("acme", "K-1")
+	if err := l.AddSubjectsOf(f, 0, []Subject{
+		{Pseudonym: k1, Creditor: "acme", Case: l.CasePseudonym("Z-1")},
+		{Pseudonym: k1, Creditor: "acme", Case: l.CasePseudonym("Z-2")},
+		{Pseudonym: l.Pseudonym("acme", "K-2"), Creditor: "acme"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetState(f, StateDone); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Purge(PurgeOptions{Files: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != 1 || res.Subjects != 2 {
+		t.Fatalf("purge %+v, want 1 file and 2 subjects", res)
+	}
+	verifyOK(t, l)
+}

@@ -42,8 +42,8 @@ func (l *Ledger) AddSubjectsOf(fileID int64, idx int, subs []Subject) error {
 			return fmt.Errorf("ledger: add subjects to file %d output %d: pseudonym %d is not 64 lowercase hex digits",
 				fileID, idx, i)
 		}
-		if s.Case != "" && (len(s.Case) != 64 || !isHex(s.Case)) {
-			return fmt.Errorf("ledger: add subjects to file %d output %d: case pseudonym %d is not 64 lowercase hex digits",
+		if !wellFormedSubject(s.Pseudonym, s.Creditor, s.Case) {
+			return fmt.Errorf("ledger: add subjects to file %d output %d: subject %d: a case pseudonym of 64 lowercase hex digits and a creditor without control characters needed",
 				fileID, idx, i)
 		}
 	}
