@@ -151,6 +151,10 @@ type Result struct {
 	Bytes     int64 // bytes staged
 }
 
+// OutcomeInterrupted is the outcome of a run cut short by shutdown (its
+// context cancelled): recorded and logged as such, never as "failed".
+const OutcomeInterrupted = "interrupted"
+
 // Run runs job once: it resumes the job's pending files, then lists the
 // source and takes every new settled file through its life.
 func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error) {
@@ -179,6 +183,9 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	}
 	if err != nil {
 		outcome, msg = "failed", err.Error()
+		if ctx.Err() != nil {
+			outcome = OutcomeInterrupted // cut short by shutdown: not a verdict on the job
+		}
 	}
 	if ferr := r.ledger.FinishRun(runID, outcome, res.Files, msg, r.Now()); ferr != nil && err == nil {
 		err = ferr
@@ -186,9 +193,12 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	fields := []zap.Field{zap.Int("files", res.Files), zap.Int("delivered", res.Delivered),
 		zap.Int("failed", res.Failed), zap.Int("refused", res.Refused), zap.Int64("bytes", res.Bytes),
 		zap.Duration("duration", r.Now().Sub(start)), zap.String("outcome", outcome)}
-	if err != nil {
+	switch {
+	case outcome == OutcomeInterrupted:
+		rn.log.Warn("run finished", append(fields, zap.String("error", err.Error()))...)
+	case err != nil:
 		rn.log.Error("run finished", append(fields, zap.String("error", err.Error()))...)
-	} else {
+	default:
 		rn.log.Info("run finished", fields...)
 	}
 	return res, err

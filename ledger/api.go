@@ -131,7 +131,7 @@ type Run struct {
 	Job        string
 	StartedAt  time.Time
 	FinishedAt time.Time
-	Outcome    string // "ok", "failed", "" while running
+	Outcome    string // "ok", "failed", "interrupted" (cut short by shutdown), "" while running or never finished
 	Files      int
 	Error      string
 }

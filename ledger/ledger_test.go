@@ -1063,3 +1063,31 @@ func TestOpenCurrent(t *testing.T) {
 		t.Fatalf("OpenCurrent without an audit chain: %v, want ErrSchema", err)
 	}
 }
+
+// TestLastSuccess: the finish time of the newest "ok" run; failed and
+// interrupted runs, and runs never finished, are not successes.
+func TestLastSuccess(t *testing.T) {
+	l, _ := openTemp(t)
+	if _, ok, err := l.LastSuccess("j"); err != nil || ok {
+		t.Fatalf("no runs: %v, %v", ok, err)
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, outcome := range []string{"ok", "ok", "failed", "interrupted", ""} {
+		id, err := l.StartRun("j", t0.Add(time.Duration(i)*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outcome != "" {
+			if err := l.FinishRun(id, outcome, 0, "", t0.Add(time.Duration(i)*time.Hour+time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	at, ok, err := l.LastSuccess("j")
+	if err != nil || !ok || !at.Equal(t0.Add(time.Hour+time.Minute)) {
+		t.Fatalf("LastSuccess = %v, %v, %v; want %v", at, ok, err, t0.Add(time.Hour+time.Minute))
+	}
+	if _, ok, _ := l.LastSuccess("other"); ok {
+		t.Fatal("another job's success counted")
+	}
+}

@@ -33,7 +33,7 @@ func (l *Ledger) StartRun(job string, at time.Time) (int64, error) {
 }
 
 // FinishRun records the end of run id at time at (now if zero): its
-// outcome ("ok", "failed"), how many files it handled, and its error,
+// outcome ("ok", "failed", "interrupted"), how many files it handled, and its error,
 // which must not hold personal data.
 func (l *Ledger) FinishRun(id int64, outcome string, files int, errMsg string, at time.Time) error {
 	if outcome == "" {
@@ -77,4 +77,18 @@ func (l *Ledger) Runs(job string, limit int) ([]Run, error) {
 		return nil, fmt.Errorf("ledger: runs of %s: %w", job, err)
 	}
 	return out, nil
+}
+
+// LastSuccess returns when the last run of job with outcome "ok" finished,
+// and false if it has none on record.
+func (l *Ledger) LastSuccess(job string) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := l.db.QueryRow(`SELECT MAX(finished_at) FROM runs WHERE job = ? AND outcome = 'ok'`, job).Scan(&at)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger: last success of %s: %w", job, err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromNanos(at.Int64), true, nil
 }

@@ -351,19 +351,29 @@ func (s *Scheduler) run(name string, fn Func, trigger string, delay time.Duratio
 	start := time.Now()
 	err := call(s.runCtx, fn)
 	duration := time.Since(start)
-	if err != nil {
-		log.Warn("run finished", zap.Duration("duration", duration), zap.String("outcome", "failed"), zap.String("error", err.Error()))
+	// The job logs its own "run finished" with its outcome: the scheduler's
+	// note is at debug level, so that each run is reported once. A panic is
+	// the scheduler's to report.
+	if errors.Is(err, errPanic) {
+		log.Error("run panicked", zap.Duration("duration", duration), zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		return
 	}
-	log.Info("run finished", zap.Duration("duration", duration), zap.String("outcome", "ok"))
+	if err != nil {
+		log.Debug("run returned", zap.Duration("duration", duration), zap.String("outcome", "failed"), zap.String("error", err.Error()))
+		return
+	}
+	log.Debug("run returned", zap.Duration("duration", duration), zap.String("outcome", "ok"))
 }
+
+// errPanic is the error of a run whose Func panicked.
+var errPanic = errors.New("schedule: run panicked")
 
 // call runs fn, turning a panic into an error so that one broken job does not end
 // every other job's transfers.
 func call(ctx context.Context, fn Func) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("schedule: run panicked: %v", r)
+			err = fmt.Errorf("%w: %v", errPanic, r)
 		}
 	}()
 	return fn(ctx)

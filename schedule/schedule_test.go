@@ -112,7 +112,7 @@ func TestNoOverlap(t *testing.T) {
 		if n := len(logged(logs, "run skipped", "pull")); n != 2 {
 			t.Errorf("skip events = %d at the end, want 2", n)
 		}
-		if n := len(logs.FilterMessage("run finished").FilterField(zap.String("outcome", "ok")).All()); n != 2 {
+		if n := len(logs.FilterMessage("run returned").FilterField(zap.String("outcome", "ok")).All()); n != 2 {
 			t.Errorf("finished ok = %d, want 2", n)
 		}
 	})
@@ -229,8 +229,8 @@ func TestMaxConcurrent(t *testing.T) {
 		if got := peak.Load(); got != 2 {
 			t.Fatalf("peak concurrency = %d, want 2", got)
 		}
-		if n := len(logs.FilterMessage("run finished").All()); n != 5 {
-			t.Errorf("run finished events = %d, want 5", n)
+		if n := len(logs.FilterMessage("run returned").All()); n != 5 {
+			t.Errorf("run returned events = %d, want 5", n)
 		}
 		mustStop(t, s)
 	})
@@ -366,9 +366,9 @@ func TestStopDrainsInFlightRuns(t *testing.T) {
 		if ctxErr != nil {
 			t.Errorf("run ctx = %v during a graceful drain, want not cancelled", ctxErr)
 		}
-		fin := logged(logs, "run finished", "push")
+		fin := logged(logs, "run returned", "push")
 		if len(fin) != 1 || fin[0].ContextMap()["outcome"] != "ok" {
-			t.Errorf("run finished events = %v", fin)
+			t.Errorf("run returned events = %v", fin)
 		}
 		time.Sleep(3 * time.Hour) // no scheduled run after Stop
 		if got := runs.Load(); got != 1 {
@@ -399,9 +399,9 @@ func TestStopDeadlineCancelsRuns(t *testing.T) {
 		if s.Running("slow") {
 			t.Error("a run is still going after Stop returned")
 		}
-		fin := logged(logs, "run finished", "slow")
+		fin := logged(logs, "run returned", "slow")
 		if len(fin) != 1 || fin[0].ContextMap()["outcome"] != "failed" || fin[0].ContextMap()["error"] != "context canceled" {
-			t.Fatalf("run finished events = %v", fin)
+			t.Fatalf("run returned events = %v", fin)
 		}
 		cut := logs.FilterMessage("stop: drain cut short, cancelling runs").All()
 		if len(cut) != 1 || !slices.Equal(cut[0].ContextMap()["jobs"].([]any), []any{"slow"}) {
@@ -626,22 +626,22 @@ func TestRunLogs(t *testing.T) {
 		}
 		time.Sleep(time.Minute)
 
-		fin := logged(logs, "run finished", "ok")
-		if len(fin) != 1 || fin[0].Level != zapcore.InfoLevel {
+		fin := logged(logs, "run returned", "ok")
+		if len(fin) != 1 || fin[0].Level != zapcore.DebugLevel {
 			t.Fatalf("ok: %v", fin)
 		}
 		if m := fin[0].ContextMap(); m["outcome"] != "ok" || m["duration"] != 3*time.Second || m["trigger"] != "manual" || m["error"] != nil {
 			t.Errorf("ok fields = %v", m)
 		}
-		fin = logged(logs, "run finished", "fails")
-		if len(fin) != 1 || fin[0].Level != zapcore.WarnLevel {
+		fin = logged(logs, "run returned", "fails")
+		if len(fin) != 1 || fin[0].Level != zapcore.DebugLevel {
 			t.Fatalf("fails: %v", fin)
 		}
 		if m := fin[0].ContextMap(); m["outcome"] != "failed" || m["error"] != "sftp: dial sftp.acme.example: connection refused" {
 			t.Errorf("fails fields = %v", m)
 		}
-		fin = logged(logs, "run finished", "panics")
-		if len(fin) != 1 || fin[0].ContextMap()["error"] != "schedule: run panicked: boom" {
+		fin = logged(logs, "run panicked", "panics")
+		if len(fin) != 1 || fin[0].Level != zapcore.ErrorLevel || fin[0].ContextMap()["error"] != "schedule: run panicked: boom" {
 			t.Fatalf("panics: %v", fin)
 		}
 		if n := len(logged(logs, "run started", "ok")); n != 1 {

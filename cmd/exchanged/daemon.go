@@ -185,21 +185,32 @@ func (d *daemon) entries(cfg *config.Config, r *exchange.Runner) map[string]sche
 func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) error {
 	start := time.Now()
 	_, err := r.Run(ctx, name)
-	d.finished(name, err == nil, time.Since(start))
+	outcome := "ok"
+	switch {
+	case err != nil && ctx.Err() != nil:
+		outcome = exchange.OutcomeInterrupted // as the runner recorded it
+	case err != nil:
+		outcome = "failed"
+	}
+	d.finished(name, outcome, time.Since(start))
 	return err
 }
 
 // finished counts a run's outcome. The "job failing" error event is logged
 // once, when a job's consecutive failed runs reach alert_after, and "job
-// recovered" once when it succeeds again: not on every run.
-func (d *daemon) finished(job string, ok bool, took time.Duration) {
+// recovered" once when it succeeds again: not on every run. A run
+// interrupted by shutdown is no verdict: it leaves the count as it was.
+func (d *daemon) finished(job, outcome string, took time.Duration) {
 	d.mu.Lock()
 	prev := d.failing[job]
-	n, alert, recovered := 0, false, false
-	if ok {
+	n, alert, recovered := prev, false, false
+	switch outcome {
+	case exchange.OutcomeInterrupted:
+	case "ok":
+		n = 0
 		recovered = d.alerted[job]
 		delete(d.alerted, job)
-	} else {
+	default:
 		n = prev + 1
 		if n >= d.alertAfter() && !d.alerted[job] {
 			alert = true
@@ -218,12 +229,12 @@ func (d *daemon) finished(job string, ok bool, took time.Duration) {
 		d.log.Info("job recovered", zap.String("job", job), zap.Int("failed_runs", prev),
 			zap.String("outcome", "recovered"))
 	}
-	d.metrics.RunFinished(job, ok, took, time.Now(), n) // last: once counted, the run is wholly done
+	d.metrics.RunFinished(job, outcome, took, time.Now(), n) // last: once counted, the run is wholly done
 }
 
 // track starts counting the jobs of cfg that are not counted yet, from the
 // ledger's record of their last runs, so that a restart neither forgets a
-// failing job nor alerts on it again.
+// failing job nor alerts on it again, nor hides when a job last succeeded.
 func (d *daemon) track(cfg *config.Config) error {
 	for _, name := range slices.Sorted(maps.Keys(cfg.Jobs)) {
 		d.mu.Lock()
@@ -241,9 +252,13 @@ func (d *daemon) track(cfg *config.Config) error {
 			if r.Outcome == "ok" {
 				break
 			}
-			if r.Outcome != "" { // "" never finished: a crash, not a verdict
+			if r.Outcome == "failed" { // "" never finished (a crash), "interrupted" by shutdown: no verdict
 				n++
 			}
+		}
+		last, _, err := d.ledger.LastSuccess(name)
+		if err != nil {
+			return err
 		}
 		d.mu.Lock()
 		d.failing[name] = n
@@ -251,7 +266,7 @@ func (d *daemon) track(cfg *config.Config) error {
 			d.alerted[name] = true // alerted on before the restart
 		}
 		d.mu.Unlock()
-		d.metrics.Job(name, n)
+		d.metrics.Job(name, n, last)
 	}
 	return nil
 }

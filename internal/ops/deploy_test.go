@@ -47,10 +47,10 @@ func TestAlertRules(t *testing.T) {
 func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	m := NewMetrics("test", func() (map[string]int, error) { return map[string]int{"j": 1}, nil })
-	m.Job("j", 0)
+	m.Job("j", 0, time.Unix(1, 0))
 	m.FileStep("j", "p", "transform", "ok", 1, 1, 1)
 	m.Retry("j", "deliver")
-	m.RunFinished("j", true, time.Second, time.Unix(1, 0), 0)
+	m.RunFinished("j", "ok", time.Second, time.Unix(1, 0), 0)
 	m.Reload(true)
 	m.Purged("files", 1)
 	families, err := m.Registry().Gather()

@@ -45,14 +45,14 @@ func NewMetrics(version string, staging Staging) *Metrics {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "retries_total",
 			Help: "Transient failures retried within a run."}, []string{"job", "step"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "runs_total",
-			Help: "Finished runs, by outcome (ok, failed)."}, []string{"job", "outcome"}),
+			Help: "Finished runs since the daemon started, by outcome (ok, failed, interrupted: cut short by shutdown)."}, []string{"job", "outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "run_duration_seconds",
 			Help:    "How long runs took, by outcome.",
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600}}, []string{"job", "outcome"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "last_success_timestamp_seconds",
-			Help: "Unix time the job's last successful run finished."}, []string{"job"}),
+			Help: "Unix time the job's last successful run finished, from the ledger at start; absent if it never had one."}, []string{"job"}),
 		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "consecutive_failed_runs",
-			Help: "Failed runs of the job since its last successful one."}, []string{"job"}),
+			Help: "Failed runs of the job since its last successful one, from the ledger at start; interrupted runs do not count."}, []string{"job"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "Config reloads (SIGHUP), by outcome (ok, failed)."}, []string{"outcome"}),
 		purged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "purged_rows_total",
@@ -95,21 +95,29 @@ func (m *Metrics) FileStep(job, partner, step, outcome string, bytes int64, rows
 // Retry counts one transient failure of job's step that is being retried.
 func (m *Metrics) Retry(job, step string) { m.retries.WithLabelValues(job, step).Inc() }
 
+// RunOutcomes are the outcomes of a finished run.
+var RunOutcomes = []string{"ok", "failed", "interrupted"}
+
 // Job makes the job's series exist before its first run, so that dashboards and alerts
-// see zeros rather than nothing. consecutiveFailed is its count from the ledger.
-func (m *Metrics) Job(job string, consecutiveFailed int) {
-	for _, o := range []string{"ok", "failed"} {
+// see zeros rather than nothing: its run counters at 0, its consecutive failed runs
+// (consecutiveFailed, from the ledger) and, when it had one (lastSuccess not zero), the
+// time of its last successful run from the ledger.
+func (m *Metrics) Job(job string, consecutiveFailed int, lastSuccess time.Time) {
+	for _, o := range RunOutcomes {
 		m.runs.WithLabelValues(job, o)
+		m.runDuration.WithLabelValues(job, o)
 	}
 	m.failing.WithLabelValues(job).Set(float64(consecutiveFailed))
+	if !lastSuccess.IsZero() {
+		m.lastSuccess.WithLabelValues(job).Set(float64(lastSuccess.UnixNano()) / 1e9)
+	}
 }
 
-// RunFinished records a finished run of job: its outcome, how long it took, when it
-// finished, and the job's consecutive failed runs including this one.
-func (m *Metrics) RunFinished(job string, ok bool, took time.Duration, at time.Time, consecutiveFailed int) {
-	outcome := "failed"
-	if ok {
-		outcome = "ok"
+// RunFinished records a finished run of job: its outcome (one of RunOutcomes), how long
+// it took, when it finished, and the job's consecutive failed runs counting this one (an
+// interrupted run leaves them as they were).
+func (m *Metrics) RunFinished(job, outcome string, took time.Duration, at time.Time, consecutiveFailed int) {
+	if outcome == "ok" {
 		m.lastSuccess.WithLabelValues(job).Set(float64(at.UnixNano()) / 1e9)
 	}
 	m.runs.WithLabelValues(job, outcome).Inc()

@@ -17,14 +17,15 @@ import (
 
 func TestMetricsCount(t *testing.T) {
 	m := NewMetrics("v1.2.3", func() (map[string]int, error) { return map[string]int{"claims-in": 2}, nil })
-	m.Job("claims-in", 0)
+	m.Job("claims-in", 0, time.Time{})
 	m.FileStep("claims-in", "acme", "stage", "ok", 1000, 0, 0)
 	m.FileStep("claims-in", "acme", "stage", "ok", 24, 0, 0)
 	m.FileStep("claims-in", "acme", "transform", "ok", 0, 10, 2)
 	m.FileStep("claims-in", "cases", "deliver", "failed", 0, 0, 0)
 	m.Retry("claims-in", "deliver")
-	m.RunFinished("claims-in", false, time.Second, time.Unix(100, 0), 1)
-	m.RunFinished("claims-in", true, 2*time.Second, time.Unix(200, 0), 0)
+	m.RunFinished("claims-in", "failed", time.Second, time.Unix(100, 0), 1)
+	m.RunFinished("claims-in", "interrupted", time.Second, time.Unix(150, 0), 1)
+	m.RunFinished("claims-in", "ok", 2*time.Second, time.Unix(200, 0), 0)
 
 	for _, c := range []struct {
 		got  float64
@@ -39,6 +40,7 @@ func TestMetricsCount(t *testing.T) {
 		{testutil.ToFloat64(m.retries.WithLabelValues("claims-in", "deliver")), 1, "retries"},
 		{testutil.ToFloat64(m.runs.WithLabelValues("claims-in", "ok")), 1, "runs ok"},
 		{testutil.ToFloat64(m.runs.WithLabelValues("claims-in", "failed")), 1, "runs failed"},
+		{testutil.ToFloat64(m.runs.WithLabelValues("claims-in", "interrupted")), 1, "runs interrupted"},
 		{testutil.ToFloat64(m.lastSuccess.WithLabelValues("claims-in")), 200, "last success"},
 		{testutil.ToFloat64(m.failing.WithLabelValues("claims-in")), 0, "consecutive failed runs"},
 	} {
@@ -58,14 +60,46 @@ exchanged_staging_files{job="claims-in"} 2
 	}
 }
 
+// TestMetricsFromLedger: a job's series exist from the start, its counters at 0 for every
+// outcome, with the last success and the failed-run count the ledger had; a job that never
+// succeeded has no last success, rather than a false 1970.
+func TestMetricsFromLedger(t *testing.T) {
+	m := NewMetrics("dev", nil)
+	m.Job("claims-in", 2, time.Unix(1_700_000_000, 0))
+	m.Job("new-job", 0, time.Time{})
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(`
+# HELP exchanged_runs_total Finished runs since the daemon started, by outcome (ok, failed, interrupted: cut short by shutdown).
+# TYPE exchanged_runs_total counter
+exchanged_runs_total{job="claims-in",outcome="failed"} 0
+exchanged_runs_total{job="claims-in",outcome="interrupted"} 0
+exchanged_runs_total{job="claims-in",outcome="ok"} 0
+exchanged_runs_total{job="new-job",outcome="failed"} 0
+exchanged_runs_total{job="new-job",outcome="interrupted"} 0
+exchanged_runs_total{job="new-job",outcome="ok"} 0
+# HELP exchanged_last_success_timestamp_seconds Unix time the job's last successful run finished, from the ledger at start; absent if it never had one.
+# TYPE exchanged_last_success_timestamp_seconds gauge
+exchanged_last_success_timestamp_seconds{job="claims-in"} 1.7e+09
+# HELP exchanged_consecutive_failed_runs Failed runs of the job since its last successful one, from the ledger at start; interrupted runs do not count.
+# TYPE exchanged_consecutive_failed_runs gauge
+exchanged_consecutive_failed_runs{job="claims-in"} 2
+exchanged_consecutive_failed_runs{job="new-job"} 0
+`), "exchanged_runs_total", "exchanged_last_success_timestamp_seconds", "exchanged_consecutive_failed_runs"); err != nil {
+		t.Error(err)
+	}
+	m.RunFinished("claims-in", "interrupted", time.Second, time.Unix(1_700_000_100, 0), 2)
+	if v := testutil.ToFloat64(m.lastSuccess.WithLabelValues("claims-in")); v != 1.7e9 {
+		t.Errorf("last success after an interrupted run = %v, want the ledger's", v)
+	}
+}
+
 // TestLabelsCarryNoFileNames: the only label names are job, partner, step, outcome (and
 // version on build_info).
 func TestLabelNames(t *testing.T) {
 	m := NewMetrics("dev", nil)
-	m.Job("j", 0)
+	m.Job("j", 0, time.Time{})
 	m.FileStep("j", "p", "stage", "ok", 1, 1, 1)
 	m.Retry("j", "stage")
-	m.RunFinished("j", true, time.Second, time.Now(), 0)
+	m.RunFinished("j", "ok", time.Second, time.Now(), 0)
 	m.Reload(true)
 	mfs, err := m.reg.Gather()
 	if err != nil {
