@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -33,7 +36,8 @@ func (c *OnceCommand) Run(ctx context.Context, args []string) error {
 	}
 	for _, j := range jobs {
 		if cfg.Jobs[j] == nil {
-			return fmt.Errorf("%w: no job %q in %s", errUsage, j, *path)
+			return fmt.Errorf("%w: no job %q in %s; its jobs: %s", errUsage, j, *path,
+				strings.Join(slices.Sorted(maps.Keys(cfg.Jobs)), ", "))
 		}
 	}
 	a, err := openApp(cfg, c.stderr)
