@@ -61,12 +61,8 @@ const (
 // dropped before it was staged (DeleteFile).
 const auditPurged = "purged"
 
-// chainKey returns the key of the audit chain's HMAC.
-func (l *Ledger) chainKey() []byte {
-	m := hmac.New(sha256.New, l.key)
-	m.Write([]byte("exchanged ledger audit chain v1"))
-	return m.Sum(nil)
-}
+// chainLabel is the label the audit chain's key is derived under.
+const chainLabel = "exchanged ledger audit chain v1"
 
 // chainHash returns the hash of one audit row (or checkpoint) from its
 // fields, each written with its length first.
@@ -137,7 +133,7 @@ func (l *Ledger) appendAudit(tx *sql.Tx, kind, ref, content string) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	at := nanos(l.now())
-	h := rowHash(l.chainKey(), prev, seq, kind, ref, content, at)
+	h := rowHash(l.chainKey, prev, seq, kind, ref, content, at)
 	if _, err := tx.Exec(`INSERT INTO audit (seq, kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?, ?)`,
 		seq, kind, ref, content, at, h); err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -461,7 +457,7 @@ func (l *Ledger) VerifyAudit(anchors ...Anchor) (*AuditReport, error) {
 }
 
 func (l *Ledger) verify(tx *sql.Tx, anchors []Anchor) (*AuditReport, error) {
-	key := l.chainKey()
+	key := l.chainKey
 	r := &AuditReport{}
 	prev := ""
 	var upto, at int64
@@ -764,6 +760,6 @@ func (l *Ledger) initReadOnly(path string) error {
 	if !hmac.Equal([]byte(fingerprint(key)), []byte(want)) {
 		return fmt.Errorf("%w: %s.key is not this ledger's key", ErrKey, path)
 	}
-	l.key = key
+	l.setKey(key)
 	return nil
 }

@@ -42,8 +42,11 @@ const keySize = 32
 // the writes that returned before it.
 type Ledger struct {
 	db  *sql.DB
-	key []byte
+	key []byte // the pseudonym key (ledger.db.key); set with setKey
 	now func() time.Time
+
+	caseKey  []byte // derived from key: case pseudonyms (CasePseudonym)
+	chainKey []byte // derived from key: the audit chain's HMAC
 
 	wmu        sync.Mutex // guards queue and committing
 	queue      []*write   // writes waiting for the next group commit
@@ -318,7 +321,7 @@ func (l *Ledger) initKey(keyPath string) error {
 	if !hmac.Equal([]byte(got), []byte(want)) {
 		return fmt.Errorf("%w: %s is not the key this ledger's pseudonyms were made with", ErrKey, keyPath)
 	}
-	l.key = key
+	l.setKey(key)
 	return nil
 }
 
@@ -444,11 +447,20 @@ const caseLabel = "exchanged case pseudonym v1"
 // creditors, and a case is looked up without knowing whose it is. The
 // reference is used byte for byte: normalize it before calling.
 func (l *Ledger) CasePseudonym(caseRef string) string {
-	d := hmac.New(sha256.New, l.key)
-	d.Write([]byte(caseLabel))
-	m := hmac.New(sha256.New, d.Sum(nil))
+	m := hmac.New(sha256.New, l.caseKey)
 	m.Write([]byte(caseRef))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// setKey sets the ledger's key and the keys derived from it, once, so
+// that no row written or read derives them again.
+func (l *Ledger) setKey(key []byte) {
+	derive := func(label string) []byte {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(label))
+		return m.Sum(nil)
+	}
+	l.key, l.caseKey, l.chainKey = key, derive(caseLabel), derive(chainLabel)
 }
 
 // update runs fn in a write transaction and returns once the transaction

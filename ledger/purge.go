@@ -201,7 +201,7 @@ func (l *Ledger) checkpoint(tx *sql.Tx, now time.Time, res *PurgeResult) error {
 		VALUES (1, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET upto_seq = excluded.upto_seq, last_hash = excluded.last_hash,
 			counts = excluded.counts, at = excluded.at, hash = excluded.hash`,
-		upto, last, string(counts), at, checkpointHash(l.chainKey(), upto, last, string(counts), at))
+		upto, last, string(counts), at, checkpointHash(l.chainKey, upto, last, string(counts), at))
 	return err
 }
 

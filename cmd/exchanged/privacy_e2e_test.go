@@ -154,14 +154,7 @@ jobs:
 
 	subject := func(debtor string) SubjectAnswer {
 		t.Helper()
-		r := exchanged(t, nil, "subject", "--config", cfg, "--creditor", "acme", "--debtor", debtor, "--json")
-		if r.code != 0 {
-			t.Fatalf("subject %s: %+v", debtor, r)
-		}
-		var a SubjectAnswer
-		if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
-			t.Fatalf("subject %s: %v\n%s", debtor, err, r.stdout)
-		}
+		a, _ := subjectJSON(t, cfg, "--creditor", "acme", "--debtor", debtor)
 		return a
 	}
 	a := subject("K-1")

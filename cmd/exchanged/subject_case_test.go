@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,16 +35,9 @@ func TestSubjectByCase(t *testing.T) {
 
 	answer := func(args ...string) SubjectAnswer {
 		t.Helper()
-		r := exchanged(t, nil, append([]string{"subject", "--config", cfg, "--json"}, args...)...)
-		if r.code != 0 {
-			t.Fatalf("subject %s: %+v", args, r)
-		}
+		a, r := subjectJSON(t, cfg, args...)
 		if strings.Contains(r.stdout, "ZK-") || strings.Contains(r.stderr, "ZK-") {
 			t.Errorf("subject %s prints the case reference: %+v", args, r)
-		}
-		var a SubjectAnswer
-		if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
-			t.Fatalf("subject %s: %v\n%s", args, err, r.stdout)
 		}
 		return a
 	}

@@ -89,14 +89,7 @@ func TestSubjectAndBreach(t *testing.T) {
 
 	subject := func(debtor string) SubjectAnswer {
 		t.Helper()
-		r := exchanged(t, nil, "subject", "--config", cfg, "--creditor", "acme", "--debtor", debtor, "--json")
-		if r.code != 0 {
-			t.Fatalf("subject %s: %+v", debtor, r)
-		}
-		var a SubjectAnswer
-		if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
-			t.Fatalf("subject %s: %v\n%s", debtor, err, r.stdout)
-		}
+		a, _ := subjectJSON(t, cfg, "--creditor", "acme", "--debtor", debtor)
 		return a
 	}
 	a := subject("K-1")
@@ -168,4 +161,20 @@ func TestSubjectAndBreach(t *testing.T) {
 			}
 		}
 	}
+}
+
+// subjectJSON runs "exchanged subject --config cfg --json" with args
+// through the binary, fails the test unless it exits 0 with an answer, and
+// returns the answer and the run.
+func subjectJSON(t *testing.T, cfg string, args ...string) (SubjectAnswer, result) {
+	t.Helper()
+	r := exchanged(t, nil, append([]string{"subject", "--config", cfg, "--json"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("subject %s: %+v", args, r)
+	}
+	var a SubjectAnswer
+	if err := json.Unmarshal([]byte(r.stdout), &a); err != nil {
+		t.Fatalf("subject %s: %v\n%s", args, err, r.stdout)
+	}
+	return a, r
 }
