@@ -70,6 +70,26 @@ func Load(path string) (*Config, error) {
 // each a *FieldError naming its field where there is one. No error holds a
 // secret's value.
 func Parse(r io.Reader) (*Config, error) {
+	c, err := decode(r)
+	if err != nil {
+		return nil, err
+	}
+	errs := c.expandSecrets()
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		c.wipeSecrets()
+		return nil, errors.Join(errs...)
+	}
+	c.Location, _ = time.LoadLocation(c.Timezone) // Validate loaded it
+	return c, nil
+}
+
+// decode reads a version-1 config as Parse does, up to and without
+// expanding its secrets and validating it: defaults, the strict decode
+// and the Name fields.
+func decode(r io.Reader) (*Config, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: read: %w", err)
@@ -106,16 +126,6 @@ func Parse(r io.Reader) (*Config, error) {
 		return nil, errors.New("config: " + quoted.ReplaceAllString(err.Error(), "`…`"))
 	}
 	c.fill()
-
-	errs := c.expandSecrets()
-	if err := c.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		c.wipeSecrets()
-		return nil, errors.Join(errs...)
-	}
-	c.Location, _ = time.LoadLocation(c.Timezone) // Validate loaded it
 	return c, nil
 }
 

@@ -612,6 +612,12 @@ func (p *pipeline) reject(line int, col, reason string) error {
 // report, then a blank line and a short summary for a person onboarding a creditor. It returns
 // what Process returns.
 func Check(ctx context.Context, in io.Reader, l Layout, report io.Writer) (Stats, error) {
+	return CheckTo(ctx, in, l, report, report)
+}
+
+// CheckTo is Check writing the summary to summary instead, so that report holds the reject
+// report alone.
+func CheckTo(ctx context.Context, in io.Reader, l Layout, report, summary io.Writer) (Stats, error) {
 	st, err := Process(ctx, in, l, nil, report)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nlayout %s (record %s): %d rows, %d accepted, %d rejected\n", l.Name, l.Record, st.Rows, st.Written, st.Rejected)
@@ -636,7 +642,7 @@ func Check(ctx context.Context, in io.Reader, l Layout, report io.Writer) (Stats
 	default:
 		b.WriteString("file accepted\n")
 	}
-	if _, werr := io.WriteString(report, b.String()); err == nil && werr != nil {
+	if _, werr := io.WriteString(summary, b.String()); err == nil && werr != nil {
 		err = werr
 	}
 	return st, err
