@@ -52,8 +52,15 @@ type Config struct {
 // Log configures logging.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error; default info
-	Format string `yaml:"format"` // json | console; default json
+	Format string `yaml:"format"` // json | console | journald; default json
 }
+
+// LogLevels and LogFormats are the values log.level and log.format take.
+// journald is JSON with each line's priority before it ("<3>{...}").
+var (
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+	LogFormats = []string{"json", "console", "journald"}
+)
 
 // HTTP configures the ops endpoint.
 type HTTP struct {

@@ -58,14 +58,14 @@ func (c *Config) Validate() error {
 	}
 	p.dir("state_dir", c.StateDir, true)
 	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
+	case "debug", "info", "warn", "error": // LogLevels
 	default:
 		p.add("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
 	}
 	switch c.Log.Format {
-	case "json", "console":
+	case "json", "console", "journald": // LogFormats
 	default:
-		p.add("log.format", "must be json or console, not %q", c.Log.Format)
+		p.add("log.format", "must be json, console or journald, not %q", c.Log.Format)
 	}
 	if c.HTTP.Listen != nil && *c.HTTP.Listen != "" {
 		if _, port, err := net.SplitHostPort(*c.HTTP.Listen); err != nil {
@@ -79,10 +79,7 @@ func (c *Config) Validate() error {
 	for _, name := range sortedKeys(c.Partners) {
 		c.validatePartner(&p, name, c.Partners[name])
 	}
-	for _, name := range sortedKeys(c.Layouts) {
-		validateLayout(&p, name, c.Layouts[name])
-		c.validateLayoutCreditor(&p, name, c.Layouts[name])
-	}
+	c.validateLayouts(&p)
 	sources := make(map[string]string) // partner\x00dir\x00match -> job
 	for _, name := range sortedKeys(c.Jobs) {
 		j := c.Jobs[name]

@@ -33,7 +33,9 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// newLogger builds the zap logger the config asks for, writing to w.
+// newLogger builds the zap logger the config asks for, writing to w. Its
+// lines carry their journald priority when log.format is journald or w is
+// the stream journald reads (see isJournalStream).
 func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
@@ -49,6 +51,11 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 		enc = zapcore.NewConsoleEncoder(ec)
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
+	}
+	// log.format journald, or any format on a stderr journald reads: each
+	// line begins with its priority, "<3>" for an error.
+	if c.Format == "journald" || isJournalStream(w) {
+		enc = journaldEncoder{enc}
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core), nil

@@ -40,6 +40,8 @@ type daemon struct {
 	failing  map[string]int   // consecutive failed runs per job
 	alerted  map[string]bool  // jobs whose "job failing" event was logged and not yet recovered
 	stopping bool
+
+	flags logFlags // --log-level and --log-format, applied again on reload
 }
 
 // openDaemon sets up everything the daemon keeps, once: the logger, the
@@ -313,6 +315,7 @@ func (d *daemon) staging() (map[string]int, error) {
 func (d *daemon) reload() error {
 	cfg, err := loadConfig(d.path)
 	if err == nil {
+		d.flags.apply(cfg)
 		d.mu.Lock()
 		err = restartOnly(d.cfg, cfg)
 		d.mu.Unlock()

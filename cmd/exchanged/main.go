@@ -12,7 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+
+	"go.uber.org/zap/zapcore"
 )
 
 // Exit codes.
@@ -96,16 +99,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitUsage
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "exchanged:", err)
+		printErr(stderr, err)
 		usage(stderr)
 		return exitUsage
 	case errors.Is(err, errConfig):
-		fmt.Fprintln(stderr, "exchanged:", err)
+		printErr(stderr, err)
 		return exitUsage
 	default:
-		fmt.Fprintln(stderr, "exchanged:", err)
+		printErr(stderr, err)
 		return exitFailed
 	}
+}
+
+// printErr writes the error a command ended with, at journald's error
+// priority ("<3>") where stderr is the journal's stream, so that
+// `journalctl -p err` shows why a service failed to start.
+func printErr(stderr io.Writer, err error) {
+	prefix := ""
+	if isJournalStream(stderr) {
+		prefix = "<" + strconv.Itoa(journaldPriority(zapcore.ErrorLevel)) + ">"
+	}
+	fmt.Fprintln(stderr, prefix+"exchanged:", err)
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -117,12 +131,15 @@ func usage(w io.Writer) {
 commands:
   run --config FILE [--drain 1m]     run every job on its schedule until SIGTERM; SIGHUP reloads
   once --config FILE JOB...          run the named jobs now, once; non-zero exit if a file failed
+                                     (run, once, purge, demo: --log-level debug|info|warn|error
+                                     and --log-format json|console|journald override log:)
   config validate --config FILE [--connect]
                                      check a config file, its secrets and keys, touching no
                                      endpoint (exit 2 if bad); --connect also dials every partner
                                      and checks each job's directories, moving nothing (exit 1)
-  check --config FILE --layout NAME FILE.csv
-                                     validate one CSV offline and print its reject report
+  check [--config FILE] --layout NAME FILE.csv
+                                     validate one CSV offline: its reject report to stdout, a
+                                     summary to stderr; reads only the config's layouts
   subject --config FILE --creditor C --debtor D [--json]
                                      every disclosure of one debtor: partner, contact, job, file,
                                      time, fields, confirmed or only sent (AVG art. 15, 19)

@@ -23,7 +23,12 @@ func (c *OnceCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("once", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	path := fs.String("config", "", "config file")
+	var lf logFlags
+	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	jobs := fs.Args()
@@ -40,6 +45,7 @@ func (c *OnceCommand) Run(ctx context.Context, args []string) error {
 				strings.Join(slices.Sorted(maps.Keys(cfg.Jobs)), ", "))
 		}
 	}
+	lf.apply(cfg)
 	a, err := openApp(cfg, c.stderr)
 	if err != nil {
 		return err

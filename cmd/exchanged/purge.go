@@ -34,7 +34,12 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	path := fs.String("config", "", "config file")
 	dry := fs.Bool("dry-run", false, "count what would be purged, and change nothing")
 	asJSON := fs.Bool("json", false, "print the counts as JSON")
+	var lf logFlags
+	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -44,6 +49,7 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	lf.apply(cfg)
 	log, err := newLogger(cfg.Log, c.stderr)
 	if err != nil {
 		return err

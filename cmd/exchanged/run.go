@@ -24,17 +24,24 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	fs.SetOutput(c.stderr)
 	path := fs.String("config", "", "config file")
 	drain := fs.Duration("drain", time.Minute, "how long in-flight runs may finish after SIGTERM")
+	var lf logFlags
+	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := lf.check(); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
 	}
+	lf.apply(cfg)
 	d, err := openDaemon(*path, cfg, c.stderr)
 	if err != nil {
 		return err
 	}
+	d.flags = lf
 	defer d.Close()
 	d.serve(ctx, *drain)
 	return nil
