@@ -42,7 +42,7 @@ func TestValidateRules(t *testing.T) {
 		{"state_dir dotdot", func(c *C) { c.StateDir = "/var/../etc" }, `state_dir: must not contain ".."`},
 		{"state_dir unclean", func(c *C) { c.StateDir = "/var/lib/exchanged/" }, `state_dir: must be a clean path: write "/var/lib/exchanged"`},
 		{"log level", func(c *C) { c.Log.Level = "verbose" }, `log.level: must be debug, info, warn or error, not "verbose"`},
-		{"log format", func(c *C) { c.Log.Format = "text" }, "log.format: must be json or console"},
+		{"log format", func(c *C) { c.Log.Format = "text" }, "log.format: must be json, console or journald"},
 		{"max_concurrent negative", func(c *C) { c.Runs.MaxConcurrent = -1 }, "runs.max_concurrent: must be 0 (no limit) or more"},
 		{"jitter negative", func(c *C) { c.Runs.Jitter = Duration(-1) }, "runs.jitter: must not be negative"},
 		{"jitter long", func(c *C) { c.Runs.Jitter = *dur("2h") }, "runs.jitter: must be at most 1h"},
