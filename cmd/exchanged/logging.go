@@ -29,6 +29,8 @@ type journaldEncoder struct {
 	zapcore.Encoder
 }
 
+var _ zapcore.Encoder = journaldEncoder{}
+
 // Clone keeps the wrapper around the clone: zap clones the encoder for
 // With(fields).
 func (e journaldEncoder) Clone() zapcore.Encoder {
