@@ -48,7 +48,7 @@ func (x *explainer) explain(reason, field string, kd kind) (nl, en string) {
 	switch reason {
 	case ReasonRaggedRow:
 		n := strconv.Itoa(x.cells)
-		return "verwacht " + n + " cellen, zoals de kopregel", "expected " + n + " cells, as in the header line"
+		return "verwacht " + n + " cellen, net als de kopregel", "expected " + n + " cells, as in the header line"
 	case ReasonBrokenQuoting:
 		return `verwacht aanhalingstekens alleen om een hele cel, en "" voor een aanhalingsteken erin`,
 			`expected quotes only around a whole cell, and "" for a quote inside one`
@@ -172,7 +172,7 @@ func (x *explainer) missingColumn(headers []string) (nl, en string) {
 func (x *explainer) wrongDelimiter(found rune) (nl, en string) {
 	nl, en = x.explain(ReasonWrongDelimiter, "", 0)
 	if found == 0 {
-		return nl + ", de kopregel heeft er geen", en + ", the header line has none"
+		return nl + ", maar de kopregel heeft geen scheidingsteken", en + ", but the header line has none"
 	}
 	return nl + ", gevonden " + delimiterName(found), en + ", found " + delimiterName(found)
 }

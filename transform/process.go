@@ -129,9 +129,10 @@ type pipeline struct {
 	buf  []byte
 	errs []problem
 
-	ignored   []string    // Stats.Ignored, once the file is accepted
-	headerEnd int         // the last line of the header
-	bsnCols   []bsnColumn // by source column
+	ignored    []string    // Stats.Ignored, once the file is accepted
+	headerLine int         // the first line of the header
+	headerEnd  int         // the last line of the header
+	bsnCols    []bsnColumn // by source column
 }
 
 func (p *pipeline) run(in io.Reader) error {
@@ -176,7 +177,7 @@ func (p *pipeline) run(in io.Reader) error {
 		return fmt.Errorf("transform: read: %w", err)
 	}
 	first, last := recordLines(cr, header)
-	p.st.Blank, p.st.Continued, p.headerEnd = first-1, last-first, last
+	p.st.Blank, p.st.Continued, p.headerLine, p.headerEnd = first-1, last-first, first, last
 	p.x.cells = len(header)
 	if err := p.mapHeader(header); err != nil {
 		return err
@@ -271,7 +272,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		if isBSNHeader(h) {
-			return p.reject(1, p.labels[i], ReasonBSNColumn)
+			return p.reject(p.headerLine, p.labels[i], ReasonBSNColumn)
 		}
 	}
 	mapped := make(map[string]string, len(p.l.Columns))
@@ -295,7 +296,7 @@ func (p *pipeline) mapHeader(header []string) error {
 			continue
 		}
 		if p.slotCol[slot] >= 0 {
-			return p.reject(1, p.labels[i], ReasonDuplicateColumn)
+			return p.reject(p.headerLine, p.labels[i], ReasonDuplicateColumn)
 		}
 		p.colSlot[i], p.slotCol[slot] = slot, i
 	}
@@ -316,7 +317,7 @@ func (p *pipeline) mapHeader(header []string) error {
 		// A header line split by another delimiter, or not split at all, is one reason.
 		if found := p.resplit(header, mapped, missing); found != 0 || len(header) == 1 {
 			nl, en := p.x.wrongDelimiter(found)
-			return p.rejectWith(p.headerEnd, "", ReasonWrongDelimiter, nl, en)
+			return p.rejectWith(p.headerLine, "", ReasonWrongDelimiter, nl, en)
 		}
 	}
 	var fe *FileError
@@ -324,9 +325,9 @@ func (p *pipeline) mapHeader(header []string) error {
 		// Named by the creditor's own header, as the layout maps it.
 		headers := p.sourceHeaders(p.rd.fields[slot].name)
 		nl, en := p.x.missingColumn(headers)
-		p.report(1, "", headers[0], ReasonMissingColumn, nl, en)
+		p.report(p.headerLine, "", headers[0], ReasonMissingColumn, nl, en)
 		if fe == nil {
-			fe = &FileError{Line: 1, Column: headers[0], Reason: ReasonMissingColumn}
+			fe = &FileError{Line: p.headerLine, Column: headers[0], Reason: ReasonMissingColumn}
 		}
 	}
 	if fe != nil {
@@ -555,10 +556,10 @@ func (p *pipeline) totalRow() bool {
 // labelledTotal reports whether a row that failed is a spreadsheet's total with a label where a
 // field does not take it (a date column, say) or a longer label ("Totaal bedrag", "Som van
 // Bedrag"): its first cell that is not empty starts with a total word, it has an amount, and its
-// claim reference is empty or a total word. Such a row gets one total_row, not a reason for each
+// claim reference is empty or such a label too. Such a row gets one total_row, not a reason for each
 // cell.
 func (p *pipeline) labelledTotal(rec []string) bool {
-	if p.creditorRef >= 0 && !p.empty[p.creditorRef] && !totalWord(string(*p.slots[p.creditorRef].(*Ref))) {
+	if p.creditorRef >= 0 && !p.empty[p.creditorRef] && !totalLabel(string(*p.slots[p.creditorRef].(*Ref))) {
 		return false
 	}
 	amount := false
