@@ -91,7 +91,7 @@
 // the column by the creditor's own header, the reason code, and what was expected instead in
 // Dutch (verwacht) and English (expected), in the layout's terms: "verwacht een datum als
 // dd-mm-jjjj (bijvoorbeeld 31-12-2025), jaar 1900 tot 2199" for a layout with date 02-01-2006,
-// "verwacht een bedrag als 1234,56 of 1.234,56: decimaalteken ',', ten hoogste twee decimalen",
+// "verwacht een bedrag als 1250,50 of 1.250,50: decimaalteken ',', ten hoogste twee decimalen",
 // "verwacht een kolom met de kop "Factuurnummer"" for a missing column. The explanations are made
 // from the layout and the reason only, never from a cell. A row gets one report line per
 // problem; a file rejected whole gets one line (one per missing column).

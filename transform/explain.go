@@ -68,9 +68,9 @@ func (x *explainer) explain(reason, field string, kd kind) (nl, en string) {
 		}
 		return "verwacht tekst in de tekenset " + cs, "expected text in the character set " + cs
 	case ReasonInvalidAmount:
-		plain, grouped, sep := "1234.56", "1,234.56", "'.'"
+		plain, grouped, sep := "1250.50", "1,250.50", "'.'"
 		if x.l.Decimal == ',' {
-			plain, grouped, sep = "1234,56", "1.234,56", "','"
+			plain, grouped, sep = "1250,50", "1.250,50", "','"
 		}
 		return "verwacht een bedrag als " + plain + " of " + grouped + ": decimaalteken " + sep + ", ten hoogste twee decimalen",
 			"expected an amount such as " + plain + " or " + grouped + ": decimal separator " + sep + ", at most two decimals"
@@ -90,19 +90,19 @@ func (x *explainer) explain(reason, field string, kd kind) (nl, en string) {
 		}
 		return nl, en
 	case ReasonInvalidIBAN:
-		return "verwacht een geldig IBAN, zoals NL91ABNA0417164300", "expected a valid IBAN, such as NL91ABNA0417164300"
+		return "verwacht een geldig IBAN, zoals NL02ABNA0123456789", "expected a valid IBAN, such as NL02ABNA0123456789"
 	case ReasonInvalidPostcode:
-		return "verwacht een Nederlandse postcode als 1234 AB", "expected a Dutch postcode such as 1234 AB"
+		return "verwacht een Nederlandse postcode als 1000 AA", "expected a Dutch postcode such as 1000 AA"
 	case ReasonInvalidPhone:
-		return "verwacht een telefoonnummer als 0612345678, +31612345678 of 0032...",
-			"expected a phone number such as 0612345678, +31612345678 or 0032..."
+		return "verwacht een telefoonnummer als 0701234567, +31701234567 of 0032...",
+			"expected a phone number such as 0701234567, +31701234567 or 0032..."
 	case ReasonInvalidEmail:
 		return "verwacht een e-mailadres als naam@voorbeeld.nl", "expected an e-mail address such as name@example.com"
 	case ReasonInvalidKvK:
 		return "verwacht een KvK-nummer van 8 cijfers", "expected a Chamber of Commerce (KvK) number of 8 digits"
 	case ReasonInvalidBTWID:
-		return "verwacht een geldig btw-id: NL, 9 cijfers, B, 2 cijfers (NL000099998B57)",
-			"expected a valid VAT id: NL, 9 digits, B, 2 digits (NL000099998B57)"
+		return "verwacht een geldig btw-id: NL, 9 cijfers, B, 2 cijfers, met kloppend controlegetal",
+			"expected a valid VAT id: NL, 9 digits, B, 2 digits, with a valid check number"
 	case ReasonInvalidStatusCode:
 		return "verwacht een statuscode van letters, cijfers, . _ of -, ten hoogste 32 tekens",
 			"expected a status code of letters, digits, . _ or -, at most 32 characters"

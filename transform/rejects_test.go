@@ -23,7 +23,7 @@ var debiteuren = Layout{
 // The explanations, as the report writes them (CSV-quoted where they hold a comma or quote).
 const (
 	expectDate    = `"verwacht een datum als dd-mm-jjjj (bijvoorbeeld 31-12-2025), jaar 1900 tot 2199","expected a date as dd-mm-yyyy (for example 31-12-2025), year 1900 to 2199"`
-	expectAmount  = `"verwacht een bedrag als 1234,56 of 1.234,56: decimaalteken ',', ten hoogste twee decimalen","expected an amount such as 1234,56 or 1.234,56: decimal separator ',', at most two decimals"`
+	expectAmount  = `"verwacht een bedrag als 1250,50 of 1.250,50: decimaalteken ',', ten hoogste twee decimalen","expected an amount such as 1250,50 or 1.250,50: decimal separator ',', at most two decimals"`
 	expectTotal   = `verwacht geen totaalregel: laat totalen weg; deze regel is niet ingelezen,expected no total row: leave totals out; this row was not read`
 	explainHeader = "line,reference,column,reason,verwacht,expected\n"
 )
@@ -106,7 +106,7 @@ func TestRejectReports(t *testing.T) {
 				"4,F-2025-003,Factuurdatum,invalid_date," + expectDate + "\n" +
 				"4,F-2025-003,Bedrag,invalid_amount," + expectAmount + "\n" +
 				"5,F-2025-004,Naam,missing_required,verwacht een waarde: dit veld is verplicht,expected a value: this field is required\n" +
-				"5,F-2025-004,Postcode,invalid_postcode,verwacht een Nederlandse postcode als 1234 AB,expected a Dutch postcode such as 1234 AB\n" +
+				"5,F-2025-004,Postcode,invalid_postcode,verwacht een Nederlandse postcode als 1000 AA,expected a Dutch postcode such as 1000 AA\n" +
 				"5,F-2025-004,Factuurdatum,invalid_date," + expectDate + "\n" +
 				"5,F-2025-004,Bedrag,invalid_amount," + expectAmount + "\n" +
 				"6,F-2025-005,Bedrag,negative_amount,verwacht een bedrag van 0 of meer,expected an amount of 0 or more\n" +
