@@ -151,6 +151,12 @@ func (p *pipeline) run(in io.Reader) error {
 		// A header line without the layout's delimiter but with another: one reason for the
 		// file, not one for each column the reader cannot find.
 		if found := otherDelimiter(delimiterCounts(line), cr.Comma); found != 0 {
+			// A BSN column stays a security event, whatever the delimiter.
+			for i, h := range strings.Split(string(line), string(found)) {
+				if h = strings.Trim(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF")), `"`); isBSNHeader(h) {
+					return p.reject(n, label(h, i), ReasonBSNColumn)
+				}
+			}
 			nl, en := p.x.wrongDelimiter(found)
 			return p.rejectWith(n, "", ReasonWrongDelimiter, nl, en)
 		}

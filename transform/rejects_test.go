@@ -59,6 +59,26 @@ func TestRejectReports(t *testing.T) {
 		wrongDelimiter("semicolon for comma, comma in a header", "rejects_comma_in_header.csv", inHeader,
 			`"verwacht scheidingsteken ',', gevonden ';'","expected delimiter ',', found ';'"`),
 		{
+			// A BSN column in a file of the wrong delimiter is still a BSN column: a security
+			// event, not only a wrong_delimiter.
+			name: "bsn column in a comma file", layout: debiteuren, lines: true, explained: true,
+			input: []byte("Factuurnummer,Klantnummer,Naam,\"BSN-nummer\",Bedrag\r\nF-1,K-1,Jan Jansen,111222333,\"12,50\"\r\n"),
+			outs:  []outSpec{{profile: "internal"}},
+			rejects: explainHeader + "1,,BSN-nummer,bsn_column,verwacht geen kolom met burgerservicenummers (BSN): het hele bestand is geweigerd," +
+				"expected no column of citizen service numbers (BSN): the whole file is rejected\n",
+			stats:   Stats{Reasons: map[string]int{"bsn_column": 1}},
+			fileErr: ReasonBSNColumn, bsn: true,
+		},
+		{
+			// A file of nothing but Excel's empty rows has no header line.
+			name: "only empty excel rows", layout: debiteuren, lines: true, explained: true,
+			input:   []byte(";;;;\r\n;;;;\r\n ; ;;;\r\n"),
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: explainHeader + ",,,empty_file,verwacht een kopregel met kolomnamen en rijen daaronder,\"expected a header line of column names, and rows below it\"\n",
+			stats:   Stats{Reasons: map[string]int{"empty_file": 1}},
+			fileErr: ReasonEmptyFile,
+		},
+		{
 			// Excel's ";;;;" rows, once formatted and now empty, above the header, between rows
 			// (with spaces and a no-break space) and at the end: blank lines, not rejects.
 			name: "empty excel rows", file: "rejects_blank_rows.csv", layout: debiteuren, lines: true, explained: true,
