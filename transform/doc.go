@@ -14,7 +14,7 @@
 // break inside a quoted cell is read as one LF, whichever it was. Every physical line of a file is
 // accounted for in [Stats]: the header, a data row (written or rejected), a line that continues
 // the header or a row past a quoted line break, or a blank line that is skipped (empty, or every
-// cell empty or spaces, as Excel writes ";;;" for rows once formatted). The lines are counted
+// cell empty or spaces, as Excel writes ";;;" for rows once formatted; above the header too). The lines are counted
 // apart from the CSV reader; a file whose count does not add up (unaccounted_lines), or that has
 // text after its header but yields no row (no_rows), is rejected whole, never delivered as a
 // header-only file.
@@ -86,6 +86,16 @@
 //
 // # Reason codes
 //
+// The reject report is CSV with the columns line, reference, column, reason, verwacht and
+// expected: the line in the file (the first, for a row across lines), the row's creditor_ref,
+// the column by the creditor's own header, the reason code, and what was expected instead in
+// Dutch (verwacht) and English (expected), in the layout's terms: "verwacht een datum als
+// dd-mm-jjjj (bijvoorbeeld 31-12-2025), jaar 1900 tot 2199" for a layout with date 02-01-2006,
+// "verwacht een bedrag als 1250,50 of 1.250,50: decimaalteken ',', ten hoogste twee decimalen",
+// "verwacht een kolom met de kop "Factuurnummer"" for a missing column. The explanations are made
+// from the layout and the reason only, never from a cell. A row gets one report line per
+// problem; a file rejected whole gets one line (one per missing column).
+//
 // Row reasons (the row is rejected, the rest of the file goes on):
 //
 //	ragged_row           the row has more or fewer cells than the header
@@ -105,14 +115,20 @@
 //	invalid_btw_id       not NL + 9 digits + B + 2 digits passing mod-97 or the legacy 11-proof
 //	invalid_status_code  not a status code (letters, digits, . _ -; at most 32)
 //	duplicate_reference  a creditor_ref already seen earlier in the same claim file
-//	total_row            a spreadsheet's total: an amount, and no other field but empty ones or a word like "Totaal"
+//	total_row            a spreadsheet's total: an amount, and no other field but empty ones or a word like "Totaal";
+//	                     or a row that fails, has an amount and no claim reference, and whose first cell
+//	                     is a label such as "Totaal bedrag" or "Subtotaal januari": one reason, not one per cell
 //	possible_bsn         a BSN in a free-text cell (see BSN above); a security event
 //
 // File reasons (the whole file is rejected: [Process] returns an error matching [ErrRejected]):
 //
 //	empty_file           no header line
 //	invalid_header       the header line cannot be read
-//	missing_column       a required field has no column
+//	missing_column       a required field has no column; named by the layout's header(s) for it
+//	wrong_delimiter      the header line is not split by the layout's delimiter: it has another one
+//	                     (named in the explanation) and none of the layout's, or it splits into the
+//	                     layout's columns only at another, or it is one column; one reason, not one
+//	                     missing_column per column
 //	duplicate_column     two columns map to the same field
 //	unclosed_quote       a quoted cell runs across lines to the end of the file
 //	record_too_long      a row longer than MaxRecordBytes

@@ -52,6 +52,7 @@ const (
 	ReasonBSNInBTWID      = "bsn_in_btw_id"
 	ReasonUnaccounted     = "unaccounted_lines"
 	ReasonNoRows          = "no_rows"
+	ReasonWrongDelimiter  = "wrong_delimiter"
 )
 
 // FileError is why a whole file was rejected. It names a line and a column (a header name or a

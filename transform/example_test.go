@@ -35,9 +35,9 @@ func ExampleProcess() {
 	// creditor_ref;debtor_ref;name;principal
 	// V-1;K-1;Jan Jansen;1234,56
 	// -- reject report
-	// line,reference,column,reason
-	// 3,V-2,IBAN,invalid_iban
-	// 4,V-3,Bedrag,negative_amount
+	// line,reference,column,reason,verwacht,expected
+	// 3,V-2,IBAN,invalid_iban,"verwacht een geldig IBAN, zoals NL02ABNA0123456789","expected a valid IBAN, such as NL02ABNA0123456789"
+	// 4,V-3,Bedrag,negative_amount,verwacht een bedrag van 0 of meer,expected an amount of 0 or more
 	// rows 3 written 1 rejected 2 error <nil>
 }
 

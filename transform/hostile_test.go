@@ -47,7 +47,7 @@ func TestHugeField(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Reason != tc.reason || fe.Line != tc.line {
 				t.Fatalf("err = %v, want %s at line %d", err, tc.reason, tc.line)
 			}
-			if want := rejectHeader + strconv.Itoa(tc.line) + ",,," + tc.reason + "\n"; rej.String() != want {
+			if want := rejectHeader + strconv.Itoa(tc.line) + ",,," + tc.reason + "\n"; reasonsOnly(t, rej.String()) != want {
 				t.Errorf("reject report %q, want %q", rej.String(), want)
 			}
 			if limit := MaxRecordBytes + 4*readBuffer; in.n > limit {
@@ -76,7 +76,7 @@ func TestFieldTooLong(t *testing.T) {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
 	// The over-long reference is not echoed back.
-	if want := rejectHeader + "3,R-2,name,field_too_long\n4,,creditor_ref,field_too_long\n"; rej.String() != want {
+	if want := rejectHeader + "3,R-2,name,field_too_long\n4,,creditor_ref,field_too_long\n"; reasonsOnly(t, rej.String()) != want {
 		t.Errorf("reject report %q, want %q", rej.String(), want)
 	}
 	if st.Rows != 3 || st.Written != 1 || st.Rejected != 2 || st.Reasons[ReasonFieldTooLong] != 2 {
@@ -128,7 +128,7 @@ func TestLayoutRequired(t *testing.T) {
 	in := "creditor_ref,debtor_ref,name,principal,iban\nR-1,K-1,Een,1.00,NL91ABNA0417164300\nR-2,K-2,Twee,2.00,\n"
 	var rej bytes.Buffer
 	st, err := Process(context.Background(), strings.NewReader(in), l, nil, &rej)
-	if err != nil || st.Written != 1 || rej.String() != rejectHeader+"3,R-2,iban,missing_required\n" {
+	if err != nil || st.Written != 1 || reasonsOnly(t, rej.String()) != rejectHeader+"3,R-2,iban,missing_required\n" {
 		t.Errorf("got %+v %v %q", st, err, rej.String())
 	}
 	rej.Reset()
@@ -175,7 +175,7 @@ func TestCheck(t *testing.T) {
 		"reasons: invalid_amount=1 missing_required=1 negative_amount=1\n" +
 		"ignored columns: Extra\n" +
 		"file accepted; rejected rows are left out and reported\n"
-	if report.String() != want {
+	if reasonsOnly(t, report.String()) != want {
 		t.Errorf("report:\n%s\nwant:\n%s", report.String(), want)
 	}
 
@@ -185,7 +185,7 @@ func TestCheck(t *testing.T) {
 		"\nlayout acme (record claim): 0 rows, 0 accepted, 0 rejected\n" +
 		"reasons: bsn_column=1\n" +
 		"file rejected: transform: file rejected: bsn_column: line 1: column \"bsn\"\n"
-	if !errors.Is(err, ErrBSN) || report.String() != want {
+	if !errors.Is(err, ErrBSN) || reasonsOnly(t, report.String()) != want {
 		t.Errorf("report:\n%s\nwant:\n%s\nerr %v", report.String(), want, err)
 	}
 }

@@ -189,23 +189,62 @@ func openInput(in io.Reader, cs charset) (*limiter, error) {
 	return &limiter{r: r}, nil
 }
 
+// delimiters are the delimiters a layout may have.
+var delimiters = [4]byte{';', ',', '\t', '|'}
+
 // detectDelimiter picks ';', ',', '\t' or '|', whichever occurs most often outside quotes in the
 // header line; ',' when none does.
 func detectDelimiter(br *bufio.Reader) rune {
-	var line []byte
-	for n := 512; ; n *= 2 {
-		b, err := br.Peek(n)
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line = b[:i]
-			break
-		}
-		if err != nil || n >= readBuffer {
-			line = b
-			break
+	line, _ := firstLine(br)
+	counts := delimiterCounts(line)
+	best := 1 // ','
+	for i := range delimiters {
+		if counts[i] > counts[best] {
+			best = i
 		}
 	}
+	return rune(delimiters[best])
+}
+
+// otherDelimiter returns the delimiter that occurs most often in a line whose counts are given,
+// if the line has none of want; 0 otherwise.
+func otherDelimiter(counts [4]int, want rune) rune {
+	best := -1
+	for i, d := range delimiters {
+		if rune(d) == want {
+			if counts[i] > 0 {
+				return 0
+			}
+			continue
+		}
+		if counts[i] > 0 && (best < 0 || counts[i] > counts[best]) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0
+	}
+	return rune(delimiters[best])
+}
+
+// firstLine peeks at the first line of br (at most readBuffer bytes of it) that holds more than
+// white space and delimiters, and returns it with its 1-based number; nil when there is none
+// within the buffer.
+func firstLine(br *bufio.Reader) ([]byte, int) {
+	b, _ := br.Peek(readBuffer)
+	for n := 1; len(b) > 0; n++ {
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		if len(bytes.Trim(line, " \t\r;,|")) > 0 {
+			return line, n
+		}
+		b = rest
+	}
+	return nil, 0
+}
+
+// delimiterCounts counts each of delimiters outside quotes in line.
+func delimiterCounts(line []byte) [4]int {
 	var counts [4]int
-	cands := [4]byte{';', ',', '\t', '|'}
 	quoted := false
 	for _, c := range line {
 		if c == '"' {
@@ -215,17 +254,11 @@ func detectDelimiter(br *bufio.Reader) rune {
 		if quoted {
 			continue
 		}
-		for i, d := range cands {
+		for i, d := range delimiters {
 			if c == d {
 				counts[i]++
 			}
 		}
 	}
-	best := 1 // ','
-	for i := range cands {
-		if counts[i] > counts[best] {
-			best = i
-		}
-	}
-	return rune(cands[best])
+	return counts
 }

@@ -51,7 +51,7 @@ func TestLineEndsTransformer(t *testing.T) {
 func TestUnaccountedLines(t *testing.T) {
 	// The CSV reader saw the header on line 1 and nothing after it; the input has text up to
 	// line 4.
-	p := &pipeline{st: &Stats{Reasons: map[string]int{}}, headerEnd: 1}
+	p := &pipeline{st: &Stats{Reasons: map[string]int{}}, headerEnd: 1, x: newExplainer(Layout{}, nil)}
 	err := p.finish(1, &lineEnds{ends: 4, lastText: 4})
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Reason != ReasonUnaccounted || fe.Line != 2 || !errors.Is(err, ErrRejected) {

@@ -80,9 +80,9 @@ func Process(ctx context.Context, in io.Reader, l Layout, outs []Output, rejects
 	var rep *csv.Writer
 	if rejects != nil {
 		rep = csv.NewWriter(rejects)
-		rep.Write([]string{"line", "reference", "column", "reason"})
+		rep.Write([]string{"line", "reference", "column", "reason", "verwacht", "expected"})
 	}
-	p := &pipeline{ctx: ctx, l: l, rd: rd, outs: ws, rep: rep, st: &st}
+	p := &pipeline{ctx: ctx, l: l, rd: rd, outs: ws, rep: rep, st: &st, x: newExplainer(l, rd)}
 	err := p.run(in)
 	for _, w := range ws {
 		if cerr := w.close(); err == nil && cerr != nil {
@@ -110,6 +110,7 @@ type pipeline struct {
 	outs []*outWriter
 	rep  *csv.Writer
 	st   *Stats
+	x    *explainer
 
 	labels   []string // source header labels safe to print
 	colSlot  []int    // source column -> record slot, -1 = dropped
@@ -128,9 +129,10 @@ type pipeline struct {
 	buf  []byte
 	errs []problem
 
-	ignored   []string    // Stats.Ignored, once the file is accepted
-	headerEnd int         // the last line of the header
-	bsnCols   []bsnColumn // by source column
+	ignored    []string    // Stats.Ignored, once the file is accepted
+	headerLine int         // the first line of the header
+	headerEnd  int         // the last line of the header
+	bsnCols    []bsnColumn // by source column
 }
 
 func (p *pipeline) run(in io.Reader) error {
@@ -145,11 +147,28 @@ func (p *pipeline) run(in io.Reader) error {
 	cr.Comma = p.l.Delimiter
 	if cr.Comma == 0 {
 		cr.Comma = detectDelimiter(br)
+	} else if line, n := firstLine(br); line != nil {
+		// A header line without the layout's delimiter but with another: one reason for the
+		// file, not one for each column the reader cannot find.
+		if found := otherDelimiter(delimiterCounts(line), cr.Comma); found != 0 {
+			// A BSN column stays a security event, whatever the delimiter.
+			for i, h := range strings.Split(string(line), string(found)) {
+				if h = strings.Trim(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF")), `"`); isBSNHeader(h) {
+					return p.reject(n, label(h, i), ReasonBSNColumn)
+				}
+			}
+			nl, en := p.x.wrongDelimiter(found)
+			return p.rejectWith(n, "", ReasonWrongDelimiter, nl, en)
+		}
 	}
 	cr.FieldsPerRecord = -1 // ragged rows are a row's problem, not the reader's
 	cr.ReuseRecord = true
 
 	header, err := cr.Read()
+	for err == nil && blankRow(header) {
+		// Blank lines before the header (Excel's ";;;" too) are skipped as blank.
+		header, err = cr.Read()
+	}
 	lim.mark = cr.InputOffset()
 	switch {
 	case err == io.EOF:
@@ -164,7 +183,8 @@ func (p *pipeline) run(in io.Reader) error {
 		return fmt.Errorf("transform: read: %w", err)
 	}
 	first, last := recordLines(cr, header)
-	p.st.Blank, p.st.Continued, p.headerEnd = first-1, last-first, last
+	p.st.Blank, p.st.Continued, p.headerLine, p.headerEnd = first-1, last-first, first, last
+	p.x.cells = len(header)
 	if err := p.mapHeader(header); err != nil {
 		return err
 	}
@@ -258,7 +278,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		if isBSNHeader(h) {
-			return p.reject(1, p.labels[i], ReasonBSNColumn)
+			return p.reject(p.headerLine, p.labels[i], ReasonBSNColumn)
 		}
 	}
 	mapped := make(map[string]string, len(p.l.Columns))
@@ -274,11 +294,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		p.colSlot[i] = -1
-		field, ok := mapped[strings.ToLower(h)]
-		if !ok {
-			field = strings.ToLower(h)
-		}
-		slot, ok := p.rd.byName[field]
+		slot, ok := p.slotOf(mapped, h)
 		if !ok {
 			if h != "" {
 				ignored = append(ignored, p.labels[i])
@@ -286,7 +302,7 @@ func (p *pipeline) mapHeader(header []string) error {
 			continue
 		}
 		if p.slotCol[slot] >= 0 {
-			return p.reject(1, p.labels[i], ReasonDuplicateColumn)
+			return p.reject(p.headerLine, p.labels[i], ReasonDuplicateColumn)
 		}
 		p.colSlot[i], p.slotCol[slot] = slot, i
 	}
@@ -297,17 +313,31 @@ func (p *pipeline) mapHeader(header []string) error {
 	for _, f := range p.l.Required {
 		p.required[p.rd.byName[f]] = true
 	}
-	var missing *FileError
-	for i, f := range p.rd.fields {
+	var missing []int // slots
+	for i := range p.rd.fields {
 		if p.required[i] && p.slotCol[i] < 0 {
-			p.report(1, "", f.name, ReasonMissingColumn)
-			if missing == nil {
-				missing = &FileError{Line: 1, Column: f.name, Reason: ReasonMissingColumn}
-			}
+			missing = append(missing, i)
 		}
 	}
-	if missing != nil {
-		return missing
+	if len(missing) > 0 && p.l.Delimiter != 0 {
+		// A header line split by another delimiter, or not split at all, is one reason.
+		if found := p.resplit(header, mapped, missing); found != 0 || len(header) == 1 {
+			nl, en := p.x.wrongDelimiter(found)
+			return p.rejectWith(p.headerLine, "", ReasonWrongDelimiter, nl, en)
+		}
+	}
+	var fe *FileError
+	for _, slot := range missing {
+		// Named by the creditor's own header, as the layout maps it.
+		headers := p.sourceHeaders(p.rd.fields[slot].name)
+		nl, en := p.x.missingColumn(headers)
+		p.report(p.headerLine, "", headers[0], ReasonMissingColumn, nl, en)
+		if fe == nil {
+			fe = &FileError{Line: p.headerLine, Column: headers[0], Reason: ReasonMissingColumn}
+		}
+	}
+	if fe != nil {
+		return fe
 	}
 	// Only once the file is accepted is the header line known to be one: a file without a header
 	// line has a row of data there, which must not reach Stats (and so a log line).
@@ -343,6 +373,56 @@ func (p *pipeline) mapHeader(header []string) error {
 		p.seed = maphash.MakeSeed()
 	}
 	return nil
+}
+
+// slotOf is the record slot of the field a header h maps to: through the layout's columns
+// (mapped: lower-case header -> field), or by its canonical name.
+func (p *pipeline) slotOf(mapped map[string]string, h string) (int, bool) {
+	field, ok := mapped[strings.ToLower(h)]
+	if !ok {
+		field = strings.ToLower(h)
+	}
+	slot, ok := p.rd.byName[field]
+	return slot, ok
+}
+
+// resplit returns the delimiter, other than the layout's, that splits the header line into
+// more of the missing fields' columns (slots); 0 when none does.
+func (p *pipeline) resplit(header []string, mapped map[string]string, missing []int) rune {
+	raw := strings.Join(header, string(p.l.Delimiter))
+	best, found := 0, rune(0)
+	for _, d := range delimiters {
+		if rune(d) == p.l.Delimiter {
+			continue
+		}
+		n := 0
+		for _, h := range strings.Split(raw, string(d)) {
+			slot, ok := p.slotOf(mapped, strings.TrimSpace(strings.Trim(strings.TrimSpace(h), `"`)))
+			if ok && slices.Contains(missing, slot) {
+				n++
+			}
+		}
+		if n > best {
+			best, found = n, rune(d)
+		}
+	}
+	return found
+}
+
+// sourceHeaders names a field as the creditor does: the layout's source headers that map to it
+// (sorted), or else its canonical name.
+func (p *pipeline) sourceHeaders(field string) []string {
+	var hs []string
+	for src, f := range p.l.Columns {
+		if f == field {
+			hs = append(hs, strings.TrimSpace(src))
+		}
+	}
+	if len(hs) == 0 {
+		return []string{field}
+	}
+	slices.Sort(hs)
+	return hs
 }
 
 // label is how a header is named in errors and reports: itself, unless it looks like data (a
@@ -384,7 +464,7 @@ func (p *pipeline) row(line int, rec []string) error {
 	}
 	if bsn {
 		p.st.PossibleBSN++
-	} else if p.totalRow() {
+	} else if p.totalRow() || (len(p.errs) > 0 && p.labelledTotal(rec)) {
 		p.rejectRow(line, "", []problem{{-1, ReasonTotalRow}})
 		return nil
 	}
@@ -477,6 +557,49 @@ func (p *pipeline) totalRow() bool {
 		}
 	}
 	return amount
+}
+
+// labelledTotal reports whether a row that failed is a spreadsheet's total with a label where a
+// field does not take it (a date column, say) or a longer label ("Totaal bedrag", "Som van
+// Bedrag"): its first cell that is not empty starts with a total word, it has an amount, and its
+// claim reference is empty or such a label too. Such a row gets one total_row, not a reason for each
+// cell.
+func (p *pipeline) labelledTotal(rec []string) bool {
+	if p.creditorRef >= 0 && !p.empty[p.creditorRef] && !totalLabel(string(*p.slots[p.creditorRef].(*Ref))) {
+		return false
+	}
+	amount := false
+	for slot, col := range p.slotCol {
+		if col >= 0 && !p.empty[slot] && p.rd.fields[slot].kind == kindAmount {
+			amount = true
+		}
+	}
+	if !amount {
+		return false
+	}
+	for _, c := range rec {
+		if c = strings.TrimSpace(c); c != "" {
+			return totalLabel(c)
+		}
+	}
+	return false
+}
+
+// totalLabel reports whether s starts with a total word as a word of its own: "Totaal",
+// "Totaal bedrag", "Som van Bedrag", "Eindtotaal:".
+func totalLabel(s string) bool {
+	for _, w := range totalWords {
+		if len(s) >= len(w) && strings.EqualFold(s[:len(w)], w) {
+			if len(s) == len(w) {
+				return true
+			}
+			c := s[len(w)]
+			if !isDigit(c) && !('a' <= c|0x20 && c|0x20 <= 'z') && c < 0x80 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // totalWord reports whether s is how a spreadsheet labels a total row.
@@ -582,15 +705,17 @@ func (p *pipeline) parse(slot int, cell string, legacyBTW *bool) string {
 func (p *pipeline) rejectRow(line int, ref string, errs []problem) {
 	p.st.Rejected++
 	for _, e := range errs {
-		col := ""
+		col, slot := "", -1
 		if e.col >= 0 {
-			col = p.labels[e.col]
+			col, slot = p.labels[e.col], p.colSlot[e.col]
 		}
-		p.report(line, ref, col, e.reason)
+		nl, en := p.x.row(e.reason, slot)
+		p.report(line, ref, col, e.reason, nl, en)
 	}
 }
 
-func (p *pipeline) report(line int, ref, col, reason string) {
+// report writes one line of the reject report: nl and en say what was expected.
+func (p *pipeline) report(line int, ref, col, reason, nl, en string) {
 	p.st.Reasons[reason]++
 	if p.rep == nil {
 		return
@@ -599,12 +724,18 @@ func (p *pipeline) report(line int, ref, col, reason string) {
 	if line > 0 {
 		l = strconv.Itoa(line)
 	}
-	p.rep.Write([]string{l, neutralize(ref), neutralize(col), reason})
+	p.rep.Write([]string{l, neutralize(ref), neutralize(col), reason, nl, en})
 }
 
 // reject rejects the whole file.
 func (p *pipeline) reject(line int, col, reason string) error {
-	p.report(line, "", col, reason)
+	nl, en := p.x.row(reason, -1)
+	return p.rejectWith(line, col, reason, nl, en)
+}
+
+// rejectWith rejects the whole file with the explanation given.
+func (p *pipeline) rejectWith(line int, col, reason, nl, en string) error {
+	p.report(line, "", col, reason, nl, en)
 	return &FileError{Line: line, Column: col, Reason: reason}
 }
 

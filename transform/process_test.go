@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"os"
 	"path/filepath"
@@ -61,6 +62,9 @@ type processCase struct {
 	bsn      bool   // the error must match ErrBSN
 	subjects []string
 	lines    bool // compare stats.Lines, Blank, Continued and PossibleBSN too
+	// explained: rejects is the whole report, with the columns verwacht and expected;
+	// otherwise only its first four columns are compared (see reasonsOnly).
+	explained bool
 }
 
 func runCase(t *testing.T, tc processCase) {
@@ -103,7 +107,11 @@ func runCase(t *testing.T, tc processCase) {
 			t.Errorf("errors.Is(err, ErrBSN) = %v, want %v", !tc.bsn, tc.bsn)
 		}
 	}
-	if got := rej.String(); got != tc.rejects {
+	got := rej.String()
+	if !tc.explained {
+		got = reasonsOnly(t, got)
+	}
+	if got != tc.rejects {
 		t.Errorf("reject report:\n%s\nwant:\n%s", got, tc.rejects)
 	}
 	if tc.fileErr == "" {
@@ -183,6 +191,31 @@ func equalCounts(a, b map[string]int) bool {
 }
 
 const rejectHeader = "line,reference,column,reason\n"
+
+// reasonsOnly returns a reject report (and whatever follows it after a blank line, as Check
+// writes) with only the columns line, reference, column and reason: the tests of what is
+// rejected leave the explanations to TestRejectReports.
+func reasonsOnly(t testing.TB, report string) string {
+	t.Helper()
+	csvPart, rest, cut := strings.Cut(report, "\n\n")
+	recs, err := csv.NewReader(strings.NewReader(csvPart)).ReadAll()
+	if err != nil {
+		t.Fatalf("reject report: %v\n%s", err, report)
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	for _, r := range recs {
+		if len(r) != 6 {
+			t.Fatalf("reject report line of %d columns, want 6: %q", len(r), r)
+		}
+		w.Write(r[:4])
+	}
+	w.Flush()
+	if cut {
+		return b.String() + "\n" + rest
+	}
+	return b.String()
+}
 
 func TestProcessFiles(t *testing.T) {
 	claim := builtin(t, "claim")

@@ -1,0 +1,211 @@
+package transform
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// debiteuren is the layout of a creditor's Dutch Excel export of open invoices: ';', decimal
+// comma, dd-mm-yyyy, and its own headers; its principal comes as Bedrag or as Openstaand.
+var debiteuren = Layout{
+	Name: "debiteuren", Record: "claim", Delimiter: ';', Charset: "utf-8", Decimal: ',', DateFormat: "02-01-2006",
+	Columns: map[string]string{
+		"Factuurnummer": "creditor_ref", "Klantnummer": "debtor_ref", "Naam": "name",
+		"Factuurdatum": "invoice_date", "Bedrag": "principal", "Openstaand": "principal",
+	},
+}
+
+// The explanations, as the report writes them (CSV-quoted where they hold a comma or quote).
+const (
+	expectDate    = `"verwacht een datum als dd-mm-jjjj (bijvoorbeeld 31-12-2025), jaar 1900 tot 2199","expected a date as dd-mm-yyyy (for example 31-12-2025), year 1900 to 2199"`
+	expectAmount  = `"verwacht een bedrag als 1250,50 of 1.250,50: decimaalteken ',', ten hoogste twee decimalen","expected an amount such as 1250,50 or 1.250,50: decimal separator ',', at most two decimals"`
+	expectTotal   = `verwacht geen totaalregel: laat totalen weg; deze regel is niet ingelezen,expected no total row: leave totals out; this row was not read`
+	explainHeader = "line,reference,column,reason,verwacht,expected\n"
+)
+
+// TestRejectReports runs Dutch Excel exports as creditors send them through Process and checks
+// the whole reject report, explanations included, and the line accounting.
+func TestRejectReports(t *testing.T) {
+	inHeader := debiteuren
+	inHeader.Delimiter = ','
+	inHeader.Columns = map[string]string{"Factuurnummer": "creditor_ref", "Klantnummer": "debtor_ref", "Naam": "name",
+		"Factuurdatum": "invoice_date", "Bedrag (€, incl. btw)": "principal"}
+	wrongDelimiter := func(name, file string, l Layout, expect string) processCase {
+		return processCase{name: name, file: file, layout: l, lines: true, explained: true,
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: explainHeader + "1,,,wrong_delimiter," + expect + "\n",
+			stats:   Stats{Reasons: map[string]int{"wrong_delimiter": 1}},
+			fileErr: ReasonWrongDelimiter}
+	}
+	threeRows := "case_ref,creditor_ref,debtor_ref\n,F-2025-001,K-100\n,F-2025-002,K-101\n,F-2025-003,K-102\n"
+	cases := []processCase{
+		// Excel's "CSV (comma delimited)" from an English Windows: one reason for the file, not
+		// one missing_column for every column.
+		wrongDelimiter("comma for semicolon", "rejects_comma.csv", debiteuren,
+			`"verwacht scheidingsteken ';', gevonden ','","expected delimiter ';', found ','"`),
+		// Excel's "Text (tab delimited)".
+		wrongDelimiter("tab for semicolon", "rejects_tab.txt", debiteuren,
+			`"verwacht scheidingsteken ';', gevonden tab","expected delimiter ';', found tab"`),
+		// Excel's "Formatted text (space delimited)": the header collapses into one column.
+		wrongDelimiter("no delimiter at all", "rejects_spaces.prn", debiteuren,
+			`"verwacht scheidingsteken ';', maar de kopregel heeft geen scheidingsteken","expected delimiter ';', but the header line has none"`),
+		// A ';' file for a ',' layout whose header holds a comma itself: the line has the
+		// layout's delimiter, but splits into the layout's columns only at ';'.
+		wrongDelimiter("semicolon for comma, comma in a header", "rejects_comma_in_header.csv", inHeader,
+			`"verwacht scheidingsteken ',', gevonden ';'","expected delimiter ',', found ';'"`),
+		{
+			// A BSN column in a file of the wrong delimiter is still a BSN column: a security
+			// event, not only a wrong_delimiter.
+			name: "bsn column in a comma file", layout: debiteuren, lines: true, explained: true,
+			input: []byte("Factuurnummer,Klantnummer,Naam,\"BSN-nummer\",Bedrag\r\nF-1,K-1,Jan Jansen,111222333,\"12,50\"\r\n"),
+			outs:  []outSpec{{profile: "internal"}},
+			rejects: explainHeader + "1,,BSN-nummer,bsn_column,verwacht geen kolom met burgerservicenummers (BSN): het hele bestand is geweigerd," +
+				"expected no column of citizen service numbers (BSN): the whole file is rejected\n",
+			stats:   Stats{Reasons: map[string]int{"bsn_column": 1}},
+			fileErr: ReasonBSNColumn, bsn: true,
+		},
+		{
+			// A file of nothing but Excel's empty rows has no header line.
+			name: "only empty excel rows", layout: debiteuren, lines: true, explained: true,
+			input:   []byte(";;;;\r\n;;;;\r\n ; ;;;\r\n"),
+			outs:    []outSpec{{profile: "internal"}},
+			rejects: explainHeader + ",,,empty_file,verwacht een kopregel met kolomnamen en rijen daaronder,\"expected a header line of column names, and rows below it\"\n",
+			stats:   Stats{Reasons: map[string]int{"empty_file": 1}},
+			fileErr: ReasonEmptyFile,
+		},
+		{
+			// Excel's ";;;;" rows, once formatted and now empty, above the header, between rows
+			// (with spaces and a no-break space) and at the end: blank lines, not rejects.
+			name: "empty excel rows", file: "rejects_blank_rows.csv", layout: debiteuren, lines: true, explained: true,
+			outs:     []outSpec{{profile: "creditor-payment", want: threeRows}},
+			rejects:  explainHeader,
+			stats:    Stats{Lines: 11, Rows: 3, Written: 3, Blank: 7},
+			subjects: []string{"K-100", "K-101", "K-102"},
+		},
+		{
+			// A trailing total with its label in the date column: one total_row, not a
+			// missing_required for each empty cell and an invalid_date for the label.
+			name: "total row", file: "rejects_total_row.csv", layout: debiteuren, lines: true, explained: true,
+			outs:     []outSpec{{profile: "creditor-payment", want: threeRows}},
+			rejects:  explainHeader + "5,,,total_row," + expectTotal + "\n",
+			stats:    Stats{Lines: 6, Rows: 4, Written: 3, Rejected: 1, Blank: 1, Reasons: map[string]int{"total_row": 1}},
+			subjects: []string{"K-100", "K-101", "K-102"},
+		},
+		{
+			// "Subtotaal januari" and "Totaal generaal" in the reference column: one total_row each.
+			name: "subtotals", file: "rejects_subtotals.csv", layout: debiteuren, lines: true, explained: true,
+			outs:    []outSpec{{profile: "creditor-payment", want: threeRows}},
+			rejects: explainHeader + "4,,,total_row," + expectTotal + "\n" + "6,,,total_row," + expectTotal + "\n",
+			stats: Stats{Lines: 6, Rows: 5, Written: 3, Rejected: 2,
+				Reasons: map[string]int{"total_row": 2}},
+			subjects: []string{"K-100", "K-101", "K-102"},
+		},
+		{
+			// Missing columns are named by the creditor's headers, as the layout maps them.
+			name: "missing columns", file: "rejects_missing_column.csv", layout: debiteuren, lines: true, explained: true,
+			outs: []outSpec{{profile: "internal"}},
+			rejects: explainHeader +
+				`1,,Naam,missing_column,"verwacht een kolom met de kop ""Naam""","expected a column headed ""Naam"""` + "\n" +
+				`1,,Bedrag,missing_column,"verwacht een kolom met de kop ""Bedrag"" of ""Openstaand""","expected a column headed ""Bedrag"" or ""Openstaand"""` + "\n",
+			stats:   Stats{Reasons: map[string]int{"missing_column": 2}},
+			fileErr: ReasonMissingColumn,
+		},
+		{
+			// ISO and impossible dates, a day without its leading zero, a euro sign, English
+			// notation, a short postcode, an empty name, a negative amount, a repeated invoice
+			// number and a row one cell short.
+			name: "invalid values", file: "rejects_invalid_values.csv", layout: debiteuren, lines: true, explained: true,
+			outs: []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,F-2025-001,K-100\n"}},
+			rejects: explainHeader +
+				"3,F-2025-002,Factuurdatum,invalid_date," + expectDate + "\n" +
+				"4,F-2025-003,Factuurdatum,invalid_date," + expectDate + "\n" +
+				"4,F-2025-003,Bedrag,invalid_amount," + expectAmount + "\n" +
+				"5,F-2025-004,Naam,missing_required,verwacht een waarde: dit veld is verplicht,expected a value: this field is required\n" +
+				"5,F-2025-004,Postcode,invalid_postcode,verwacht een Nederlandse postcode als 1000 AA,expected a Dutch postcode such as 1000 AA\n" +
+				"5,F-2025-004,Factuurdatum,invalid_date," + expectDate + "\n" +
+				"5,F-2025-004,Bedrag,invalid_amount," + expectAmount + "\n" +
+				"6,F-2025-005,Bedrag,negative_amount,verwacht een bedrag van 0 of meer,expected an amount of 0 or more\n" +
+				"7,F-2025-001,Factuurnummer,duplicate_reference,verwacht elke referentie één keer per bestand; deze kwam eerder voor,expected each reference once in a file; this one came before\n" +
+				`8,,,ragged_row,"verwacht 6 cellen, net als de kopregel","expected 6 cells, as in the header line"` + "\n",
+			stats: Stats{Lines: 8, Rows: 7, Written: 1, Rejected: 6, Reasons: map[string]int{
+				"invalid_date": 3, "invalid_amount": 2, "missing_required": 1, "invalid_postcode": 1,
+				"negative_amount": 1, "duplicate_reference": 1, "ragged_row": 1}},
+			subjects: []string{"K-100"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
+
+// TestReasonsExplained: every reason code the package declares has a Dutch and an English
+// explanation, and is documented in the package documentation.
+func TestReasonsExplained(t *testing.T) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := newExplainer(debiteuren, records["claim"])
+	var n int
+	ast.Inspect(f, func(node ast.Node) bool {
+		vs, ok := node.(*ast.ValueSpec)
+		if !ok || !strings.HasPrefix(vs.Names[0].Name, "Reason") {
+			return true
+		}
+		code, err := strconv.Unquote(vs.Values[0].(*ast.BasicLit).Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		nl, en := x.explain(code, "", kindRef)
+		if !strings.HasPrefix(nl, "verwacht ") || !strings.HasPrefix(en, "expected ") {
+			t.Errorf("%s: explanation %q / %q, want verwacht ... / expected ...", code, nl, en)
+		}
+		if !strings.Contains(string(doc), "//\t"+code+" ") {
+			t.Errorf("%s is not in the package documentation's reason codes", code)
+		}
+		return true
+	})
+	if n < 30 {
+		t.Errorf("found %d reason codes in errors.go, want them all", n)
+	}
+}
+
+func TestDatePattern(t *testing.T) {
+	for _, tc := range []struct{ layout, nl, en string }{
+		{"02-01-2006", "dd-mm-jjjj", "dd-mm-yyyy"},
+		{"2006-01-02", "jjjj-mm-dd", "yyyy-mm-dd"},
+		{"02/01/2006", "dd/mm/jjjj", "dd/mm/yyyy"},
+		{"20060102", "jjjjmmdd", "yyyymmdd"},
+		{"2-1-06", "d-m-jj", "d-m-yy"},
+		{"2 Jan 2006", "d mnd jjjj", "d mon yyyy"},
+		{"02.01.2006", "dd.mm.jjjj", "dd.mm.yyyy"},
+	} {
+		if nl, en := datePattern(tc.layout); nl != tc.nl || en != tc.en {
+			t.Errorf("datePattern(%q) = %q, %q; want %q, %q", tc.layout, nl, en, tc.nl, tc.en)
+		}
+	}
+}
+
+// TestTotalLabel: a total word is a word of its own at the start of a label.
+func TestTotalLabel(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Totaal": true, "totaal:": true, "Totaal bedrag": true, "Som van Bedrag": true, "Subtotaal januari": true,
+		"Eindtotaal 2025": true, "Grand total": true,
+		"Totaalbedrag": false, "Sommelsdijk": false, "Summit BV": false, "Tot ziens": false, "F-2025-001": false,
+	} {
+		if got := totalLabel(s); got != want {
+			t.Errorf("totalLabel(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
