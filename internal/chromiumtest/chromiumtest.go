@@ -123,12 +123,12 @@ func (c *conn) load(ctx context.Context, url string) (Page, error) {
 		return Page{}, err
 	}
 	s := attached.SessionID
+	c.watch(s)
 	for _, m := range []string{"Log.enable", "Runtime.enable", "Page.enable", "Network.enable"} {
 		if _, err := c.call(ctx, s, m, nil); err != nil {
 			return Page{}, err
 		}
 	}
-	c.watch(s)
 	var nav struct{ ErrorText string }
 	if err := c.callInto(ctx, s, "Page.navigate", map[string]any{"url": url}, &nav); err != nil {
 		return Page{}, err
@@ -170,7 +170,8 @@ type conn struct {
 	session string // the session whose events count; "" until watch
 	errs    []string
 	status  int
-	loaded  chan struct{}
+	loaded  chan struct{} // closed on the load event of the page navigated to
+	armed   bool          // the main frame navigated away from about:blank: its next load event counts
 	isLoad  bool
 	readErr error
 }
@@ -247,6 +248,7 @@ func (c *conn) event(m message) {
 			URL    string
 			Status int
 		}
+		Frame struct{ ParentID, URL string } // Page.frameNavigated
 	}
 	_ = json.Unmarshal(m.Params, &p)
 	switch m.Method {
@@ -272,8 +274,12 @@ func (c *conn) event(m message) {
 		if p.Type == "Document" && c.status == 0 {
 			c.status = p.Response.Status
 		}
+	case "Page.frameNavigated":
+		if p.Frame.ParentID == "" && p.Frame.URL != "about:blank" {
+			c.armed = true
+		}
 	case "Page.loadEventFired":
-		if !c.isLoad {
+		if c.armed && !c.isLoad {
 			c.isLoad = true
 			close(c.loaded)
 		}

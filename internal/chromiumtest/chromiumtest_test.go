@@ -72,3 +72,27 @@ func TestLoadStatus(t *testing.T) {
 		t.Fatalf("status %d, errors %q; want 404 and an error", p.Status, p.Errors)
 	}
 }
+
+// missingTB notes whether a test was skipped or failed, instead of ending it.
+type missingTB struct {
+	testing.TB
+	how string
+}
+
+func (m *missingTB) Helper()               {}
+func (m *missingTB) Skipf(string, ...any)  { m.how = "skipped" }
+func (m *missingTB) Fatalf(string, ...any) { m.how = "failed" }
+
+// TestMissingChromium: without chromium a test is skipped, and failed under CI=true.
+func TestMissingChromium(t *testing.T) {
+	old := Path
+	Path = "/nonexistent/chromium"
+	defer func() { Path = old }()
+	for ci, want := range map[string]string{"": "skipped", "true": "failed"} {
+		t.Setenv("CI", ci)
+		m := &missingTB{TB: t}
+		if p := Load(m, "http://127.0.0.1:1/"); m.how != want || p.DOM != "" {
+			t.Errorf("CI=%q: %s, want %s", ci, m.how, want)
+		}
+	}
+}
