@@ -30,6 +30,9 @@ func (d *daemon) status(ctx context.Context) (ops.Status, error) {
 		if err != nil {
 			return ops.Status{}, err
 		}
+		// Running before or after reading the last run: a run that started or ended
+		// between is shown in progress, not as one that never finished.
+		js.Running = js.Running || d.sched.Running(name)
 		if len(runs) > 0 {
 			r := runs[0]
 			js.LastRun = ops.RunStatus{Started: r.StartedAt, Finished: r.FinishedAt, Outcome: r.Outcome,
