@@ -76,6 +76,7 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	}
 	if addr := listenAddr(cfg); addr != "" {
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
+		h.Status = d.status
 		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
 			return nil, err
 		}

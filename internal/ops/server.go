@@ -22,12 +22,14 @@ import (
 //	GET  /metrics          the metrics, in Prometheus text format
 //	POST /jobs/NAME/run    Trigger(NAME): 202 started, 404 unknown job, 409 running,
 //	                       503 stopping
+//	GET  / and /status     the status page, an HTML rendering of Status (see status.go)
 //
-// Ready and Trigger may be nil: not ready, and 503.
+// Ready, Trigger and Status may be nil: not ready, and 503.
 type Handler struct {
 	Metrics *Metrics
 	Ready   func() error
 	Trigger func(job string) error
+	Status  func(ctx context.Context) (Status, error)
 	Log     *zap.Logger
 }
 
@@ -82,6 +84,8 @@ func (h *Handler) ServeMux() *http.ServeMux {
 		}
 		text(w, code, "started")
 	})
+	mux.HandleFunc("GET /{$}", h.serveStatus(log))
+	mux.HandleFunc("GET /status", h.serveStatus(log))
 	return mux
 }
 
