@@ -259,6 +259,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		}
 		p.add(at+".schedule", "%v", err)
 	}
+	j.Expect.validate(p, at+".expect", loc)
 
 	// Source.
 	s := j.Source
