@@ -75,6 +75,7 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	}
 	d.overdue = newOverdueTracker(a.ledger, a.log, d.metrics)
 	d.overdue.set(cfg)
+	d.overdue.tick(time.Now()) // checked before the first scrape: /metrics is right from the start
 	if addr := listenAddr(cfg); addr != "" {
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
 		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
@@ -204,8 +205,8 @@ func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) er
 	case err != nil:
 		outcome = "failed"
 	}
+	d.overdue.ran(name) // a file the run saw clears an overdue one; before the run is counted done
 	d.finished(name, outcome, time.Since(start))
-	d.overdue.ran(name) // a file the run saw clears an overdue one
 	return err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -217,4 +218,54 @@ func gaugeOK(t *testing.T, m *ops.Metrics, job string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// dueAt is a schedule due at the given times only.
+type dueAt []time.Time
+
+func (d dueAt) Next(t time.Time) time.Time {
+	for _, at := range d {
+		if at.After(t) {
+			return at
+		}
+	}
+	return time.Time{}
+}
+
+// The tracker's own timer fires at a due time, without a run or a tick
+// from outside, and announces once; run returns when its context ends.
+func TestOverdueTrackerTimer(t *testing.T) {
+	store := &memStore{seen: map[string]time.Time{}, announced: map[string]time.Time{}}
+	core, logs := observer.New(zap.InfoLevel)
+	m := ops.NewMetrics("test", nil)
+	o := newOverdueTracker(store, zap.New(core), m)
+	o.set(&config.Config{Location: time.UTC})
+	due := time.Now().Add(300 * time.Millisecond)
+	o.mu.Lock()
+	o.jobs["acme-in"] = &expected{partner: "acme", dir: "/outbox", due: dueAt{due}}
+	o.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o.run(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.FilterMessage("file overdue").Len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if over, d := m.Overdue("acme-in"); !over || !d.Equal(due) || time.Now().Before(due) {
+		t.Errorf("after the due time: Overdue = %v, %v; want true, %v", over, d, due)
+	}
+	time.Sleep(100 * time.Millisecond) // a second announcement would come now
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	if n := logs.FilterMessage("file overdue").Len(); n != 1 {
+		t.Errorf("%d file overdue events, want 1", n)
+	}
 }
