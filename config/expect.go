@@ -66,6 +66,9 @@ func (e *Expect) validate(p *problems, at string, loc *time.Location) {
 		p.add(at+".by", `required: the time a file is due, "HH:MM" (e.g. "09:30")`)
 	case !okBy:
 		p.add(at+".by", `must be "HH:MM", 24-hour, e.g. "09:30"`)
+	case e.By == "00:00":
+		okBy = false
+		p.add(at+".by", `"00:00" leaves no time for a file: a due day's files count from 00:00; give a later time`)
 	}
 	if strings.ContainsAny(e.Days, " \t\r\n") {
 		p.add(at+".days", `must be one day-of-week field without spaces, e.g. "1-5" or "MON,WED"`)

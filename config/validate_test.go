@@ -95,6 +95,7 @@ func TestValidateRules(t *testing.T) {
 		{"expect by missing", func(c *C) { in(c).Expect = &Expect{Days: "1-5"} }, "jobs.acme-in.expect.by: required"},
 		{"expect by 9:30", func(c *C) { in(c).Expect = &Expect{By: "9:30"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
 		{"expect by 24:00", func(c *C) { in(c).Expect = &Expect{By: "24:00"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
+		{"expect by midnight", func(c *C) { in(c).Expect = &Expect{By: "00:00"} }, `jobs.acme-in.expect.by: "00:00" leaves no time`},
 		{"expect by seconds", func(c *C) { in(c).Expect = &Expect{By: "09:30:00"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
 		{"expect days 1-7", func(c *C) { in(c).Expect = &Expect{By: "09:30", Days: "1-7"} }, "jobs.acme-in.expect.days: must be a cron day-of-week field"},
 		{"expect days word", func(c *C) { in(c).Expect = &Expect{By: "09:30", Days: "weekdays"} }, "jobs.acme-in.expect.days: must be a cron day-of-week field"},

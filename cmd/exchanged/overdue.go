@@ -139,6 +139,9 @@ func (o *overdueTracker) tick(now time.Time) time.Duration {
 			wait = min(wait, next.Sub(now))
 		}
 	}
+	if len(o.jobs) == 0 {
+		wait = 24 * time.Hour // nothing to watch; set wakes the loop
+	}
 	o.mu.Unlock()
 	for _, name := range todo {
 		o.check(name, now)
