@@ -67,15 +67,19 @@ func newOverdueTracker(store overdueStore, log *zap.Logger, m *ops.Metrics) *ove
 // checked at the next look; a job no longer watched loses its gauge. cfg
 // is valid, so every expect parses.
 func (o *overdueTracker) set(cfg *config.Config) {
+	loc := cfg.Location
+	if loc == nil { // a config not made by Parse: the zone Due reads it in
+		loc, _ = time.LoadLocation(config.DefaultTimezone)
+	}
 	o.mu.Lock()
-	o.loc = cfg.Location
+	o.loc = loc
 	old := o.jobs
 	o.jobs = map[string]*expected{}
 	for name, j := range cfg.Jobs {
 		if j.Expect == nil {
 			continue
 		}
-		due, err := j.Expect.Due(cfg.Location)
+		due, err := j.Expect.Due(loc)
 		if err != nil { // Validate refused it already
 			o.log.Error("expect not understood", zap.String("job", name), zap.String("error", err.Error()))
 			continue
