@@ -56,7 +56,9 @@ func (e *Expect) Due(loc *time.Location) (cron.Schedule, error) {
 }
 
 // validate checks e at path; a nil e is valid (nothing is expected).
-func (e *Expect) validate(p *problems, at string, loc *time.Location) {
+// jobSchedule is the job's schedule: it must run on a due day before the
+// due time, or no file could ever be in time.
+func (e *Expect) validate(p *problems, at, jobSchedule string, loc *time.Location) {
 	if e == nil {
 		return
 	}
@@ -77,10 +79,38 @@ func (e *Expect) validate(p *problems, at string, loc *time.Location) {
 	if !okBy {
 		return
 	}
-	if _, err := e.Due(loc); err != nil {
+	due, err := e.Due(loc)
+	if err != nil {
 		if u := errors.Unwrap(err); u != nil { // without schedule's "spec %q:" prefix
 			err = u
 		}
 		p.add(at+".days", `must be a cron day-of-week field (0-6, 0 = Sunday, or SUN-SAT; ranges, lists, "*"): %v`, err)
+		return
+	}
+	if runs, err := schedule.ParseSpec(jobSchedule, loc); err == nil && !runsBefore(runs, due, loc) {
+		p.add(at+".by", "the job's schedule never runs between 00:00 and %s on a due day: no file could be seen in time", e.By)
 	}
 }
+
+// runsBefore reports whether runs fires between 00:00 and the due time
+// on at least one of the next dueSamples due days.
+func runsBefore(runs, due cron.Schedule, loc *time.Location) bool {
+	if loc == nil {
+		loc, _ = time.LoadLocation(DefaultTimezone)
+	}
+	d := time.Now()
+	for range dueSamples {
+		if d = due.Next(d); d.IsZero() {
+			return false
+		}
+		y, m, day := d.In(loc).Date()
+		start := time.Date(y, m, day, 0, 0, 0, 0, loc)
+		if r := runs.Next(start.Add(-time.Nanosecond)); !r.IsZero() && !r.After(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// dueSamples is how many due days runsBefore looks at: two weeks of days.
+const dueSamples = 14

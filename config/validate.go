@@ -259,7 +259,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		}
 		p.add(at+".schedule", "%v", err)
 	}
-	j.Expect.validate(p, at+".expect", loc)
+	j.Expect.validate(p, at+".expect", j.Schedule, loc)
 
 	// Source.
 	s := j.Source

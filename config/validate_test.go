@@ -96,6 +96,8 @@ func TestValidateRules(t *testing.T) {
 		{"expect by 9:30", func(c *C) { in(c).Expect = &Expect{By: "9:30"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
 		{"expect by 24:00", func(c *C) { in(c).Expect = &Expect{By: "24:00"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
 		{"expect by midnight", func(c *C) { in(c).Expect = &Expect{By: "00:00"} }, `jobs.acme-in.expect.by: "00:00" leaves no time`},
+		{"expect before the schedule", func(c *C) { in(c).Expect = &Expect{By: "06:30", Days: "1-5"} }, "jobs.acme-in.expect.by: the job's schedule never runs between 00:00 and 06:30 on a due day"},
+		{"expect on days the job does not run", func(c *C) { in(c).Expect = &Expect{By: "12:00", Days: "0,6"} }, "jobs.acme-in.expect.by: the job's schedule never runs"},
 		{"expect by seconds", func(c *C) { in(c).Expect = &Expect{By: "09:30:00"} }, `jobs.acme-in.expect.by: must be "HH:MM"`},
 		{"expect days 1-7", func(c *C) { in(c).Expect = &Expect{By: "09:30", Days: "1-7"} }, "jobs.acme-in.expect.days: must be a cron day-of-week field"},
 		{"expect days word", func(c *C) { in(c).Expect = &Expect{By: "09:30", Days: "weekdays"} }, "jobs.acme-in.expect.days: must be a cron day-of-week field"},

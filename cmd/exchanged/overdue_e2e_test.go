@@ -23,7 +23,9 @@ func TestDaemonFileOverdue(t *testing.T) {
 	}
 	by := time.Now().In(ams).Format("15:04")
 	work := t.TempDir()
-	job := strings.Replace(claimsInJob, "  claims-in:\n", "  claims-in:\n    expect: {by: \""+by+"\", days: \"*\"}\n", 1)
+	// Runs at 00:00 (and when triggered): a job must be able to see a file before it is due.
+	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, `schedule: "0 0 * * *"`, 1)
+	job = strings.Replace(job, "  claims-in:\n", "  claims-in:\n    expect: {by: \""+by+"\", days: \"*\"}\n", 1)
 	cfg, addr := localConfig(t, work, job)
 	// The daemon checks before it serves: the first scrape is right.
 	overdueNow := func(p *proc, want float64) {
