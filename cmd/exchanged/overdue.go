@@ -167,8 +167,9 @@ func (o *overdueTracker) ran(name string) {
 
 // check decides whether the job's file is overdue at now, announces a due
 // time that passed unmet if it was not announced before, and sets the
-// metrics. A ledger read that fails leaves the state as it was, to be
-// checked again at the next due time or run.
+// metrics. A ledger read that fails is logged and leaves the state as it
+// was, to be checked again at the tracker's next wake (within
+// overdueMaxSleep).
 func (o *overdueTracker) check(name string, now time.Time) {
 	o.cmu.Lock()
 	defer o.cmu.Unlock()
