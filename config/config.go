@@ -144,6 +144,7 @@ type Job struct {
 	Transform    *Transform     `yaml:"transform"`
 	Rejects      *Destination   `yaml:"rejects"`
 	Destinations []*Destination `yaml:"destinations"`
+	Expect       *Expect        `yaml:"expect"` // when a file is due; nil: none is ever overdue
 }
 
 // Source is where a job's files come from.

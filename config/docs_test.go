@@ -16,7 +16,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Retention{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
+	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Retention{}, Partner{}, SFTP{}, Local{}, Job{}, Expect{}, Source{}, Transform{}, Destination{}, Layout{}} {
 		for key := range structFields(reflectType(typ)) {
 			if !strings.Contains(doc, "| `"+key+"` |") && !strings.Contains(doc, "| `log."+key+"` |") &&
 				!strings.Contains(doc, "| `http."+key+"` |") &&

@@ -106,7 +106,7 @@ func TestExampleHasEveryKey(t *testing.T) {
 	}
 	text := string(b)
 	// password and passphrase are both in; each key of each struct.
-	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Retention{}, Partner{}, SFTP{}, Local{}, Job{}, Source{}, Transform{}, Destination{}, Layout{}} {
+	for _, typ := range []any{Config{}, Log{}, HTTP{}, Runs{}, Retry{}, Retention{}, Partner{}, SFTP{}, Local{}, Job{}, Expect{}, Source{}, Transform{}, Destination{}, Layout{}} {
 		for key := range structFields(reflectType(typ)) {
 			if !strings.Contains(text, key+":") {
 				t.Errorf("example never sets %s (%T)", key, typ)

@@ -256,6 +256,7 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		}
 		p.add(at+".schedule", "%v", err)
 	}
+	j.Expect.validate(p, at+".expect", j.Schedule, loc)
 
 	// Source.
 	s := j.Source

@@ -33,6 +33,7 @@ type daemon struct {
 	sched   *schedule.Scheduler
 	metrics *ops.Metrics
 	srv     *ops.Server // the ops endpoint; nil when http.listen is ""
+	overdue *overdueTracker
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -74,6 +75,9 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	if err = d.track(cfg); err != nil {
 		return nil, err
 	}
+	d.overdue = newOverdueTracker(a.ledger, a.log, d.metrics)
+	d.overdue.set(cfg)
+	d.overdue.tick(time.Now()) // checked before the first scrape: /metrics is right from the start
 	if addr := listenAddr(cfg); addr != "" {
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
 		h.Status = d.status
@@ -98,6 +102,13 @@ func (d *daemon) serve(ctx context.Context, drain time.Duration) {
 	// Runs get a context of their own: the first signal stops new runs
 	// but lets those in flight finish, up to the drain timeout.
 	d.sched.Start(context.WithoutCancel(ctx))
+	octx, stopOverdue := context.WithCancel(ctx)
+	var overdue sync.WaitGroup
+	overdue.Add(1)
+	go func() {
+		defer overdue.Done()
+		d.overdue.run(octx)
+	}()
 	fields := []zap.Field{zap.Int("jobs", len(d.cfg.Jobs)), zap.String("state_dir", d.cfg.StateDir),
 		zap.String("version", version)}
 	if d.srv != nil {
@@ -118,6 +129,8 @@ func (d *daemon) serve(ctx context.Context, drain time.Duration) {
 			_ = d.reload() // logged; the old config stays in force on error
 		}
 	}
+	stopOverdue()
+	overdue.Wait()
 	d.drain(drain)
 }
 
@@ -195,6 +208,7 @@ func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) er
 	case err != nil:
 		outcome = "failed"
 	}
+	d.overdue.ran(name) // a file the run saw clears an overdue one; before the run is counted done
 	d.finished(name, outcome, time.Since(start))
 	return err
 }
@@ -352,6 +366,7 @@ func (d *daemon) reload() error {
 		}
 	}
 	d.mu.Unlock()
+	d.overdue.set(cfg)
 	d.log.Info("config reloaded", zap.String("outcome", "reloaded"), zap.Int("jobs", len(cfg.Jobs)))
 	return nil
 }

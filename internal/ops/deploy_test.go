@@ -53,6 +53,7 @@ func exportedMetrics(t *testing.T) map[string]string {
 	m.RunFinished("j", "ok", time.Second, time.Unix(1, 0), 0)
 	m.Reload(true)
 	m.Purged("files", 1)
+	m.SetOverdue("j", true, time.Unix(1, 0))
 	families, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)

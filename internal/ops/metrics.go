@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,17 @@ type Metrics struct {
 	failing                      *prometheus.GaugeVec
 	reloads                      *prometheus.CounterVec
 	purged                       *prometheus.CounterVec
+	overdue                      *prometheus.GaugeVec
+
+	omu        sync.Mutex
+	overdueDue map[string]overdueState // jobs with an expect
+}
+
+// overdueState is one job's expected file: whether it is overdue, and the
+// due time it was last checked against.
+type overdueState struct {
+	overdue bool
+	due     time.Time
 }
 
 // Staging reports the files waiting in staging per job, at scrape time.
@@ -57,12 +69,15 @@ func NewMetrics(version string, staging Staging) *Metrics {
 			Help: "Config reloads (SIGHUP), by outcome (ok, failed)."}, []string{"outcome"}),
 		purged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "purged_rows_total",
 			Help: "Ledger rows removed by the retention purge, by table (files, deliveries, subjects, runs, audit)."}, []string{"table"}),
+		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "file_overdue",
+			Help: "1 while the job's expected file is overdue (its due time passed and no file was seen that day), else 0; only jobs with an expect."}, []string{"job"}),
+		overdueDue: map[string]overdueState{},
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Always 1; the version label is the build's."}, []string{"version"})
 	build.WithLabelValues(version).Set(1)
 	m.reg.MustRegister(m.files, m.bytes, m.rows, m.rejected, m.retries, m.runs, m.runDuration,
-		m.lastSuccess, m.failing, m.reloads, m.purged, build,
+		m.lastSuccess, m.failing, m.reloads, m.purged, m.overdue, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if staging != nil {
 		m.reg.MustRegister(&stagingCollector{read: staging, desc: prometheus.NewDesc(ns+"_staging_files",
@@ -129,6 +144,38 @@ func (m *Metrics) RunFinished(job, outcome string, took time.Duration, at time.T
 func (m *Metrics) Forget(job string) {
 	m.lastSuccess.DeleteLabelValues(job)
 	m.failing.DeleteLabelValues(job)
+	m.DropOverdue(job)
+}
+
+// SetOverdue records whether the expected file of job is overdue, and the
+// due time that was checked: the last one passed, zero if none has yet.
+func (m *Metrics) SetOverdue(job string, overdue bool, due time.Time) {
+	m.omu.Lock()
+	defer m.omu.Unlock()
+	m.overdueDue[job] = overdueState{overdue: overdue, due: due}
+	v := 0.0
+	if overdue {
+		v = 1
+	}
+	m.overdue.WithLabelValues(job).Set(v)
+}
+
+// DropOverdue forgets the expected file of a job that no longer has one.
+func (m *Metrics) DropOverdue(job string) {
+	m.omu.Lock()
+	defer m.omu.Unlock()
+	delete(m.overdueDue, job)
+	m.overdue.DeleteLabelValues(job)
+}
+
+// Overdue reports whether the expected file of job is overdue, and the due
+// time it was checked against (the last one passed; zero when none has
+// yet, or when the job expects no file: then overdue is false).
+func (m *Metrics) Overdue(job string) (overdue bool, due time.Time) {
+	m.omu.Lock()
+	defer m.omu.Unlock()
+	st := m.overdueDue[job]
+	return st.overdue, st.due
 }
 
 // Reload counts a config reload.

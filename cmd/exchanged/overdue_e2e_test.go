@@ -1,0 +1,89 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDaemonFileOverdue runs the real binary with a job whose file is due
+// by the current minute, in the config's timezone, and none came: one
+// "file overdue" error event and exchanged_file_overdue 1; a run that sees
+// nothing and a restart do not announce it again; a run that sees a file
+// clears it, also across a restart.
+func TestDaemonFileOverdue(t *testing.T) {
+	const series = `exchanged_file_overdue{job="claims-in"}`
+	ams := amsterdam(t) // the config's default timezone
+	now := time.Now().In(ams)
+	if now.Format("15:04") == "00:00" { // refused: no time for a file; wait for 00:01
+		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	}
+	by := time.Now().In(ams).Format("15:04")
+	work := t.TempDir()
+	// Runs at 00:00 (and when triggered): a job must be able to see a file before it is due.
+	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, `schedule: "0 0 * * *"`, 1)
+	job = strings.Replace(job, "  claims-in:\n", "  claims-in:\n    expect: {by: \""+by+"\", days: \"*\"}\n", 1)
+	cfg, addr := localConfig(t, work, job)
+	// The daemon checks before it serves: the first scrape is right.
+	overdueNow := func(p *proc, want float64) {
+		t.Helper()
+		if v, ok := p.metrics()[series]; !ok || v != want {
+			t.Fatalf("%s = %v (present %v), want %v:\n%s", series, v, ok, want, p.log())
+		}
+	}
+	stop := func(p *proc) {
+		t.Helper()
+		p.signal(syscall.SIGTERM)
+		if code := p.wait(); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, p.log())
+		}
+	}
+
+	// Started after the due time, no file ever: announced at once.
+	p := startDaemon(t, cfg, addr)
+	e := p.events("file overdue")
+	if len(e) != 1 {
+		t.Fatalf("%d file overdue events at start, want 1:\n%s", len(e), p.log())
+	}
+	if e[0]["level"] != "error" || e[0]["partner"] != "acme" || e[0]["dir"] != "/outbox" ||
+		!strings.Contains(e[0]["due"].(string), "T"+by+":00") {
+		t.Errorf("file overdue event: %v", e[0])
+	}
+	overdueNow(p, 1)
+	if r := p.trigger("claims-in", 1); r["outcome"] != "ok" { // a run that finds nothing
+		t.Fatalf("run: %v", r)
+	}
+	overdueNow(p, 1)
+	stop(p)
+	if n := len(p.events("file overdue")); n != 1 {
+		t.Fatalf("%d file overdue events, want 1:\n%s", n, p.log())
+	}
+
+	// A restart: still overdue, not announced again.
+	p = startDaemon(t, cfg, addr)
+	overdueNow(p, 1)
+	writeFile(t, filepath.Join(work, "acme/outbox/claims_1.csv"), []byte("ref;amount\n"))
+	writeFile(t, filepath.Join(work, "acme/outbox/claims_1.csv.done"), nil)
+	if r := p.trigger("claims-in", 1); r["outcome"] != "ok" || r["delivered"] != 1.0 {
+		t.Fatalf("run with a file: %v", r)
+	}
+	overdueNow(p, 0)
+	if _, err := os.Stat(filepath.Join(work, "cases/inbox/claims_1.csv")); err != nil {
+		t.Fatal(err)
+	}
+	stop(p)
+	if n := len(p.events("file overdue")); n != 0 {
+		t.Fatalf("announced again after a restart: %d events:\n%s", n, p.log())
+	}
+
+	// The file came today: after a restart the job is not overdue.
+	p = startDaemon(t, cfg, addr)
+	overdueNow(p, 0)
+	stop(p)
+	if n := len(p.events("file overdue")); n != 0 {
+		t.Fatalf("announced after the file came: %d events:\n%s", n, p.log())
+	}
+}

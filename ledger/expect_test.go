@@ -1,0 +1,50 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLastSeenAndOverdueAnnounced(t *testing.T) {
+	l, path := openTemp(t)
+	if at, ok, err := l.LastSeen("acme-claims-in"); err != nil || ok || !at.IsZero() {
+		t.Fatalf("LastSeen of a new ledger = %v, %v, %v", at, ok, err)
+	}
+	first := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	for i, name := range []string{"a.csv", "b.csv"} {
+		f := newFile(name)
+		f.SeenAt = first.Add(time.Duration(i) * time.Hour)
+		addFile(t, l, f)
+	}
+	other := newFile("c.csv")
+	other.Job, other.SeenAt = "other", first.Add(5*time.Hour)
+	addFile(t, l, other)
+	if at, ok, err := l.LastSeen("acme-claims-in"); err != nil || !ok || !at.Equal(first.Add(time.Hour)) {
+		t.Errorf("LastSeen = %v, %v, %v; want %v", at, ok, err, first.Add(time.Hour))
+	}
+
+	if at, err := l.OverdueAnnounced("acme-claims-in"); err != nil || !at.IsZero() {
+		t.Errorf("OverdueAnnounced before any = %v, %v", at, err)
+	}
+	due := time.Date(2026, 11, 26, 8, 30, 0, 0, time.UTC)
+	for _, d := range []time.Time{due.Add(-24 * time.Hour), due} { // the second replaces the first
+		if err := l.SetOverdueAnnounced("acme-claims-in", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	l2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if at, err := l2.OverdueAnnounced("acme-claims-in"); err != nil || !at.Equal(due) {
+		t.Errorf("OverdueAnnounced after reopen = %v, %v; want %v", at, err, due)
+	}
+	if at, err := l2.OverdueAnnounced("other"); err != nil || !at.IsZero() {
+		t.Errorf("OverdueAnnounced of another job = %v, %v", at, err)
+	}
+	if rep, err := l2.VerifyAudit(); err != nil || !rep.OK() {
+		t.Errorf("VerifyAudit = %+v, %v", rep, err)
+	}
+}
