@@ -33,6 +33,14 @@ func TestDaemonFileOverdue(t *testing.T) {
 		if v, ok := p.metrics()[series]; !ok || v != want {
 			t.Fatalf("%s = %v (present %v), want %v:\n%s", series, v, ok, want, p.log())
 		}
+		// The status page says the same.
+		tag := `<span class="tag no">no</span>`
+		if want == 1 {
+			tag = `<span class="tag yes">overdue</span>`
+		}
+		if code, page := p.get("/status"); code != 200 || !strings.Contains(page, tag) {
+			t.Fatalf("status page (%d) lacks %s:\n%s", code, tag, page)
+		}
 	}
 	stop := func(p *proc) {
 		t.Helper()

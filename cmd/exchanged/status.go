@@ -13,8 +13,8 @@ import (
 // status returns what the ops endpoint's status page shows: each job of the config in
 // force with its schedule, its next and last run from the scheduler and the ledger, and
 // its pending files from the ledger.
-//
-// Due and Overdue stay zero until the jobs' expected files (expect:) are tracked.
+// A job with an expect: shows whether its file is overdue (the due time it missed) or,
+// if not, when the next one is due.
 func (d *daemon) status(ctx context.Context) (ops.Status, error) {
 	d.mu.Lock()
 	cfg := d.cfg
@@ -26,6 +26,12 @@ func (d *daemon) status(ctx context.Context) (ops.Status, error) {
 		}
 		js := ops.JobStatus{Name: name, Schedule: cfg.Jobs[name].Schedule, Running: d.sched.Running(name)}
 		js.Next, _ = d.sched.Next(name)
+		if e := cfg.Jobs[name].Expect; e != nil {
+			js.Overdue, js.Due = d.metrics.Overdue(name)
+			if due, err := e.Due(cfg.Location); !js.Overdue && err == nil {
+				js.Due = due.Next(st.Now)
+			}
+		}
 		runs, err := d.ledger.Runs(name, 1)
 		if err != nil {
 			return ops.Status{}, err
