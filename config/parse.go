@@ -108,6 +108,7 @@ func Parse(r io.Reader) (*Config, error) {
 	c.fill()
 
 	errs := c.expandSecrets()
+	errs = append(errs, c.expandPGP(time.Now())...)
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -256,6 +257,23 @@ func (c *Config) wipeSecrets() {
 			p.SFTP.PrivateKey.Wipe()
 			p.SFTP.Passphrase.Wipe()
 			p.SFTP.Password.Wipe()
+		}
+	}
+	for _, j := range c.Jobs {
+		if j == nil {
+			continue
+		}
+		if in := j.Source.PGP; in != nil {
+			in.DecryptWith.Wipe()
+			in.Passphrase.Wipe()
+			in.RequireSignatureFrom.Wipe()
+		}
+		for _, d := range j.Destinations {
+			if d != nil && d.PGP != nil {
+				d.PGP.SignWith.Wipe()
+				d.PGP.Passphrase.Wipe()
+				d.PGP.EncryptTo.Wipe()
+			}
 		}
 	}
 }
