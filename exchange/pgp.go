@@ -65,11 +65,15 @@ func (rn *run) encryptTo(d *config.Destination, st io.Writer) (w io.Writer, clos
 	if d.PGP == nil {
 		return st, func() error { return nil }, nil
 	}
-	to, signer, err := d.PGP.Keys(rn.Now())
+	keys, err := rn.pgpKeys(d.PGP, func() (any, error) {
+		to, signer, err := d.PGP.Keys(rn.Now())
+		return [2]*pgp.Key{to, signer}, err
+	})
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: destination %s: pgp %w", d.Partner, err))
 	}
-	enc, err := pgp.Encrypt(st, to, signer, d.PGP.Armored(), rn.Now())
+	k := keys.([2]*pgp.Key)
+	enc, err := pgp.Encrypt(st, k[0], k[1], d.PGP.Armored(), rn.Now()) // checks both usable now
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: destination %s: %w", d.Partner, err))
 	}
@@ -84,15 +88,39 @@ func (rn *run) decryptFrom(in io.Reader) (r io.Reader, verify func() error, err 
 	if src.PGP == nil {
 		return in, func() error { return nil }, nil
 	}
-	key, from, err := src.PGP.Keys(rn.Now())
+	keys, err := rn.pgpKeys(src.PGP, func() (any, error) {
+		key, from, err := src.PGP.Keys(rn.Now())
+		return [2]*pgp.Key{key, from}, err
+	})
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp %w", src.Partner, err))
 	}
-	dec, err := pgp.Decrypt(in, key, from, rn.Now())
+	k := keys.([2]*pgp.Key)
+	dec, err := pgp.Decrypt(in, k[0], k[1], rn.Now()) // checks the signer's key usable now
+	if errors.Is(err, pgp.ErrKeyUnusable) {
+		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp require_signature_from: %w", src.Partner, err))
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return dec, dec.Verify, nil
+}
+
+// pgpKeys returns the keys of block (a *config.PGPOut or *config.PGPIn),
+// parsed by parse on first use and kept for the runner's life: a private
+// key's passphrase costs a deliberately slow key derivation, not to be
+// paid for each file. Whether a key is still usable is checked at each
+// use, not here.
+func (rn *run) pgpKeys(block any, parse func() (any, error)) (any, error) {
+	if v, ok := rn.pgpCache.Load(block); ok {
+		return v, nil
+	}
+	v, err := parse()
+	if err != nil {
+		return nil, err
+	}
+	rn.pgpCache.Store(block, v)
+	return v, nil
 }
 
 // preparePlain makes the outputs of a job without a transform whose

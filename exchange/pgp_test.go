@@ -156,8 +156,13 @@ func TestPGPKeyExpiredAtRunTime(t *testing.T) {
 	k := newPGPKeys(t, "1d")
 	g, in, out := localRig(t, config.Source{Settle: settle(time.Second)}, &config.Destination{Partner: "cases", Dir: "/inbox",
 		PGP: &config.PGPOut{EncryptTo: k.partnerPub}})
-	g.runner.Now = func() time.Time { return time.Now().Add(72 * time.Hour) }
 	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("run while the key lives: %+v, %v", res, err)
+	}
+	// Two days on, the key (kept parsed by the runner) has expired.
+	g.runner.Now = func() time.Time { return time.Now().Add(72 * time.Hour) }
+	os.WriteFile(filepath.Join(in, "outbox", "b.csv"), claims, 0o644)
 	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
 		t.Fatalf("run: %v", err)
 	}
@@ -165,8 +170,8 @@ func TestPGPKeyExpiredAtRunTime(t *testing.T) {
 	if len(ev) != 1 || !strings.Contains(toString(ev[0].ContextMap()["error"]), "expired on") {
 		t.Fatalf("file failed events: %v", ev)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
-		t.Errorf("delivered %d files", len(ents))
+	if _, err := os.Stat(filepath.Join(out, "inbox", "b.csv.pgp")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("b.csv.pgp delivered with an expired key: %v", err)
 	}
 	if pend, _ := g.ledger.Pending("j"); len(pend) != 1 {
 		t.Errorf("pending = %+v", pend)

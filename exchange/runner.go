@@ -44,6 +44,9 @@ type Runner struct {
 	// Retry is how transient failures are retried within a run.
 	Retry RetryPolicy
 
+	// pgpCache holds the OpenPGP keys of the config, parsed once (pgp.go).
+	pgpCache sync.Map
+
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
 	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
 }
