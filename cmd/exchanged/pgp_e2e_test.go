@@ -129,6 +129,16 @@ jobs:
 	if !logLine(logs, `"msg":"file delivered"`, `"file":"/in/status_1.csv.pgp"`, `"sha256":"`+hex.EncodeToString(sum[:])+`"`) {
 		t.Errorf("no delivery logged with the encrypted file's sha256:\n%s", logs)
 	}
+
+	// The partner's key, replaced by one that has expired: validate
+	// refuses the config, naming both fields that use it and the date.
+	expired := partner.GenKey("Acme old <acme@example>", gpgtest.Curve25519, "", "1d", time.Date(2021, 3, 1, 0, 0, 0, 0, time.UTC))
+	writeFile(t, filepath.Join(work, "keys/acme.asc"), partner.Export(expired))
+	r = exchanged(t, env, "config", "validate", "--config", cfg)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "jobs.claims-in.source.pgp.require_signature_from") ||
+		!strings.Contains(r.stderr, "jobs.status-out.destinations[0].pgp.encrypt_to") || !strings.Contains(r.stderr, "expired on 2021-03-02") {
+		t.Errorf("validate with an expired partner key: %+v", r)
+	}
 }
 
 // logLine reports whether one line of logs holds every part.
