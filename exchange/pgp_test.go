@@ -201,3 +201,32 @@ func TestPGPTransformEncrypts(t *testing.T) {
 	g.stagingEmpty()
 	g.checkLogs("Jan Jansen")
 }
+
+// Names: a destination that encrypts adds its extension (counted against
+// the name limit, so such a file is refused at the source rather than
+// failing at the partner); a source that decrypts drops its own.
+func TestPGPNames(t *testing.T) {
+	enc := &config.Destination{Partner: "p", Dir: "/in", PGP: &config.PGPOut{Extension: ".gpg"}}
+	plain := &config.Destination{Partner: "q", Dir: "/in"}
+	j := &config.Job{Destinations: []*config.Destination{enc, plain}}
+	if got := deliveredName(j, enc, "a.csv"); got != "a.csv.gpg" {
+		t.Errorf("encrypted: %q", got)
+	}
+	if got := deliveredName(j, plain, "a.csv"); got != "a.csv" {
+		t.Errorf("plain: %q", got)
+	}
+	long := strings.Repeat("x", endpoint.MaxName-3)
+	if err := deliverable(j, long); !errors.Is(err, ErrNameTooLong) || !strings.Contains(err.Error(), "destination 0") {
+		t.Errorf("deliverable(%d bytes) = %v, want destination 0 too long", len(long), err)
+	}
+	j.Source.PGP = &config.PGPIn{}
+	if got := deliveredName(j, plain, "a.csv.pgp"); got != "a.csv" {
+		t.Errorf("decrypted: %q", got)
+	}
+	if got := deliveredName(j, enc, "a.csv.asc"); got != "a.csv.gpg" {
+		t.Errorf("decrypted and encrypted again: %q", got)
+	}
+	if got := reportName(plainName(j, "claims.csv.pgp")); got != "claims.rejects.csv" {
+		t.Errorf("report name: %q", got)
+	}
+}
