@@ -161,6 +161,10 @@ type Source struct {
 	// After is what happens to the source file once staged and recorded:
 	// delete | keep | move:/dir. Default delete.
 	After string `yaml:"after"`
+
+	// PGP, if set, decrypts each file with the agency's key (and checks
+	// its signer) before anything is made of it; see pgp.go.
+	PGP *PGPIn `yaml:"pgp"`
 }
 
 // MoveDir returns the directory of a "move:DIR" post-action, or "".
@@ -187,6 +191,7 @@ type Destination struct {
 	Profile    string  `yaml:"profile"`     // overrides the job's transform.profile for this destination
 	Format     *Format `yaml:"format"`      // how this recipient wants its file written; only with a transform
 	Upload     string  `yaml:"upload"`      // temp | direct; default temp
+	PGP        *PGPOut `yaml:"pgp"`         // encrypt (and sign) to the partner; see pgp.go
 }
 
 // UploadMode returns how files are written to d: d.Upload, or

@@ -75,6 +75,7 @@ func Parse(r io.Reader) (*Config, error) {
 		return nil, err
 	}
 	errs := c.expandSecrets()
+	errs = append(errs, c.expandPGP(time.Now())...)
 	if err := c.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -266,6 +267,23 @@ func (c *Config) wipeSecrets() {
 			p.SFTP.PrivateKey.Wipe()
 			p.SFTP.Passphrase.Wipe()
 			p.SFTP.Password.Wipe()
+		}
+	}
+	for _, j := range c.Jobs {
+		if j == nil {
+			continue
+		}
+		if in := j.Source.PGP; in != nil {
+			in.DecryptWith.Wipe()
+			in.Passphrase.Wipe()
+			in.RequireSignatureFrom.Wipe()
+		}
+		for _, d := range j.Destinations {
+			if d != nil && d.PGP != nil {
+				d.PGP.SignWith.Wipe()
+				d.PGP.Passphrase.Wipe()
+				d.PGP.EncryptTo.Wipe()
+			}
 		}
 	}
 }

@@ -11,12 +11,17 @@ import (
 
 const examplePath = "../testdata/exchanged.example.yaml"
 
+// examplePGPPassphrase protects testdata/pgp/agency.asc, the example's
+// OpenPGP key (a test key, published with the example).
+const examplePGPPassphrase = "example-agency-passphrase"
+
 func TestExampleFile(t *testing.T) {
 	vals := setEnvRefs(t, examplePath)
 	if len(vals) < 4 {
 		t.Fatalf("example refers to %d env vars; want at least 4", len(vals))
 	}
-	for name, v := range map[string]string{"ZUIDERZEE_SSH_KEY": testKey, "JANSEN_SSH_KEY": testKeyEnc, "JANSEN_SSH_PASSPHRASE": testPassphrase + "\n"} {
+	for name, v := range map[string]string{"ZUIDERZEE_SSH_KEY": testKey, "JANSEN_SSH_KEY": testKeyEnc, "JANSEN_SSH_PASSPHRASE": testPassphrase + "\n",
+		"AGENCY_PGP_PASSPHRASE": examplePGPPassphrase} {
 		vals[name] = v
 		t.Setenv(name, v)
 	}
@@ -92,7 +97,9 @@ func exampleCopy(t *testing.T) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(t.TempDir(), "exchanged.yaml")
-	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", testKnownHosts)), 0o600); err != nil {
+	text := strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", testKnownHosts)
+	text = strings.ReplaceAll(text, "/etc/exchanged/pgp/", mustAbs("../testdata/pgp")+"/")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p

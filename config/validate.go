@@ -282,6 +282,9 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		p.add(sat+".settle", "must be positive: a file still being written must be left alone")
 	}
 	p.marker(sat+".done_marker", s.DoneMarker)
+	if s.PGP != nil {
+		s.PGP.validate(p, sat+".pgp")
+	}
 	switch {
 	case s.After == AfterDelete || s.After == AfterKeep:
 	case strings.HasPrefix(s.After, "move:"):
@@ -329,6 +332,9 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		p.dir(dat+".dir", d.Dir, true)
 		p.marker(dat+".done_marker", d.DoneMarker)
 		p.upload(dat+".upload", d.Upload)
+		if d.PGP != nil {
+			d.PGP.validate(p, dat+".pgp")
+		}
 		if d.Partner == s.Partner && d.Dir == s.Dir && d.Dir != "" {
 			p.add(dat, "same partner and dir as the source: a loop")
 		}
@@ -388,6 +394,9 @@ func (c *Config) validateJob(p *problems, name string, j *Job, loc *time.Locatio
 		p.upload(rat+".upload", r.Upload)
 		if r.Profile != "" {
 			p.add(rat+".profile", "not used: a reject report has its own fields")
+		}
+		if r.PGP != nil {
+			p.add(rat+".pgp", "not supported on reject reports")
 		}
 		if r.Partner == s.Partner && r.Dir == s.Dir && r.Dir != "" {
 			p.add(rat, "same partner and dir as the source: a loop")

@@ -27,14 +27,21 @@ import (
 
 // output returns the staged name that destination i receives.
 func (rn *run) output(f *ledger.File, i int) string {
+	d := rn.job.Destinations[i]
+	ext := ""
+	if d.PGP != nil {
+		ext = d.PGP.Ext() // encrypted to the partner (see pgp.go)
+	}
 	if rn.job.Transform == nil {
-		return f.Name // files pass unchanged: every destination gets the staged copy
+		if !needsOutput(rn.job, d) {
+			return f.Name // files pass unchanged: every destination gets the staged copy
+		}
+		return fmt.Sprintf(".out-%d-%s%s", i, d.Partner, ext)
 	}
 	// Named by what it was made for (hidden, so that no source name can
 	// collide with it): if the job's destinations change between prepare
 	// and delivery, the output is not found rather than sent elsewhere.
-	d := rn.job.Destinations[i]
-	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, rn.cfg.ProfileFor(rn.job, d))
+	return fmt.Sprintf(".out-%d-%s-%s.csv%s", i, d.Partner, rn.cfg.ProfileFor(rn.job, d), ext)
 }
 
 // deliverAll delivers f to every destination that does not have it yet.
@@ -138,9 +145,9 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err != nil {
 		return err
 	}
-	local, name := rejectsName, reportName(f.Name)
+	local, name := rejectsName, reportName(plainName(rn.job, f.Name))
 	if i != rejectsIndex {
-		local, name = rn.output(f, i), f.Name
+		local, name = rn.output(f, i), deliveredName(rn.job, dest, f.Name)
 	}
 	lf, err := rn.staging.Open(f.ID, local)
 	if err != nil {
@@ -192,7 +199,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 // ledger counts it as disclosed to the partner.
 func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, name string, lf *os.File, size int64) (*ledger.Delivery, error) {
 	sum := f.SHA256 // files that pass unchanged are the staged copy
-	if rn.job.Transform != nil {
+	if rn.job.Transform != nil || rn.output(f, i) != f.Name {
 		var err error
 		if sum, err = hashFile(lf); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package exchange
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/pgp"
 	"github.com/exchanged/exchanged/ledger"
 	"github.com/exchanged/exchanged/transform"
 )
@@ -150,7 +152,23 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	if err != nil {
 		return err
 	}
-	stats, err := transform.Process(ctx, in, layout, o.outs, o.rejects())
+	defer in.Close()
+	r, verify, err := rn.decryptFrom(in)
+	if errors.Is(err, pgp.ErrRejected) {
+		return rn.rejectPGP(ctx, f, o, err)
+	} else if err != nil {
+		return err
+	}
+	stats, err := transform.Process(ctx, r, layout, o.outs, o.rejects())
+	if err == nil || errors.Is(err, transform.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
+		// Nothing made of a file from a partner stands, nor is its
+		// transform's verdict trusted, until its signature verified.
+		if verr := verify(); errors.Is(verr, pgp.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
+			return rn.rejectPGP(ctx, f, o, cmp.Or(verr, err))
+		} else if verr != nil {
+			return verr
+		}
+	}
 	in.Close()
 	l := rn.fileLog(f).With(zap.Int("rows", stats.Rows), zap.Int("rejected", stats.Rejected),
 		zap.Int("lines", stats.Lines), zap.Int("blank", stats.Blank))
@@ -187,6 +205,7 @@ type outputs struct {
 	rej      *Staged   // nil: the job has no rejects destination
 	subjects []*subjectBatch
 	outs     []transform.Output
+	closers  []func() error // finish each output's encryption (see pgp.go), before commit
 }
 
 // abort removes every output not committed.
@@ -211,6 +230,11 @@ func (o *outputs) rejects() io.Writer {
 // commit records the outputs' data subjects and makes every output stand,
 // and the reject report if it holds rows (withRejects); else it is removed.
 func (o *outputs) commit(withRejects bool) error {
+	for _, c := range o.closers {
+		if err := c(); err != nil {
+			return err
+		}
+	}
 	for _, s := range o.subjects {
 		if err := s.flush(); err != nil {
 			return err
@@ -259,8 +283,13 @@ func (rn *run) createOutputs(f *ledger.File, o *outputs) error {
 		}
 		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f)}
 		o.staged = append(o.staged, st)
+		w, closeEnc, err := rn.encryptTo(d, st)
+		if err != nil {
+			return err
+		}
+		o.closers = append(o.closers, closeEnc)
 		o.subjects = append(o.subjects, sub)
-		o.outs = append(o.outs, transform.Output{W: st, Profile: prof, Format: format, Subject: sub.add})
+		o.outs = append(o.outs, transform.Output{W: w, Profile: prof, Format: format, Subject: sub.add})
 	}
 	if rn.job.Rejects != nil {
 		rej, err := rn.staging.Create(f.ID, rejectsName)

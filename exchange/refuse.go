@@ -51,12 +51,12 @@ func deliverable(j *config.Job, name string) error {
 			ErrNameTooLong, what, d.Partner, d.Dir, as, len(final), suffix, longest, endpoint.MaxName)
 	}
 	for i, d := range j.Destinations {
-		if err := check(fmt.Sprintf("destination %d", i), d, name, "the name"); err != nil {
+		if err := check(fmt.Sprintf("destination %d", i), d, deliveredName(j, d, name), "the name"); err != nil {
 			return err
 		}
 	}
 	if j.Transform != nil && j.Rejects != nil {
-		if err := check("the reject report destination", j.Rejects, reportName(name), "its reject report's name"); err != nil {
+		if err := check("the reject report destination", j.Rejects, reportName(plainName(j, name)), "its reject report's name"); err != nil {
 			return err
 		}
 	}

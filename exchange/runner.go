@@ -44,6 +44,9 @@ type Runner struct {
 	// Retry is how transient failures are retried within a run.
 	Retry RetryPolicy
 
+	// pgpCache holds the OpenPGP keys of the config, parsed once (pgp.go).
+	pgpCache sync.Map
+
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
 	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
 }
@@ -410,10 +413,17 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 				return rn.failed(f, "clean", err)
 			}
 			if rn.job.Transform == nil {
-				// Nothing to make: the staged copy is every output, so
+				// Nothing to make but what OpenPGP asks for (see
+				// pgp.go): the staged copy is every other output, so
 				// cleaned and transformed are one step, one record.
 				// Its rows are not read: each of its deliveries is a
 				// file-level disclosure.
+				if err = rn.preparePlain(ctx, f); errors.Is(err, errFileRejected) {
+					rn.tally(func(r *Result) { r.Files++ })
+					return nil
+				} else if err != nil {
+					return rn.failed(f, "transform", err)
+				}
 				if err = rn.ledger.MarkUnread(f.ID); err == nil {
 					err = rn.setState(f, ledger.StateTransformed)
 				}

@@ -48,8 +48,14 @@ func exampleConfig(t *testing.T) (string, []string) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "exchanged.example.yaml")
-	writeFile(t, cfg, []byte(strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", kh)))
-	return cfg, []string{"ZUIDERZEE_SSH_KEY=" + plain, "JANSEN_SSH_KEY=" + enc, "JANSEN_SSH_PASSPHRASE=pp-example", "BAKKER_SFTP_PASSWORD=pw"}
+	pgpDir, err := filepath.Abs("../../testdata/pgp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(b), "/etc/exchanged/known_hosts", kh)
+	writeFile(t, cfg, []byte(strings.ReplaceAll(text, "/etc/exchanged/pgp/", pgpDir+"/")))
+	return cfg, []string{"ZUIDERZEE_SSH_KEY=" + plain, "JANSEN_SSH_KEY=" + enc, "JANSEN_SSH_PASSPHRASE=pp-example", "BAKKER_SFTP_PASSWORD=pw",
+		"AGENCY_PGP_PASSPHRASE=example-agency-passphrase"}
 }
 
 // TestExampleConfigValidates: the example config the README walks through
