@@ -40,6 +40,8 @@ type daemon struct {
 	failing  map[string]int   // consecutive failed runs per job
 	alerted  map[string]bool  // jobs whose "job failing" event was logged and not yet recovered
 	stopping bool
+
+	gate jobGate // keeps file actions (exchanged files) and runs of a job apart
 }
 
 // openDaemon sets up everything the daemon keeps, once: the logger, the
@@ -74,6 +76,7 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	}
 	if addr := listenAddr(cfg); addr != "" {
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
+		h.Files = daemonFiles{d}
 		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
 			return nil, err
 		}
@@ -183,6 +186,7 @@ func (d *daemon) entries(cfg *config.Config, r *exchange.Runner) map[string]sche
 
 // runJob runs one job once and records how it went.
 func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) error {
+	defer d.gate.hold(name)() // no file action on the job meanwhile
 	start := time.Now()
 	_, err := r.Run(ctx, name)
 	outcome := "ok"

@@ -22,12 +22,17 @@ import (
 //	GET  /metrics          the metrics, in Prometheus text format
 //	POST /jobs/NAME/run    Trigger(NAME): 202 started, 404 unknown job, 409 running,
 //	                       503 stopping
+//	GET  /files            Files.List: the files not done (?job=J&state=pending|failed), JSON
+//	POST /files/ID/retry   Files.Retry, from loopback only, with a JSON body; see files.go
+//	POST /files/ID/abandon Files.Abandon, likewise
 //
-// Ready and Trigger may be nil: not ready, and 503.
+// Ready and Trigger may be nil: not ready, and 503. Files may be nil: no
+// /files routes.
 type Handler struct {
 	Metrics *Metrics
 	Ready   func() error
 	Trigger func(job string) error
+	Files   FileOps
 	Log     *zap.Logger
 }
 
@@ -82,6 +87,9 @@ func (h *Handler) ServeMux() *http.ServeMux {
 		}
 		text(w, code, "started")
 	})
+	if h.Files != nil {
+		h.fileRoutes(mux, log)
+	}
 	return mux
 }
 
