@@ -772,5 +772,5 @@ func (l *Ledger) initReadOnly(path string) error {
 		return fmt.Errorf("%w: %s.key is not this ledger's key", ErrKey, path)
 	}
 	l.setKey(key)
-	return nil
+	return l.prepare(path) // File and Deliveries read through the hot statements
 }
