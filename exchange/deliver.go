@@ -27,14 +27,20 @@ import (
 
 // output returns the staged name that destination i receives.
 func (rn *run) output(f *ledger.File, i int) string {
-	if rn.job.Transform == nil {
-		return f.Name // files pass unchanged: every destination gets the staged copy
+	return OutputName(rn.cfg, rn.job, f.Name, i)
+}
+
+// OutputName returns the staged name (see Staging.Path) that destination
+// i of job receives of the file staged from source name name.
+func OutputName(cfg *config.Config, job *config.Job, name string, i int) string {
+	if job.Transform == nil {
+		return name // files pass unchanged: every destination gets the staged copy
 	}
 	// Named by what it was made for (hidden, so that no source name can
 	// collide with it): if the job's destinations change between prepare
 	// and delivery, the output is not found rather than sent elsewhere.
-	d := rn.job.Destinations[i]
-	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, rn.cfg.ProfileFor(rn.job, d))
+	d := job.Destinations[i]
+	return fmt.Sprintf(".out-%d-%s-%s.csv", i, d.Partner, cfg.ProfileFor(job, d))
 }
 
 // deliverAll delivers f to every destination that does not have it yet.

@@ -102,6 +102,9 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		}
 	case errors.Is(err, exchange.ErrStateDirInUse):
 		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason})
+		if errors.Is(err, errNoEndpoint) && action == "list" {
+			v, err = listReadOnly(cfg, *job, *state) // a list needs no daemon's help
+		}
 	}
 	if err != nil {
 		if errors.Is(err, ops.ErrInvalid) {
@@ -131,6 +134,17 @@ func actorName(by string) string {
 		return by + " (os user " + os + ")"
 	}
 	return os
+}
+
+// listReadOnly lists the files not done from the ledger opened
+// read-only, beside the daemon that holds it.
+func listReadOnly(cfg *config.Config, job, state string) ([]fileRow, error) {
+	l, err := openLedgerReadOnly(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	return (&fileOps{cfg: cfg, ledger: l, now: time.Now}).list(job, state)
 }
 
 // errNoEndpoint is returned when the daemon holds state_dir with its ops
@@ -248,6 +262,9 @@ func printAction(w io.Writer, r *actionReport) {
 	for _, d := range r.Open {
 		fmt.Fprintf(w, "delivery %d to %s:%s was begun and not delivered (%s, %s): the destination may hold %s; it stays on record as a disclosure\n",
 			d.DeliveryID, printable(d.Partner), printable(d.Dir), d.Mode, d.State, printable(d.MayHold))
+	}
+	for _, m := range r.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", printable(m))
 	}
 	if r.Action == "abandon" {
 		if len(r.Staging) == 0 {

@@ -123,6 +123,7 @@ type actionReport struct {
 	Staging    []string      `json:"staging_removed,omitempty"` // abandon: what was removed, relative to state_dir/staging
 	StagingErr string        `json:"staging_error,omitempty"`   // abandon: the removal failed; the next start sweeps it
 	Source     string        `json:"source,omitempty"`          // abandon: where the source file is
+	Warnings   []string      `json:"warnings,omitempty"`        // retry: why the next run may still not deliver it
 	Next       string        `json:"next"`                      // what happens now
 }
 
@@ -174,7 +175,11 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	if len(res.Superseded) > 0 {
 		rep.Next += ", with a fresh delivery to the destination the job now names"
 	}
+	rep.Warnings = o.missingOutputs(f, job, res.Superseded)
 	o.logAction(f, res.Action, reason, zap.Int("superseded", len(res.Superseded)))
+	for _, w := range rep.Warnings {
+		o.log.Warn("retry cannot deliver", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
+	}
 	for _, d := range res.Superseded {
 		o.log.Warn("delivery superseded", zap.String("job", f.Job), zap.Int64("file_id", f.ID),
 			zap.Int64("delivery_id", d.ID), zap.Int("index", d.Index), zap.String("partner", d.Partner),
@@ -182,6 +187,33 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 			zap.String("outcome", "superseded"), zap.String("may_hold", ledger.MayHold(d)))
 	}
 	return rep, nil
+}
+
+// missingOutputs warns of each superseded delivery whose output for the
+// destination the job now names is not in staging: its partner (or
+// profile) changed since the file was prepared, and outputs are made
+// for one destination (exchange.OutputName), so the next run cannot
+// deliver it; the file must be abandoned and dropped again.
+func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []ledger.Delivery) []string {
+	if f.State != ledger.StateTransformed {
+		return nil // not prepared yet: the outputs are made for the current destinations
+	}
+	st, err := exchange.OpenStaging(filepath.Join(o.cfg.StateDir, "staging"))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, d := range superseded {
+		if d.Index < 0 {
+			continue // the reject report is one, whoever receives it
+		}
+		name := exchange.OutputName(o.cfg, job, f.Name, d.Index)
+		if _, err := os.Stat(st.Path(f.ID, name)); err != nil {
+			out = append(out, fmt.Sprintf("output %d was prepared for %s, and the job now names %s: there is no output for it in staging, so the next run cannot deliver it; abandon the file and drop it again at the source",
+				d.Index, d.Partner, job.Destinations[d.Index].Partner))
+		}
+	}
+	return out
 }
 
 // abandon gives file id up: the ledger first (from then on the file is
