@@ -246,9 +246,24 @@ func printFiles(w io.Writer, rows []fileRow) {
 			e = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, printable(r.Job), printable(r.Partner),
-			printable(r.Name), r.Step, r.Attempts, (time.Duration(r.AgeSeconds) * time.Second).String(), printable(e))
+			printable(r.Name), r.Step, r.Attempts, age(r.AgeSeconds), printable(e))
 	}
 	tw.Flush()
+}
+
+// age writes an age in seconds short: 45s, 12m, 2h5m, 3d4h.
+func age(s int64) string {
+	s = max(s, 0)
+	d := time.Duration(s) * time.Second
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", s)
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	}
+	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }
 
 func printAction(w io.Writer, r *actionReport) {

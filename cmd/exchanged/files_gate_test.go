@@ -43,3 +43,11 @@ func TestJobGate(t *testing.T) {
 		t.Fatal("the run did not start after the action")
 	}
 }
+
+func TestAge(t *testing.T) {
+	for s, want := range map[int64]string{-3: "0s", 45: "45s", 720: "12m", 7500: "2h5m", 3*86400 + 4*3600 + 9: "3d4h"} {
+		if got := age(s); got != want {
+			t.Errorf("age(%d) = %q, want %q", s, got, want)
+		}
+	}
+}
