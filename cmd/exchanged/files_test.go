@@ -53,8 +53,8 @@ func fixDestination(t *testing.T, cfg string) {
 	writeFile(t, cfg, []byte(strings.Replace(string(b), "dir: /wrong", "dir: /inbox", 1)))
 }
 
-// filesJSON runs "exchanged files --json" and returns its rows by job.
-func filesJSON(t *testing.T, cfg string, args ...string) map[string]fileRow {
+// stuckRows runs "exchanged files --json" and returns its rows.
+func stuckRows(t *testing.T, cfg string, args ...string) []fileRow {
 	t.Helper()
 	r := exchanged(t, nil, append([]string{"files", "--config", cfg, "--json"}, args...)...)
 	if r.code != 0 {
@@ -64,8 +64,14 @@ func filesJSON(t *testing.T, cfg string, args ...string) map[string]fileRow {
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
 		t.Fatalf("files --json: %v\n%s", err, r.stdout)
 	}
+	return rows
+}
+
+// filesJSON runs "exchanged files --json" and returns its rows by job.
+func filesJSON(t *testing.T, cfg string, args ...string) map[string]fileRow {
+	t.Helper()
 	out := map[string]fileRow{}
-	for _, row := range rows {
+	for _, row := range stuckRows(t, cfg, args...) {
 		out[row.Job] = row
 	}
 	return out
@@ -297,5 +303,93 @@ func TestFilesThroughDaemon(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
+}
+
+// A transformed file: its output, made for the destination's partner
+// and profile, is delivered after a retry when only the directory was
+// fixed; when the partner changed, the retry warns that no output was
+// made for the new one. Abandon removes a file's outputs with its copy.
+func TestFilesRetryTransformed(t *testing.T) {
+	work := t.TempDir()
+	claims, err := os.ReadFile("../../transform/testdata/claims_canonical.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := localConfig(t, work, `  claims-internal:
+    schedule: "@yearly"
+    source: {partner: cases, dir: /outbox, match: "*.csv", done_marker: ".done"}
+    transform: {layout: claim, profile: internal}
+    destinations:
+      - {partner: cases, dir: /wrong}
+`)
+	os.MkdirAll(filepath.Join(work, "cases/inbox/claims"), 0o755)
+	writeFile(t, filepath.Join(work, "cases/outbox/c.csv"), claims)
+	writeFile(t, filepath.Join(work, "cases/outbox/c.csv.done"), nil)
+	if r := exchanged(t, nil, "once", "--config", cfg, "claims-internal"); r.code != exitFailed {
+		t.Fatalf("first run: %+v", r)
+	}
+	row := filesJSON(t, cfg)["claims-internal"]
+	if row.Step != "deliver" || row.Attempts != 1 || row.Name != "c.csv" {
+		t.Fatalf("stuck = %+v", row)
+	}
+	id := strconv.FormatInt(row.ID, 10)
+
+	// A second one, abandoned: its copy and its output go.
+	writeFile(t, filepath.Join(work, "cases/outbox/d.csv"), claims)
+	writeFile(t, filepath.Join(work, "cases/outbox/d.csv.done"), nil)
+	if r := exchanged(t, nil, "once", "--config", cfg, "claims-internal"); r.code != exitFailed {
+		t.Fatalf("second run: %+v", r)
+	}
+	var other fileRow
+	for _, r := range stuckRows(t, cfg) {
+		if r.Name == "d.csv" {
+			other = r
+		}
+	}
+	oid := strconv.FormatInt(other.ID, 10)
+	r := exchanged(t, nil, "files", "abandon", "--config", cfg, "--reason", "sent twice", oid)
+	if r.code != 0 || !strings.Contains(r.stdout, "staging removed: "+oid+".src, "+oid+"/.out-0-cases-internal.csv") ||
+		!strings.Contains(r.stdout, "already deleted at the source after it was staged (after: delete)") {
+		t.Fatalf("abandon of a transformed file: %+v", r)
+	}
+	for _, n := range names(t, filepath.Join(work, "state/staging")) {
+		if n == oid || strings.HasPrefix(n, oid+".") {
+			t.Errorf("staging still holds %s for the abandoned file", n)
+		}
+	}
+	good, _ := os.ReadFile(cfg)
+
+	// The partner changed: no output for it.
+	writeFile(t, cfg, []byte(strings.Replace(string(good), "{partner: cases, dir: /wrong}", "{partner: acme, dir: /inbox, profile: creditor-status}", 1)))
+	r = exchanged(t, nil, "files", "retry", "--config", cfg, id)
+	if r.code != 0 || !strings.Contains(r.stdout, "WARNING: output 0 was prepared for cases, and the job now names acme") {
+		t.Fatalf("retry after a partner change: %+v", r)
+	}
+
+	// Back to cases, in the right directory: the output is there.
+	writeFile(t, cfg, []byte(strings.Replace(string(good), "dir: /wrong", "dir: /inbox/claims", 1)))
+	r = exchanged(t, nil, "files", "retry", "--config", cfg, id)
+	if r.code != 0 || strings.Contains(r.stdout, "WARNING") {
+		t.Fatalf("retry after the directory fix: %+v", r)
+	}
+	if r := exchanged(t, nil, "once", "--config", cfg, "claims-internal"); r.code != 0 {
+		t.Fatalf("run after retry: %+v", r)
+	}
+	if got := names(t, filepath.Join(work, "cases/inbox/claims")); !slices.Equal(got, []string{"c.csv"}) {
+		t.Errorf("delivered = %v", got)
+	}
+	l, err := ledger.OpenReadOnly(filepath.Join(work, "state/ledger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ds, _ := l.AllDeliveries(row.ID)
+	if len(ds) != 2 || ds[0].Partner != "cases" || ds[0].Dir != "/wrong" || ds[0].SupersededAt.IsZero() ||
+		ds[1].Dir != "/inbox/claims" || ds[1].State != ledger.DeliveryDelivered {
+		t.Errorf("deliveries = %+v", ds)
+	}
+	if as, _ := l.FileActions(row.ID); len(as) != 2 || as[0].Action != ledger.ActionRetry || as[1].Action != ledger.ActionRetry {
+		t.Errorf("actions = %+v", as)
 	}
 }
