@@ -130,8 +130,8 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return nil
 	}
 	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
-		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
-			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir))
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s; \"exchanged files retry %d\" gives it a fresh delivery",
+			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir, f.ID))
 	}
 	if rn.job.Transform != nil && i != rejectsIndex {
 		// The privacy rule once more, just before the file leaves.

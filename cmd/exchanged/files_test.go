@@ -197,7 +197,8 @@ func TestFilesWithoutDaemon(t *testing.T) {
 	if r := exchanged(t, nil, "once", "--config", cfg, "claims-in"); r.code != exitFailed {
 		t.Fatalf("run after the fix: %+v", r)
 	}
-	if row := filesJSON(t, cfg, "--job", "claims-in")["claims-in"]; !strings.Contains(row.Error, "destination changed since the delivery began") {
+	if row := filesJSON(t, cfg, "--job", "claims-in")["claims-in"]; !strings.Contains(row.Error, "destination changed since the delivery began") ||
+		!strings.Contains(row.Error, fmt.Sprintf(`"exchanged files retry %d"`, claims.ID)) {
 		t.Fatalf("after the fix: %+v", row)
 	}
 
