@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/exchanged/exchanged/internal/sshdtest"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -392,5 +395,74 @@ func TestFilesRetryTransformed(t *testing.T) {
 	}
 	if as, _ := l.FileActions(row.ID); len(as) != 2 || as[0].Action != ledger.ActionRetry || as[1].Action != ledger.ActionRetry {
 		t.Errorf("actions = %+v", as)
+	}
+}
+
+// A delivery to a real OpenSSH peer cut off mid-upload (the daemon
+// killed) leaves its temp file in the old directory; the config then
+// names another. While the upload ran, a retry was refused (409); after,
+// the retry reports the temp file the old directory really holds, and the
+// next run delivers the file once, to the new directory.
+func TestFilesRetryReportsTempAtOldDestination(t *testing.T) {
+	s := sshdtest.Start(t)
+	big := bytes.Repeat([]byte("K-1;J. de Vries;NL91ABNA0417164300;1.234,56\r\n"), 3_000_000) // ~135 MB
+	work := t.TempDir()
+	old, fixed := filepath.Join(s.Root, "files-old"), filepath.Join(s.Root, "files-new")
+	os.MkdirAll(old, 0o755)
+	os.MkdirAll(fixed, 0o755)
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/big.csv"), big)
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/big.csv.done"), nil)
+	cfg, addr := peerConfig(t, work, s, paymentsJob(old))
+
+	p := startDaemon(t, cfg, addr)
+	if code, body := p.request(http.MethodPost, "/jobs/payments-out/run"); code != http.StatusAccepted {
+		t.Fatalf("trigger = %d %s", code, body)
+	}
+	waitPart(t, p, old)
+	r := exchanged(t, nil, "files", "retry", "--config", cfg, "1")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "409") || !strings.Contains(r.stderr, "is running") {
+		t.Errorf("retry during the upload: %+v, want 409, job running", r)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait()
+
+	b, _ := os.ReadFile(cfg)
+	writeFile(t, cfg, bytes.Replace(b, []byte(old), []byte(fixed), 1))
+	if r := exchanged(t, nil, "once", "--config", cfg, "payments-out"); r.code != exitFailed ||
+		!strings.Contains(r.stderr, "destination changed since the delivery began") {
+		t.Fatalf("run with the new directory: %+v", r)
+	}
+	left := names(t, old)
+	if len(left) != 1 || !strings.HasSuffix(left[0], ".part") {
+		t.Fatalf("old directory holds %v, want one temp file", left)
+	}
+	r = exchanged(t, nil, "files", "retry", "--config", cfg, "--json", "1")
+	if r.code != 0 {
+		t.Fatalf("retry: %+v", r)
+	}
+	var rep actionReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("retry --json: %v\n%s", err, r.stdout)
+	}
+	if len(rep.Superseded) != 1 || rep.Superseded[0].Dir != old || rep.Superseded[0].TempName != left[0] ||
+		rep.Superseded[0].Partner != "acme" || !strings.Contains(rep.Superseded[0].MayHold, left[0]) {
+		t.Fatalf("retry reported %+v, the old directory holds %v", rep.Superseded, left)
+	}
+	if r := exchanged(t, nil, "once", "--config", cfg, "payments-out"); r.code != 0 {
+		t.Fatalf("run after retry: %+v", r)
+	}
+	if got := names(t, fixed); !slices.Equal(got, []string{"big.csv"}) {
+		t.Fatalf("new directory = %v, want big.csv alone", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(fixed, "big.csv")); !bytes.Equal(got, big) {
+		t.Fatalf("delivered %d of %d bytes", len(got), len(big))
+	}
+	if got := names(t, old); !slices.Equal(got, left) {
+		t.Errorf("old directory = %v, want the temp file left as it was (the partner removes it)", got)
+	}
+	if st := names(t, filepath.Join(work, "state", "staging")); len(st) != 0 {
+		t.Errorf("staging left with %v", st)
 	}
 }
