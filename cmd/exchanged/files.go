@@ -193,6 +193,8 @@ func (c *FilesCommand) viaDaemon(ctx context.Context, cfg *config.Config, action
 	switch {
 	case resp.StatusCode == http.StatusBadRequest:
 		return nil, fmt.Errorf("%w: %s", ops.ErrInvalid, strings.TrimSpace(string(body)))
+	case resp.StatusCode == http.StatusNotFound && strings.HasPrefix(string(body), "404 page not found"):
+		return nil, fmt.Errorf("the daemon's ops endpoint %s has no /files: a daemon of an earlier version holds state_dir; upgrade it, or stop it to act on the ledger", base)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("the daemon answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
