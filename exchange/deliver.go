@@ -27,21 +27,27 @@ import (
 
 // output returns the staged name that destination i receives.
 func (rn *run) output(f *ledger.File, i int) string {
-	d := rn.job.Destinations[i]
+	return OutputName(rn.cfg, rn.job, f.Name, i)
+}
+
+// OutputName returns the staged name (see Staging.Path) that destination
+// i of job receives of the file staged from source name name.
+func OutputName(cfg *config.Config, job *config.Job, name string, i int) string {
+	d := job.Destinations[i]
 	ext := ""
 	if d.PGP != nil {
 		ext = d.PGP.Ext() // encrypted to the partner (see pgp.go)
 	}
-	if rn.job.Transform == nil {
-		if !needsOutput(rn.job, d) {
-			return f.Name // files pass unchanged: every destination gets the staged copy
+	if job.Transform == nil {
+		if !needsOutput(job, d) {
+			return name // files pass unchanged: every destination gets the staged copy
 		}
 		return fmt.Sprintf(".out-%d-%s%s", i, d.Partner, ext)
 	}
 	// Named by what it was made for (hidden, so that no source name can
 	// collide with it): if the job's destinations change between prepare
 	// and delivery, the output is not found rather than sent elsewhere.
-	return fmt.Sprintf(".out-%d-%s-%s.csv%s", i, d.Partner, rn.cfg.ProfileFor(rn.job, d), ext)
+	return fmt.Sprintf(".out-%d-%s-%s.csv%s", i, d.Partner, cfg.ProfileFor(job, d), ext)
 }
 
 // deliverAll delivers f to every destination that does not have it yet.
@@ -131,8 +137,8 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return nil
 	}
 	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
-		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s",
-			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir))
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s; \"exchanged files retry %d\" gives it a fresh delivery",
+			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir, f.ID))
 	}
 	if rn.job.Transform != nil && i != rejectsIndex {
 		// The privacy rule once more, just before the file leaves.

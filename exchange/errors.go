@@ -31,7 +31,9 @@ var (
 	// ErrDestinationChanged is returned when a delivery under way was begun
 	// for another partner or directory than the job now names at its index
 	// (the config was reloaded in between). Nothing is sent; the file stays
-	// staged for ops to resolve.
+	// staged for ops to resolve: "exchanged files retry" supersedes the old
+	// delivery (kept on record, what its destination may hold reported)
+	// and the next run begins a fresh one.
 	ErrDestinationChanged = errors.New("exchange: destination changed since the delivery began")
 
 	// ErrPartialLeft is returned when a direct delivery was interrupted and

@@ -104,6 +104,11 @@ type Delivery struct {
 	State       string
 	StartedAt   time.Time
 	DeliveredAt time.Time
+	// SupersededAt is when an operator's retry gave the output a fresh
+	// delivery because this one's destination is no longer the job's;
+	// zero for a current delivery. A superseded delivery is never
+	// resumed: it stays as the record of what its destination may hold.
+	SupersededAt time.Time
 }
 
 // Disclosure is one file sent to a partner that carried a data subject:

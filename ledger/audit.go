@@ -55,6 +55,7 @@ const (
 	auditDelivery = "delivery" // ref: the delivery id
 	auditSubjects = "subjects" // ref: file_id/idx
 	auditPurge    = "purge"    // ref: the purge time; content: what it removed
+	auditAction   = "action"   // ref: the file action's id (schema version 7)
 )
 
 // auditPurged is the content of a record deleted by a purge, or of a file
@@ -198,9 +199,16 @@ func deliverySnapshot(q queryer, id int64) (string, error) {
 	return deliveryContent(d), nil
 }
 
+// deliveryContent is the canonical content of a delivery. The time a
+// retry superseded it is added only when set, so that the records of a
+// ledger before schema version 7 still verify.
 func deliveryContent(d *Delivery) string {
-	return canonical(d.ID, d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.Mode, d.TempName, d.Size,
-		d.SHA256, d.State, nanos(d.StartedAt), nanos(d.DeliveredAt))
+	v := []any{d.ID, d.FileID, d.Index, d.Partner, d.Dir, d.Name, d.Mode, d.TempName, d.Size,
+		d.SHA256, d.State, nanos(d.StartedAt), nanos(d.DeliveredAt)}
+	if !d.SupersededAt.IsZero() {
+		v = append(v, nanos(d.SupersededAt))
+	}
+	return canonical(v...)
 }
 
 // auditDelivery appends the state of delivery id to the chain.
@@ -366,7 +374,7 @@ func (l *Ledger) startAudit() error {
 // AuditProblem is one place where the record is not whole.
 type AuditProblem struct {
 	Seq    int64  // the audit row concerned; 0 if none
-	Kind   string // "genesis", "file", "delivery", "subjects", "purge", "checkpoint", "chain" or "anchor"
+	Kind   string // "genesis", "file", "delivery", "subjects", "purge", "action", "checkpoint", "chain" or "anchor"
 	Ref    string // the file or delivery id, file_id/idx of an output's subjects, or an anchor's seq
 	Reason string
 }
@@ -552,6 +560,9 @@ func (l *Ledger) verify(tx *sql.Tx, anchors []Anchor) (*AuditReport, error) {
 		check(auditDelivery, strconv.FormatInt(ds[i].ID, 10), deliveryContent(&ds[i]))
 	}
 	if err := l.verifySubjects(tx, r, check); err != nil {
+		return nil, err
+	}
+	if err := verifyActions(tx, check); err != nil {
 		return nil, err
 	}
 	for k, content := range latest {
@@ -761,5 +772,5 @@ func (l *Ledger) initReadOnly(path string) error {
 		return fmt.Errorf("%w: %s.key is not this ledger's key", ErrKey, path)
 	}
 	l.setKey(key)
-	return nil
+	return l.prepare(path) // File and Deliveries read through the hot statements
 }

@@ -9,18 +9,18 @@ import (
 )
 
 const deliveryColumns = `id, file_id, idx, partner, dir, name, mode, temp_name, size, sha256,
-	state, started_at, delivered_at`
+	state, started_at, delivered_at, superseded_at`
 
 func scanDelivery(s scanner) (*Delivery, error) {
 	var d Delivery
 	var started int64
-	var delivered sql.NullInt64
+	var delivered, superseded sql.NullInt64
 	err := s.Scan(&d.ID, &d.FileID, &d.Index, &d.Partner, &d.Dir, &d.Name, &d.Mode, &d.TempName, &d.Size,
-		&d.SHA256, &d.State, &started, &delivered)
+		&d.SHA256, &d.State, &started, &delivered, &superseded)
 	if err != nil {
 		return nil, err
 	}
-	d.StartedAt, d.DeliveredAt = fromNanos(started), fromNull(delivered)
+	d.StartedAt, d.DeliveredAt, d.SupersededAt = fromNanos(started), fromNull(delivered), fromNull(superseded)
 	return &d, nil
 }
 
@@ -211,10 +211,22 @@ func (l *Ledger) deliveryState(tx *sql.Tx, id int64) (state string, size int64, 
 // validSHA accepts "" or 64 lowercase hex digits.
 func validSHA(s string) bool { return s == "" || len(s) == 64 && isHex(s) }
 
-// Deliveries returns the deliveries of file fileID, by index (the reject
-// report, -1, first).
+// Deliveries returns the current deliveries of file fileID, by index
+// (the reject report, -1, first): not those a retry superseded (see
+// AllDeliveries).
 func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
 	out, err := scanDeliveries(l.stmt(qDeliveries).Query(fileID))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
+	}
+	return out, nil
+}
+
+// AllDeliveries returns every delivery of file fileID, those a retry
+// superseded included, by index and then in the order they began.
+func (l *Ledger) AllDeliveries(fileID int64) ([]Delivery, error) {
+	out, err := scanDeliveries(l.db.Query(`SELECT `+deliveryColumns+` FROM deliveries
+		WHERE file_id = ? ORDER BY idx, id`, fileID))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
 	}

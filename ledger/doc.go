@@ -14,5 +14,9 @@
 // Every change to a delivery or to an output's subjects also joins an
 // HMAC-chained audit record in the same transaction (audit.go, checked by
 // VerifyAudit); Purge removes what retention no longer keeps and leaves a
-// checkpoint the chain verifies from (purge.go).
+// checkpoint the chain verifies from (purge.go). An operator's action on
+// a stuck file (Retry, Abandon: actions.go) is recorded with who and why
+// in table file_actions, on the chain too; a retry supersedes a delivery
+// begun for a destination the job no longer names, which stays on record
+// as a disclosure and is never resumed.
 package ledger

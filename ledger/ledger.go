@@ -140,6 +140,17 @@ func (l *Ledger) init(path string, migrate bool) error {
 	} else if err := l.migrate(); err != nil {
 		return fmt.Errorf("ledger: open %q: %w", path, err)
 	}
+	if err := l.prepare(path); err != nil {
+		return err
+	}
+	if err := l.initKey(path + ".key"); err != nil {
+		return err
+	}
+	return l.startAudit()
+}
+
+// prepare prepares the hot statements (queries).
+func (l *Ledger) prepare(path string) error {
 	for _, q := range queries {
 		st, err := l.db.Prepare(q)
 		if err != nil {
@@ -147,10 +158,7 @@ func (l *Ledger) init(path string, migrate bool) error {
 		}
 		l.stmts = append(l.stmts, st)
 	}
-	if err := l.initKey(path + ".key"); err != nil {
-		return err
-	}
-	return l.startAudit()
+	return nil
 }
 
 // createPrivate creates the database file with mode 0600 if it is missing,

@@ -21,12 +21,13 @@ var (
 	qStartDelivery = hot(`INSERT INTO deliveries
 		(file_id, idx, partner, dir, name, mode, temp_name, size, sha256, state, started_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ?`)
+	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ? AND superseded_at IS NULL`)
 	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ?`)
 	qRestart       = hot(`UPDATE deliveries SET state = ?, mode = ? WHERE id = ?`)
 	qMarkDelivered = hot(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
 		WHERE id = ?`)
-	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE file_id = ? ORDER BY idx`)
+	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
+		WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`)
 )
 
 // query is a hot statement: an index into Ledger.stmts.

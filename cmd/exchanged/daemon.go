@@ -43,6 +43,7 @@ type daemon struct {
 	stopping bool
 
 	flags logFlags // --log-level and --log-format, applied again on reload
+	gate  jobGate  // keeps file actions (exchanged files) and runs of a job apart
 }
 
 // openDaemon sets up everything the daemon keeps, once: the logger, the
@@ -81,6 +82,7 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	if addr := listenAddr(cfg); addr != "" {
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
 		h.Status = d.status
+		h.Files = daemonFiles{d}
 		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
 			return nil, err
 		}
@@ -199,6 +201,7 @@ func (d *daemon) entries(cfg *config.Config, r *exchange.Runner) map[string]sche
 
 // runJob runs one job once and records how it went.
 func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) error {
+	defer d.gate.hold(name)() // no file action on the job meanwhile
 	start := time.Now()
 	_, err := r.Run(ctx, name)
 	outcome := "ok"

@@ -84,6 +84,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&AuditCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "health":
 		err = (&HealthCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
+	case "files":
+		err = (&FilesCommand{stdout: stdout, stderr: stderr}).Run(ctx, rest)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
@@ -158,6 +160,16 @@ commands:
   audit verify --config FILE [--anchor SEQ:HASH]... [--json]
                                      check the ledger's audit chain of deliveries and
                                      disclosures, read-only; exit 1 if it is not whole
+  files --config FILE [--job J] [--state pending|failed] [--json]
+                                     every file not done: job, partner, step, attempts, age,
+                                     last error
+  files retry --config FILE [--by NAME] [--reason TEXT] ID
+                                     take a stuck file again under the current config; a
+                                     delivery begun for a destination since changed is given up
+                                     for a fresh one, and what the old one may hold is reported
+  files abandon --config FILE --reason TEXT [--by NAME] ID
+                                     give a file up: remove its staging, record who and why;
+                                     its source is left where it is and not taken again
   health [--url URL]                 ask a running daemon's ops endpoint if it is up (exit 0 if so)
   version                            print the version
 `)

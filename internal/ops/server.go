@@ -23,13 +23,18 @@ import (
 //	POST /jobs/NAME/run    Trigger(NAME): 202 started, 404 unknown job, 409 running,
 //	                       503 stopping
 //	GET  / and /status     the status page, an HTML rendering of Status (see status.go)
+//	GET  /files            Files.List: the files not done (?job=J&state=pending|failed), JSON
+//	POST /files/ID/retry   Files.Retry, from loopback only, with a JSON body; see files.go
+//	POST /files/ID/abandon Files.Abandon, likewise
 //
-// Ready, Trigger and Status may be nil: not ready, and 503.
+// Ready, Trigger and Status may be nil: not ready, and 503. Files may be
+// nil: no /files routes.
 type Handler struct {
 	Metrics *Metrics
 	Ready   func() error
 	Trigger func(job string) error
 	Status  func(ctx context.Context) (Status, error)
+	Files   FileOps
 	Log     *zap.Logger
 }
 
@@ -86,6 +91,9 @@ func (h *Handler) ServeMux() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /{$}", h.serveStatus(log))
 	mux.HandleFunc("GET /status", h.serveStatus(log))
+	if h.Files != nil {
+		h.fileRoutes(mux, log)
+	}
 	return mux
 }
 
