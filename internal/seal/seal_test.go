@@ -11,15 +11,11 @@ import (
 	"testing"
 )
 
-func newKey(t *testing.T) *Key {
-	t.Helper()
-	b, err := GenerateFile()
+func newKey(tb testing.TB) *Key {
+	tb.Helper()
+	k, err := NewKey()
 	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ParseKey(b)
-	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return k
 }
