@@ -253,7 +253,7 @@ func (sf *StagedFile) explain(err error) error {
 	if strings.HasPrefix(sf.name, ".") {
 		what = sf.name
 	}
-	return endpoint.Permanent(fmt.Errorf("staging: file %d, %s: %w; the file stays pending and nothing of it is used (is staging.key the key it was staged under?)",
+	return endpoint.Permanent(fmt.Errorf("staging: file %d, %s: %w; it stays pending, and nothing of it is delivered (is staging.key the key it was staged under?)",
 		sf.id, what, err))
 }
 
