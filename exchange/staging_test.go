@@ -128,11 +128,20 @@ func TestUpgradeAdoptsStagedCopies(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, strconv.FormatInt(ids[2], 10)+"-c.csv"), []byte("stale"), 0o600)
 
 	// The upgraded binary starts: a new runner over the same state dir.
-	r, err := NewRunner(g.cfg, g.ledger, nil)
+	r, err := NewRunner(g.cfg, g.ledger, g.runner.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.runner = r
+	// Staged in plaintext before sealing: sealed in place at start.
+	for _, id := range ids {
+		if b, _ := os.ReadFile(filepath.Join(dir, strconv.FormatInt(id, 10)+".src")); !bytes.HasPrefix(b, []byte(seal.Magic)) || bytes.Contains(b, claims[:20]) {
+			t.Fatalf("file %d: the copy staged in plaintext is not sealed at start", id)
+		}
+	}
+	if ev := g.logs.FilterMessage("staging sealed").All(); len(ev) != 3 {
+		t.Errorf("staging sealed events = %v, want 3", ev)
+	}
 	if res, err := g.run("j"); err != nil || res.Delivered != 3 {
 		t.Fatalf("run = %+v, %v; want the staged files delivered", res, err)
 	}
