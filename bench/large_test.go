@@ -18,11 +18,12 @@ import (
 // their ratio. The peers move the same file to and from the same server:
 //
 //	pull: sftp "get" against Endpoint.Open + io.Copy into a local file;
-//	      sftp "get -f" (fsync) against the same into staging (sha256,
-//	      fsync, directory fsync, as a job stages a file);
+//	      sftp "get -f" (fsync) against the same into staging (sealed,
+//	      sha256, fsync, directory fsync, as a job stages a file);
 //	push: sftp "put" and "put -f" (fsync@openssh.com) against the upload a
 //	      delivery makes: Create (O_EXCL temp) + io.Copy + Sync + Close + Stat
-//	      size check + Rename.
+//	      size check + Rename, from a plain local file and ("sealed") from
+//	      the same file staged, sealed, as a delivery reads it.
 //
 // Each transfer starts from a fresh connection and clean page cache
 // write-back. With -benchtime Nx each transfer runs N times and the
