@@ -44,13 +44,7 @@ func BenchmarkSealedRun(b *testing.B) {
 	}
 	f.Close()
 	run := func(bin string) (time.Duration, time.Duration) {
-		cfg, outbox, inbox, _ := crashSetup(b, src, dst, nil, "internal", `
-  claims-in:
-    schedule: "@hourly"
-    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
-    destinations:
-      - {partner: dest, dir: INBOX}
-`)
+		cfg, outbox, inbox, _ := crashSetup(b, src, dst, nil, "internal", claimsJob)
 		os.MkdirAll(outbox, 0o755)
 		if err := os.Link(data, filepath.Join(outbox, "claims_large.csv")); err != nil {
 			b.Fatal(err)

@@ -12,6 +12,16 @@ import (
 	"github.com/exchanged/exchanged/internal/sshdtest"
 )
 
+// claimsJob is a job that takes claims_*.csv from acme and delivers them
+// to dest in temp mode (see crashSetup).
+const claimsJob = `
+  claims-in:
+    schedule: "@hourly"
+    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
+    destinations:
+      - {partner: dest, dir: INBOX}
+`
+
 // stagedFiles returns every regular file under dir, by path, with its raw
 // bytes.
 func stagedFiles(t *testing.T, dir string) map[string][]byte {
@@ -142,13 +152,7 @@ func TestStagingKeyFromConfig(t *testing.T) {
 	files := map[string][]byte{"claims_b.csv": []byte("K-2;P. Bakker;Keizersgracht-777;12,00\r\n")}
 	for _, ref := range []string{"file", "env"} {
 		t.Run(ref, func(t *testing.T) {
-			cfg, _, inbox, work := crashSetup(t, src, dst, files, "internal", `
-  claims-in:
-    schedule: "@hourly"
-    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
-    destinations:
-      - {partner: dest, dir: INBOX}
-`)
+			cfg, _, inbox, work := crashSetup(t, src, dst, files, "internal", claimsJob)
 			keyFile := filepath.Join(work, "credentials", "staging_key")
 			writeFile(t, keyFile, id)
 			b, _ := os.ReadFile(cfg)
