@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchanged/exchanged/exchange"
 	sftpep "github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/internal/seal"
 )
 
 // BenchmarkLargeFile moves one large file (1 GiB by default) from and to a
@@ -17,11 +18,12 @@ import (
 // their ratio. The peers move the same file to and from the same server:
 //
 //	pull: sftp "get" against Endpoint.Open + io.Copy into a local file;
-//	      sftp "get -f" (fsync) against the same into staging (sha256,
-//	      fsync, directory fsync, as a job stages a file);
+//	      sftp "get -f" (fsync) against the same into staging (sealed,
+//	      sha256, fsync, directory fsync, as a job stages a file);
 //	push: sftp "put" and "put -f" (fsync@openssh.com) against the upload a
 //	      delivery makes: Create (O_EXCL temp) + io.Copy + Sync + Close + Stat
-//	      size check + Rename.
+//	      size check + Rename, from a plain local file and ("sealed") from
+//	      the same file staged, sealed, as a delivery reads it.
 //
 // Each transfer starts from a fresh connection and clean page cache
 // write-back. With -benchtime Nx each transfer runs N times and the
@@ -66,7 +68,7 @@ func BenchmarkLargeFile(b *testing.B) {
 			os.Remove(local)
 
 			quiesce()
-			st, err := exchange.OpenStaging(filepath.Join(dir, "staging"))
+			st, err := exchange.OpenStaging(filepath.Join(dir, "staging"), newKey(b))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -96,9 +98,28 @@ func BenchmarkLargeFile(b *testing.B) {
 			b.Fatal(err)
 		}
 		final := filepath.Join(in, "claims_large.csv")
+		// The same file staged, sealed, as a delivery reads it.
+		st, err := exchange.OpenStaging(filepath.Join(dir, "staging-push"), newKey(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		stageLocal(b, st, local)
+		defer st.Remove(1, "claims_large.csv")
 		var peer, peerSync peerRun
-		var ours goRun
+		var ours, sealed goRun
 		for i := 0; i < b.N; i++ {
+			quiesce()
+			m := measureGo()
+			sf, err := st.Open(1, "claims_large.csv")
+			if err != nil {
+				b.Fatal(err)
+			}
+			pushFrom(b, ctx, sftpep.New("bench", cfg, nil, nil), sf, sf.Size(), in, "claims_large.csv")
+			sf.Close()
+			sealed = fastestGo(sealed, m.end())
+			checkFile(b, final, size, lwant)
+			os.Remove(final)
+
 			quiesce()
 			peer = fastest(peer, s.sftpBatch(b, "put "+local+" "+final))
 			checkFile(b, final, size, "")
@@ -109,7 +130,7 @@ func BenchmarkLargeFile(b *testing.B) {
 			os.Remove(final)
 
 			quiesce()
-			m := measureGo()
+			m = measureGo()
 			pushFile(b, ctx, sftpep.New("bench", cfg, nil, nil), local, in, "claims_large.csv")
 			ours = fastestGo(ours, m.end())
 			checkFile(b, final, size, lwant)
@@ -118,6 +139,9 @@ func BenchmarkLargeFile(b *testing.B) {
 		report(b, size, "put", peer, ours)
 		b.ReportMetric(mbps(size, peerSync.wall), "openssh-put-f-MB/s")
 		b.ReportMetric(peerSync.wall.Seconds()/ours.wall.Seconds(), "x-put-f")
+		b.ReportMetric(mbps(size, sealed.wall), "exchanged-sealed-MB/s")
+		b.ReportMetric(sealed.wall.Seconds()/ours.wall.Seconds(), "sealed-x-plain")
+		b.ReportMetric(sealed.cpu.Seconds(), "exchanged-sealed-cpu-s")
 	})
 }
 
@@ -194,7 +218,6 @@ func pullStaged(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, remote stri
 // server, then the rename to the final name.
 func pushFile(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, local, dir, name string) {
 	tb.Helper()
-	defer ep.Close()
 	f, err := os.Open(local)
 	if err != nil {
 		tb.Fatal(err)
@@ -204,6 +227,45 @@ func pushFile(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, local, dir, n
 	if err != nil {
 		tb.Fatal(err)
 	}
+	pushFrom(tb, ctx, ep, f, st.Size(), dir, name)
+}
+
+// stageLocal stages the local file as file 1 of st, sealed, as a job
+// stages a source file.
+func stageLocal(tb testing.TB, st *exchange.Staging, local string) {
+	tb.Helper()
+	f, err := os.Open(local)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w, err := st.Receive(1, filepath.Base(local))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		w.Abort()
+		tb.Fatal(err)
+	}
+	if _, _, err := w.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// newKey returns a new staging key.
+func newKey(tb testing.TB) *seal.Key {
+	tb.Helper()
+	k, err := seal.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// pushFrom uploads size bytes read from f as pushFile does.
+func pushFrom(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, f io.Reader, size int64, dir, name string) {
+	tb.Helper()
+	defer ep.Close()
 	tmp, final := filepath.Join(dir, "."+name+".bench.part"), filepath.Join(dir, name)
 	w, err := ep.Create(ctx, tmp)
 	if err != nil {
@@ -216,13 +278,13 @@ func pushFile(tb testing.TB, ctx context.Context, ep *sftpep.SFTP, local, dir, n
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil || n != st.Size() {
+	if err != nil || n != size {
 		ep.Remove(ctx, tmp)
-		tb.Fatalf("upload: %d of %d bytes: %v", n, st.Size(), err)
+		tb.Fatalf("upload: %d of %d bytes: %v", n, size, err)
 	}
 	fi, err := ep.Stat(ctx, tmp)
-	if err != nil || fi.Size != st.Size() {
-		tb.Fatalf("upload: server has %d of %d bytes: %v", fi.Size, st.Size(), err)
+	if err != nil || fi.Size != size {
+		tb.Fatalf("upload: server has %d of %d bytes: %v", fi.Size, size, err)
 	}
 	if err := ep.Rename(ctx, tmp, final); err != nil {
 		tb.Fatal(err)

@@ -41,6 +41,7 @@ type Config struct {
 	HTTP      HTTP                `yaml:"http"`
 	Runs      Runs                `yaml:"runs"`
 	Retention Retention           `yaml:"retention"`
+	Staging   Staging             `yaml:"staging"`
 	Partners  map[string]*Partner `yaml:"partners"`
 	Jobs      map[string]*Job     `yaml:"jobs"`
 	Layouts   map[string]*Layout  `yaml:"layouts"`
@@ -67,6 +68,17 @@ type HTTP struct {
 	// Listen is the address of /healthz, /readyz and /metrics.
 	// Default 127.0.0.1:9464; an explicit "" turns it off.
 	Listen *string `yaml:"listen"`
+}
+
+// Staging is how files are kept at rest between pull and delivery: sealed
+// (encrypted and authenticated) under Key, or, without one, under a key
+// generated at first start into state_dir/staging.key.
+type Staging struct {
+	// Key is a secret reference (env:NAME or file:/path) to an age
+	// identity file: one or more AGE-SECRET-KEY-1... lines, the first of
+	// which seals; every one opens (a new key goes first, the old one
+	// stays until staging holds nothing sealed under it).
+	Key Secret `yaml:"key"`
 }
 
 // Runs is how the daemon runs jobs: how many at once, how a transient

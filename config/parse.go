@@ -14,6 +14,8 @@ import (
 	_ "time/tzdata" // Europe/Amsterdam in a scratch container
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/exchanged/exchanged/internal/seal"
 )
 
 // Defaults. A key that is absent (or null) takes its default; a key given
@@ -217,6 +219,13 @@ func (c *Config) fill() {
 // its passphrase, and the known_hosts file is read.
 func (c *Config) expandSecrets() []error {
 	var errs []error
+	if err := c.Staging.Key.Expand(); err != nil {
+		errs = append(errs, &FieldError{Path: "staging.key", Msg: err.Error()})
+	} else if c.Staging.Key.IsSet() {
+		if _, err := seal.ParseKey(c.Staging.Key.Value); err != nil {
+			errs = append(errs, &FieldError{Path: "staging.key", Msg: err.Error()})
+		}
+	}
 	for _, name := range sortedKeys(c.Partners) {
 		p := c.Partners[name]
 		if p == nil || p.SFTP == nil {
@@ -262,6 +271,7 @@ func (c *Config) expandSecrets() []error {
 }
 
 func (c *Config) wipeSecrets() {
+	c.Staging.Key.Wipe()
 	for _, p := range c.Partners {
 		if p != nil && p.SFTP != nil {
 			p.SFTP.PrivateKey.Wipe()

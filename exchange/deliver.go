@@ -160,10 +160,6 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return err
 	}
 	defer lf.Close()
-	st, err := lf.Stat()
-	if err != nil {
-		return err
-	}
 	fresh := d == nil
 	final := name
 	if !fresh {
@@ -175,27 +171,27 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	}
 	defer unlock()
 	if fresh {
-		if d, err = rn.startDelivery(f, i, dest, name, lf, st.Size()); err != nil {
+		if d, err = rn.startDelivery(f, i, dest, name, lf, lf.Size()); err != nil {
 			return err
 		}
 	}
 	pl := rn.log.With(zap.String("partner", dest.Partner), zap.String("endpoint", ep.String()))
 	x := &delivery{run: rn, ep: ep, pl: pl, l: pl.With(zap.String("file", join(dest.Dir, d.Name))),
-		dest: dest, d: d, lf: lf, size: st.Size(), fresh: fresh}
+		dest: dest, d: d, lf: lf, size: lf.Size(), fresh: fresh}
 	if err := x.send(ctx); err != nil {
 		return err
 	}
 	if err := x.sidecars(ctx); err != nil {
 		return x.explain(err)
 	}
-	if err := rn.ledger.MarkDelivered(d.ID, st.Size(), d.SHA256, rn.Now()); err != nil {
+	if err := rn.ledger.MarkDelivered(d.ID, lf.Size(), d.SHA256, rn.Now()); err != nil {
 		return err
 	}
 	rn.tally(func(r *Result) { r.Delivered++ })
 	dur := rn.Now().Sub(start)
-	x.l.Info("file delivered", zap.Int64("bytes", st.Size()), zap.String("sha256", d.SHA256),
+	x.l.Info("file delivered", zap.Int64("bytes", lf.Size()), zap.String("sha256", d.SHA256),
 		zap.String("upload", d.Mode), zap.Duration("duration", dur), zap.String("outcome", "delivered"))
-	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: st.Size(), Duration: dur})
+	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: lf.Size(), Duration: dur})
 	crash.At("delivered")
 	return nil
 }
@@ -203,7 +199,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 // startDelivery records delivery i of f, of the staged output lf of size
 // bytes, to dest under name, before any byte leaves: from then on the
 // ledger counts it as disclosed to the partner.
-func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, name string, lf *os.File, size int64) (*ledger.Delivery, error) {
+func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, name string, lf *StagedFile, size int64) (*ledger.Delivery, error) {
 	sum := f.SHA256 // files that pass unchanged are the staged copy
 	if rn.job.Transform != nil || rn.output(f, i) != f.Name {
 		var err error
@@ -255,7 +251,7 @@ type delivery struct {
 	l     *zap.Logger // pl with the final name as file
 	dest  *config.Destination
 	d     *ledger.Delivery
-	lf    *os.File // the staged output
+	lf    *StagedFile // the staged output
 	size  int64
 	fresh bool // started by this call: nothing of it is at the partner yet
 	// notFinal is set by viaTemp when the file is known never to have
@@ -469,6 +465,11 @@ func (x *delivery) direct(ctx context.Context) error {
 	case ledger.DeliveryStarted, ledger.DeliveryCreating, ledger.DeliveryWriting:
 	default:
 		return nil // uploaded: only the sidecars are left
+	}
+	// Every chunk authenticated before the first byte leaves: a chunk
+	// failing halfway would leave a partial file under the final name.
+	if err := x.lf.Verify(); err != nil {
+		return err
 	}
 	final := x.final()
 	var left error // the removal of our partial file, refused
@@ -837,7 +838,7 @@ func sidecarTemp(d *ledger.Delivery, p, kind string) string {
 }
 
 // hashFile returns the hex sha256 of f's contents and rewinds it.
-func hashFile(f *os.File) (string, error) {
+func hashFile(f io.ReadSeeker) (string, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err

@@ -5,7 +5,19 @@ import (
 	"os"
 	osexec "os/exec"
 	"testing"
+
+	"github.com/exchanged/exchanged/internal/seal"
 )
+
+// stagingKey returns a new staging key.
+func stagingKey(tb testing.TB) *seal.Key {
+	tb.Helper()
+	k, err := seal.NewKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
 

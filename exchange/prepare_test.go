@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -501,4 +502,55 @@ func TestTransformSubjectsOnce(t *testing.T) {
 		}
 	}
 	g.stagingEmpty()
+}
+
+// TestTransformOverCorruptStagedCopy: a staged copy with a flipped byte
+// halfway fails authentication while the transform reads it. The file is
+// not rejected, stays cleaned with the failure as its error (a security
+// event), no output or report is kept, nothing is delivered and no data
+// subject stays recorded; restored, it goes through.
+func TestTransformOverCorruptStagedCopy(t *testing.T) {
+	g, acme, cases, gdw := transformRig(t)
+	data := manyClaims(5000, kRef, func(int) string { return "" }) // ~200 KB: 4 chunks
+	id := cleanedFile(t, g, acme, "claims_1.csv", data)
+	p := g.runner.Staging().Path(id, "claims_1.csv")
+	sealed, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(sealed)
+	flipped[len(flipped)/2] ^= 0x80
+	os.WriteFile(p, flipped, 0o600)
+
+	res, err := g.run("claims-in")
+	if err == nil || res.Failed != 1 || res.Delivered != 0 {
+		t.Fatalf("run = %+v, %v; want the file failed", res, err)
+	}
+	got, _ := g.ledger.File(id)
+	if got.State != ledger.StateCleaned || !strings.Contains(got.Error, "authentication failed") {
+		t.Fatalf("file = %s, %q; want still cleaned, failing authentication", got.State, got.Error)
+	}
+	ev := g.logs.FilterMessage("file failed").All()
+	if len(ev) != 1 || ev[0].ContextMap()["security"] != true || ev[0].ContextMap()["permanent"] != true {
+		t.Fatalf("file failed events = %v; want one, permanent, a security event", ev)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(g.runner.Staging().Dir(), strconv.FormatInt(id, 10))); len(ents) != 0 {
+		t.Errorf("outputs kept from a copy that failed authentication: %v", ents)
+	}
+	for _, dir := range []string{filepath.Join(cases, "inbox"), filepath.Join(gdw, "in"), filepath.Join(acme, "rejects")} {
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("%s received %v", dir, ents)
+		}
+	}
+	if n := subjectRows(t, g, id); n != 0 {
+		t.Errorf("%d subjects recorded from a copy that failed authentication", n)
+	}
+
+	os.WriteFile(p, sealed, 0o600)
+	if res, err := g.run("claims-in"); err != nil || res.Delivered != 2 {
+		t.Fatalf("run over the restored copy = %+v, %v", res, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cases, "inbox", "claims_1.csv")); !bytes.Contains(b, []byte("K-4999")) {
+		t.Errorf("delivered %d bytes, want every row", len(b))
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/exchanged/exchanged/exchange/endpoint/local"
 	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/crash"
+	"github.com/exchanged/exchanged/internal/seal"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -70,7 +71,11 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	st, err := OpenStaging(path.Join(cfg.StateDir, "staging"))
+	key, err := StagingKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStaging(path.Join(cfg.StateDir, "staging"), key)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +106,21 @@ func (r *Runner) ShareLimits(old *Runner) {
 	}
 }
 
+// StagingKey returns the key that cfg's staging is sealed under: the one
+// staging.key names, or else the one generated at first start into
+// state_dir/staging.key (mode 0600, beside the staging directory, not in
+// it).
+func StagingKey(cfg *config.Config) (*seal.Key, error) {
+	if cfg.Staging.Key.IsSet() {
+		k, err := seal.ParseKey(cfg.Staging.Key.Value)
+		if err != nil {
+			return nil, fmt.Errorf("staging.key: %w", err)
+		}
+		return k, nil
+	}
+	return seal.LoadOrCreate(path.Join(cfg.StateDir, "staging.key"))
+}
+
 // sweepStaging removes what staging holds for files the ledger does not
 // have pending (left by a failure to clean up), so that no personal data
 // rests there longer than needed. A pending file's staging is kept; it is
@@ -121,6 +141,14 @@ func (r *Runner) sweepStaging() error {
 		moved, err := r.staging.Adopt(id, f.Name)
 		if moved {
 			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to "+strconv.FormatInt(id, 10)+sourceSuffix))
+		}
+		if err != nil || f.State == ledger.StateStaging {
+			return true, err // a copy under way may be written now: never sealed here
+		}
+		// Staged in plaintext by a version before sealing: sealed now.
+		n, err := r.staging.SealLegacy(id, f.Name)
+		if n > 0 {
+			r.log.Info("staging sealed", zap.Int64("file_id", id), zap.Int("files", n), zap.String("outcome", "sealed"))
 		}
 		return true, err
 	})
@@ -376,6 +404,10 @@ func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
 		fields = append(fields, zap.Strings("destinations", partners))
 	} else {
 		partners = []string{f.Partner}
+	}
+	if errors.Is(err, seal.ErrAuth) {
+		// A staged file changed, or read under the wrong key: ops must look.
+		fields = append(fields, zap.Bool("security", true))
 	}
 	rn.fileLog(f).Error("file failed", fields...)
 	for _, p := range partners {

@@ -456,7 +456,7 @@ func TestStagingReadOnly(t *testing.T) {
 	if err := exec("mount", "-o", "remount,ro", dir); err != nil {
 		t.Fatal(err)
 	}
-	_, err := OpenStaging(filepath.Join(dir, "staging"))
+	_, err := OpenStaging(filepath.Join(dir, "staging"), stagingKey(t))
 	if err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("OpenStaging on a read-only disk = %v; want a clear error", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/seal"
 )
 
 // Staging modes: nobody but the daemon's user may read what rests here.
@@ -39,14 +40,24 @@ const (
 // A staged name stands for a complete file when the ledger says so: a
 // source copy once the file is marked staged (Receive), an output once it
 // was renamed from its .part name (Create).
+//
+// Every staged file is sealed under the staging key (see package seal):
+// Create and Receive write it sealed, Open reads its plaintext and
+// refuses one that fails authentication. What a version before sealing
+// staged is sealed in place when the runner starts (SealLegacy).
 type Staging struct {
 	dir string
+	key *seal.Key
 }
 
 // OpenStaging creates (0700) or opens the staging directory, tightens its
 // mode, and checks that it is writable, so that a read-only or missing
-// state_dir fails at startup rather than at the first file.
-func OpenStaging(dir string) (*Staging, error) {
+// state_dir fails at startup rather than at the first file. Files are
+// sealed under key.
+func OpenStaging(dir string, key *seal.Key) (*Staging, error) {
+	if key == nil {
+		return nil, errors.New("staging: no key")
+	}
 	if err := os.MkdirAll(dir, stagingDirMode); err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
@@ -59,7 +70,7 @@ func OpenStaging(dir string) (*Staging, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	return &Staging{dir: dir}, nil
+	return &Staging{dir: dir, key: key}, nil
 }
 
 // Dir returns the staging directory.
@@ -93,8 +104,9 @@ type Staged struct {
 	final string
 	h     hash.Hash
 	n     int64
-	w     io.Writer
-	done  atomic.Bool // committed or aborted: Abort does nothing more
+	sw    io.WriteCloser // seals into f
+	w     io.Writer      // sw and h
+	done  atomic.Bool    // committed or aborted: Abort does nothing more
 }
 
 // Create starts a staged file for id under name, written under a .part
@@ -132,8 +144,14 @@ func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", diskError(err))
 	}
-	st := &Staged{f: f, final: final, h: sha256.New()}
-	st.w = io.MultiWriter(f, st.h)
+	sw, err := s.key.Seal(f)
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("staging: %w", diskError(err))
+	}
+	st := &Staged{f: f, final: final, h: sha256.New(), sw: sw}
+	st.w = io.MultiWriter(sw, st.h)
 	return st, nil
 }
 
@@ -146,9 +164,14 @@ func (st *Staged) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Commit fsyncs, renames a .part to its final name and fsyncs the
-// directory. It returns the size and the hex sha256 of what was written.
+// Commit seals the last chunk, fsyncs, renames a .part to its final name
+// and fsyncs the directory. It returns the size and the hex sha256 of what
+// was written: of the plaintext.
 func (st *Staged) Commit() (int64, string, error) {
+	if err := st.sw.Close(); err != nil {
+		st.Abort()
+		return 0, "", fmt.Errorf("staging: %w", diskError(err))
+	}
 	if err := st.f.Sync(); err != nil {
 		st.Abort()
 		return 0, "", fmt.Errorf("staging: sync: %w", diskError(err))
@@ -181,13 +204,57 @@ func (st *Staged) Abort() {
 	os.Remove(st.f.Name())
 }
 
-// Open opens a staged file for reading.
-func (s *Staging) Open(id int64, name string) (*os.File, error) {
+// StagedFile is a staged file open for reading its plaintext (see
+// seal.Reader): Size, Read, Seek, Verify, Close. A failure to
+// authenticate, at Open or on a Read, is permanent and wraps
+// seal.ErrAuth; no byte of a chunk that fails is returned.
+type StagedFile struct {
+	*seal.Reader
+	id   int64
+	name string
+}
+
+// Open opens a staged file for reading. A file that fails authentication
+// (sealed under another key, changed, truncated, or not sealed) is
+// refused: see StagedFile.
+func (s *Staging) Open(id int64, name string) (*StagedFile, error) {
 	f, err := os.OpenFile(s.Path(id, name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
-	return f, nil
+	sf := &StagedFile{id: id, name: name}
+	if sf.Reader, err = s.key.Open(f); err != nil {
+		f.Close()
+		return nil, sf.explain(err)
+	}
+	return sf, nil
+}
+
+func (sf *StagedFile) Read(p []byte) (int, error) {
+	n, err := sf.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		err = sf.explain(err)
+	}
+	return n, err
+}
+
+// Verify reads the whole file unless read whole already, so that a chunk
+// failing authentication is found before any byte leaves, and returns to
+// the start.
+func (sf *StagedFile) Verify() error { return sf.explain(sf.Reader.Verify()) }
+
+// explain names the file in an authentication failure and makes it
+// permanent: trying again reads the same bytes.
+func (sf *StagedFile) explain(err error) error {
+	if !errors.Is(err, seal.ErrAuth) {
+		return err
+	}
+	what := "its copy"
+	if strings.HasPrefix(sf.name, ".") {
+		what = sf.name
+	}
+	return endpoint.Permanent(fmt.Errorf("staging: file %d, %s: %w; it stays pending, and nothing of it is delivered (is staging.key the key it was staged under?)",
+		sf.id, what, err))
 }
 
 // Remove removes everything staged for id, whose source file is name. It
@@ -354,4 +421,80 @@ func diskError(err error) error {
 		return endpoint.Permanent(err)
 	}
 	return err
+}
+
+// sealingName is the name, in <id>/, under which SealLegacy writes a
+// sealed copy before it replaces the plaintext: removed with the rest of
+// <id>/ if a crash leaves it.
+const sealingName = ".sealing"
+
+// SealLegacy seals in place what an earlier version staged for id, whose
+// source file is name, in plaintext: the source copy and every output and
+// report, complete (no .part) and without the sealed header. It returns
+// how many files it sealed. The plaintext of each is read, sealed into
+// <id>/.sealing, synced and renamed over it, so that a crash leaves the
+// plaintext or the sealed file, whole. It must not run while a file of id
+// is being written (Runner.sweepStaging calls it for files already
+// staged, whose files no run rewrites in place).
+//
+// A file staged in plaintext that happens to begin with the sealed
+// header ("age-encryption.org/v1") is taken for sealed and fails
+// authentication when read: pending, and said so, never delivered wrong.
+func (s *Staging) SealLegacy(id int64, name string) (int, error) {
+	if strings.HasPrefix(name, ".") {
+		return 0, nil
+	}
+	paths := []string{s.Path(id, name)}
+	dir := filepath.Join(s.dir, strconv.FormatInt(id, 10))
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("staging: seal file %d: %w", id, err)
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && !strings.HasSuffix(e.Name(), ".part") && e.Name() != sealingName {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	n := 0
+	for _, p := range paths {
+		sealed, err := s.sealInPlace(id, p)
+		if err != nil {
+			return n, fmt.Errorf("staging: seal file %d: %w", id, err)
+		}
+		if sealed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// sealInPlace seals the staged file at p of id if it is not sealed yet,
+// and reports whether it did.
+func (s *Staging) sealInPlace(id int64, p string) (bool, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if sealed, err := seal.IsSealed(f); err != nil || sealed {
+		return false, err
+	}
+	st, err := s.Create(id, sealingName)
+	if err != nil {
+		return false, err
+	}
+	defer st.Abort()
+	if _, err := io.Copy(st, f); err != nil {
+		return false, err
+	}
+	if _, _, err := st.Commit(); err != nil {
+		return false, err
+	}
+	if err := os.Rename(st.final, p); err != nil {
+		return false, diskError(err)
+	}
+	return true, syncDir(filepath.Dir(p))
 }

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/internal/seal"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -17,7 +19,7 @@ import (
 // modes are 0600 and 0700; Remove takes both; Sweep removes what it is
 // told not to keep, and nothing else.
 func TestStagingLayout(t *testing.T) {
-	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"))
+	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"), stagingKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +55,13 @@ func TestStagingLayout(t *testing.T) {
 			t.Errorf("%s: %v, %v; want mode %o", p, fi.Mode(), err, mode)
 		}
 	}
-	if b, _ := os.ReadFile(filepath.Join(s.Dir(), "7.src")); string(b) != string(claims) {
-		t.Errorf("source copy = %q", b)
+	if b, _ := os.ReadFile(filepath.Join(s.Dir(), "7.src")); !bytes.HasPrefix(b, []byte(seal.Magic)) || bytes.Contains(b, claims[:20]) {
+		t.Errorf("source copy at rest is not sealed: %.40q", b)
+	}
+	if f, err := s.Open(7, "claims.csv"); err != nil {
+		t.Errorf("open source copy: %v", err)
+	} else if b, err := io.ReadAll(f); err != nil || f.Size() != int64(len(claims)) || !bytes.Equal(b, claims) {
+		t.Errorf("source copy read back = %q, %v (size %d)", b, err, f.Size())
 	}
 	ids, _ := s.IDs()
 	slices.Sort(ids)
@@ -121,11 +128,20 @@ func TestUpgradeAdoptsStagedCopies(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, strconv.FormatInt(ids[2], 10)+"-c.csv"), []byte("stale"), 0o600)
 
 	// The upgraded binary starts: a new runner over the same state dir.
-	r, err := NewRunner(g.cfg, g.ledger, nil)
+	r, err := NewRunner(g.cfg, g.ledger, g.runner.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.runner = r
+	// Staged in plaintext before sealing: sealed in place at start.
+	for _, id := range ids {
+		if b, _ := os.ReadFile(filepath.Join(dir, strconv.FormatInt(id, 10)+".src")); !bytes.HasPrefix(b, []byte(seal.Magic)) || bytes.Contains(b, claims[:20]) {
+			t.Fatalf("file %d: the copy staged in plaintext is not sealed at start", id)
+		}
+	}
+	if ev := g.logs.FilterMessage("staging sealed").All(); len(ev) != 3 {
+		t.Errorf("staging sealed events = %v, want 3", ev)
+	}
 	if res, err := g.run("j"); err != nil || res.Delivered != 3 {
 		t.Fatalf("run = %+v, %v; want the staged files delivered", res, err)
 	}

@@ -91,7 +91,7 @@ func assertNoPartialFinals(t *testing.T, dir string, files map[string][]byte) {
 // ".done" marker, in outbox at partner acme (a creditor on src), an empty
 // inbox at partner dest (of role destRole, on dst), and a config with the
 // jobs of job, in which OUTBOX and INBOX stand for those dirs.
-func crashSetup(t *testing.T, src, dst *sshdtest.Server, files map[string][]byte, destRole, job string) (cfg, outbox, inbox, work string) {
+func crashSetup(t testing.TB, src, dst *sshdtest.Server, files map[string][]byte, destRole, job string) (cfg, outbox, inbox, work string) {
 	t.Helper()
 	work = t.TempDir()
 	outbox, inbox = filepath.Join(work, "outbox"), filepath.Join(work, "inbox")

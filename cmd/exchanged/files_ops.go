@@ -198,7 +198,7 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 	if f.State != ledger.StateTransformed {
 		return nil // not prepared yet: the outputs are made for the current destinations
 	}
-	st, err := exchange.OpenStaging(filepath.Join(o.cfg.StateDir, "staging"))
+	st, err := o.staging()
 	if err != nil {
 		return []string{err.Error()}
 	}
@@ -228,7 +228,7 @@ func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := exchange.OpenStaging(filepath.Join(o.cfg.StateDir, "staging"))
+	st, err := o.staging()
 	if err != nil {
 		return nil, err
 	}
@@ -303,4 +303,13 @@ func sourceNote(f *ledger.File, job *config.Job) string {
 	default:
 		return "already moved at the source after it was staged (after: " + after + ")"
 	}
+}
+
+// staging opens the staging directory as the runner does, under the same key.
+func (o *fileOps) staging() (*exchange.Staging, error) {
+	key, err := exchange.StagingKey(o.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return exchange.OpenStaging(filepath.Join(o.cfg.StateDir, "staging"), key)
 }

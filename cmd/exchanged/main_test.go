@@ -40,20 +40,28 @@ type result struct {
 	signal string
 	stdout string
 	stderr string
+	cpu    time.Duration // user + system
 }
 
 // exchanged runs the binary with args and env, bounded in time.
-func exchanged(t *testing.T, env []string, args ...string) result {
+func exchanged(t testing.TB, env []string, args ...string) result {
+	t.Helper()
+	return runBinary(t, binary, env, args...)
+}
+
+// runBinary runs the exchanged binary bin with args and env, bounded in time.
+func runBinary(t testing.TB, bin string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	if cmd.ProcessState != nil {
+		r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		r.code = cmd.ProcessState.ExitCode()
 		if r.code == -1 {
 			r.signal = strings.TrimPrefix(cmd.ProcessState.String(), "signal: ")
@@ -64,7 +72,7 @@ func exchanged(t *testing.T, env []string, args ...string) result {
 	return r
 }
 
-func writeFile(t *testing.T, p string, data []byte) {
+func writeFile(t testing.TB, p string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)

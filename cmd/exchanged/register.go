@@ -326,10 +326,14 @@ func measures(cfg *config.Config) []Measure {
 				Detail: "not needed: a local directory on the agency's own host, no network transfer"})
 		}
 	}
+	atRest := "age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under the key that staging.key names (" + cfg.Staging.Key.Ref + ")"
+	if !cfg.Staging.Key.IsSet() {
+		atRest = "age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under a key generated into state_dir/staging.key: a backup of state_dir holds key and data together; set staging.key to keep the key in a secret store"
+	}
 	return append(ms,
 		Measure{Measure: "staging permissions", AppliesTo: "all", InForce: true,
 			Detail: "state_dir/staging: directories 0700, files 0600; a file is removed once delivered to every destination"},
-		Measure{Measure: "encryption at rest (staging)", AppliesTo: "all", InForce: false, Detail: "not configured"},
+		Measure{Measure: "encryption at rest (staging)", AppliesTo: "all", InForce: true, Detail: atRest},
 		Measure{Measure: "end-to-end encryption (OpenPGP)", AppliesTo: "all", InForce: false, Detail: "not configured"},
 		Measure{Measure: "data minimization", AppliesTo: "all", InForce: true,
 			Detail: "each recipient receives only its profile's fields, and a role only the profiles it may; a file carrying a BSN is refused (UAVG art. 46)"},

@@ -171,7 +171,7 @@ func TestRegisterExample(t *testing.T) {
 	if m := measure("staging permissions", "all"); !m.InForce || !strings.Contains(m.Detail, "directories 0700, files 0600") {
 		t.Errorf("staging: %+v", m)
 	}
-	if m := measure("encryption at rest (staging)", "all"); m.InForce || m.Detail != "not configured" {
+	if m := measure("encryption at rest (staging)", "all"); !m.InForce || !strings.Contains(m.Detail, "generated into state_dir/staging.key") {
 		t.Errorf("at rest: %+v", m)
 	}
 	if want := []string{"jobs.gdw-jansen-returns: files pass unchanged and are not read; " +
@@ -192,7 +192,7 @@ func TestRegisterExample(t *testing.T) {
 		"| cases | internal | NL | — (the agency's own) | reject report | — | reference | creditor_ref |\n",
 		"| bakker-advocaten | lawyer | NL | yes | Bakker Advocaten, mr. A. Bakker, privacy@bakkeradvocaten.example |\n",
 		"## Transfers outside the EU/EEA\n\nNone: every partner is in the EU/EEA.\n",
-		"| encryption at rest (staging) | all | no | not configured |\n",
+		"| encryption at rest (staging) | all | yes | age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under a key generated into state_dir/staging.key",
 		"| delivered files and their disclosures (ledger: metadata and keyed pseudonyms, no file contents) | 7 years |",
 	} {
 		if !strings.Contains(r.stdout, s) {
