@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,12 @@ func TestPGPResumeSendsStagedCiphertext(t *testing.T) {
 	if len(pend) != 1 || pend[0].State != ledger.StateTransformed {
 		t.Fatalf("pending = %+v", pend)
 	}
-	staged, err := os.ReadFile(g.runner.Staging().Path(pend[0].ID, ".out-0-cases.gpg"))
+	sf, err := g.runner.Staging().Open(pend[0].ID, ".out-0-cases.gpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged, err := io.ReadAll(sf) // unsealed: what staging holds under its own encryption
+	sf.Close()
 	if err != nil || bytes.Contains(staged, []byte("de Vries")) {
 		t.Fatalf("staged output: %v (or plaintext)", err)
 	}
