@@ -116,8 +116,11 @@
 //	invalid_status_code  not a status code (letters, digits, . _ -; at most 32)
 //	duplicate_reference  a creditor_ref already seen earlier in the same claim file
 //	total_row            a spreadsheet's total: an amount, and no other field but empty ones or a word like "Totaal";
-//	                     or a row that fails, has an amount and no claim reference, and whose first cell
-//	                     is a label such as "Totaal bedrag" or "Subtotaal januari": one reason, not one per cell
+//	                     or a row that fails and holds nothing but amounts and a label such as "Totaal bedrag"
+//	                     or "Subtotaal januari" (in the claim reference, a date or code, or a column no field
+//	                     takes): one reason, not one per cell. A row with a debtor's reference, name, address,
+//	                     contact, bank, KvK, btw or birth date is never a total row, and a BSN (possible_bsn,
+//	                     bsn_in_btw_id) is found before a row is read as a total
 //	possible_bsn         a BSN in a free-text cell (see BSN above); a security event
 //
 // File reasons (the whole file is rejected: [Process] returns an error matching [ErrRejected]):

@@ -462,15 +462,16 @@ func (p *pipeline) row(line int, rec []string) error {
 			p.errs = append(p.errs, problem{col, reason})
 		}
 	}
+	// The security checks come before a row is read as a total: a BSN always wins.
+	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
+		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
+		return p.reject(line, p.labels[p.slotCol[p.btwID]], ReasonBSNInBTWID)
+	}
 	if bsn {
 		p.st.PossibleBSN++
 	} else if p.totalRow() || (len(p.errs) > 0 && p.labelledTotal(rec)) {
 		p.rejectRow(line, "", []problem{{-1, ReasonTotalRow}})
 		return nil
-	}
-	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
-		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
-		return p.reject(line, p.labels[p.slotCol[p.btwID]], ReasonBSNInBTWID)
 	}
 	ok := func(slot int) bool { return slot >= 0 && !p.empty[slot] && !p.failed(slot) }
 	if ok(p.principal) && *p.slots[p.principal].(*Amount) < 0 {
@@ -561,28 +562,35 @@ func (p *pipeline) totalRow() bool {
 
 // labelledTotal reports whether a row that failed is a spreadsheet's total with a label where a
 // field does not take it (a date column, say) or a longer label ("Totaal bedrag", "Som van
-// Bedrag"): its first cell that is not empty starts with a total word, it has an amount, and its
-// claim reference is empty or such a label too. Such a row gets one total_row, not a reason for each
-// cell.
+// Bedrag"): it has an amount, at least one cell that starts with a total word, and no other cell
+// but empty ones. The label may stand in the claim reference, a field that is no identity (a date,
+// say) or a column no field takes; a row with anything in a field that names or identifies a
+// debtor or a claim (labelFields lists the others) is never a total row. Such a row gets one
+// total_row, not a reason for each cell.
 func (p *pipeline) labelledTotal(rec []string) bool {
-	if p.creditorRef >= 0 && !p.empty[p.creditorRef] && !totalLabel(string(*p.slots[p.creditorRef].(*Ref))) {
-		return false
-	}
-	amount := false
-	for slot, col := range p.slotCol {
-		if col >= 0 && !p.empty[slot] && p.rd.fields[slot].kind == kindAmount {
+	amount, label := false, false
+	for col, slot := range p.colSlot {
+		c := strings.TrimSpace(rec[col])
+		switch {
+		case c == "":
+		case slot >= 0 && p.rd.fields[slot].kind == kindAmount:
 			amount = true
+		case slot >= 0 && !labelFields[p.rd.fields[slot].name]:
+			return false
+		case totalLabel(c):
+			label = true
+		default:
+			return false
 		}
 	}
-	if !amount {
-		return false
-	}
-	for _, c := range rec {
-		if c = strings.TrimSpace(c); c != "" {
-			return totalLabel(c)
-		}
-	}
-	return false
+	return amount && label
+}
+
+// labelFields are the fields other than amounts whose cell may hold a total row's label: the
+// claim reference, dates and codes, none of which identifies a debtor. (Columns no field takes
+// may hold it too.)
+var labelFields = map[string]bool{
+	"creditor_ref": true, "invoice_date": true, "payment_date": true, "status_date": true, "status_code": true,
 }
 
 // totalLabel reports whether s starts with a total word as a word of its own: "Totaal",
