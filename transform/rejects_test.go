@@ -263,3 +263,60 @@ func TestTotalRowRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
 	}
 }
+
+// TestHeaderLineReasons: wrong_delimiter only for a header line that another delimiter (or, in a
+// line without any, white space) splits into the layout's columns; a line before the header is
+// blank when it holds nothing but white space and the delimiter in use, as firstLine and blankRow
+// agree.
+func TestHeaderLineReasons(t *testing.T) {
+	body := "Factuurnummer;Klantnummer;Naam;Bedrag\nF-1;K-1;Jan Jansen;1,00\n"
+	missing := func(name, title string) processCase {
+		return processCase{name: name, layout: debiteuren, lines: true, explained: true,
+			input: []byte(title + body), outs: []outSpec{{profile: "internal"}},
+			rejects: explainHeader +
+				`1,,Factuurnummer,missing_column,"verwacht een kolom met de kop ""Factuurnummer""","expected a column headed ""Factuurnummer"""` + "\n" +
+				`1,,Klantnummer,missing_column,"verwacht een kolom met de kop ""Klantnummer""","expected a column headed ""Klantnummer"""` + "\n" +
+				`1,,Naam,missing_column,"verwacht een kolom met de kop ""Naam""","expected a column headed ""Naam"""` + "\n" +
+				`1,,Bedrag,missing_column,"verwacht een kolom met de kop ""Bedrag"" of ""Openstaand""","expected a column headed ""Bedrag"" or ""Openstaand"""` + "\n",
+			stats:   Stats{Reasons: map[string]int{"missing_column": 4}},
+			fileErr: ReasonMissingColumn}
+	}
+	comma := Layout{Name: "comma", Record: "claim", Delimiter: ',', Charset: "utf-8"}
+	detect := comma
+	detect.Delimiter = 0
+	commaFile := "creditor_ref,debtor_ref,name,principal\nF-1,K-1,Jan Jansen,1.00\n"
+	// accepted: two blank lines above the header, then the header and one row.
+	accepted := func(name string, l Layout, blank string) processCase {
+		return processCase{name: name, layout: l, lines: true, input: []byte(blank + commaFile),
+			outs:    []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,F-1,K-1\n"}},
+			rejects: "line,reference,column,reason\n", stats: Stats{Lines: 4, Rows: 1, Written: 1, Blank: 2},
+			subjects: []string{"K-1"}}
+	}
+	cases := []processCase{
+		// A title line above the header, with a comma in it: the comma does not split it into
+		// the layout's columns, so it is no wrong_delimiter; the title is read as the header,
+		// which lacks the columns.
+		missing("title line with a comma", "Export debiteuren, januari\n"),
+		// Nor is a title line without any delimiter.
+		missing("title line without a delimiter", "Export debiteuren januari\n"),
+		{
+			// Excel's ";;;" above a ',' layout's header is not blank for that layout (firstLine
+			// and blankRow agree): it is the header line, and no other delimiter splits it into
+			// columns.
+			name: "semicolons above a comma header", layout: comma, lines: true,
+			input: []byte(";;;\n" + commaFile), outs: []outSpec{{profile: "internal"}},
+			rejects: "line,reference,column,reason\n1,,creditor_ref,missing_column\n1,,debtor_ref,missing_column\n" +
+				"1,,name,missing_column\n1,,principal,missing_column\n",
+			stats:   Stats{Reasons: map[string]int{"missing_column": 4}},
+			fileErr: ReasonMissingColumn,
+		},
+		// A layout whose delimiter is detected skips a line of any delimiters, as the detection
+		// does, and finds ',' in the header below.
+		accepted("semicolons above a detected header", detect, ";;;\n , ;\n"),
+		// The layout's own blank rows, with a no-break space, above the header stay blank.
+		accepted("commas above a comma header", comma, ",,,\n,\u00a0,\n"),
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
