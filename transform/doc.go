@@ -14,7 +14,10 @@
 // break inside a quoted cell is read as one LF, whichever it was. Every physical line of a file is
 // accounted for in [Stats]: the header, a data row (written or rejected), a line that continues
 // the header or a row past a quoted line break, or a blank line that is skipped (empty, or every
-// cell empty or spaces, as Excel writes ";;;" for rows once formatted; above the header too). The lines are counted
+// cell empty or spaces, as Excel writes ";;;" for rows once formatted; above the header too). A
+// blank line holds nothing but white space and the file's delimiter (";;;" is no blank line in a ','
+// layout's file); above the header of a layout without a delimiter, whose delimiter is detected
+// from the first line that is not blank, any of ';', ',', tab and '|'. The lines are counted
 // apart from the CSV reader; a file whose count does not add up (unaccounted_lines), or that has
 // text after its header but yields no row (no_rows), is rejected whole, never delivered as a
 // header-only file.
@@ -116,8 +119,11 @@
 //	invalid_status_code  not a status code (letters, digits, . _ -; at most 32)
 //	duplicate_reference  a creditor_ref already seen earlier in the same claim file
 //	total_row            a spreadsheet's total: an amount, and no other field but empty ones or a word like "Totaal";
-//	                     or a row that fails, has an amount and no claim reference, and whose first cell
-//	                     is a label such as "Totaal bedrag" or "Subtotaal januari": one reason, not one per cell
+//	                     or a row that fails and holds nothing but amounts and a label such as "Totaal bedrag"
+//	                     or "Subtotaal januari" (in the claim reference, a date or code, or a column no field
+//	                     takes): one reason, not one per cell. A row with a debtor's reference, name, address,
+//	                     contact, bank, KvK, btw or birth date is never a total row, and a BSN (possible_bsn,
+//	                     bsn_in_btw_id) is found before a row is read as a total
 //	possible_bsn         a BSN in a free-text cell (see BSN above); a security event
 //
 // File reasons (the whole file is rejected: [Process] returns an error matching [ErrRejected]):
@@ -125,10 +131,12 @@
 //	empty_file           no header line
 //	invalid_header       the header line cannot be read
 //	missing_column       a required field has no column; named by the layout's header(s) for it
-//	wrong_delimiter      the header line is not split by the layout's delimiter: it has another one
-//	                     (named in the explanation) and none of the layout's, or it splits into the
-//	                     layout's columns only at another, or it is one column; one reason, not one
-//	                     missing_column per column
+//	wrong_delimiter      the header line is not split by the layout's delimiter: it lacks a required
+//	                     column at the layout's delimiter, but another delimiter (named in the
+//	                     explanation) splits it into the missing columns, or it has no delimiter at
+//	                     all and its words name them; one reason, not one missing_column per column.
+//	                     A line no other split gives a column (a title line above the header, say)
+//	                     is read as the header: missing_column
 //	duplicate_column     two columns map to the same field
 //	unclosed_quote       a quoted cell runs across lines to the end of the file
 //	record_too_long      a row longer than MaxRecordBytes

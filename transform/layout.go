@@ -195,7 +195,7 @@ var delimiters = [4]byte{';', ',', '\t', '|'}
 // detectDelimiter picks ';', ',', '\t' or '|', whichever occurs most often outside quotes in the
 // header line; ',' when none does.
 func detectDelimiter(br *bufio.Reader) rune {
-	line, _ := firstLine(br)
+	line, _ := firstLine(br, string(delimiters[:]))
 	counts := delimiterCounts(line)
 	best := 1 // ','
 	for i := range delimiters {
@@ -206,35 +206,14 @@ func detectDelimiter(br *bufio.Reader) rune {
 	return rune(delimiters[best])
 }
 
-// otherDelimiter returns the delimiter that occurs most often in a line whose counts are given,
-// if the line has none of want; 0 otherwise.
-func otherDelimiter(counts [4]int, want rune) rune {
-	best := -1
-	for i, d := range delimiters {
-		if rune(d) == want {
-			if counts[i] > 0 {
-				return 0
-			}
-			continue
-		}
-		if counts[i] > 0 && (best < 0 || counts[i] > counts[best]) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return 0
-	}
-	return rune(delimiters[best])
-}
-
-// firstLine peeks at the first line of br (at most readBuffer bytes of it) that holds more than
-// white space and delimiters, and returns it with its 1-based number; nil when there is none
-// within the buffer.
-func firstLine(br *bufio.Reader) ([]byte, int) {
+// firstLine peeks at the first line of br (at most readBuffer bytes of it) that is not blank (see
+// blank: nothing but white space and the runes of delims), and returns it with its 1-based number;
+// nil when there is none within the buffer.
+func firstLine(br *bufio.Reader, delims string) ([]byte, int) {
 	b, _ := br.Peek(readBuffer)
 	for n := 1; len(b) > 0; n++ {
 		line, rest, _ := bytes.Cut(b, []byte{'\n'})
-		if len(bytes.Trim(line, " \t\r;,|")) > 0 {
+		if !blank(string(line), delims) {
 			return line, n
 		}
 		b = rest

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	xtransform "golang.org/x/text/transform"
 )
@@ -112,10 +113,11 @@ type pipeline struct {
 	st   *Stats
 	x    *explainer
 
-	labels   []string // source header labels safe to print
-	colSlot  []int    // source column -> record slot, -1 = dropped
-	slotCol  []int    // record slot -> source column, -1 = absent
-	required []bool   // by slot
+	labels   []string          // source header labels safe to print
+	mapped   map[string]string // lower-case source header -> field, from the layout
+	colSlot  []int             // source column -> record slot, -1 = dropped
+	slotCol  []int             // record slot -> source column, -1 = absent
+	required []bool            // by slot
 	slots    []any
 	empty    []bool // by slot, this row
 	dec      byte
@@ -145,15 +147,20 @@ func (p *pipeline) run(in io.Reader) error {
 	br := bufio.NewReaderSize(xtransform.NewReader(lim, le), readBuffer)
 	cr := csv.NewReader(br)
 	cr.Comma = p.l.Delimiter
+	p.columns()
+	// Lines before the header that hold only white space and delimiters are blank: the layout's
+	// delimiter, or any of delimiters for a layout whose delimiter is found from the header line.
+	before := ""
 	if cr.Comma == 0 {
+		before = string(delimiters[:])
 		cr.Comma = detectDelimiter(br)
-	} else if line, n := firstLine(br); line != nil {
-		// A header line without the layout's delimiter but with another: one reason for the
-		// file, not one for each column the reader cannot find.
-		if found := otherDelimiter(delimiterCounts(line), cr.Comma); found != 0 {
+	} else if line, n := firstLine(br, string(cr.Comma)); line != nil {
+		// A header line split by another delimiter: one reason for the file, not one for each
+		// column the reader cannot find.
+		if found, cells, ok := p.otherSplit(string(line)); ok {
 			// A BSN column stays a security event, whatever the delimiter.
-			for i, h := range strings.Split(string(line), string(found)) {
-				if h = strings.Trim(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF")), `"`); isBSNHeader(h) {
+			for i, h := range cells {
+				if isBSNHeader(h) {
 					return p.reject(n, label(h, i), ReasonBSNColumn)
 				}
 			}
@@ -165,7 +172,7 @@ func (p *pipeline) run(in io.Reader) error {
 	cr.ReuseRecord = true
 
 	header, err := cr.Read()
-	for err == nil && blankRow(header) {
+	for err == nil && blankRow(header, before) {
 		// Blank lines before the header (Excel's ";;;" too) are skipped as blank.
 		header, err = cr.Read()
 	}
@@ -211,7 +218,7 @@ func (p *pipeline) run(in io.Reader) error {
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonBrokenQuoting}})
 				continue
 			}
-			if blankRow(ev.rec) {
+			if blankRow(ev.rec, "") {
 				p.st.Blank++
 				continue
 			}
@@ -256,15 +263,39 @@ func (p *pipeline) finish(last int, le *lineEnds) error {
 	return nil
 }
 
-// blankRow reports whether every cell of rec is empty or white space: a blank line, or a row
-// that Excel writes as ";;;" because its cells were once formatted.
-func blankRow(rec []string) bool {
+// blankRow reports whether every cell of rec is blank (see blank), also of the runes in delims:
+// a blank line, or a row that Excel writes as ";;;" because its cells were once formatted. Split by
+// the file's delimiter, a line of nothing but white space and that delimiter is blank (delims
+// ""); before the header of a file whose delimiter is detected, one of any of delimiters too, as
+// firstLine skips it.
+func blankRow(rec []string, delims string) bool {
 	for _, c := range rec {
-		if strings.TrimSpace(c) != "" {
+		if !blank(c, delims) {
 			return false
 		}
 	}
 	return true
+}
+
+// blank reports whether s holds nothing but white space and runes of delims.
+func blank(s, delims string) bool {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(delims, r) }) == ""
+}
+
+// columns works out, from the layout alone, which field each header names (p.mapped) and which
+// fields are required (p.required).
+func (p *pipeline) columns() {
+	p.mapped = make(map[string]string, len(p.l.Columns))
+	for src, field := range p.l.Columns {
+		p.mapped[strings.ToLower(strings.TrimSpace(src))] = field
+	}
+	p.required = make([]bool, len(p.rd.fields))
+	for i, f := range p.rd.fields {
+		p.required[i] = f.required
+	}
+	for _, f := range p.l.Required {
+		p.required[p.rd.byName[f]] = true
+	}
 }
 
 // mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
@@ -281,10 +312,6 @@ func (p *pipeline) mapHeader(header []string) error {
 			return p.reject(p.headerLine, p.labels[i], ReasonBSNColumn)
 		}
 	}
-	mapped := make(map[string]string, len(p.l.Columns))
-	for src, field := range p.l.Columns {
-		mapped[strings.ToLower(strings.TrimSpace(src))] = field
-	}
 	n := len(p.rd.fields)
 	p.colSlot = make([]int, len(header))
 	p.slotCol = make([]int, n)
@@ -294,7 +321,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		p.colSlot[i] = -1
-		slot, ok := p.slotOf(mapped, h)
+		slot, ok := p.slotOf(h)
 		if !ok {
 			if h != "" {
 				ignored = append(ignored, p.labels[i])
@@ -306,24 +333,10 @@ func (p *pipeline) mapHeader(header []string) error {
 		}
 		p.colSlot[i], p.slotCol[slot] = slot, i
 	}
-	p.required = make([]bool, n)
-	for i, f := range p.rd.fields {
-		p.required[i] = f.required
-	}
-	for _, f := range p.l.Required {
-		p.required[p.rd.byName[f]] = true
-	}
 	var missing []int // slots
 	for i := range p.rd.fields {
 		if p.required[i] && p.slotCol[i] < 0 {
 			missing = append(missing, i)
-		}
-	}
-	if len(missing) > 0 && p.l.Delimiter != 0 {
-		// A header line split by another delimiter, or not split at all, is one reason.
-		if found := p.resplit(header, mapped, missing); found != 0 || len(header) == 1 {
-			nl, en := p.x.wrongDelimiter(found)
-			return p.rejectWith(p.headerLine, "", ReasonWrongDelimiter, nl, en)
 		}
 	}
 	var fe *FileError
@@ -376,9 +389,9 @@ func (p *pipeline) mapHeader(header []string) error {
 }
 
 // slotOf is the record slot of the field a header h maps to: through the layout's columns
-// (mapped: lower-case header -> field), or by its canonical name.
-func (p *pipeline) slotOf(mapped map[string]string, h string) (int, bool) {
-	field, ok := mapped[strings.ToLower(h)]
+// (p.mapped: lower-case header -> field), or by its canonical name.
+func (p *pipeline) slotOf(h string) (int, bool) {
+	field, ok := p.mapped[strings.ToLower(h)]
 	if !ok {
 		field = strings.ToLower(h)
 	}
@@ -386,27 +399,61 @@ func (p *pipeline) slotOf(mapped map[string]string, h string) (int, bool) {
 	return slot, ok
 }
 
-// resplit returns the delimiter, other than the layout's, that splits the header line into
-// more of the missing fields' columns (slots); 0 when none does.
-func (p *pipeline) resplit(header []string, mapped map[string]string, missing []int) rune {
-	raw := strings.Join(header, string(p.l.Delimiter))
-	best, found := 0, rune(0)
+// otherSplit tells whether the header line of a file whose layout names its delimiter is split
+// by another one. Split at the layout's delimiter, the line must lack a required column; found
+// is then the delimiter, other than the layout's, that splits the line into the most of the
+// missing columns, cells what it splits the line into. Excel's "Formatted text (space
+// delimited)", a line without any of delimiters that names a missing column between its spaces,
+// has found 0. ok is false for a line that no other split gives a missing column (a title line
+// above the header, say): it is read as the header, and the columns it lacks are reported as
+// missing_column.
+func (p *pipeline) otherSplit(line string) (found rune, cells []string, ok bool) {
+	have := make([]bool, len(p.rd.fields))
+	for _, h := range splitLine(line, p.l.Delimiter) {
+		if slot, ok := p.slotOf(h); ok {
+			have[slot] = true
+		}
+	}
+	missing := func(cells []string) int {
+		n := 0
+		for _, h := range cells {
+			if slot, ok := p.slotOf(h); ok && p.required[slot] && !have[slot] {
+				n++
+			}
+		}
+		return n
+	}
+	best := 0
 	for _, d := range delimiters {
 		if rune(d) == p.l.Delimiter {
 			continue
 		}
-		n := 0
-		for _, h := range strings.Split(raw, string(d)) {
-			slot, ok := p.slotOf(mapped, strings.TrimSpace(strings.Trim(strings.TrimSpace(h), `"`)))
-			if ok && slices.Contains(missing, slot) {
-				n++
-			}
-		}
-		if n > best {
-			best, found = n, rune(d)
+		if c := splitLine(line, rune(d)); missing(c) > best {
+			best, found, cells = missing(c), rune(d), c
 		}
 	}
-	return found
+	if best > 0 {
+		return found, cells, true
+	}
+	if c := strings.Fields(line); delimiterCounts([]byte(line)) == [4]int{} && missing(c) > 0 {
+		return 0, c, true
+	}
+	return 0, nil, false
+}
+
+// splitLine splits a line at the delimiter d, quotes read as in a CSV file, into its cells
+// without white space or quotes around them.
+func splitLine(line string, d rune) []string {
+	cr := csv.NewReader(strings.NewReader(strings.TrimPrefix(line, "\uFEFF")))
+	cr.Comma, cr.LazyQuotes, cr.FieldsPerRecord = d, true, -1
+	cells, err := cr.Read()
+	if err != nil {
+		cells = strings.Split(line, string(d))
+	}
+	for i, c := range cells {
+		cells[i] = strings.TrimSpace(strings.Trim(strings.TrimSpace(c), `"`))
+	}
+	return cells
 }
 
 // sourceHeaders names a field as the creditor does: the layout's source headers that map to it
@@ -462,15 +509,16 @@ func (p *pipeline) row(line int, rec []string) error {
 			p.errs = append(p.errs, problem{col, reason})
 		}
 	}
+	// The security checks come before a row is read as a total: a BSN always wins.
+	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
+		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
+		return p.reject(line, p.labels[p.slotCol[p.btwID]], ReasonBSNInBTWID)
+	}
 	if bsn {
 		p.st.PossibleBSN++
 	} else if p.totalRow() || (len(p.errs) > 0 && p.labelledTotal(rec)) {
 		p.rejectRow(line, "", []problem{{-1, ReasonTotalRow}})
 		return nil
-	}
-	if legacyBTW && p.birthDate >= 0 && !p.empty[p.birthDate] {
-		// A legacy btw number of a natural person (a row with a birth date) is their BSN.
-		return p.reject(line, p.labels[p.slotCol[p.btwID]], ReasonBSNInBTWID)
 	}
 	ok := func(slot int) bool { return slot >= 0 && !p.empty[slot] && !p.failed(slot) }
 	if ok(p.principal) && *p.slots[p.principal].(*Amount) < 0 {
@@ -561,28 +609,35 @@ func (p *pipeline) totalRow() bool {
 
 // labelledTotal reports whether a row that failed is a spreadsheet's total with a label where a
 // field does not take it (a date column, say) or a longer label ("Totaal bedrag", "Som van
-// Bedrag"): its first cell that is not empty starts with a total word, it has an amount, and its
-// claim reference is empty or such a label too. Such a row gets one total_row, not a reason for each
-// cell.
+// Bedrag"): it has an amount, at least one cell that starts with a total word, and no other cell
+// but empty ones. The label may stand in the claim reference, a field that is no identity (a date,
+// say) or a column no field takes; a row with anything in a field that names or identifies a
+// debtor or a claim (labelFields lists the others) is never a total row. Such a row gets one
+// total_row, not a reason for each cell.
 func (p *pipeline) labelledTotal(rec []string) bool {
-	if p.creditorRef >= 0 && !p.empty[p.creditorRef] && !totalLabel(string(*p.slots[p.creditorRef].(*Ref))) {
-		return false
-	}
-	amount := false
-	for slot, col := range p.slotCol {
-		if col >= 0 && !p.empty[slot] && p.rd.fields[slot].kind == kindAmount {
+	amount, label := false, false
+	for col, slot := range p.colSlot {
+		c := strings.TrimSpace(rec[col])
+		switch {
+		case c == "":
+		case slot >= 0 && p.rd.fields[slot].kind == kindAmount:
 			amount = true
+		case slot >= 0 && !labelFields[p.rd.fields[slot].name]:
+			return false
+		case totalLabel(c):
+			label = true
+		default:
+			return false
 		}
 	}
-	if !amount {
-		return false
-	}
-	for _, c := range rec {
-		if c = strings.TrimSpace(c); c != "" {
-			return totalLabel(c)
-		}
-	}
-	return false
+	return amount && label
+}
+
+// labelFields are the fields other than amounts whose cell may hold a total row's label: the
+// claim reference, dates and codes, none of which identifies a debtor. (Columns no field takes
+// may hold it too.)
+var labelFields = map[string]bool{
+	"creditor_ref": true, "invoice_date": true, "payment_date": true, "status_date": true, "status_code": true,
 }
 
 // totalLabel reports whether s starts with a total word as a word of its own: "Totaal",

@@ -209,3 +209,114 @@ func TestTotalLabel(t *testing.T) {
 		}
 	}
 }
+
+// TestTotalRowRules: a row is read as a spreadsheet's total only when it holds nothing but amounts
+// and a total label; the security checks come first, so a BSN in a row that looks like a total
+// still rejects the whole file.
+func TestTotalRowRules(t *testing.T) {
+	claim := Layout{Name: "claim", Record: "claim", Delimiter: ',', Charset: "utf-8"}
+	header := "name,creditor_ref,debtor_ref,birth_date,btw_id,principal\n"
+	company := "Bedrijf BV,R-1,K-1,,NL820646660B01,1.00\n"
+	out := []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,R-1,K-1\n"}}
+	bsnInBTW := func(name, row string) processCase {
+		return processCase{name: name, layout: claim, input: []byte(header + company + row), outs: out,
+			rejects: "line,reference,column,reason\n3,,btw_id,bsn_in_btw_id\n",
+			stats:   Stats{Rows: 2, Written: 1, Reasons: map[string]int{"bsn_in_btw_id": 1}},
+			fileErr: ReasonBSNInBTWID, bsn: true}
+	}
+	// rows: the company's row, then rows rejected with the given report lines; note: the file has
+	// a first column "note" that no field takes.
+	rows := func(name string, note bool, rest, rejects string, reasons map[string]int) processCase {
+		in := header + company + rest
+		st := Stats{Rows: 1 + strings.Count(rest, "\n"), Written: 1, Rejected: strings.Count(rest, "\n"), Reasons: reasons}
+		if note {
+			in, st.Ignored = "note,"+header+","+company+rest, []string{"note"}
+		}
+		return processCase{name: name, layout: claim, input: []byte(in), outs: out, stats: st,
+			rejects: "line,reference,column,reason\n" + rejects, subjects: []string{"K-1"}}
+	}
+	cases := []processCase{
+		// A legacy btw number with a birth date is a BSN: the whole file is rejected, whether
+		// the name is a person's or a total label's.
+		bsnInBTW("bsn in btw, labelled total name", "Totaal Klussen,,K-2,1970-01-01,NL111222333B01,2.00\n"),
+		bsnInBTW("bsn in btw, person", "Jan Zzp,,K-2,1970-01-01,NL111222333B01,2.00\n"),
+		// A total label in the reference and a birth date that is no date: still a BSN.
+		bsnInBTW("bsn in btw, total reference, invalid birth date", "Totaal,Totaal,,31-02-1970,NL111222333B01,2.00\n"),
+		// A debtor whose name starts with a total word, with an amount that is no amount: its
+		// own reasons, not total_row.
+		rows("debtor named Total", false, "Total Energies BV,R-2,K-2,,,1.2.3\n",
+			"3,R-2,principal,invalid_amount\n", map[string]int{"invalid_amount": 1}),
+		// "Som ..." in the name with an empty reference: a debtor row missing its reference.
+		rows("debtor named Som", false, "Som Installatie,,K-2,,,2.00\n",
+			"3,,creditor_ref,missing_required\n", map[string]int{"missing_required": 1}),
+		// A debtor reference makes a row a debtor's, whatever its label.
+		rows("total label with a debtor reference", false, ",Totaal bedrag,K-2,,,2.00\n",
+			"3,Totaal bedrag,name,missing_required\n", map[string]int{"missing_required": 1}),
+		// A label in a column no field takes, over a debtor's name: not a total either.
+		rows("label in an ignored column", true, "Totaal,Piet Bakker,,,,,2.00\n",
+			"3,,creditor_ref,missing_required\n3,,debtor_ref,missing_required\n", map[string]int{"missing_required": 2}),
+		// Still totals: a longer label in the reference, or in a column no field takes, and amounts.
+		rows("labelled totals", true, ",,Totaal bedrag,,,,3.00\nSom van bedrag,,,,,,3.00\n",
+			"3,,,total_row\n4,,,total_row\n", map[string]int{"total_row": 2}),
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
+
+// TestHeaderLineReasons: wrong_delimiter only for a header line that another delimiter (or, in a
+// line without any, white space) splits into the layout's columns; a line before the header is
+// blank when it holds nothing but white space and the delimiter in use, as firstLine and blankRow
+// agree.
+func TestHeaderLineReasons(t *testing.T) {
+	body := "Factuurnummer;Klantnummer;Naam;Bedrag\nF-1;K-1;Jan Jansen;1,00\n"
+	missing := func(name, title string) processCase {
+		return processCase{name: name, layout: debiteuren, lines: true, explained: true,
+			input: []byte(title + body), outs: []outSpec{{profile: "internal"}},
+			rejects: explainHeader +
+				`1,,Factuurnummer,missing_column,"verwacht een kolom met de kop ""Factuurnummer""","expected a column headed ""Factuurnummer"""` + "\n" +
+				`1,,Klantnummer,missing_column,"verwacht een kolom met de kop ""Klantnummer""","expected a column headed ""Klantnummer"""` + "\n" +
+				`1,,Naam,missing_column,"verwacht een kolom met de kop ""Naam""","expected a column headed ""Naam"""` + "\n" +
+				`1,,Bedrag,missing_column,"verwacht een kolom met de kop ""Bedrag"" of ""Openstaand""","expected a column headed ""Bedrag"" or ""Openstaand"""` + "\n",
+			stats:   Stats{Reasons: map[string]int{"missing_column": 4}},
+			fileErr: ReasonMissingColumn}
+	}
+	comma := Layout{Name: "comma", Record: "claim", Delimiter: ',', Charset: "utf-8"}
+	detect := comma
+	detect.Delimiter = 0
+	commaFile := "creditor_ref,debtor_ref,name,principal\nF-1,K-1,Jan Jansen,1.00\n"
+	// accepted: two blank lines above the header, then the header and one row.
+	accepted := func(name string, l Layout, blank string) processCase {
+		return processCase{name: name, layout: l, lines: true, input: []byte(blank + commaFile),
+			outs:    []outSpec{{profile: "creditor-payment", want: "case_ref,creditor_ref,debtor_ref\n,F-1,K-1\n"}},
+			rejects: "line,reference,column,reason\n", stats: Stats{Lines: 4, Rows: 1, Written: 1, Blank: 2},
+			subjects: []string{"K-1"}}
+	}
+	cases := []processCase{
+		// A title line above the header, with a comma in it: the comma does not split it into
+		// the layout's columns, so it is no wrong_delimiter; the title is read as the header,
+		// which lacks the columns.
+		missing("title line with a comma", "Export debiteuren, januari\n"),
+		// Nor is a title line without any delimiter.
+		missing("title line without a delimiter", "Export debiteuren januari\n"),
+		{
+			// Excel's ";;;" above a ',' layout's header is not blank for that layout (firstLine
+			// and blankRow agree): it is the header line, and no other delimiter splits it into
+			// columns.
+			name: "semicolons above a comma header", layout: comma, lines: true,
+			input: []byte(";;;\n" + commaFile), outs: []outSpec{{profile: "internal"}},
+			rejects: "line,reference,column,reason\n1,,creditor_ref,missing_column\n1,,debtor_ref,missing_column\n" +
+				"1,,name,missing_column\n1,,principal,missing_column\n",
+			stats:   Stats{Reasons: map[string]int{"missing_column": 4}},
+			fileErr: ReasonMissingColumn,
+		},
+		// A layout whose delimiter is detected skips a line of any delimiters, as the detection
+		// does, and finds ',' in the header below.
+		accepted("semicolons above a detected header", detect, ";;;\n , ;\n"),
+		// The layout's own blank rows, with a no-break space, above the header stay blank.
+		accepted("commas above a comma header", comma, ",,,\n,\u00a0,\n"),
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, tc) })
+	}
+}
