@@ -331,7 +331,9 @@ func TestDaemonAlertOnce(t *testing.T) {
 	if e := p.trigger("payments-out", 2); e["outcome"] != "ok" || e["delivered"] != 1.0 {
 		t.Fatalf("run with the peer back: %v", e)
 	}
-	rec := p.events("job recovered")
+	// The event is logged before the run is counted, but the log reaches
+	// the test through a pipe: wait for it rather than read it at once.
+	rec := p.waitEvents(1, "job recovered", nil)
 	if len(rec) != 1 || rec[0]["failed_runs"] != 4.0 {
 		t.Fatalf("recovery events = %v", rec)
 	}
