@@ -343,3 +343,27 @@ func isHex(s string) bool {
 	}
 	return true
 }
+
+// RejectTotals counts, over every file in the ledger, what the transform
+// read and left out.
+type RejectTotals struct {
+	Files         int // files on record
+	Rows          int // rows read
+	WholeFiles    int // files rejected whole (state rejected)
+	RejectedRows  int // rows rejected from the files not rejected whole
+	RejectedFiles int // files not rejected whole with a row rejected
+}
+
+// Rejects returns the ledger's RejectTotals in one query.
+func (l *Ledger) Rejects() (RejectTotals, error) {
+	var t RejectTotals
+	err := l.db.QueryRow(`SELECT count(*), coalesce(sum(rows), 0),
+		coalesce(sum(state = 'rejected'), 0),
+		coalesce(sum(CASE WHEN state <> 'rejected' THEN rejected ELSE 0 END), 0),
+		coalesce(sum(state <> 'rejected' AND rejected > 0), 0)
+		FROM files`).Scan(&t.Files, &t.Rows, &t.WholeFiles, &t.RejectedRows, &t.RejectedFiles)
+	if err != nil {
+		return RejectTotals{}, fmt.Errorf("ledger: count rejects: %w", err)
+	}
+	return t, nil
+}

@@ -1091,3 +1091,35 @@ func TestLastSuccess(t *testing.T) {
 		t.Fatal("another job's success counted")
 	}
 }
+
+// Rejects counts files, rows read, files rejected whole and the rows
+// rejected from the others, over every job.
+func TestRejects(t *testing.T) {
+	l, _ := openTemp(t)
+	if got, err := l.Rejects(); err != nil || got != (RejectTotals{}) {
+		t.Fatalf("empty ledger: %+v, %v", got, err)
+	}
+	clean := stage(t, l, newFile("clean.csv"))
+	some := stage(t, l, newFile("some.csv"))
+	whole := stage(t, l, newFile("whole.csv"))
+	other := newFile("other.csv")
+	other.Job = "b"
+	more := stage(t, l, other)
+	addFile(t, l, newFile("seen.csv")) // listed only: no rows yet
+	for id, c := range map[int64][2]int{clean: {10, 0}, some: {7, 2}, whole: {4, 1}, more: {5, 5}} {
+		if err := l.SetCounts(id, c[0], c[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SetState(whole, StateRejected); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Rejects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RejectTotals{Files: 5, Rows: 26, WholeFiles: 1, RejectedRows: 7, RejectedFiles: 2}
+	if got != want {
+		t.Errorf("Rejects = %+v, want %+v", got, want)
+	}
+}
