@@ -67,6 +67,10 @@ type HTTP struct {
 	// Listen is the address of /healthz, /readyz and /metrics.
 	// Default 127.0.0.1:9464; an explicit "" turns it off.
 	Listen *string `yaml:"listen"`
+	// Hosts are the host names, beside IP addresses, localhost and the
+	// host of Listen, by which a browser or client may ask for the status
+	// page, /files and POST /jobs/NAME/run (a DNS rebinding guard).
+	Hosts []string `yaml:"hosts"`
 }
 
 // Runs is how the daemon runs jobs: how many at once, how a transient
