@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exchanged/exchanged/config"
 )
 
 // The daemon's ops endpoint answers the status page, /files and the run
@@ -67,5 +69,24 @@ func TestDaemonOpsHosts(t *testing.T) {
 	}
 	if n := len(p.events("run started")); n != 0 {
 		t.Errorf("%d run(s) started by refused requests:\n%s", n, p.log())
+	}
+}
+
+// http.hosts is read at start, as http.listen: a reload that changes it is
+// refused by name. The endpoint answers its names and the host of
+// http.listen.
+func TestOpsHostsRestartOnly(t *testing.T) {
+	old := &config.Config{HTTP: config.HTTP{Hosts: []string{"a.internal"}}}
+	changed := &config.Config{HTTP: config.HTTP{Hosts: []string{"a.internal", "b.internal"}}}
+	if err := restartOnly(old, changed); err == nil || !strings.Contains(err.Error(), "http.hosts: changed") {
+		t.Errorf("reload changing http.hosts: %v", err)
+	}
+	if err := restartOnly(old, old); err != nil {
+		t.Errorf("reload keeping http.hosts: %v", err)
+	}
+	listen := "exchanged01.internal:9464"
+	got := opsHosts(&config.Config{HTTP: config.HTTP{Listen: &listen, Hosts: []string{"a.internal"}}})
+	if strings.Join(got, ",") != "a.internal,exchanged01.internal" {
+		t.Errorf("opsHosts = %q", got)
 	}
 }
