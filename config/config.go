@@ -68,6 +68,10 @@ type HTTP struct {
 	// Listen is the address of /healthz, /readyz and /metrics.
 	// Default 127.0.0.1:9464; an explicit "" turns it off.
 	Listen *string `yaml:"listen"`
+	// Hosts are the host names, beside IP addresses, localhost and the
+	// host of Listen, by which a browser or client may ask for the status
+	// page, /files and POST /jobs/NAME/run (a DNS rebinding guard).
+	Hosts []string `yaml:"hosts"`
 }
 
 // Staging is how files are kept at rest between pull and delivery: sealed

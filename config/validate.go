@@ -74,6 +74,11 @@ func (c *Config) Validate() error {
 			p.add("http.listen", "port must be a number in 1..65535")
 		}
 	}
+	for i, h := range c.HTTP.Hosts {
+		if msg := checkHostName(h); msg != "" {
+			p.add(fmt.Sprintf("http.hosts[%d]", i), "%s", msg)
+		}
+	}
 	c.Runs.validate(&p)
 	c.Retention.validate(&p)
 	for _, name := range sortedKeys(c.Partners) {
@@ -557,4 +562,29 @@ func (p *problems) format(at string, f *Format) {
 			written[h] = field
 		}
 	}
+}
+
+// checkHostName returns why h is not a DNS host name as http.hosts takes
+// it (letters, digits and hyphens in dot-separated labels of at most 63,
+// at most 253 in all, no port), or "" if it is one.
+func checkHostName(h string) string {
+	switch {
+	case h == "":
+		return "must not be empty"
+	case net.ParseIP(h) != nil:
+		return "an IP address is always allowed; list host names only"
+	case strings.Contains(h, ":"):
+		return "a host name without a port"
+	case len(h) > 253:
+		return "at most 253 characters"
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			strings.ContainsFunc(label, func(r rune) bool {
+				return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-')
+			}) {
+			return fmt.Sprintf("%q is not a host name: dot-separated labels of 1-63 letters, digits or -", h)
+		}
+	}
+	return ""
 }

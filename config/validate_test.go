@@ -53,6 +53,12 @@ func TestValidateRules(t *testing.T) {
 		{"max_backoff short", func(c *C) { c.Runs.Retry.MaxBackoff = *dur("1s") }, "runs.retry.max_backoff: must be at least runs.retry.backoff"},
 		{"listen no port", func(c *C) { c.HTTP.Listen = str("localhost") }, "http.listen: must be host:port"},
 		{"listen bad port", func(c *C) { c.HTTP.Listen = str("127.0.0.1:http") }, "http.listen: port must be a number"},
+		{"hosts empty", func(c *C) { c.HTTP.Hosts = []string{"ok.internal", ""} }, "http.hosts[1]: must not be empty"},
+		{"hosts ip", func(c *C) { c.HTTP.Hosts = []string{"10.0.0.1"} }, "http.hosts[0]: an IP address is always allowed"},
+		{"hosts port", func(c *C) { c.HTTP.Hosts = []string{"a.internal:9464"} }, "http.hosts[0]: a host name without a port"},
+		{"hosts wildcard", func(c *C) { c.HTTP.Hosts = []string{"*.internal"} }, `http.hosts[0]: "*.internal" is not a host name`},
+		{"hosts empty label", func(c *C) { c.HTTP.Hosts = []string{"a..internal"} }, `http.hosts[0]: "a..internal" is not a host name`},
+		{"hosts hyphen", func(c *C) { c.HTTP.Hosts = []string{"-a.internal"} }, `http.hosts[0]: "-a.internal" is not a host name`},
 
 		// Partners.
 		{"partner name", func(c *C) { c.Partners["a.b"] = c.Partners["other"] }, "partners.a.b: name must be"},

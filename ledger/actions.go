@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -60,25 +61,9 @@ func (l *Ledger) Stuck(job, state string) ([]File, error) {
 	default:
 		return nil, fmt.Errorf("ledger: stuck files: state %q: want pending or failed", state)
 	}
-	rows, err := l.db.Query(`SELECT `+fileColumns+` FROM files
+	return l.queryFiles(context.Background(), "stuck files", `SELECT `+fileColumns+` FROM files
 		WHERE state NOT IN ('done', 'rejected') AND (? = '' OR job = ?)`+cond+`
 		ORDER BY seen_at, id`, job, job)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: stuck files: %w", err)
-	}
-	defer rows.Close()
-	var out []File
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: stuck files: %w", err)
-		}
-		out = append(out, *f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: stuck files: %w", err)
-	}
-	return out, nil
 }
 
 // CheckReason refuses a reason that is empty, longer than MaxReasonLen

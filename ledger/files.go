@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -271,22 +272,44 @@ func (l *Ledger) DeleteFile(id int64) error {
 // Pending returns the files of job that are neither done nor rejected,
 // the longest-seen first.
 func (l *Ledger) Pending(job string) ([]File, error) {
-	rows, err := l.db.Query(`SELECT `+fileColumns+` FROM files
+	return l.queryFiles(context.Background(), "pending files of "+job, `SELECT `+fileColumns+` FROM files
 		WHERE job = ? AND state NOT IN ('done', 'rejected') ORDER BY seen_at, id`, job)
+}
+
+// PendingPage returns, as Pending, at most limit of job's pending files
+// (limit <= 0: none), and how many job has in all, within ctx.
+func (l *Ledger) PendingPage(ctx context.Context, job string, limit int) ([]File, int, error) {
+	files, err := l.queryFiles(ctx, "pending files of "+job, `SELECT `+fileColumns+` FROM files
+		WHERE job = ? AND state NOT IN ('done', 'rejected') ORDER BY seen_at, id LIMIT ?`, job, max(limit, 0))
 	if err != nil {
-		return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+		return nil, 0, err
+	}
+	var total int
+	if err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM files
+		WHERE job = ? AND state NOT IN ('done', 'rejected')`, job).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("ledger: count pending files of %s: %w", job, err)
+	}
+	return files, max(total, len(files)), nil
+}
+
+// queryFiles returns the files query selects (fileColumns), within ctx;
+// an error names what.
+func (l *Ledger) queryFiles(ctx context.Context, what, query string, args ...any) ([]File, error) {
+	rows, err := l.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []File
 	for rows.Next() {
 		f, err := scanFile(rows)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+			return nil, fmt.Errorf("ledger: %s: %w", what, err)
 		}
 		out = append(out, *f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: pending files of %s: %w", job, err)
+		return nil, fmt.Errorf("ledger: %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -342,4 +365,28 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// RejectTotals counts, over every file in the ledger, what the transform
+// read and left out.
+type RejectTotals struct {
+	Files         int // files on record
+	Rows          int // rows read
+	WholeFiles    int // files rejected whole (state rejected)
+	RejectedRows  int // rows rejected from the files not rejected whole
+	RejectedFiles int // files not rejected whole with a row rejected
+}
+
+// Rejects returns the ledger's RejectTotals in one query.
+func (l *Ledger) Rejects() (RejectTotals, error) {
+	var t RejectTotals
+	err := l.db.QueryRow(`SELECT count(*), coalesce(sum(rows), 0),
+		coalesce(sum(state = 'rejected'), 0),
+		coalesce(sum(CASE WHEN state <> 'rejected' THEN rejected ELSE 0 END), 0),
+		coalesce(sum(state <> 'rejected' AND rejected > 0), 0)
+		FROM files`).Scan(&t.Files, &t.Rows, &t.WholeFiles, &t.RejectedRows, &t.RejectedFiles)
+	if err != nil {
+		return RejectTotals{}, fmt.Errorf("ledger: count rejects: %w", err)
+	}
+	return t, nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -1089,5 +1090,86 @@ func TestLastSuccess(t *testing.T) {
 	}
 	if _, ok, _ := l.LastSuccess("other"); ok {
 		t.Fatal("another job's success counted")
+	}
+}
+
+// Rejects counts files, rows read, files rejected whole and the rows
+// rejected from the others, over every job.
+func TestRejects(t *testing.T) {
+	l, _ := openTemp(t)
+	if got, err := l.Rejects(); err != nil || got != (RejectTotals{}) {
+		t.Fatalf("empty ledger: %+v, %v", got, err)
+	}
+	clean := stage(t, l, newFile("clean.csv"))
+	some := stage(t, l, newFile("some.csv"))
+	whole := stage(t, l, newFile("whole.csv"))
+	other := newFile("other.csv")
+	other.Job = "b"
+	more := stage(t, l, other)
+	addFile(t, l, newFile("seen.csv")) // listed only: no rows yet
+	for id, c := range map[int64][2]int{clean: {10, 0}, some: {7, 2}, whole: {4, 1}, more: {5, 5}} {
+		if err := l.SetCounts(id, c[0], c[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SetState(whole, StateRejected); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Rejects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RejectTotals{Files: 5, Rows: 26, WholeFiles: 1, RejectedRows: 7, RejectedFiles: 2}
+	if got != want {
+		t.Errorf("Rejects = %+v, want %+v", got, want)
+	}
+}
+
+// PendingPage returns the first limit pending files of a job, the
+// longest-seen first, and counts them all; a done or rejected file and
+// another job's are not counted, and a cancelled context stops it.
+func TestPendingPage(t *testing.T) {
+	l, _ := openTemp(t)
+	base := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	var want []int64
+	for i := range 130 {
+		f := newFile(fmt.Sprintf("claims_%03d.csv", i))
+		f.SeenAt = base.Add(time.Duration(130-i) * time.Minute) // the last added is the oldest
+		want = append([]int64{addFile(t, l, f)}, want...)
+	}
+	done, rejected := want[0], want[1]
+	l.MarkStaged(done, hash("d"), 1234)
+	l.SetState(done, StateDone)
+	l.SetState(rejected, StateRejected)
+	want = want[2:]
+	other := newFile("other.csv")
+	other.Job = "b"
+	addFile(t, l, other)
+
+	got, total, err := l.PendingPage(context.Background(), "acme-claims-in", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 128 || len(got) != 100 {
+		t.Fatalf("PendingPage = %d file(s) of %d, want 100 of 128", len(got), total)
+	}
+	for i, f := range got {
+		if f.ID != want[i] {
+			t.Fatalf("file %d: id %d, want %d (longest-seen first)", i, f.ID, want[i])
+		}
+	}
+	if got, total, _ := l.PendingPage(context.Background(), "b", 100); len(got) != 1 || total != 1 {
+		t.Errorf("job b: %d of %d", len(got), total)
+	}
+	if got, total, _ := l.PendingPage(context.Background(), "acme-claims-in", 0); len(got) != 0 || total != 128 {
+		t.Errorf("limit 0: %d of %d", len(got), total)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := l.PendingPage(ctx, "acme-claims-in", 100); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+	if _, err := l.RunsContext(ctx, "acme-claims-in", 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("RunsContext cancelled: %v", err)
 	}
 }

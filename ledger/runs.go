@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"time"
@@ -53,10 +54,15 @@ func (l *Ledger) FinishRun(id int64, outcome string, files int, errMsg string, a
 // Runs returns the last limit runs of job, newest first; job "" means
 // every job, and limit <= 0 means no limit.
 func (l *Ledger) Runs(job string, limit int) ([]Run, error) {
+	return l.RunsContext(context.Background(), job, limit)
+}
+
+// RunsContext is Runs within ctx.
+func (l *Ledger) RunsContext(ctx context.Context, job string, limit int) ([]Run, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := l.db.Query(`SELECT id, job, started_at, finished_at, outcome, files, error
+	rows, err := l.db.QueryContext(ctx, `SELECT id, job, started_at, finished_at, outcome, files, error
 		FROM runs WHERE ? = '' OR job = ? ORDER BY started_at DESC, id DESC LIMIT ?`, job, job, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: runs of %s: %w", job, err)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -83,6 +85,7 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 		h := &ops.Handler{Metrics: d.metrics, Ready: d.ready, Trigger: d.sched.Trigger, Log: a.log.Named("http")}
 		h.Status = d.status
 		h.Files = daemonFiles{d}
+		h.Hosts = opsHosts(cfg)
 		if d.srv, err = ops.Listen(addr, h, a.log); err != nil {
 			return nil, err
 		}
@@ -389,6 +392,7 @@ func restartOnly(old, new *config.Config) error {
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)
 	diff("http.listen", listenAddr(old), listenAddr(new))
+	diff("http.hosts", strings.Join(old.HTTP.Hosts, ", "), strings.Join(new.HTTP.Hosts, ", "))
 	for _, k := range restartOnlyRuns(old, new) {
 		errs = append(errs, k)
 	}
@@ -404,6 +408,17 @@ func listenAddr(cfg *config.Config) string {
 		return config.DefaultListen
 	}
 	return *cfg.HTTP.Listen
+}
+
+// opsHosts are the host names the ops endpoint answers to beside IP
+// addresses and localhost: http.hosts, and the host of http.listen when
+// it is a name (exchanged files asks the endpoint by it).
+func opsHosts(cfg *config.Config) []string {
+	hosts := slices.Clone(cfg.HTTP.Hosts)
+	if host, _, err := net.SplitHostPort(listenAddr(cfg)); err == nil && host != "" {
+		hosts = append(hosts, host)
+	}
+	return hosts
 }
 
 // When the daemon purges the ledger: purgeDelay after it starts, then

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/exchanged/exchanged/exchange"
 	"github.com/exchanged/exchanged/internal/demo"
-	"github.com/exchanged/exchanged/ledger"
 )
 
 // DemoCommand runs the self-contained tour: sample partners on loopback
@@ -117,28 +115,12 @@ const demoReportLines = 6
 // is synthetic; a real reject report names lines, references, columns and
 // reasons, never a cell's value.
 func (c *DemoCommand) rejected(a *app, env *demo.Env) error {
-	var files, whole, rows, rejected, inFiles int
-	// The demo's ledger is new: its files are numbered from 1.
-	for id := int64(1); id <= 1000; id++ {
-		f, err := a.ledger.File(id)
-		if errors.Is(err, ledger.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		files++
-		rows += f.Rows
-		switch {
-		case f.State == ledger.StateRejected:
-			whole++
-		case f.Rejected > 0:
-			rejected += f.Rejected
-			inFiles++
-		}
+	t, err := a.ledger.Rejects()
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(c.stdout, "rejected: %d file(s) whole, %d row(s) in %d other file(s) (of %d file(s), %d row(s) read)\n",
-		whole, rejected, inFiles, files, rows)
+		t.WholeFiles, t.RejectedRows, t.RejectedFiles, t.Files, t.Rows)
 	job := env.Config.Jobs[demo.Jobs[0]]
 	if job == nil || job.Rejects == nil {
 		return nil

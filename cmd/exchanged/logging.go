@@ -45,9 +45,15 @@ func (e journaldEncoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) 
 		return nil, err
 	}
 	defer line.Free()
-	prefix := "<" + strconv.Itoa(journaldPriority(ent.Level)) + ">"
 	out := journaldPool.Get()
-	b := line.Bytes()
+	appendPrefixed(out, ent.Level, line.Bytes())
+	return out, nil
+}
+
+// appendPrefixed appends b to out with the journald priority of level
+// before each of its lines.
+func appendPrefixed(out *buffer.Buffer, level zapcore.Level, b []byte) {
+	prefix := "<" + strconv.Itoa(journaldPriority(level)) + ">"
 	for len(b) > 0 {
 		n := len(b)
 		if i := slices.Index(b, '\n'); i >= 0 {
@@ -57,12 +63,12 @@ func (e journaldEncoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) 
 		_, _ = out.Write(b[:n])
 		b = b[n:]
 	}
-	return out, nil
 }
 
 // journaldPriority maps a zap level to its syslog priority (sd-daemon(3):
 // SD_ERR is 3, SD_WARNING 4, SD_INFO 6, SD_DEBUG 7; SD_CRIT 2 for the
-// levels that panic or exit).
+// levels that panic or exit). DPanic is an error: it panics only in
+// development, and the daemon's loggers are production ones.
 func journaldPriority(l zapcore.Level) int {
 	switch {
 	case l <= zapcore.DebugLevel:
@@ -71,9 +77,9 @@ func journaldPriority(l zapcore.Level) int {
 		return 6
 	case l == zapcore.WarnLevel:
 		return 4
-	case l == zapcore.ErrorLevel:
+	case l == zapcore.ErrorLevel, l == zapcore.DPanicLevel:
 		return 3
-	default: // dpanic, panic, fatal
+	default: // panic, fatal
 		return 2
 	}
 }

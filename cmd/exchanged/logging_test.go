@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,7 +271,7 @@ func TestJournaldEncoder(t *testing.T) {
 		t.Errorf("warn and debug lines: %q", lines[len(lines)-2:])
 	}
 	for l, want := range map[zapcore.Level]int{zapcore.DebugLevel: 7, zapcore.InfoLevel: 6, zapcore.WarnLevel: 4,
-		zapcore.ErrorLevel: 3, zapcore.DPanicLevel: 2, zapcore.PanicLevel: 2, zapcore.FatalLevel: 2} {
+		zapcore.ErrorLevel: 3, zapcore.DPanicLevel: 3, zapcore.PanicLevel: 2, zapcore.FatalLevel: 2} {
 		if got := journaldPriority(l); got != want {
 			t.Errorf("priority of %s = %d, want %d", l, got, want)
 		}
@@ -283,5 +285,38 @@ func TestHelpExitsZero(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.stdout, "usage: exchanged") || r.stderr != "" {
 			t.Errorf("exchanged %s: %+v", arg, r)
 		}
+	}
+}
+
+// printErr on journald's stream puts <3> before every line of the error,
+// as a config's problems come one a line; elsewhere it adds none.
+func TestPrintErrPrefixesEveryLine(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", uint64(st.Dev), uint64(st.Ino)))
+	e := errors.Join(errors.New("config: jobs.a.schedule: bad"), errors.New("jobs.b.source.partner: no partner \"x\""),
+		errors.New("http.listen: bad"))
+	printErr(f, e)
+	printErr(io.Discard, e) // not a file: no prefix, and no panic
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<3>exchanged: config: jobs.a.schedule: bad\n<3>jobs.b.source.partner: no partner \"x\"\n<3>http.listen: bad\n"
+	if string(b) != want {
+		t.Errorf("on the journal stream:\n%s\nwant:\n%s", b, want)
+	}
+	var plain strings.Builder
+	printErr(&plain, e)
+	if got := plain.String(); got != strings.ReplaceAll(want, "<3>", "") {
+		t.Errorf("elsewhere: %q", got)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"go.uber.org/zap/zapcore"
@@ -115,13 +114,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // printErr writes the error a command ended with, at journald's error
 // priority ("<3>") where stderr is the journal's stream, so that
-// `journalctl -p err` shows why a service failed to start.
+// `journalctl -p err` shows why a service failed to start. Each line gets
+// the prefix: a config's problems are one a line, and a line without one
+// is a journal entry at the default priority.
 func printErr(stderr io.Writer, err error) {
-	prefix := ""
-	if isJournalStream(stderr) {
-		prefix = "<" + strconv.Itoa(journaldPriority(zapcore.ErrorLevel)) + ">"
+	msg := fmt.Sprintln("exchanged:", err)
+	if !isJournalStream(stderr) {
+		fmt.Fprint(stderr, msg)
+		return
 	}
-	fmt.Fprintln(stderr, prefix+"exchanged:", err)
+	out := journaldPool.Get()
+	defer out.Free()
+	appendPrefixed(out, zapcore.ErrorLevel, []byte(msg))
+	_, _ = stderr.Write(out.Bytes())
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -12,7 +12,8 @@ import (
 
 // status returns what the ops endpoint's status page shows: each job of the config in
 // force with its schedule, its next and last run from the scheduler and the ledger, and
-// its pending files from the ledger.
+// its pending files from the ledger (the first ops.PendingListed, and their count), all
+// within ctx.
 // A job with an expect: shows whether its file is overdue (the due time it missed) or,
 // if not, when the next one is due.
 func (d *daemon) status(ctx context.Context) (ops.Status, error) {
@@ -32,7 +33,7 @@ func (d *daemon) status(ctx context.Context) (ops.Status, error) {
 				js.Due = due.Next(st.Now)
 			}
 		}
-		runs, err := d.ledger.Runs(name, 1)
+		runs, err := d.ledger.RunsContext(ctx, name, 1)
 		if err != nil {
 			return ops.Status{}, err
 		}
@@ -44,10 +45,11 @@ func (d *daemon) status(ctx context.Context) (ops.Status, error) {
 			js.LastRun = ops.RunStatus{Started: r.StartedAt, Finished: r.FinishedAt, Outcome: r.Outcome,
 				Files: r.Files, Error: r.Error}
 		}
-		files, err := d.ledger.Pending(name)
+		files, total, err := d.ledger.PendingPage(ctx, name, ops.PendingListed)
 		if err != nil {
 			return ops.Status{}, err
 		}
+		js.PendingTotal = total
 		for _, f := range files {
 			js.Pending = append(js.Pending, fileStatus(f))
 		}

@@ -45,7 +45,7 @@ const maxFileRequest = 8 << 10
 // cannot send without the preflight this endpoint never answers: a
 // browser on the host cannot be made to abandon a file.
 func (h *Handler) fileRoutes(mux *http.ServeMux, log *zap.Logger) {
-	mux.HandleFunc("GET /files", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /files", h.guard(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		v, err := h.Files.List(q.Get("job"), q.Get("state"))
 		if err != nil {
@@ -53,7 +53,7 @@ func (h *Handler) fileRoutes(mux *http.ServeMux, log *zap.Logger) {
 			return
 		}
 		writeJSON(w, v)
-	})
+	}))
 	act := func(action string, fn func(int64, FileRequest) (any, error)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			code, msg := http.StatusOK, ""
@@ -92,8 +92,8 @@ func (h *Handler) fileRoutes(mux *http.ServeMux, log *zap.Logger) {
 			writeJSON(w, v)
 		}
 	}
-	mux.HandleFunc("POST /files/{id}/retry", act("retry", h.Files.Retry))
-	mux.HandleFunc("POST /files/{id}/abandon", act("abandon", h.Files.Abandon))
+	mux.HandleFunc("POST /files/{id}/retry", h.guard(act("retry", h.Files.Retry)))
+	mux.HandleFunc("POST /files/{id}/abandon", h.guard(act("abandon", h.Files.Abandon)))
 }
 
 func fileStatus(err error) int {

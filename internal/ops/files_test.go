@@ -57,7 +57,7 @@ func TestFileRoutes(t *testing.T) {
 	} {
 		f := &fakeFiles{err: c.err}
 		mux := (&Handler{Files: f}).ServeMux()
-		r := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		r := httptest.NewRequest(c.method, "http://127.0.0.1:9464"+c.path, strings.NewReader(c.body))
 		r.RemoteAddr = c.remote
 		if c.ctype != "" {
 			r.Header.Set("Content-Type", c.ctype)

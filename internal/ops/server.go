@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +32,11 @@ import (
 //
 // Ready, Trigger and Status may be nil: not ready, and 503. Files may be
 // nil: no /files routes.
+//
+// Against DNS rebinding, every route but /healthz, /readyz and /metrics
+// answers 421 unless the request's Host is an IP address, localhost or
+// one of Hosts (see hostAllowed); POST /jobs/NAME/run also refuses
+// another origin and a web form's body (see runAllowed).
 type Handler struct {
 	Metrics *Metrics
 	Ready   func() error
@@ -36,6 +44,10 @@ type Handler struct {
 	Status  func(ctx context.Context) (Status, error)
 	Files   FileOps
 	Log     *zap.Logger
+	// Hosts are the host names, beside IP addresses and localhost, that
+	// the guarded routes answer to (http.hosts and the host of
+	// http.listen); compared without case.
+	Hosts []string
 }
 
 // ServeMux returns the routes above.
@@ -63,8 +75,13 @@ func (h *Handler) ServeMux() *http.ServeMux {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(h.Metrics.reg, promhttp.HandlerOpts{
 			Registry: h.Metrics.reg, ErrorLog: zap.NewStdLog(log)}))
 	}
-	mux.HandleFunc("POST /jobs/{name}/run", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /jobs/{name}/run", h.guard(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
+		if code, msg := runAllowed(r); code != 0 {
+			log.Info("run refused", zap.String("job", name), zap.String("remote", r.RemoteAddr), zap.Int("status", code))
+			text(w, code, msg)
+			return
+		}
 		err := schedule.ErrStopped
 		if h.Trigger != nil {
 			err = h.Trigger(name)
@@ -88,13 +105,64 @@ func (h *Handler) ServeMux() *http.ServeMux {
 			return
 		}
 		text(w, code, "started")
-	})
-	mux.HandleFunc("GET /{$}", h.serveStatus(log))
-	mux.HandleFunc("GET /status", h.serveStatus(log))
+	}))
+	mux.HandleFunc("GET /{$}", h.guard(h.serveStatus(log)))
+	mux.HandleFunc("GET /status", h.guard(h.serveStatus(log)))
 	if h.Files != nil {
 		h.fileRoutes(mux, log)
 	}
 	return mux
+}
+
+// guard answers 421 Misdirected Request to a request whose Host h does not
+// answer to, and passes the others to next. A page of another site whose
+// DNS name an attacker points at this endpoint (DNS rebinding) is asked
+// for by that name, so it gets neither the status page nor /files.
+func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.hostAllowed(r.Host) {
+			text(w, http.StatusMisdirectedRequest, "this endpoint answers to its IP addresses, localhost and the names in http.hosts only")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// hostAllowed reports whether host (a Host header, with or without a
+// port) is an IP address, localhost or one of h.Hosts.
+func (h *Handler) hostAllowed(host string) bool {
+	name := host
+	if hn, _, err := net.SplitHostPort(host); err == nil {
+		name = hn
+	} else {
+		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	}
+	name = strings.TrimSuffix(name, ".")
+	if name == "" {
+		return false
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return true
+	}
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	return slices.ContainsFunc(h.Hosts, func(n string) bool { return strings.EqualFold(n, name) })
+}
+
+// runAllowed returns 0 if r may start a run, else the status and why not:
+// 403 when it carries an Origin other than the endpoint's own (a page of
+// another site), 415 when it has a body of a type other than
+// application/json (a web form can post without an Origin in older
+// browsers; curl -X POST sends no Content-Type).
+func runAllowed(r *http.Request) (int, string) {
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, "http://"+r.Host) && !strings.EqualFold(o, "https://"+r.Host) {
+		return http.StatusForbidden, "a run is not started from another origin"
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		return http.StatusUnsupportedMediaType, "send no body, or application/json"
+	}
+	return 0, ""
 }
 
 func text(w http.ResponseWriter, code int, msg string) {

@@ -36,6 +36,9 @@ type JobStatus struct {
 	Due     time.Time
 	Overdue bool
 	Pending []FileStatus // files neither done nor rejected, the longest-seen first
+	// PendingTotal is how many such files the job has in all, when Pending
+	// holds the first PendingListed only; 0: len(Pending).
+	PendingTotal int
 }
 
 // RunStatus is a job's last run.
@@ -62,6 +65,10 @@ const statusRefresh = 30
 
 // maxListed is how many pending files of one job the page lists; it counts the rest.
 const maxListed = 100
+
+// PendingListed is how many pending files of a job the page lists: a
+// Status needs no more in JobStatus.Pending (see PendingTotal).
+const PendingListed = maxListed
 
 var (
 	//go:embed status.html
@@ -156,7 +163,7 @@ func newStatusView(st Status) statusView {
 		Refresh: statusRefresh, CSS: template.CSS(statusCSS)}
 	for _, j := range st.Jobs {
 		jv := jobView{Name: j.Name, Schedule: j.Schedule, Running: j.Running, Next: at(j.Next),
-			Due: at(j.Due), Overdue: j.Overdue, PendingCount: len(j.Pending)}
+			Due: at(j.Due), Overdue: j.Overdue, PendingCount: max(j.PendingTotal, len(j.Pending))}
 		if !j.Next.IsZero() {
 			jv.NextIn = "in " + words(j.Next.Sub(now))
 		}
@@ -179,14 +186,11 @@ func newStatusView(st Status) statusView {
 		if j.Running && jv.OutcomeClass == "running" {
 			jv.Running = false // one "running" tag is enough
 		}
-		for i, f := range j.Pending {
-			if i == maxListed {
-				jv.More = len(j.Pending) - maxListed
-				break
-			}
+		for _, f := range j.Pending[:min(len(j.Pending), maxListed)] {
 			jv.Pending = append(jv.Pending, fileView{ID: f.ID, Partner: f.Partner, Name: f.Name, State: f.State,
 				Attempts: f.Attempts, Age: words(now.Sub(f.Seen)), Seen: at(f.Seen), Error: f.Error})
 		}
+		jv.More = jv.PendingCount - len(jv.Pending)
 		v.Jobs = append(v.Jobs, jv)
 	}
 	return v

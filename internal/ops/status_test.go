@@ -109,6 +109,14 @@ func TestStatusPageLimits(t *testing.T) {
 	if !strings.Contains(body, "and 6 more") || !strings.Contains(body, `<a href="#pending-claims-in">106</a>`) {
 		t.Errorf("the rest is not counted")
 	}
+	// The daemon reads the first PendingListed files only and gives their count.
+	st.Jobs[0].Pending, st.Jobs[0].PendingTotal = st.Jobs[0].Pending[:PendingListed], 250
+	srv = statusServer(t, func(context.Context) (Status, error) { return st, nil })
+	_, body = get(t, srv.URL+"/")
+	if n := strings.Count(body, `<tr id="file-`); n != PendingListed || !strings.Contains(body, "and 150 more") ||
+		!strings.Contains(body, `<a href="#pending-claims-in">250</a>`) {
+		t.Errorf("with PendingTotal 250: %d listed, the rest not counted as 150", n)
+	}
 
 	if resp, _ := get(t, statusServer(t, nil).URL+"/status"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("no Status: %d, want 503", resp.StatusCode)
