@@ -31,7 +31,8 @@ const overdueMaxSleep = time.Minute
 const lookBack = 8 * 24 * time.Hour
 
 // overdueTracker watches the jobs with an expect (config.Expect): at each
-// due time, and after each run of a job that is overdue, it checks whether
+// due time, after each run of a job that is overdue and at each wake (at
+// least once a minute) while a job is overdue, it checks whether
 // a file of the job was seen that day, and keeps the metrics'
 // exchanged_file_overdue and Overdue up to date. A due time that passes
 // unmet is announced once, with a "file overdue" error event, recorded in
@@ -128,7 +129,7 @@ func (o *overdueTracker) run(ctx context.Context) {
 }
 
 // tick checks every watched job whose last due time at now was not checked
-// yet, and returns how long to sleep until the next due time (at most
+// yet, and every job that is overdue, and returns how long to sleep until the next due time (at most
 // overdueMaxSleep).
 func (o *overdueTracker) tick(now time.Time) time.Duration {
 	o.mu.Lock()
@@ -136,7 +137,10 @@ func (o *overdueTracker) tick(now time.Time) time.Duration {
 	wait := overdueMaxSleep
 	for _, name := range slices.Sorted(maps.Keys(o.jobs)) {
 		e := o.jobs[name]
-		if due := lastDue(e.due, now); e.checked.IsZero() || !due.Equal(e.checked) {
+		// An overdue job is looked at on every wake: its file may have been
+		// seen by a run not through this daemon (exchanged run, once, or
+		// files), which ran does not hear of; one ledger read a minute.
+		if due := lastDue(e.due, now); e.checked.IsZero() || !due.Equal(e.checked) || e.overdue {
 			todo = append(todo, name)
 		}
 		if next := e.due.Next(now); !next.IsZero() {
