@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,10 +22,14 @@ func TestDaemonFileOverdue(t *testing.T) {
 	if now.Format("15:04") == "00:00" { // refused: no time for a file; wait for 00:01
 		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
 	}
-	by := time.Now().In(ams).Format("15:04")
+	now = time.Now().In(ams)
+	by := now.Format("15:04")
 	work := t.TempDir()
-	// Runs at 00:00 (and when triggered): a job must be able to see a file before it is due.
-	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, `schedule: "0 0 * * *"`, 1)
+	// Runs at 00:00 on a day of the month that is neither today nor tomorrow (and when
+	// triggered): validation wants a job able to see a file before it is due on some due day,
+	// and no scheduled run may race p.trigger, not even when the test runs across midnight.
+	dom := (now.Day()+13)%28 + 1
+	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, fmt.Sprintf(`schedule: "0 0 %d * *"`, dom), 1)
 	job = strings.Replace(job, "  claims-in:\n", "  claims-in:\n    expect: {by: \""+by+"\", days: \"*\"}\n", 1)
 	cfg, addr := localConfig(t, work, job)
 	// The daemon checks before it serves: the first scrape is right.
