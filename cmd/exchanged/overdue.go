@@ -19,6 +19,7 @@ type overdueStore interface {
 	LastSeen(job string) (time.Time, bool, error)
 	OverdueAnnounced(job string) (time.Time, error)
 	SetOverdueAnnounced(job string, due time.Time) error
+	ForgetOverdueAnnounced(keep []string) error
 }
 
 // overdueMaxSleep caps the tracker's sleep, so that a wall-clock step (NTP,
@@ -65,7 +66,8 @@ func newOverdueTracker(store overdueStore, log *zap.Logger, m *ops.Metrics) *ove
 }
 
 // set makes the jobs of cfg with an expect the ones watched, each to be
-// checked at the next look; a job no longer watched loses its gauge. cfg
+// checked at the next look; a job no longer watched loses its gauge and
+// its record in the ledger of the last due time announced. cfg
 // is valid, so every expect parses.
 func (o *overdueTracker) set(cfg *config.Config) {
 	loc := cfg.Location
@@ -102,10 +104,19 @@ func (o *overdueTracker) set(cfg *config.Config) {
 			o.metrics.SetOverdue(name, false, time.Time{}) // exists at 0 until checked
 		}
 	}
+	keep := slices.Sorted(maps.Keys(o.jobs))
 	o.mu.Unlock()
 	for _, name := range dropped {
 		o.metrics.DropOverdue(name)
 	}
+	// The ledger's records of jobs no longer watched (deleted, or without
+	// an expect now) go, at start and at each reload; after any check of
+	// such a job still under way, which could record one again.
+	o.cmu.Lock()
+	if err := o.store.ForgetOverdueAnnounced(keep); err != nil {
+		o.log.Warn("overdue records of former jobs not removed", zap.String("error", err.Error()))
+	}
+	o.cmu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
 	default:

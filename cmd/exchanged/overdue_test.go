@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -85,6 +86,14 @@ func (m *memStore) LastSeen(job string) (time.Time, bool, error) {
 	return t, ok, nil
 }
 func (m *memStore) OverdueAnnounced(job string) (time.Time, error) { return m.announced[job], nil }
+func (m *memStore) ForgetOverdueAnnounced(keep []string) error {
+	for job := range m.announced {
+		if !slices.Contains(keep, job) {
+			delete(m.announced, job)
+		}
+	}
+	return nil
+}
 func (m *memStore) SetOverdueAnnounced(job string, due time.Time) error {
 	m.announced[job] = due
 	return nil
@@ -183,11 +192,20 @@ func TestOverdueTracker(t *testing.T) {
 	o.tick(clock)
 	want("Saturday", 4, true, "2026-12-04 09:30") // Friday's, announced at the first look after it
 
-	// A reload that drops the expect drops the gauge.
+	// A reload that drops the expect drops the gauge and the ledger's
+	// record of the due time announced; another job's record stays.
+	store.announced["other-in"] = at(t, ams, "2026-12-04 09:30")
+	cfg.Jobs["other-in"] = &config.Job{Source: config.Source{Partner: "acme", Dir: "/other"}, Expect: &config.Expect{By: "10:00"}}
 	cfg.Jobs["acme-in"].Expect = nil
 	o.set(cfg)
 	if _, ok := gaugeOK(t, m, "acme-in"); ok {
 		t.Error("exchanged_file_overdue kept after the expect was removed")
+	}
+	if _, ok := store.announced["acme-in"]; ok {
+		t.Error("the ledger keeps the due time announced of acme-in after its expect was removed")
+	}
+	if _, ok := store.announced["other-in"]; !ok {
+		t.Error("the ledger lost the due time announced of other-in, still watched")
 	}
 }
 
