@@ -32,12 +32,7 @@ func TestLastSeenAndOverdueAnnounced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l.Close()
-	l2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l2.Close()
+	l2 := reopen(t, l, path)
 	if at, err := l2.OverdueAnnounced("acme-claims-in"); err != nil || !at.Equal(due) {
 		t.Errorf("OverdueAnnounced after reopen = %v, %v; want %v", at, err, due)
 	}
@@ -63,12 +58,7 @@ func TestForgetOverdueAnnounced(t *testing.T) {
 	if err := l.ForgetOverdueAnnounced([]string{"acme-in", "a_b%", "never-announced"}); err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
-	l2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l2.Close()
+	l2 := reopen(t, l, path)
 	for job, want := range map[string]time.Time{"acme-in": due, "a_b%": due, "gone": {}, "axb-in": {}, "never-announced": {}} {
 		if at, err := l2.OverdueAnnounced(job); err != nil || !at.Equal(want) {
 			t.Errorf("OverdueAnnounced(%q) = %v, %v; want %v", job, at, err, want)
@@ -87,4 +77,17 @@ func TestForgetOverdueAnnounced(t *testing.T) {
 	if at, err := l2.OverdueAnnounced("acme-in"); err != nil || !at.IsZero() {
 		t.Errorf("after forgetting all: OverdueAnnounced = %v, %v", at, err)
 	}
+}
+
+// reopen closes l and opens the ledger at path again, closed at the
+// test's end.
+func reopen(t *testing.T, l *Ledger, path string) *Ledger {
+	t.Helper()
+	l.Close()
+	l2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l2.Close() })
+	return l2
 }
