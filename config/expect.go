@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (e *Expect) validate(p *problems, at, jobSchedule string, loc *time.Locatio
 	if !okBy {
 		return
 	}
-	due, err := e.Due(loc)
+	_, err := e.Due(loc)
 	if err != nil {
 		if u := errors.Unwrap(err); u != nil { // without schedule's "spec %q:" prefix
 			err = u
@@ -87,30 +88,74 @@ func (e *Expect) validate(p *problems, at, jobSchedule string, loc *time.Locatio
 		p.add(at+".days", `must be a cron day-of-week field (0-6, 0 = Sunday, or SUN-SAT; ranges, lists, "*"): %v`, err)
 		return
 	}
-	if runs, err := schedule.ParseSpec(jobSchedule, loc); err == nil && !runsBefore(runs, due, loc) {
+	if _, err := schedule.ParseSpec(jobSchedule, loc); err == nil && !runsBefore(jobSchedule, e.Spec()) {
 		p.add(at+".by", "the job's schedule never runs between 00:00 and %s on a due day: no file could be seen in time", e.By)
 	}
 }
 
-// runsBefore reports whether runs fires between 00:00 and the due time
-// on at least one of the next dueSamples due days.
-func runsBefore(runs, due cron.Schedule, loc *time.Location) bool {
-	if loc == nil {
-		loc, _ = time.LoadLocation(DefaultTimezone)
+// runsBefore reports whether the job schedule jobSchedule fires between
+// 00:00 and the due time of dueSpec (Expect.Spec) on at least one due day:
+// a schedule is refused only when no due time could ever be met. It reads
+// both as wall-clock times and calendar days, not instants, and looks at
+// the fixed span runsCycle years from runsAnchor, never at today: a
+// config's validity does not depend on the day it is read. Due days on
+// which the job does not run in time (a monthly schedule with a daily
+// expect, or a job run by hand) are the operator's choice. An @every
+// schedule counts from the daemon's start, at no fixed time of day: it is
+// never refused.
+func runsBefore(jobSchedule, dueSpec string) bool {
+	r, err := cron.ParseStandard(jobSchedule)
+	runs, ok := r.(*cron.SpecSchedule)
+	if err != nil || !ok {
+		return true
 	}
-	d := time.Now()
-	for range dueSamples {
-		if d = due.Next(d); d.IsZero() {
-			return false
-		}
-		y, m, day := d.In(loc).Date()
-		start := time.Date(y, m, day, 0, 0, 0, 0, loc)
-		if r := runs.Next(start.Add(-time.Nanosecond)); !r.IsZero() && !r.After(d) {
+	d, err := cron.ParseStandard(dueSpec)
+	due, ok := d.(*cron.SpecSchedule)
+	if err != nil || !ok {
+		return true // not an Expect.Spec: the caller checked it
+	}
+	if earliest(runs) > earliest(due) {
+		return false
+	}
+	end := time.Date(runsAnchor+runsCycle, 1, 1, 0, 0, 0, 0, time.UTC)
+	for day := time.Date(runsAnchor, 1, 1, 0, 0, 0, 0, time.UTC); day.Before(end); day = day.AddDate(0, 0, 1) {
+		if onDay(runs, day) && onDay(due, day) {
 			return true
 		}
 	}
 	return false
 }
 
-// dueSamples is how many due days runsBefore looks at: two weeks of days.
-const dueSamples = 14
+// runsAnchor and runsCycle are the span runsBefore looks at: 28 years
+// hold every combination of day of the week, day of the month, month and
+// leap year the calendar has (from 1901 to 2099 it repeats every 28
+// years), so a schedule that runs on 29 February or on the 13th only is
+// judged on every kind of due day.
+const (
+	runsAnchor = 2024
+	runsCycle  = 28
+)
+
+// earliest returns the earliest wall-clock time of day at which s fires,
+// in minutes after 00:00 (cron's minute and hour fields are independent).
+func earliest(s *cron.SpecSchedule) int {
+	return bits.TrailingZeros64(s.Hour&^starBit)*60 + bits.TrailingZeros64(s.Minute&^starBit)
+}
+
+// onDay reports whether s fires on day, as cron/v3 matches a day: when
+// the day-of-month or the day-of-week field is "*", both must match, else
+// either.
+func onDay(s *cron.SpecSchedule, day time.Time) bool {
+	if s.Month&(1<<uint(day.Month())) == 0 {
+		return false
+	}
+	dom := s.Dom&(1<<uint(day.Day())) != 0
+	dow := s.Dow&(1<<uint(day.Weekday())) != 0
+	if s.Dom&starBit != 0 || s.Dow&starBit != 0 {
+		return dom && dow
+	}
+	return dom || dow
+}
+
+// starBit is cron/v3's mark of a field given as "*" (or "?").
+const starBit = 1 << 63

@@ -9,7 +9,10 @@ import (
 
 // overdueKey is the meta key under which the due time of the last "file
 // overdue" announced for a job is kept.
-func overdueKey(job string) string { return "overdue_announced/" + job }
+func overdueKey(job string) string { return overduePrefix + job }
+
+// overduePrefix begins every overdueKey.
+const overduePrefix = "overdue_announced/"
 
 // LastSeen returns when the last file of job on record was first seen
 // (its row written, before staging), and false if none is.
@@ -52,6 +55,51 @@ func (l *Ledger) SetOverdueAnnounced(job string, due time.Time) error {
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: set overdue announced of %s: %w", job, err)
+	}
+	return nil
+}
+
+// ForgetOverdueAnnounced removes what SetOverdueAnnounced recorded for
+// every job not in keep (the jobs with an expect in the config now), so
+// that the records of deleted jobs do not pile up. A job that gets an
+// expect again starts afresh: its current due time, if unmet, is
+// announced again.
+func (l *Ledger) ForgetOverdueAnnounced(keep []string) error {
+	kept := make(map[string]bool, len(keep))
+	for _, job := range keep {
+		kept[overdueKey(job)] = true
+	}
+	err := l.update(func(tx *sql.Tx) error {
+		rows, err := tx.Query(`SELECT key FROM meta WHERE substr(key, 1, ?) = ?`, len(overduePrefix), overduePrefix)
+		if err != nil {
+			return err
+		}
+		var gone []string
+		for rows.Next() {
+			var key string
+			if err := rows.Scan(&key); err != nil {
+				rows.Close()
+				return err
+			}
+			if !kept[key] {
+				gone = append(gone, key)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, key := range gone {
+			if _, err := tx.Exec(`DELETE FROM meta WHERE key = ?`, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: forget overdue announced: %w", err)
 	}
 	return nil
 }

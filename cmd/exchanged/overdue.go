@@ -19,6 +19,7 @@ type overdueStore interface {
 	LastSeen(job string) (time.Time, bool, error)
 	OverdueAnnounced(job string) (time.Time, error)
 	SetOverdueAnnounced(job string, due time.Time) error
+	ForgetOverdueAnnounced(keep []string) error
 }
 
 // overdueMaxSleep caps the tracker's sleep, so that a wall-clock step (NTP,
@@ -31,7 +32,8 @@ const overdueMaxSleep = time.Minute
 const lookBack = 8 * 24 * time.Hour
 
 // overdueTracker watches the jobs with an expect (config.Expect): at each
-// due time, and after each run of a job that is overdue, it checks whether
+// due time, after each run of a job that is overdue and at each wake (at
+// least once a minute) while a job is overdue, it checks whether
 // a file of the job was seen that day, and keeps the metrics'
 // exchanged_file_overdue and Overdue up to date. A due time that passes
 // unmet is announced once, with a "file overdue" error event, recorded in
@@ -64,7 +66,8 @@ func newOverdueTracker(store overdueStore, log *zap.Logger, m *ops.Metrics) *ove
 }
 
 // set makes the jobs of cfg with an expect the ones watched, each to be
-// checked at the next look; a job no longer watched loses its gauge. cfg
+// checked at the next look; a job no longer watched loses its gauge and
+// its record in the ledger of the last due time announced. cfg
 // is valid, so every expect parses.
 func (o *overdueTracker) set(cfg *config.Config) {
 	loc := cfg.Location
@@ -101,10 +104,19 @@ func (o *overdueTracker) set(cfg *config.Config) {
 			o.metrics.SetOverdue(name, false, time.Time{}) // exists at 0 until checked
 		}
 	}
+	keep := slices.Sorted(maps.Keys(o.jobs))
 	o.mu.Unlock()
 	for _, name := range dropped {
 		o.metrics.DropOverdue(name)
 	}
+	// The ledger's records of jobs no longer watched (deleted, or without
+	// an expect now) go, at start and at each reload; after any check of
+	// such a job still under way, which could record one again.
+	o.cmu.Lock()
+	if err := o.store.ForgetOverdueAnnounced(keep); err != nil {
+		o.log.Warn("overdue records of former jobs not removed", zap.String("error", err.Error()))
+	}
+	o.cmu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -128,7 +140,7 @@ func (o *overdueTracker) run(ctx context.Context) {
 }
 
 // tick checks every watched job whose last due time at now was not checked
-// yet, and returns how long to sleep until the next due time (at most
+// yet, and every job that is overdue, and returns how long to sleep until the next due time (at most
 // overdueMaxSleep).
 func (o *overdueTracker) tick(now time.Time) time.Duration {
 	o.mu.Lock()
@@ -136,7 +148,10 @@ func (o *overdueTracker) tick(now time.Time) time.Duration {
 	wait := overdueMaxSleep
 	for _, name := range slices.Sorted(maps.Keys(o.jobs)) {
 		e := o.jobs[name]
-		if due := lastDue(e.due, now); e.checked.IsZero() || !due.Equal(e.checked) {
+		// An overdue job is looked at on every wake: its file may have been
+		// seen by a run not through this daemon (exchanged run, once, or
+		// files), which ran does not hear of; one ledger read a minute.
+		if due := lastDue(e.due, now); e.checked.IsZero() || !due.Equal(e.checked) || e.overdue {
 			todo = append(todo, name)
 		}
 		if next := e.due.Next(now); !next.IsZero() {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/exchanged/exchanged/ledger"
 )
 
 // TestDaemonFileOverdue runs the real binary with a job whose file is due
@@ -21,12 +24,16 @@ func TestDaemonFileOverdue(t *testing.T) {
 	if now.Format("15:04") == "00:00" { // refused: no time for a file; wait for 00:01
 		time.Sleep(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
 	}
-	by := time.Now().In(ams).Format("15:04")
+	now = time.Now().In(ams)
+	by := now.Format("15:04")
 	work := t.TempDir()
-	// Runs at 00:00 (and when triggered): a job must be able to see a file before it is due.
-	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, `schedule: "0 0 * * *"`, 1)
-	job = strings.Replace(job, "  claims-in:\n", "  claims-in:\n    expect: {by: \""+by+"\", days: \"*\"}\n", 1)
-	cfg, addr := localConfig(t, work, job)
+	// Runs at 00:00 on a day of the month that is neither today nor tomorrow (and when
+	// triggered): validation wants a job able to see a file before it is due on some due day,
+	// and no scheduled run may race p.trigger, not even when the test runs across midnight.
+	dom := (now.Day()+13)%28 + 1
+	job := strings.Replace(claimsInJob, `schedule: "@yearly"`, fmt.Sprintf(`schedule: "0 0 %d * *"`, dom), 1)
+	expect := "    expect: {by: \"" + by + "\", days: \"*\"}\n"
+	cfg, addr := localConfig(t, work, strings.Replace(job, "  claims-in:\n", "  claims-in:\n"+expect, 1))
 	// The daemon checks before it serves: the first scrape is right.
 	overdueNow := func(p *proc, want float64) {
 		t.Helper()
@@ -93,5 +100,32 @@ func TestDaemonFileOverdue(t *testing.T) {
 	stop(p)
 	if n := len(p.events("file overdue")); n != 0 {
 		t.Fatalf("announced after the file came: %d events:\n%s", n, p.log())
+	}
+
+	// The expect removed: no gauge, and the ledger forgets the due time it announced.
+	announced := func() time.Time {
+		t.Helper()
+		l, err := ledger.Open(filepath.Join(work, "state", "ledger.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		due, err := l.OverdueAnnounced("claims-in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return due
+	}
+	if announced().IsZero() {
+		t.Fatal("the ledger has no due time announced of claims-in")
+	}
+	cfg, addr = localConfig(t, work, job)
+	p = startDaemon(t, cfg, addr)
+	if v, ok := p.metrics()[series]; ok {
+		t.Errorf("%s = %v without an expect", series, v)
+	}
+	stop(p)
+	if due := announced(); !due.IsZero() {
+		t.Errorf("the ledger keeps the due time announced %v after the expect was removed", due)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,13 +77,23 @@ func TestLastDue(t *testing.T) {
 type memStore struct {
 	seen      map[string]time.Time
 	announced map[string]time.Time
+	reads     int // LastSeen calls
 }
 
 func (m *memStore) LastSeen(job string) (time.Time, bool, error) {
+	m.reads++
 	t, ok := m.seen[job]
 	return t, ok, nil
 }
 func (m *memStore) OverdueAnnounced(job string) (time.Time, error) { return m.announced[job], nil }
+func (m *memStore) ForgetOverdueAnnounced(keep []string) error {
+	for job := range m.announced {
+		if !slices.Contains(keep, job) {
+			delete(m.announced, job)
+		}
+	}
+	return nil
+}
 func (m *memStore) SetOverdueAnnounced(job string, due time.Time) error {
 	m.announced[job] = due
 	return nil
@@ -181,11 +192,72 @@ func TestOverdueTracker(t *testing.T) {
 	o.tick(clock)
 	want("Saturday", 4, true, "2026-12-04 09:30") // Friday's, announced at the first look after it
 
-	// A reload that drops the expect drops the gauge.
+	// A reload that drops the expect drops the gauge and the ledger's
+	// record of the due time announced; another job's record stays.
+	store.announced["other-in"] = at(t, ams, "2026-12-04 09:30")
+	cfg.Jobs["other-in"] = &config.Job{Source: config.Source{Partner: "acme", Dir: "/other"}, Expect: &config.Expect{By: "10:00"}}
 	cfg.Jobs["acme-in"].Expect = nil
 	o.set(cfg)
 	if _, ok := gaugeOK(t, m, "acme-in"); ok {
 		t.Error("exchanged_file_overdue kept after the expect was removed")
+	}
+	if _, ok := store.announced["acme-in"]; ok {
+		t.Error("the ledger keeps the due time announced of acme-in after its expect was removed")
+	}
+	if _, ok := store.announced["other-in"]; !ok {
+		t.Error("the ledger lost the due time announced of other-in, still watched")
+	}
+}
+
+// A file seen by a run the daemon does not make (exchanged run, once or
+// files, on the same ledger) clears an overdue job at the tracker's next
+// wake, within a minute, not at the next due time; a job that is not
+// overdue is not read between its due times.
+func TestOverdueTrackerSeenElsewhere(t *testing.T) {
+	ams := amsterdam(t)
+	cfg := &config.Config{Location: ams, Jobs: map[string]*config.Job{
+		"acme-in": {Source: config.Source{Partner: "acme", Dir: "/outbox"}, Expect: &config.Expect{By: "09:30", Days: "*"}},
+		"beta-in": {Source: config.Source{Partner: "beta", Dir: "/outbox"}, Expect: &config.Expect{By: "09:30", Days: "*"}},
+	}}
+	store := &memStore{seen: map[string]time.Time{"beta-in": at(t, ams, "2026-11-30 08:00")}, announced: map[string]time.Time{}}
+	core, logs := observer.New(zap.InfoLevel)
+	m := ops.NewMetrics("test", nil)
+	o := newOverdueTracker(store, zap.New(core), m)
+	o.set(cfg)
+	clock := at(t, ams, "2026-11-30 09:30")
+	o.now = func() time.Time { return clock }
+	if wait := o.tick(clock); wait > overdueMaxSleep {
+		t.Errorf("sleeps %v, more than %v", wait, overdueMaxSleep)
+	}
+	if over, _ := m.Overdue("acme-in"); !over || gauge(t, m, "acme-in") != 1 || gauge(t, m, "beta-in") != 0 {
+		t.Fatalf("09:30: acme-in overdue %v (gauge %v), beta-in gauge %v; want acme-in only",
+			over, gauge(t, m, "acme-in"), gauge(t, m, "beta-in"))
+	}
+
+	// Nothing seen yet: still overdue at the next wake, not announced again.
+	clock = clock.Add(time.Minute)
+	reads := store.reads
+	o.tick(clock)
+	if v := gauge(t, m, "acme-in"); v != 1 {
+		t.Errorf("09:31, nothing seen: gauge %v, want 1", v)
+	}
+	if n := store.reads - reads; n != 1 {
+		t.Errorf("09:31: %d ledger reads, want 1: the overdue job only", n)
+	}
+
+	store.seen["acme-in"] = at(t, ams, "2026-11-30 09:40") // `exchanged files` or a run elsewhere
+	clock = at(t, ams, "2026-11-30 09:41")
+	o.tick(clock)
+	if over, d := m.Overdue("acme-in"); over || !d.Equal(at(t, ams, "2026-11-30 09:30")) || gauge(t, m, "acme-in") != 0 {
+		t.Errorf("09:41, file seen at 09:40: Overdue %v, %v, gauge %v; want cleared", over, d, gauge(t, m, "acme-in"))
+	}
+	reads = store.reads
+	o.tick(clock.Add(time.Minute))
+	if n := store.reads - reads; n != 0 {
+		t.Errorf("09:42, nothing overdue: %d ledger reads, want 0", n)
+	}
+	if n := logs.FilterMessage("file overdue").Len(); n != 1 {
+		t.Errorf("%d file overdue events, want 1", n)
 	}
 }
 
