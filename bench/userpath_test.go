@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,11 +65,13 @@ func BenchmarkUserPath(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			tools := c.tools(b)
 			res := map[string][]peerRun{}
+			load0 := loadAverage()
 			for range b.N {
 				interleave(b, *rounds, tools, res)
 			}
 			table, metrics := summarize(tools, res)
-			b.Logf("%s, %d rounds, medians:\n%s", c.name, len(res[tools[0].name]), table)
+			b.Logf("%s, %d rounds, medians; %d CPUs, load average before %s, after %s:\n%s",
+				c.name, len(res[tools[0].name]), runtime.NumCPU(), load0, loadAverage(), table)
 			for _, m := range metrics {
 				b.ReportMetric(m.value, m.unit)
 			}
@@ -390,6 +393,17 @@ func median(runs []peerRun, f func(peerRun) time.Duration) time.Duration {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages, as
+// /proc/loadavg has them: on a shared machine they say how far to trust a
+// run.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 func sizeName(b int64) string {
