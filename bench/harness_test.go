@@ -115,6 +115,16 @@ func timed(tb testing.TB, stdin *os.File, discardStdout bool, name string, args 
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
+	// The peak RSS comes from GNU time, which forks the command from its
+	// own small process: wait4's ru_maxrss of a command that this process
+	// starts counts this process's RSS too (Go starts it with vfork, and
+	// exec records the high-water mark of the memory it leaves).
+	rssFile := ""
+	if gnuTime(tb) != "" {
+		rssFile = filepath.Join(tb.TempDir(), "maxrss")
+		args = append([]string{"-f", "%M", "-o", rssFile, name}, args...)
+		name = gnuTime(tb)
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -131,10 +141,38 @@ func timed(tb testing.TB, stdin *os.File, discardStdout bool, name string, args 
 		tb.Fatalf("bench: %s: %v\n%s", filepath.Base(name), err, lastLines(out.String(), 20))
 	}
 	run := peerRun{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		run.maxRSS = ru.Maxrss << 10 // KiB on Linux
+	if rssFile != "" {
+		b, err := os.ReadFile(rssFile)
+		kib, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || perr != nil {
+			tb.Fatalf("bench: GNU time's max RSS: %v, %v", err, perr)
+		}
+		run.maxRSS = kib << 10
+	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		run.maxRSS = ru.Maxrss << 10 // KiB on Linux; this process's RSS included
 	}
 	return run, out.String()
+}
+
+var (
+	gnuTimeOnce sync.Once
+	gnuTimePath string
+)
+
+// gnuTime returns the path of GNU time (/usr/bin/time), or "" when it is
+// missing (then a peak RSS includes the harness's), except under CI=true,
+// where that fails.
+func gnuTime(tb testing.TB) string {
+	tb.Helper()
+	gnuTimeOnce.Do(func() {
+		if fi, err := os.Stat("/usr/bin/time"); err == nil && fi.Mode()&0o111 != 0 {
+			gnuTimePath = "/usr/bin/time"
+		}
+	})
+	if gnuTimePath == "" && os.Getenv("CI") == "true" {
+		tb.Fatal("bench: GNU time (/usr/bin/time) missing (CI=true): install the time package")
+	}
+	return gnuTimePath
 }
 
 func lastLines(s string, n int) string {
