@@ -126,6 +126,11 @@ func timed(tb testing.TB, stdin *os.File, discardStdout bool, name string, args 
 		name = gnuTime(tb)
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
+	// On the timeout, kill its whole process group (time, the command, its
+	// ssh), not time alone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if discardStdout {
