@@ -75,10 +75,11 @@ func (s *server) endpoint(tb testing.TB) config.SFTP {
 		KnownHosts: s.KnownHostsPath, Timeout: config.Duration(30 * time.Second)}
 }
 
-// peerRun is what one OpenSSH sftp batch cost.
+// peerRun is what one command (an OpenSSH sftp batch, rclone, exchanged)
+// cost.
 type peerRun struct {
 	wall   time.Duration
-	cpu    time.Duration // user + system of the sftp client (ssh is its child)
+	cpu    time.Duration // user + system of the process and its waited-for children (sftp's ssh)
 	maxRSS int64         // bytes, the largest of the client's processes
 }
 
@@ -91,25 +92,92 @@ func (s *server) sftpBatch(tb testing.TB, lines ...string) peerRun {
 	if err := os.WriteFile(batch, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	args := append([]string{"-q", "-b", batch}, s.sshOpts()...)
+	run, _ := timed(tb, nil, false, s.sftpBin, append(args, "-P", strconv.Itoa(s.Port), s.User+"@"+s.Host)...)
+	return run
+}
+
+// sshOpts are the options every OpenSSH client of the benchmarks runs
+// with: no user or system ssh config, the client key only, no prompts, and
+// the host key checked against the known_hosts file sshdtest wrote.
+func (s *server) sshOpts() []string {
+	return []string{"-F", "/dev/null", "-i", s.ClientKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + s.KnownHostsPath,
+		"-o", "GlobalKnownHostsFile=/dev/null"}
+}
+
+// timed runs a command to its end, at most peerTimeout, and returns its
+// wall time, CPU and peak RSS (getrusage of the process, its waited-for
+// children included) and what it wrote. stdin may be nil; with
+// discardStdout its standard output goes to /dev/null. A command that
+// fails fails tb, with the end of its output.
+func timed(tb testing.TB, stdin *os.File, discardStdout bool, name string, args ...string) (peerRun, string) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.sftpBin, "-q", "-b", batch, "-F", "/dev/null",
-		"-i", s.ClientKeyPath, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+s.KnownHostsPath,
-		"-o", "GlobalKnownHostsFile=/dev/null", "-P", strconv.Itoa(s.Port), s.User+"@"+s.Host)
+	// The peak RSS comes from GNU time, which forks the command from its
+	// own small process: wait4's ru_maxrss of a command that this process
+	// starts counts this process's RSS too (Go starts it with vfork, and
+	// exec records the high-water mark of the memory it leaves).
+	rssFile := ""
+	if gnuTime(tb) != "" {
+		rssFile = filepath.Join(tb.TempDir(), "maxrss")
+		args = append([]string{"-f", "%M", "-o", rssFile, name}, args...)
+		name = gnuTime(tb)
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	// On the timeout, kill its whole process group (time, the command, its
+	// ssh), not time alone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
+	if discardStdout {
+		cmd.Stdout = nil
+	}
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		tb.Fatalf("bench: sftp -b: %v\n%s", err, lastLines(out.String(), 20))
+		tb.Fatalf("bench: %s: %v\n%s", filepath.Base(name), err, lastLines(out.String(), 20))
 	}
 	run := peerRun{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		run.maxRSS = ru.Maxrss << 10 // KiB on Linux
+	if rssFile != "" {
+		b, err := os.ReadFile(rssFile)
+		kib, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || perr != nil {
+			tb.Fatalf("bench: GNU time's max RSS: %v, %v", err, perr)
+		}
+		run.maxRSS = kib << 10
+	} else if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		run.maxRSS = ru.Maxrss << 10 // KiB on Linux; this process's RSS included
 	}
-	return run
+	return run, out.String()
+}
+
+var (
+	gnuTimeOnce sync.Once
+	gnuTimePath string
+)
+
+// gnuTime returns the path of GNU time (/usr/bin/time), or "" when it is
+// missing (then a peak RSS includes the harness's), except under CI=true,
+// where that fails.
+func gnuTime(tb testing.TB) string {
+	tb.Helper()
+	gnuTimeOnce.Do(func() {
+		if fi, err := os.Stat("/usr/bin/time"); err == nil && fi.Mode()&0o111 != 0 {
+			gnuTimePath = "/usr/bin/time"
+		}
+	})
+	if gnuTimePath == "" && os.Getenv("CI") == "true" {
+		tb.Fatal("bench: GNU time (/usr/bin/time) missing (CI=true): install the time package")
+	}
+	return gnuTimePath
 }
 
 func lastLines(s string, n int) string {

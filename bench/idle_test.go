@@ -20,12 +20,7 @@ import (
 // logged that it started.
 func BenchmarkIdleDaemon(b *testing.B) {
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "exchanged")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/exchanged")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildExchanged(b, dir)
 	conf := writeIdleConfig(b, dir, *idleJobs)
 	tick := clockTick()
 
@@ -80,6 +75,19 @@ func BenchmarkIdleDaemon(b *testing.B) {
 	b.ReportMetric(cpuPct, "cpu-%-of-core")
 	b.ReportMetric(rssMiB, "RSS-MiB")
 	b.ReportMetric(peakMiB, "peak-RSS-MiB")
+}
+
+// buildExchanged builds the release binary (no test tags) into dir and
+// returns its path.
+func buildExchanged(tb testing.TB, dir string) string {
+	tb.Helper()
+	bin := filepath.Join(dir, "exchanged")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/exchanged")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // writeIdleConfig writes a config with n jobs between two local partners,

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
@@ -45,5 +46,27 @@ func TestSmoke(t *testing.T) {
 	}
 	if clockTick() <= 0 || procCPUTicks(t, "self") < 0 || procStatusBytes("self", "VmRSS") <= 0 {
 		t.Fatal("cannot read the clock tick or /proc/self")
+	}
+}
+
+// TestUserPathSmoke runs one round of BenchmarkUserPath's cases on small
+// sizes (4 MiB, 50 files): the binary, sftp -b, rclone and ssh against a
+// real sshd, each run's delivery checked; it times nothing.
+func TestUserPathSmoke(t *testing.T) {
+	u := newUserPath(t)
+	cases := [][]tool{u.pull(t, 4*mib), u.push(t, 4*mib), u.small(t, 50, 2048)}
+	for i, tools := range cases {
+		res := map[string][]peerRun{}
+		interleave(t, 1, tools, res)
+		table, metrics := summarize(tools, res)
+		t.Logf("case %d:\n%s", i, table)
+		if u.rclone != "" && !strings.Contains(table, "rclone") || !strings.Contains(table, "exchanged once") {
+			t.Fatalf("table lacks a tool:\n%s", table)
+		}
+		for _, m := range metrics {
+			if m.value <= 0 {
+				t.Fatalf("metric %s = %v", m.unit, m.value)
+			}
+		}
 	}
 }
