@@ -85,7 +85,7 @@ func (k *Key) Open(f *os.File) (*Reader, error) {
 	}
 	last, err := io.ReadAll(r.dec)
 	if err != nil {
-		return nil, r.src.classify(err)
+		return nil, r.src.classify(err, "the last chunk")
 	}
 	if len(last) == 0 || last[len(last)-1] != trailer {
 		return nil, fmt.Errorf("%w: no trailer", ErrAuth)
@@ -107,7 +107,7 @@ func (r *Reader) position(off int64) error {
 	}
 	if skip := off - pkg*payloadSize; skip > 0 {
 		if _, err := io.CopyN(io.Discard, dec, skip); err != nil {
-			return r.src.classify(err)
+			return r.src.classify(err, fmt.Sprintf("the chunk at offset %d", pkg*payloadSize))
 		}
 	}
 	r.dec, r.decOff = dec, off
@@ -158,7 +158,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		}
 		// The n bytes before the failure were authenticated: return
 		// them, and the error from the next Read on.
-		r.err = r.src.classify(err)
+		r.err = r.src.classify(err, fmt.Sprintf("the chunk at or after offset %d", r.off+int64(n)))
 		if n == 0 {
 			return 0, r.err
 		}
@@ -209,10 +209,11 @@ func (t *tracked) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // classify returns err, from sio, as a read error if the file failed to
-// be read, else as a failure to authenticate (wrapping ErrAuth).
-func (t *tracked) classify(err error) error {
+// be read, else as a failure to authenticate (wrapping ErrAuth) of what
+// (a chunk: a DARE package of 64 KiB of plaintext).
+func (t *tracked) classify(err error, what string) error {
 	if t.err != nil {
 		return fmt.Errorf("seal: read: %w", t.err)
 	}
-	return fmt.Errorf("%w: %v", ErrAuth, err)
+	return fmt.Errorf("%w: %s: %v", ErrAuth, what, err)
 }
