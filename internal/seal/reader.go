@@ -54,6 +54,9 @@ func (k *Key) Open(f *os.File) (*Reader, error) {
 		}
 		hdr = hdr[:n]
 	}
+	if bytes.HasPrefix(hdr, []byte(ageMagic)) {
+		return nil, fmt.Errorf("%w: sealed with age by an earlier build, which this one does not read", ErrAuth)
+	}
 	if !bytes.HasPrefix(hdr, []byte(Magic)) || len(hdr) < headerSize {
 		return nil, fmt.Errorf("%w: not sealed (no %q header)", ErrAuth, Magic[:len(Magic)-1])
 	}

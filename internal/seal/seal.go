@@ -157,20 +157,23 @@ func (w *writer) Close() error {
 	return w.w.Close()
 }
 
+// ageMagic began the files of a development build that sealed with age.
+// Such a file counts as sealed, so that it is never sealed again as if
+// it were plaintext (and its ciphertext delivered); Open refuses it.
+const ageMagic = "age-encryption.org/v1\n"
+
 // IsSealed reports whether the file f begins as a sealed file does. A
 // file that does not is none of ours (one staged by a version before
 // staging was sealed). One that does is only known to be whole and ours
 // once Open accepted it and every byte was read.
 func IsSealed(f io.ReaderAt) (bool, error) {
-	b := make([]byte, len(Magic))
+	b := make([]byte, len(ageMagic))
 	n, err := f.ReadAt(b, 0)
-	if n == len(b) {
-		return string(b) == Magic, nil
+	if err != nil && err != io.EOF {
+		return false, err
 	}
-	if err == io.EOF {
-		return false, nil
-	}
-	return false, err
+	b = b[:n]
+	return bytes.HasPrefix(b, []byte(Magic)) || bytes.Equal(b, []byte(ageMagic)), nil
 }
 
 // NewKey returns a new key, kept nowhere: for tests and benchmarks.

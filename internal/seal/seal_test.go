@@ -112,6 +112,7 @@ func TestAuthFailures(t *testing.T) {
 		"header only, cut":     {change: func(b []byte) []byte { return b[:headerSize-1] }, atOpen: true, contains: "not sealed"},
 		"byte appended":        {change: func(b []byte) []byte { return append(b, 0) }, atOpen: true},
 		"last package twice":   {change: func(b []byte) []byte { return append(b, b[len(b)-lastPkg:]...) }, atOpen: true},
+		"age, earlier build":   {change: func([]byte) []byte { return []byte(ageMagic + "-> X25519 ...") }, atOpen: true, contains: "age"},
 		"plaintext":            {change: func([]byte) []byte { return data }, atOpen: true, contains: "not sealed"},
 		"empty":                {change: func([]byte) []byte { return nil }, atOpen: true, contains: "not sealed"},
 	}
@@ -309,5 +310,16 @@ func TestSeekReadsFromAnywhere(t *testing.T) {
 	}
 	if !r.Verified() {
 		t.Fatal("not verified after reading from 0 to the end")
+	}
+}
+
+func TestIsSealed(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": false, "exchanged-seal/": false, Magic: true, Magic + "rest": true,
+		"Jansen;Dorpsstraat 1\n": false, ageMagic + "-> X25519": true, // never sealed again as plaintext
+	} {
+		if got, err := IsSealed(strings.NewReader(s)); err != nil || got != want {
+			t.Errorf("IsSealed(%q) = %v, %v; want %v", s, got, err, want)
+		}
 	}
 }
