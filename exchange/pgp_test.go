@@ -3,6 +3,7 @@ package exchange
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,16 @@ func TestPGPResumeSendsStagedCiphertext(t *testing.T) {
 	if len(pend) != 1 || pend[0].State != ledger.StateTransformed {
 		t.Fatalf("pending = %+v", pend)
 	}
-	staged, err := os.ReadFile(g.runner.Staging().Path(pend[0].ID, ".out-0-cases.gpg"))
+	raw, err := os.ReadFile(g.runner.Staging().Path(pend[0].ID, ".out-0-cases.gpg"))
+	if err != nil || bytes.Contains(raw, []byte("de Vries")) {
+		t.Fatalf("staged output: %v (or plaintext)", err)
+	}
+	sf, err := g.runner.Staging().Open(pend[0].ID, ".out-0-cases.gpg") // sealed at rest: its plaintext is the OpenPGP message
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged, err := io.ReadAll(sf)
+	sf.Close()
 	if err != nil || bytes.Contains(staged, []byte("de Vries")) {
 		t.Fatalf("staged output: %v (or plaintext)", err)
 	}
