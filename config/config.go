@@ -78,9 +78,9 @@ type HTTP struct {
 // (encrypted and authenticated) under Key, or, without one, under a key
 // generated at first start into state_dir/staging.key.
 type Staging struct {
-	// Key is a secret reference (env:NAME or file:/path) to an age
-	// identity file: one or more AGE-SECRET-KEY-1... lines, the first of
-	// which seals; every one opens (a new key goes first, the old one
+	// Key is a secret reference (env:NAME or file:/path) to a staging
+	// key file: one or more EXCHANGED-STAGING-KEY-1:<base64 of 32 bytes>
+	// lines, the first of which seals; every one opens (a new key goes first, the old one
 	// stays until staging holds nothing sealed under it).
 	Key Secret `yaml:"key"`
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/exchanged/exchanged/internal/seal"
 )
 
-// staging.key is a secret reference to an age identity file: read from
+// staging.key is a secret reference to a staging key file: read from
 // env: or file:, checked at load, and refused, naming the key and never
 // its value, when it is not one.
 func TestStagingKey(t *testing.T) {
@@ -22,11 +22,11 @@ func TestStagingKey(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "staging_key")
 	os.WriteFile(file, id, 0o600)
 	t.Setenv("TEST_STAGING_KEY", string(id))
-	t.Setenv("TEST_NOT_A_KEY", "AGE-SECRET-KEY-1HUNTER2")
+	t.Setenv("TEST_NOT_A_KEY", "EXCHANGED-STAGING-KEY-1:HUNTER2")
 	for _, ref := range []string{"env:TEST_STAGING_KEY", "file:" + file} {
 		c := mustParse(t, baseYAML+"staging:\n  key: "+ref+"\n")
 		k, err := seal.ParseKey(c.Staging.Key.Value)
-		if err != nil || k.Recipient() != want.Recipient() {
+		if err != nil || k.ID() != want.ID() {
 			t.Errorf("%s: %v", ref, err)
 		}
 	}
@@ -34,9 +34,9 @@ func TestStagingKey(t *testing.T) {
 		t.Error("staging.key set without the key in the file")
 	}
 	for ref, msg := range map[string]string{
-		"env:TEST_NOT_A_KEY":   "staging.key: not an age identity file",
-		"env:TEST_UNSET_KEY":   "staging.key: environment variable TEST_UNSET_KEY is not set",
-		"AGE-SECRET-KEY-1ABCD": "staging.key",
+		"env:TEST_NOT_A_KEY":           "staging.key: line 1 is not a staging key",
+		"env:TEST_UNSET_KEY":           "staging.key: environment variable TEST_UNSET_KEY is not set",
+		"EXCHANGED-STAGING-KEY-1:ABCD": "staging.key",
 	} {
 		_, err := parseString(t, baseYAML+"staging:\n  key: "+ref+"\n")
 		if err == nil || !strings.Contains(err.Error(), msg) {

@@ -438,7 +438,7 @@ const sealingName = ".sealing"
 // staged, whose files no run rewrites in place).
 //
 // A file staged in plaintext that happens to begin with the sealed
-// header ("age-encryption.org/v1") is taken for sealed and fails
+// header ("exchanged-seal/1") is taken for sealed and fails
 // authentication when read: pending, and said so, never delivered wrong.
 func (s *Staging) SealLegacy(id int64, name string) (int, error) {
 	if strings.HasPrefix(name, ".") {

@@ -326,9 +326,9 @@ func measures(cfg *config.Config) []Measure {
 				Detail: "not needed: a local directory on the agency's own host, no network transfer"})
 		}
 	}
-	atRest := "age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under the key that staging.key names (" + cfg.Staging.Key.Ref + ")"
+	atRest := "AES-256-GCM (DARE 2.0, authenticated 64 KiB packages, a key per file derived with HKDF-SHA256) under the key that staging.key names (" + cfg.Staging.Key.Ref + ")"
 	if !cfg.Staging.Key.IsSet() {
-		atRest = "age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under a key generated into state_dir/staging.key: a backup of state_dir holds key and data together; set staging.key to keep the key in a secret store"
+		atRest = "AES-256-GCM (DARE 2.0, authenticated 64 KiB packages, a key per file derived with HKDF-SHA256) under a key generated into state_dir/staging.key: a backup of state_dir holds key and data together; set staging.key to keep the key in a secret store"
 	}
 	return append(ms,
 		Measure{Measure: "staging permissions", AppliesTo: "all", InForce: true,

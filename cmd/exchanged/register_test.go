@@ -192,7 +192,7 @@ func TestRegisterExample(t *testing.T) {
 		"| cases | internal | NL | — (the agency's own) | reject report | — | reference | creditor_ref |\n",
 		"| bakker-advocaten | lawyer | NL | yes | Bakker Advocaten, mr. A. Bakker, privacy@bakkeradvocaten.example |\n",
 		"## Transfers outside the EU/EEA\n\nNone: every partner is in the EU/EEA.\n",
-		"| encryption at rest (staging) | all | yes | age (X25519 key, ChaCha20-Poly1305 in authenticated 64 KiB chunks) under a key generated into state_dir/staging.key",
+		"| encryption at rest (staging) | all | yes | AES-256-GCM (DARE 2.0, authenticated 64 KiB packages, a key per file derived with HKDF-SHA256) under a key generated into state_dir/staging.key",
 		"| delivered files and their disclosures (ledger: metadata and keyed pseudonyms, no file contents) | 7 years |",
 	} {
 		if !strings.Contains(r.stdout, s) {

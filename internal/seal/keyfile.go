@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 )
 
-// maxKeyFile bounds what a key file may hold: an identity is 74 bytes.
+// maxKeyFile bounds what a key file may hold: a key line is 68 bytes.
 const maxKeyFile = 64 << 10
 
 // LoadOrCreate reads the key file at path, or, if there is none, creates

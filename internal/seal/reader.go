@@ -1,40 +1,45 @@
 package seal
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
-	"filippo.io/age"
+	"github.com/minio/sio"
 )
 
-// readAhead is how much plaintext a Reader decrypts at once: whole
-// 64 KiB chunks, so that each is decrypted once however small the
-// caller's reads.
-const readAhead = 1 << 20
+// DARE 2.0 packages: a 16-byte header, up to 64 KiB of payload and a
+// 16-byte tag; every package but the last holds a full payload.
+const (
+	payloadSize = 64 << 10
+	packageSize = 16 + payloadSize + 16
+)
 
 // Reader reads the plaintext of a sealed file. Every byte it returns
-// belongs to a chunk that was authenticated, and the last chunk was
+// belongs to a package that was authenticated, and the last package was
 // authenticated when it was opened, so that a truncated file is found
-// then; a chunk that fails is an error wrapping ErrAuth, returned again
+// then; a package that fails is an error wrapping ErrAuth, returned again
 // by every later Read. It reads from an offset (Seek), so a reader may
 // go over the file more than once.
 type Reader struct {
-	f      *os.File
-	src    *tracked
-	ra     io.ReaderAt
-	size   int64 // of the plaintext
-	off    int64
-	buf    []byte // plaintext from bufOff
-	bufOff int64
+	f    *os.File
+	src  *tracked
+	body *io.SectionReader // the DARE stream
+	cfg  sio.Config
+	size int64 // of the plaintext
+	off  int64
+	dec  io.Reader // decrypts from decOff
+	// decOff is where dec is in the plaintext.
+	decOff int64
 	seen   int64 // every byte before seen was read and authenticated
 	err    error
 }
 
 // Open opens the sealed file f, which the Reader then owns (Close closes
 // it). A file that is not sealed, is sealed under another key, or whose
-// last chunk fails authentication is refused with an error wrapping
+// last package fails authentication is refused with an error wrapping
 // ErrAuth; f is then left open for the caller.
 func (k *Key) Open(f *os.File) (*Reader, error) {
 	fi, err := f.Stat()
@@ -42,22 +47,74 @@ func (k *Key) Open(f *os.File) (*Reader, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	src := &tracked{r: f}
-	sealed, err := IsSealed(src)
-	if err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
-	if !sealed {
-		return nil, fmt.Errorf("%w: not sealed (no age header)", ErrAuth)
-	}
-	ra, size, err := age.DecryptReaderAt(src, fi.Size(), k.ids...)
-	if err != nil {
-		var nomatch *age.NoIdentityMatchError
-		if errors.As(err, &nomatch) {
-			return nil, fmt.Errorf("%w: sealed under another key", ErrAuth)
+	hdr := make([]byte, headerSize)
+	if n, err := src.ReadAt(hdr, 0); n < len(hdr) {
+		if err != io.EOF {
+			return nil, fmt.Errorf("seal: read: %w", err)
 		}
-		return nil, src.classify(err)
+		hdr = hdr[:n]
 	}
-	return &Reader{f: f, src: src, ra: ra, size: size}, nil
+	if bytes.HasPrefix(hdr, []byte(ageMagic)) {
+		return nil, fmt.Errorf("%w: sealed with age by an earlier build, which this one does not read", ErrAuth)
+	}
+	if !bytes.HasPrefix(hdr, []byte(Magic)) || len(hdr) < headerSize {
+		return nil, fmt.Errorf("%w: not sealed (no %q header)", ErrAuth, Magic[:len(Magic)-1])
+	}
+	id, salt := hdr[len(Magic):len(Magic)+idSize], hdr[len(Magic)+idSize:]
+	var m *master
+	for i := range k.keys {
+		if bytes.Equal(k.keys[i].id[:], id) {
+			m = &k.keys[i]
+			break
+		}
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%w: sealed under another key", ErrAuth)
+	}
+	cfg, err := m.config(salt)
+	if err != nil {
+		return nil, err
+	}
+	body := io.NewSectionReader(src, int64(headerSize), fi.Size()-int64(headerSize))
+	n, err := sio.DecryptedSize(uint64(body.Size()))
+	if err != nil || n == 0 {
+		return nil, fmt.Errorf("%w: truncated or extended (%d bytes is no whole sealed stream)", ErrAuth, body.Size())
+	}
+	r := &Reader{f: f, src: src, body: body, cfg: cfg, size: int64(n) - 1}
+	// Authenticate the last package, which DARE marks final: its
+	// plaintext ends in the trailer.
+	if err := r.position((int64(n) - 1) / payloadSize * payloadSize); err != nil {
+		return nil, err
+	}
+	last, err := io.ReadAll(r.dec)
+	if err != nil {
+		return nil, r.src.classify(err, "the last chunk")
+	}
+	if len(last) == 0 || last[len(last)-1] != trailer {
+		return nil, fmt.Errorf("%w: no trailer", ErrAuth)
+	}
+	r.dec = nil
+	return r, nil
+}
+
+// position makes dec decrypt from off in the stream's plaintext: from the
+// start of off's package (DARE's sequence number tells the package), the
+// bytes before off in it decrypted, authenticated and discarded.
+func (r *Reader) position(off int64) error {
+	pkg := off / payloadSize
+	cfg := r.cfg
+	cfg.SequenceNumber = uint32(pkg)
+	dec, err := sio.DecryptReader(io.NewSectionReader(r.body, pkg*packageSize, r.body.Size()-pkg*packageSize), cfg)
+	if err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
+	if skip := off - pkg*payloadSize; skip > 0 {
+		if _, err := io.CopyN(io.Discard, dec, skip); err != nil {
+			return r.src.classify(err, fmt.Sprintf("the chunk at offset %d", pkg*payloadSize))
+		}
+	}
+	r.dec, r.decOff = dec, off
+	return nil
 }
 
 // Size returns the size of the plaintext.
@@ -67,9 +124,9 @@ func (r *Reader) Size() int64 { return r.size }
 // authenticated, through r.
 func (r *Reader) Verified() bool { return r.seen == r.size }
 
-// Verify reads the whole file unless Verified, so that a chunk failing
+// Verify reads the whole file unless Verified, so that a package failing
 // authentication is found before any byte is used, and returns to the
-// start. It returns nil only if every chunk passed.
+// start. It returns nil only if every package passed.
 func (r *Reader) Verify() error {
 	if !r.Verified() {
 		if _, err := r.Seek(0, io.SeekStart); err != nil {
@@ -90,23 +147,30 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
-	if r.off < r.bufOff || r.off >= r.bufOff+int64(len(r.buf)) {
-		if r.buf == nil {
-			r.buf = make([]byte, readAhead)
+	if r.dec == nil || r.decOff != r.off {
+		if err := r.position(r.off); err != nil {
+			r.err = err
+			return 0, err
 		}
-		n, err := r.ra.ReadAt(r.buf[:cap(r.buf)], r.off)
-		if err != nil && !(err == io.EOF && r.off+int64(n) == r.size) {
-			r.buf = r.buf[:0]
-			r.err = r.src.classify(err)
+	}
+	p = p[:min(int64(len(p)), r.size-r.off)]
+	n, err := r.dec.Read(p)
+	if err != nil && !(err == io.EOF && n > 0) {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the trailer is still to come
+		}
+		// The n bytes before the failure were authenticated: return
+		// them, and the error from the next Read on.
+		r.err = r.src.classify(err, fmt.Sprintf("the chunk at or after offset %d", r.off+int64(n)))
+		if n == 0 {
 			return 0, r.err
 		}
-		r.buf, r.bufOff = r.buf[:n], r.off
 	}
-	n := copy(p, r.buf[r.off-r.bufOff:])
 	if r.off <= r.seen {
 		r.seen = max(r.seen, r.off+int64(n))
 	}
 	r.off += int64(n)
+	r.decOff = r.off
 	return n, nil
 }
 
@@ -131,7 +195,7 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 // Close closes the file. A Read under way or after returns an error.
 func (r *Reader) Close() error { return r.f.Close() }
 
-// tracked is the sealed file as age reads it, keeping the first error
+// tracked is the sealed file as sio reads it, keeping the first error
 // the file itself returned, so that a failure to read (a closed file, a
 // disk error) is told from a failure to authenticate.
 type tracked struct {
@@ -147,11 +211,12 @@ func (t *tracked) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// classify returns err, from age, as a read error if the file failed to
-// be read, else as a failure to authenticate (wrapping ErrAuth).
-func (t *tracked) classify(err error) error {
+// classify returns err, from sio, as a read error if the file failed to
+// be read, else as a failure to authenticate (wrapping ErrAuth) of what
+// (a chunk: a DARE package of 64 KiB of plaintext).
+func (t *tracked) classify(err error, what string) error {
 	if t.err != nil {
 		return fmt.Errorf("seal: read: %w", t.err)
 	}
-	return fmt.Errorf("%w: %v", ErrAuth, err)
+	return fmt.Errorf("%w: %s: %v", ErrAuth, what, err)
 }

@@ -1,13 +1,20 @@
 package seal
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
-	"filippo.io/age"
+	"github.com/minio/sio"
+	"golang.org/x/crypto/hkdf"
 )
 
 // ErrAuth means that a sealed file failed authentication: sealed under
@@ -15,61 +22,158 @@ import (
 // at all. None of its bytes can be trusted; the caller must not use any.
 var ErrAuth = errors.New("seal: authentication failed")
 
-// Magic begins every sealed file: the age format's first line.
-const Magic = "age-encryption.org/v1\n"
+// Magic begins every sealed file.
+const Magic = "exchanged-seal/1\n"
 
-// Key seals and opens files. The first identity of its key file seals;
-// every one opens, so that a new key can be put first while files sealed
-// under the old one are still delivered.
+// KeyPrefix begins every key line of a key file; base64 (standard, with
+// padding) of 32 random bytes follows it.
+const KeyPrefix = "EXCHANGED-STAGING-KEY-1:"
+
+const (
+	idSize     = 8
+	saltSize   = 32
+	headerSize = len(Magic) + idSize + saltSize
+	// trailer follows the plaintext in the DARE stream (see doc.go).
+	trailer = 0x01
+	// cipherName goes into the derivation of the file key, so that a key
+	// is never used with another cipher.
+	cipherName = "DARE 2.0 AES-256-GCM"
+)
+
+// master is one key of a key file.
+type master struct {
+	secret [32]byte
+	id     [idSize]byte
+}
+
+// Key seals and opens files. The first key of its key file seals; every
+// one opens, so that a new key can be put first while files sealed under
+// the old one are still delivered.
 type Key struct {
-	ids []age.Identity
-	to  age.Recipient
+	keys []master
 }
 
-// ParseKey reads an age identity file: one or more AGE-SECRET-KEY-1 lines,
-// with # comments and blank lines, as age-keygen writes it. Its errors
-// never hold the key's text.
+// ParseKey reads a key file: one or more lines KeyPrefix + base64 of 32
+// bytes, with # comments and blank lines. Its errors never hold the
+// file's text.
 func ParseKey(b []byte) (*Key, error) {
-	ids, err := age.ParseIdentities(bytes.NewReader(b))
-	if err != nil {
-		return nil, errors.New("not an age identity file (one or more AGE-SECRET-KEY-1... lines, as age-keygen writes)")
+	var k Key
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var m master
+		raw, err := base64.StdEncoding.Strict().DecodeString(strings.TrimPrefix(line, KeyPrefix))
+		if !strings.HasPrefix(line, KeyPrefix) || err != nil || len(raw) != len(m.secret) {
+			return nil, fmt.Errorf("line %d is not a staging key (%s and base64 of 32 random bytes)", n, KeyPrefix)
+		}
+		copy(m.secret[:], raw)
+		sum := sha256.Sum256(m.secret[:])
+		copy(m.id[:], sum[:])
+		k.keys = append(k.keys, m)
 	}
-	first, ok := ids[0].(*age.X25519Identity)
-	if !ok {
-		return nil, errors.New("the first identity must be an X25519 one (AGE-SECRET-KEY-1...)")
+	if sc.Err() != nil {
+		return nil, errors.New("not a staging key file (a line is too long)")
 	}
-	return &Key{ids: ids, to: first.Recipient()}, nil
+	if len(k.keys) == 0 {
+		return nil, fmt.Errorf("no staging key (a line %s and base64 of 32 random bytes)", KeyPrefix)
+	}
+	return &k, nil
 }
 
-// Recipient returns the public key that files are sealed to (age1...):
-// safe to log, it names the key without revealing it.
-func (k *Key) Recipient() string { return k.to.(*age.X25519Recipient).String() }
+// ID names the key that seals, in hex: the first bytes of its SHA-256,
+// as every sealed file's header holds it. Safe to log.
+func (k *Key) ID() string { return hex.EncodeToString(k.keys[0].id[:]) }
+
+// config returns the DARE configuration of a file sealed under m with
+// salt: version 2.0, AES-256-GCM only, under the file's own key.
+func (m *master) config(salt []byte) (sio.Config, error) {
+	info := make([]byte, 0, len(Magic)+idSize+len(cipherName))
+	info = append(append(append(info, Magic...), m.id[:]...), cipherName...)
+	key := make([]byte, 32)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, m.secret[:], salt, info), key); err != nil {
+		return sio.Config{}, fmt.Errorf("seal: derive key: %w", err)
+	}
+	return sio.Config{
+		MinVersion:   sio.Version20,
+		MaxVersion:   sio.Version20,
+		CipherSuites: []byte{sio.AES_256_GCM},
+		Key:          key,
+	}, nil
+}
 
 // Seal returns a writer that seals what is written to it into dst. The
-// header is written to dst at once; Close writes the last chunk, and dst
-// holds a whole sealed file only after it.
+// header is written to dst at once; Close writes the last package, and
+// dst holds a whole sealed file only after it. Close does not close dst.
 func (k *Key) Seal(dst io.Writer) (io.WriteCloser, error) {
-	w, err := age.Encrypt(dst, k.to)
+	m := &k.keys[0]
+	hdr := make([]byte, 0, headerSize)
+	hdr = append(append(hdr, Magic...), m.id[:]...)
+	salt := make([]byte, saltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	cfg, err := m.config(salt)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sio.EncryptWriter(writerOnly{dst}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return w, nil
+	if _, err := dst.Write(append(hdr, salt...)); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &writer{w: w}, nil
 }
+
+// writerOnly hides dst's Close from sio, which closes a writer that has
+// one.
+type writerOnly struct{ io.Writer }
+
+// writer writes the trailer on Close.
+type writer struct {
+	w      io.WriteCloser
+	closed bool
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, errors.New("seal: write after close")
+	}
+	return w.w.Write(p)
+}
+
+func (w *writer) Close() error {
+	if w.closed {
+		return errors.New("seal: already closed")
+	}
+	w.closed = true
+	if _, err := w.w.Write([]byte{trailer}); err != nil {
+		return err
+	}
+	return w.w.Close()
+}
+
+// ageMagic began the files of a development build that sealed with age.
+// Such a file counts as sealed, so that it is never sealed again as if
+// it were plaintext (and its ciphertext delivered); Open refuses it.
+const ageMagic = "age-encryption.org/v1\n"
 
 // IsSealed reports whether the file f begins as a sealed file does. A
 // file that does not is none of ours (one staged by a version before
 // staging was sealed). One that does is only known to be whole and ours
 // once Open accepted it and every byte was read.
 func IsSealed(f io.ReaderAt) (bool, error) {
-	b := make([]byte, len(Magic))
+	b := make([]byte, len(ageMagic))
 	n, err := f.ReadAt(b, 0)
-	if n == len(b) {
-		return string(b) == Magic, nil
+	if err != nil && err != io.EOF {
+		return false, err
 	}
-	if err == io.EOF {
-		return false, nil
-	}
-	return false, err
+	b = b[:n]
+	return bytes.HasPrefix(b, []byte(Magic)) || bytes.Equal(b, []byte(ageMagic)), nil
 }
 
 // NewKey returns a new key, kept nowhere: for tests and benchmarks.
@@ -81,12 +185,14 @@ func NewKey() (*Key, error) {
 	return ParseKey(b)
 }
 
-// GenerateFile returns a new key as the text of an age identity file.
+// GenerateFile returns a new key as the text of a key file.
 func GenerateFile() ([]byte, error) {
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
+	var secret [32]byte
+	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("seal: generate key: %w", err)
 	}
-	return []byte(fmt.Sprintf("# exchanged staging key, created %s\n# public key: %s\n%s\n",
-		time.Now().UTC().Format(time.RFC3339), id.Recipient(), id)), nil
+	sum := sha256.Sum256(secret[:])
+	return []byte(fmt.Sprintf("# exchanged staging key, created %s\n# key id: %x\n%s%s\n",
+		time.Now().UTC().Format(time.RFC3339), sum[:idSize], KeyPrefix,
+		base64.StdEncoding.EncodeToString(secret[:]))), nil
 }

@@ -3,12 +3,15 @@ package seal
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/minio/sio"
 )
 
 func newKey(tb testing.TB) *Key {
@@ -59,7 +62,7 @@ func open(t *testing.T, k *Key, p string) (*Reader, error) {
 
 func TestRoundTrip(t *testing.T) {
 	k := newKey(t)
-	for _, size := range []int{0, 1, 64 << 10, 64<<10 + 1, 3<<20 + 17} {
+	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 2 << 20, 3<<20 + 17} {
 		data := make([]byte, size)
 		rand.Read(data)
 		p := sealFile(t, k, data)
@@ -89,20 +92,29 @@ func TestRoundTrip(t *testing.T) {
 
 func TestAuthFailures(t *testing.T) {
 	k := newKey(t)
-	data := bytes.Repeat([]byte("Jansen;Dorpsstraat 1;"), 20000) // 420 KB: 7 chunks
+	data := bytes.Repeat([]byte("Jansen;Dorpsstraat 1;"), 20000) // 420 KB: 7 packages
+	lastPkg := (len(data)+1)%(64<<10) + 32                       // its plaintext, the trailer, header and tag
 	cases := map[string]struct {
 		change   func(b []byte) []byte
 		key      *Key
 		atOpen   bool
 		contains string
 	}{
-		"wrong key":          {key: newKey(t), atOpen: true, contains: "another key"},
-		"flipped byte early": {change: func(b []byte) []byte { b[len(b)/3] ^= 1; return b }},
-		"flipped last byte":  {change: func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, atOpen: true},
-		"truncated in chunk": {change: func(b []byte) []byte { return b[:len(b)-100] }, atOpen: true},
-		"truncated at chunk": {change: func(b []byte) []byte { return b[:len(b)-(len(data)%(64<<10))-16] }, atOpen: true},
-		"plaintext":          {change: func([]byte) []byte { return data }, atOpen: true, contains: "not sealed"},
-		"empty":              {change: func([]byte) []byte { return nil }, atOpen: true, contains: "not sealed"},
+		"wrong key":            {key: newKey(t), atOpen: true, contains: "another key"},
+		"flipped byte early":   {change: func(b []byte) []byte { b[len(b)/3] ^= 1; return b }},
+		"flipped last byte":    {change: func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, atOpen: true},
+		"flipped magic":        {change: func(b []byte) []byte { b[3] ^= 1; return b }, atOpen: true, contains: "not sealed"},
+		"flipped key id":       {change: func(b []byte) []byte { b[len(Magic)] ^= 1; return b }, atOpen: true, contains: "another key"},
+		"flipped salt":         {change: func(b []byte) []byte { b[headerSize-1] ^= 1; return b }, atOpen: true},
+		"truncated in package": {change: func(b []byte) []byte { return b[:len(b)-100] }, atOpen: true},
+		"truncated at package": {change: func(b []byte) []byte { return b[:len(b)-lastPkg] }, atOpen: true},
+		"truncated to header":  {change: func(b []byte) []byte { return b[:headerSize] }, atOpen: true, contains: "truncated"},
+		"header only, cut":     {change: func(b []byte) []byte { return b[:headerSize-1] }, atOpen: true, contains: "not sealed"},
+		"byte appended":        {change: func(b []byte) []byte { return append(b, 0) }, atOpen: true},
+		"last package twice":   {change: func(b []byte) []byte { return append(b, b[len(b)-lastPkg:]...) }, atOpen: true},
+		"age, earlier build":   {change: func([]byte) []byte { return []byte(ageMagic + "-> X25519 ...") }, atOpen: true, contains: "age"},
+		"plaintext":            {change: func([]byte) []byte { return data }, atOpen: true, contains: "not sealed"},
+		"empty":                {change: func([]byte) []byte { return nil }, atOpen: true, contains: "not sealed"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -172,20 +184,28 @@ func TestKeyRotation(t *testing.T) {
 	if got, _ := io.ReadAll(r); string(got) != "sealed under the old key" {
 		t.Fatalf("read %q", got)
 	}
-	if newk, _ := ParseKey(newFile); both.Recipient() != newk.Recipient() {
-		t.Fatal("the first identity does not seal")
+	if newk, _ := ParseKey(newFile); both.ID() != newk.ID() {
+		t.Fatal("the first key does not seal")
 	}
 }
 
 func TestParseKeyRefuses(t *testing.T) {
-	for _, s := range []string{"", "hunter2", "AGE-SECRET-KEY-1NOTAKEY", "# only a comment\n"} {
+	b31, b33 := base64.StdEncoding.EncodeToString(make([]byte, 31)), base64.StdEncoding.EncodeToString(make([]byte, 33))
+	for _, s := range []string{"", "hunter2", "# only a comment\n", "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+		KeyPrefix + b31, KeyPrefix + b33, KeyPrefix + "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MT*=", // not base64
+		"EXCHANGED-STAGING-KEY-2:" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		KeyPrefix + base64.RawStdEncoding.EncodeToString(make([]byte, 32))} {
 		_, err := ParseKey([]byte(s))
 		if err == nil {
 			t.Fatalf("%q: accepted", s)
 		}
-		if s != "" && strings.Contains(err.Error(), s) {
+		if value := strings.TrimPrefix(s, KeyPrefix); s != "" && (strings.Contains(err.Error(), s) || strings.Contains(err.Error(), value)) {
 			t.Fatalf("the error repeats the text: %v", err)
 		}
+	}
+	good, _ := GenerateFile()
+	if _, err := ParseKey(append(append([]byte{}, good...), "hunter2\n"...)); err == nil || !strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("a good key and a bad line: %v, want the bad line refused by number", err)
 	}
 }
 
@@ -201,8 +221,8 @@ func TestLoadOrCreate(t *testing.T) {
 		t.Fatalf("key file: %v, mode %v, want 0600", err, fi.Mode())
 	}
 	k2, err := LoadOrCreate(p)
-	if err != nil || k2.Recipient() != k1.Recipient() {
-		t.Fatalf("loaded again: %v, another key: %v", err, k2 != nil && k2.Recipient() != k1.Recipient())
+	if err != nil || k2.ID() != k1.ID() {
+		t.Fatalf("loaded again: %v, another key: %v", err, k2 != nil && k2.ID() != k1.ID())
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("the directory holds %d entries, want the key file only", len(ents))
@@ -210,5 +230,96 @@ func TestLoadOrCreate(t *testing.T) {
 	os.Chmod(p, 0o640)
 	if _, err := LoadOrCreate(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a key file others may read: %v", err)
+	}
+}
+
+// TestEveryPackageAuthenticated flips one byte in each package of a
+// sealed file in turn (its DARE header, payload and tag) and finds each
+// refused: at Open for the last package, by Verify for the others,
+// having returned only the whole packages before it.
+func TestEveryPackageAuthenticated(t *testing.T) {
+	k := newKey(t)
+	data := make([]byte, 3*64<<10+10) // 4 packages
+	rand.Read(data)
+	p := sealFile(t, k, data)
+	orig, _ := os.ReadFile(p)
+	const pkg = 64<<10 + 32
+	for i := 0; i < 4; i++ {
+		for _, at := range []int{1, 4, 16, 40000, pkg - 1} { // cipher, nonce, payload, tag
+			b := append([]byte{}, orig...)
+			pos := headerSize + i*pkg + at
+			if pos >= len(b) {
+				pos = len(b) - 1
+			}
+			b[pos] ^= 0x10
+			os.WriteFile(p, b, 0o600)
+			r, err := open(t, k, p)
+			if i == 3 {
+				if !errors.Is(err, ErrAuth) {
+					t.Fatalf("package %d byte %d: Open %v, want ErrAuth", i, at, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("package %d byte %d: Open %v", i, at, err)
+			}
+			got, err := io.ReadAll(r)
+			if !errors.Is(err, ErrAuth) || len(got) != i*64<<10 || !bytes.Equal(got, data[:len(got)]) {
+				t.Fatalf("package %d byte %d: read %d bytes, %v; want %d bytes then ErrAuth", i, at, len(got), err, i*64<<10)
+			}
+		}
+	}
+}
+
+// TestAESGCMPerFileKey: every package is DARE 2.0 with AES-256-GCM, and
+// two files of the same plaintext share neither salt nor ciphertext.
+func TestAESGCMPerFileKey(t *testing.T) {
+	k := newKey(t)
+	data := make([]byte, 100<<10)
+	a, _ := os.ReadFile(sealFile(t, k, data))
+	b, _ := os.ReadFile(sealFile(t, k, data))
+	for _, f := range [][]byte{a, b} {
+		for off := headerSize; off < len(f); off += 64<<10 + 32 {
+			if f[off] != sio.Version20 || f[off+1] != sio.AES_256_GCM {
+				t.Fatalf("package at %d: version %#x cipher %d, want DARE 2.0 AES-256-GCM", off, f[off], f[off+1])
+			}
+		}
+	}
+	if !bytes.Equal(a[:headerSize-saltSize], b[:headerSize-saltSize]) {
+		t.Fatal("two files of one key have different magic or key id")
+	}
+	if bytes.Equal(a[headerSize-saltSize:headerSize], b[headerSize-saltSize:headerSize]) || bytes.Equal(a[headerSize+32:headerSize+64], b[headerSize+32:headerSize+64]) {
+		t.Fatal("two files share a salt or ciphertext")
+	}
+}
+
+func TestSeekReadsFromAnywhere(t *testing.T) {
+	k := newKey(t)
+	data := make([]byte, 5*64<<10+123)
+	rand.Read(data)
+	r, err := open(t, k, sealFile(t, k, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{200000, 0, 64 << 10, 64<<10 - 1, 5 * 64 << 10, int64(len(data)) - 1, int64(len(data))} {
+		r.Seek(off, io.SeekStart)
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, data[off:]) {
+			t.Fatalf("from %d: read %d bytes, %v", off, len(got), err)
+		}
+	}
+	if !r.Verified() {
+		t.Fatal("not verified after reading from 0 to the end")
+	}
+}
+
+func TestIsSealed(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": false, "exchanged-seal/": false, Magic: true, Magic + "rest": true,
+		"Jansen;Dorpsstraat 1\n": false, ageMagic + "-> X25519": true, // never sealed again as plaintext
+	} {
+		if got, err := IsSealed(strings.NewReader(s)); err != nil || got != want {
+			t.Errorf("IsSealed(%q) = %v, %v; want %v", s, got, err, want)
+		}
 	}
 }
