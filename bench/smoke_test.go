@@ -51,9 +51,11 @@ func TestSmoke(t *testing.T) {
 
 // TestUserPathSmoke runs one round of BenchmarkUserPath's cases on small
 // sizes (4 MiB, 50 files): the binary, sftp -b, rclone and ssh against a
-// real sshd, each run's delivery checked; it times nothing.
+// real sshd, each run's delivery checked; then one round of
+// BenchmarkCryptoCost's, this build standing in for the earlier one. It
+// times nothing.
 func TestUserPathSmoke(t *testing.T) {
-	u := newUserPath(t)
+	u, c := newCryptoCost(t, func(u *userPath) string { return u.bin })
 	cases := [][]tool{u.pull(t, 4*mib), u.push(t, 4*mib), u.small(t, 50, 2048)}
 	for i, tools := range cases {
 		res := map[string][]peerRun{}
@@ -67,6 +69,16 @@ func TestUserPathSmoke(t *testing.T) {
 			if m.value <= 0 {
 				t.Fatalf("metric %s = %v", m.unit, m.value)
 			}
+		}
+	}
+	for _, tools := range [][]tool{c.pull(t, u, 4*mib), c.push(t, u, 4*mib)} {
+		res := map[string][]peerRun{}
+		interleave(t, 1, tools, res)
+		table, _ := summarize(tools, res)
+		costs, metrics := cryptoCosts(tools, res)
+		t.Logf("crypto:\n%s%s", table, costs)
+		if len(tools) != 5 || len(metrics) != 4 {
+			t.Fatalf("%d tools, %d cost metrics, want 5 and 4:\n%s%s", len(tools), len(metrics), table, costs)
 		}
 	}
 }

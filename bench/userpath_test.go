@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -51,16 +52,25 @@ const ceilingCipher = "aes128-gcm@openssh.com"
 func BenchmarkUserPath(b *testing.B) {
 	u := newUserPath(b)
 	size := int64(*largeMiB) * mib
-	cases := []struct {
-		name  string
-		tools func(testing.TB) []tool
-	}{
+	runCases(b, []benchCase{
 		{fmt.Sprintf("pull-%s", sizeName(size)), func(tb testing.TB) []tool { return u.pull(tb, size) }},
 		{fmt.Sprintf("push-%s", sizeName(size)), func(tb testing.TB) []tool { return u.push(tb, size) }},
 		{fmt.Sprintf("small-%dx%dKiB", *smallFiles, *smallKiB), func(tb testing.TB) []tool {
 			return u.small(tb, *smallFiles, *smallKiB<<10)
 		}},
-	}
+	}, nil)
+}
+
+// benchCase is one case of a benchmark: its name and its tools.
+type benchCase struct {
+	name  string
+	tools func(testing.TB) []tool
+}
+
+// runCases runs each case as a sub-benchmark, each iteration -rounds
+// interleaved rounds, and logs and reports its summary, followed by what
+// more (if not nil) makes of the runs.
+func runCases(b *testing.B, cases []benchCase, more func([]tool, map[string][]peerRun) (string, []metric)) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			tools := c.tools(b)
@@ -70,6 +80,10 @@ func BenchmarkUserPath(b *testing.B) {
 				interleave(b, *rounds, tools, res)
 			}
 			table, metrics := summarize(tools, res)
+			if more != nil {
+				text, ms := more(tools, res)
+				table, metrics = table+text, append(metrics, ms...)
+			}
 			b.Logf("%s, %d rounds, medians; %d CPUs, load average before %s, after %s:\n%s",
 				c.name, len(res[tools[0].name]), runtime.NumCPU(), load0, loadAverage(), table)
 			for _, m := range metrics {
@@ -100,6 +114,7 @@ type userPath struct {
 	s          *server
 	bin        string
 	work       string // the local side
+	state      string // exchanged's state_dir
 	conf       string // exchanged's config
 	rclone     string // rclone's path; "" when it is left out
 	rcloneConf string
@@ -111,6 +126,7 @@ type userPath struct {
 func newUserPath(tb testing.TB) *userPath {
 	tb.Helper()
 	u := &userPath{s: startServer(tb), work: tb.TempDir()}
+	u.state = filepath.Join(u.work, "state")
 	u.bin = buildExchanged(tb, u.work)
 	if p, err := exec.LookPath("rclone"); err == nil {
 		u.rclone = p
@@ -133,24 +149,39 @@ func newUserPath(tb testing.TB) *userPath {
 }
 
 // config is exchanged's config: the creditor acme and the internal
-// archive are the sshd, cases is local. Settle is 1ms: the wait is not
-// speed, the second listing it makes is counted.
-func (u *userPath) config() string {
+// archive are the sshd, cases is local; the state in u.state. Settle is
+// 1ms: the wait is not speed, the second listing it makes is counted.
+// jobs are appended to the three of BenchmarkUserPath.
+func (u *userPath) config(jobs ...jobSpec) string {
 	s := u.s
 	sftp := fmt.Sprintf("{host: %s, port: %d, user: %s, private_key: \"file:%s\", known_hosts: %s}",
 		s.Host, s.Port, s.User, s.ClientKeyPath, s.KnownHostsPath)
-	job := func(name, from, dir, after, to, dest string) string {
-		return fmt.Sprintf("  %s:\n    schedule: \"@yearly\"\n"+
-			"    source: {partner: %s, dir: %s, match: \"*.csv\", settle: 1ms, after: %s}\n"+
-			"    destinations:\n      - {partner: %s, dir: %s}\n", name, from, dir, after, to, dest)
-	}
-	return fmt.Sprintf("version: 1\nstate_dir: %s\nhttp: {listen: \"\"}\npartners:\n"+
+	conf := fmt.Sprintf("version: 1\nstate_dir: %s\nhttp: {listen: \"\"}\npartners:\n"+
 		"  acme: {role: creditor, sftp: %s}\n  archive: {role: internal, sftp: %s}\n"+
 		"  cases: {role: internal, local: {root: %s}}\njobs:\n",
-		filepath.Join(u.work, "state"), sftp, sftp, filepath.Join(u.work, "cases")) +
-		job("pull", "acme", filepath.Join(s.Root, "pull"), "keep", "cases", "/inbox") +
-		job("push", "cases", "/outbox", "keep", "acme", filepath.Join(s.Root, "push")) +
-		job("small", "acme", filepath.Join(s.Root, "outbox"), "delete", "archive", filepath.Join(s.Root, "inbox"))
+		u.state, sftp, sftp, filepath.Join(u.work, "cases"))
+	for _, j := range append([]jobSpec{
+		{name: "pull", from: "acme", dir: filepath.Join(s.Root, "pull"), after: "keep", to: "cases", dest: "/inbox"},
+		{name: "push", from: "cases", dir: "/outbox", after: "keep", to: "acme", dest: filepath.Join(s.Root, "push")},
+		{name: "small", from: "acme", dir: filepath.Join(s.Root, "outbox"), after: "delete", to: "archive", dest: filepath.Join(s.Root, "inbox")},
+	}, jobs...) {
+		conf += j.yaml()
+	}
+	return conf
+}
+
+// jobSpec is one job of the config: from one partner's dir to another's,
+// its source matching match ("*.csv" when empty); srcExtra and dstExtra
+// are appended to the source and destination mappings (", pgp: {...}").
+type jobSpec struct {
+	name, from, dir, match, after, srcExtra, to, dest, dstExtra string
+}
+
+func (j jobSpec) yaml() string {
+	return fmt.Sprintf("  %s:\n    schedule: \"@yearly\"\n"+
+		"    source: {partner: %s, dir: %s, match: \"%s\", settle: 1ms, after: %s%s}\n"+
+		"    destinations:\n      - {partner: %s, dir: %s%s}\n",
+		j.name, j.from, j.dir, cmp.Or(j.match, "*.csv"), j.after, j.srcExtra, j.to, j.dest, j.dstExtra)
 }
 
 // rcloneConfig has the same two SFTP partners as remotes, the host key
@@ -181,7 +212,13 @@ func (u *userPath) rcloneConfig(tb testing.TB) string {
 // once runs `exchanged once` for job.
 func (u *userPath) once(tb testing.TB, job string) peerRun {
 	tb.Helper()
-	run, _ := timed(tb, nil, false, u.bin, "once", "--config", u.conf, job)
+	return onceWith(tb, u.bin, u.conf, job)
+}
+
+// onceWith runs `bin once --config conf job`.
+func onceWith(tb testing.TB, bin, conf, job string) peerRun {
+	tb.Helper()
+	run, _ := timed(tb, nil, false, bin, "once", "--config", conf, job)
 	return run
 }
 
