@@ -19,7 +19,7 @@ import (
 	"github.com/exchanged/exchanged/internal/pgp"
 )
 
-var prevBinary = flag.String("prev-binary", "", "BenchmarkCryptoCost: an exchanged built before staging was sealed (git archive 67299e1); empty: that variant is left out")
+var prevBinary = flag.String("prev-binary", "", "BenchmarkCryptoCost: exchanged binaries built before staging was sealed, comma-separated; empty: that variant is left out")
 
 // The keys of BenchmarkCryptoCost's variants, beside keyExchanged (this
 // build: staging sealed, no OpenPGP) and keyCeiling.
@@ -34,9 +34,9 @@ const (
 // round running, in a rotated order,
 //
 //	(a) `exchanged once` of this build: staging sealed, no OpenPGP;
-//	(b) the same job with -prev-binary, a build from before staging was
-//	    sealed (plaintext staging), its own state_dir; left out without
-//	    the flag;
+//	(b) the same job with each binary of -prev-binary (comma-separated),
+//	    builds from before staging was sealed (plaintext staging), each
+//	    with a state_dir of its own; left out without the flag;
 //	(c) this build with OpenPGP: the push encrypts to the partner's key
 //	    and signs with the agency's (destination pgp:); the pull takes a
 //	    file encrypted to the agency and signed by the partner (source
@@ -51,7 +51,12 @@ const (
 // encryption's cost, (a) ÷ (b) − 1, and OpenPGP's, (c) ÷ (a) − 1, of the
 // median wall and CPU times. Run it with -benchtime 1x.
 func BenchmarkCryptoCost(b *testing.B) {
-	u, c := newCryptoCost(b, func(u *userPath) string { return *prevBinary })
+	u, c := newCryptoCost(b, func(u *userPath) []string {
+		if *prevBinary == "" {
+			return nil
+		}
+		return strings.Split(*prevBinary, ",")
+	})
 	size := int64(*largeMiB) * mib
 	runCases(b, []benchCase{
 		{fmt.Sprintf("pull-%s", sizeName(size)), func(tb testing.TB) []tool { return c.pull(tb, u, size) }},
@@ -62,7 +67,7 @@ func BenchmarkCryptoCost(b *testing.B) {
 // cryptoCost is what BenchmarkCryptoCost adds to the user path: the
 // OpenPGP keys and the config that uses them, and the earlier build.
 type cryptoCost struct {
-	prev, prevConf string // "" without -prev-binary
+	prevs []prevBuild // none without -prev-binary
 
 	partnerEnc uint64 // the key id of the partner's encryption subkey
 	agencyPub  []byte // armored: what the partner's file is encrypted to
@@ -70,9 +75,9 @@ type cryptoCost struct {
 }
 
 // newCryptoCost starts the user path with two more jobs, pull-pgp and
-// push-pgp, and when prevBin returns a path (the earlier build) writes its
+// push-pgp, and for each earlier build that prevBins returns writes its
 // config: the same jobs, a state_dir of its own.
-func newCryptoCost(tb testing.TB, prevBin func(*userPath) string) (*userPath, *cryptoCost) {
+func newCryptoCost(tb testing.TB, prevBins func(*userPath) []string) (*userPath, *cryptoCost) {
 	tb.Helper()
 	u := newUserPath(tb)
 	c := &cryptoCost{}
@@ -98,16 +103,26 @@ func newCryptoCost(tb testing.TB, prevBin func(*userPath) string) (*userPath, *c
 		jobSpec{name: "push-pgp", from: "cases", dir: "/outbox-pgp", after: "keep", to: "acme", dest: filepath.Join(u.s.Root, "push-pgp"),
 			dstExtra: fmt.Sprintf(", pgp: {encrypt_to: %s, sign_with: %s}", key("partner.pub.asc"), key("agency.asc"))},
 	))
-	if c.prev = prevBin(u); c.prev == "" {
+	bins := prevBins(u)
+	if len(bins) == 0 {
 		tb.Logf("bench: no -prev-binary: the plaintext-staging variant is left out")
-		return u, c
 	}
-	prev := *u
-	prev.state = filepath.Join(u.work, "state-prev")
-	mkdir(tb, prev.state)
-	c.prevConf = filepath.Join(u.work, "exchanged-prev.yaml")
-	write(tb, c.prevConf, prev.config())
+	for i, bin := range bins {
+		prev := *u
+		prev.state = filepath.Join(u.work, fmt.Sprintf("state-prev-%d", i+1))
+		mkdir(tb, prev.state)
+		pb := prevBuild{bin: bin, conf: filepath.Join(u.work, fmt.Sprintf("exchanged-prev-%d.yaml", i+1)),
+			name: fmt.Sprintf("(b%d) plaintext staging: %s", i+1, filepath.Base(bin)), key: fmt.Sprintf("%s-%d", keyPrev, i+1)}
+		write(tb, pb.conf, prev.config())
+		c.prevs = append(c.prevs, pb)
+	}
 	return u, c
+}
+
+// prevBuild is an earlier build of exchanged, with its own config.
+type prevBuild struct {
+	bin, conf string
+	name, key string // in the table, in metric names
 }
 
 // variants picks (a) and (d) from the user path's tools of a case and
@@ -125,9 +140,9 @@ func (c *cryptoCost) variants(tools []tool, job string, pgpTool tool) []tool {
 		}
 	}
 	out := []tool{ours}
-	if c.prev != "" {
-		out = append(out, tool{name: "(b) exchanged, plaintext staging (prev)", key: keyPrev, prep: ours.prep, check: ours.check,
-			run: func(tb testing.TB) peerRun { return onceWith(tb, c.prev, c.prevConf, job) }})
+	for _, p := range c.prevs {
+		out = append(out, tool{name: p.name, key: p.key, prep: ours.prep, check: ours.check,
+			run: func(tb testing.TB) peerRun { return onceWith(tb, p.bin, p.conf, job) }})
 	}
 	return append(append(out, pgpTool), ref...)
 }
@@ -297,16 +312,21 @@ func cryptoCosts(tools []tool, res map[string][]peerRun) (string, []metric) {
 	var sb strings.Builder
 	var ms []metric
 	cost := func(label, unit, of, base string) {
-		if wall[base] == 0 {
-			fmt.Fprintf(&sb, "%s: not measured (no -prev-binary)\n", label)
-			return
-		}
 		w := 100 * (wall[of].Seconds()/wall[base].Seconds() - 1)
 		c := 100 * (cpu[of].Seconds()/cpu[base].Seconds() - 1)
 		fmt.Fprintf(&sb, "%s: wall %+.1f%%, CPU %+.1f%% (%s / %s)\n", label, w, c, of, base)
 		ms = append(ms, metric{w, unit + "-wall-%"}, metric{c, unit + "-cpu-%"})
 	}
-	cost("staging encryption cost", "seal", keyExchanged, keyPrev)
+	prevs := 0
+	for _, t := range tools {
+		if strings.HasPrefix(t.key, keyPrev) {
+			prevs++
+			cost("staging encryption cost", "seal"+strings.TrimPrefix(t.key, keyPrev), keyExchanged, t.key)
+		}
+	}
+	if prevs == 0 {
+		sb.WriteString("staging encryption cost: not measured (no -prev-binary)\n")
+	}
 	cost("OpenPGP cost", "pgp", keyPGP, keyExchanged)
 	return sb.String(), ms
 }

@@ -55,7 +55,7 @@ func TestSmoke(t *testing.T) {
 // BenchmarkCryptoCost's, this build standing in for the earlier one. It
 // times nothing.
 func TestUserPathSmoke(t *testing.T) {
-	u, c := newCryptoCost(t, func(u *userPath) string { return u.bin })
+	u, c := newCryptoCost(t, func(u *userPath) []string { return []string{u.bin} })
 	cases := [][]tool{u.pull(t, 4*mib), u.push(t, 4*mib), u.small(t, 50, 2048)}
 	for i, tools := range cases {
 		res := map[string][]peerRun{}

@@ -84,8 +84,12 @@ func runCases(b *testing.B, cases []benchCase, more func([]tool, map[string][]pe
 				text, ms := more(tools, res)
 				table, metrics = table+text, append(metrics, ms...)
 			}
-			b.Logf("%s, %d rounds, medians; %d CPUs, load average before %s, after %s:\n%s",
+			msg := fmt.Sprintf("%s, %d rounds, medians; %d CPUs, load average before %s, after %s:\n%s",
 				c.name, len(res[tools[0].name]), runtime.NumCPU(), load0, loadAverage(), table)
+			b.Log(msg)
+			if strings.Count(msg, "\n") >= 10 { // go test keeps 10 lines of a benchmark's log
+				fmt.Printf("--- %s, in full: %s\n", b.Name(), msg)
+			}
 			for _, m := range metrics {
 				b.ReportMetric(m.value, m.unit)
 			}
