@@ -204,8 +204,8 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 	}
 	var out []string
 	for _, d := range superseded {
-		if d.Index < 0 {
-			continue // the reject report is one, whoever receives it
+		if d.Index < 0 || d.Index >= len(job.Destinations) {
+			continue // the reject report is one, whoever receives it; an index no longer named gets nothing
 		}
 		name := exchange.OutputName(o.cfg, job, f.Name, d.Index)
 		if _, err := os.Stat(st.Path(f.ID, name)); err != nil {
