@@ -275,6 +275,10 @@ func printAction(w io.Writer, r *actionReport) {
 	for _, d := range r.Superseded {
 		fmt.Fprintf(w, "superseded delivery %d to %s:%s (begun %s, %s): the old destination may hold %s; ask %s to remove it\n",
 			d.DeliveryID, printable(d.Partner), printable(d.Dir), d.Mode, d.State, printable(d.MayHold), printable(d.Partner))
+		if d.Breach != "" {
+			fmt.Fprintf(w, "POSSIBLE DATA BREACH: %s is not the partner the job now names and may hold the file; see: %s\n",
+				printable(d.Partner), printable(d.Breach))
+		}
 	}
 	for _, d := range r.Open {
 		fmt.Fprintf(w, "delivery %d to %s:%s was begun and not delivered (%s, %s): the destination may hold %s; it stays on record as a disclosure\n",

@@ -97,6 +97,32 @@ type oldDelivery struct {
 	Mode       string `json:"mode"`
 	State      string `json:"state"`
 	MayHold    string `json:"may_hold"`
+	// Breach: the command that lists what the old partner may hold, set
+	// when it is not the partner the job now names and bytes may have
+	// left (see mayHaveLeft): a possible data breach.
+	Breach string `json:"breach,omitempty"`
+}
+
+// mayHaveLeft reports whether bytes of delivery d may stand at its
+// destination: a direct delivery, or one past the start of its upload.
+func mayHaveLeft(d ledger.Delivery) bool {
+	return d.Mode == ledger.ModeDirect || d.State == ledger.DeliveryCreating ||
+		d.State == ledger.DeliveryWriting || d.State == ledger.DeliveryUploaded
+}
+
+// breachHint returns the breach command for superseded delivery d of a
+// job whose destinations are now dests, or "" if d's partner is still
+// the one named at its index, or no byte can have left.
+func breachHint(d ledger.Delivery, dests []ledger.Destination) string {
+	for _, c := range dests {
+		if c.Index == d.Index && c.Partner == d.Partner {
+			return ""
+		}
+	}
+	if !mayHaveLeft(d) {
+		return ""
+	}
+	return "exchanged breach --partner " + d.Partner + " --file " + d.Name
 }
 
 func oldDeliveries(ds []ledger.Delivery) []oldDelivery {
@@ -180,11 +206,21 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	for _, w := range rep.Warnings {
 		o.log.Warn("retry cannot deliver", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
 	}
-	for _, d := range res.Superseded {
-		o.log.Warn("delivery superseded", zap.String("job", f.Job), zap.Int64("file_id", f.ID),
+	dests := jobDestinations(job)
+	for i, d := range res.Superseded {
+		fields := []zap.Field{zap.String("job", f.Job), zap.Int64("file_id", f.ID),
 			zap.Int64("delivery_id", d.ID), zap.Int("index", d.Index), zap.String("partner", d.Partner),
 			zap.String("file", d.Dir+"/"+d.Name), zap.String("state", d.State), zap.String("mode", d.Mode),
-			zap.String("outcome", "superseded"), zap.String("may_hold", ledger.MayHold(d)))
+			zap.String("outcome", "superseded"), zap.String("may_hold", ledger.MayHold(d))}
+		if hint := breachHint(d, dests); hint != "" {
+			// Another partner than the job's may hold the file: a
+			// possible breach, for the DPO to judge.
+			rep.Superseded[i].Breach = hint
+			o.log.Error("delivery superseded to another partner: possible data breach",
+				append(fields, zap.String("hint", hint))...)
+			continue
+		}
+		o.log.Warn("delivery superseded", fields...)
 	}
 	return rep, nil
 }
