@@ -36,8 +36,8 @@ type FilesCommand struct {
 }
 
 const filesUsage = `exchanged files --config FILE [--job J] [--state pending|failed] [--json]
-       exchanged files retry --config FILE [--by NAME] [--reason TEXT] [--json] ID
-       exchanged files abandon --config FILE --reason TEXT [--by NAME] [--json] ID`
+       exchanged files retry --config FILE [--by NAME] [--reason TEXT] [--force] [--json] ID
+       exchanged files abandon --config FILE --reason TEXT [--by NAME] [--source-gone-ok] [--json] ID`
 
 // Run runs "files", "files retry" or "files abandon".
 func (c *FilesCommand) Run(ctx context.Context, args []string) error {
@@ -53,6 +53,8 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 	state := fs.String("state", "", "only pending (no failure recorded) or failed files (list)")
 	by := fs.String("by", "", "who acts, recorded with the OS user (retry, abandon)")
 	reason := fs.String("reason", "", "why, recorded in the ledger; never personal data (required for abandon)")
+	force := fs.Bool("force", false, "retry even when the next run cannot deliver the file (retry)")
+	sourceGoneOK := fs.Bool("source-gone-ok", false, "abandon even when the source is gone and the staged copy is the last (abandon)")
 	// Flags may follow the ID too: parse the rest again after it.
 	var rest []string
 	for a := args; ; {
@@ -96,12 +98,12 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		case "list":
 			v, err = o.list(*job, *state)
 		case "retry":
-			v, err = o.retry(id, actor, *reason)
+			v, err = o.retry(id, actor, *reason, *force)
 		case "abandon":
-			v, err = o.abandon(id, actor, *reason)
+			v, err = o.abandon(id, actor, *reason, *sourceGoneOK)
 		}
 	case errors.Is(err, exchange.ErrStateDirInUse):
-		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason})
+		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason, Force: *force, SourceGoneOK: *sourceGoneOK})
 		if errors.Is(err, errNoEndpoint) && action == "list" {
 			v, err = listReadOnly(cfg, *job, *state) // a list needs no daemon's help
 		}

@@ -67,7 +67,7 @@ func (f daemonFiles) List(job, state string) (any, error) {
 
 func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	rep, err := f.act(id, req, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason) })
+	rep, err := f.act(id, req, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason, req.Force) })
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 
 func (f daemonFiles) Abandon(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	return f.act(id, req, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason) })
+	return f.act(id, req, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason, req.SourceGoneOK) })
 }
 
 // act runs fn for file id with its job's gate held, as req.By asked from

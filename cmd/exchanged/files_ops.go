@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -183,13 +184,25 @@ func (o *fileOps) file(id int64) (*ledger.File, *config.Job, error) {
 }
 
 // retry has file id taken again under the current config.
-func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
+// Unless force, it is refused (nothing changed) when the next run
+// cannot deliver the file (see missingOutputs).
+func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport, error) {
 	f, job, err := o.file(id)
 	if err != nil {
 		return nil, err
 	}
 	if job == nil {
 		return nil, fmt.Errorf("file %d: its job %s is not in the config: put it back, or abandon the file: %w", id, f.Job, ops.ErrInvalid)
+	}
+	if !force {
+		cur, err := o.ledger.Deliveries(id)
+		if err != nil {
+			return nil, err
+		}
+		if miss := o.missingOutputs(f, job, toSupersede(cur, jobDestinations(job))); len(miss) > 0 {
+			return nil, fmt.Errorf("file %d: not retried: %s (--force retries all the same): %w",
+				id, strings.Join(miss, "; "), ledger.ErrState)
+		}
 	}
 	res, err := o.ledger.Retry(id, jobDestinations(job), by, reason)
 	if err != nil {
@@ -225,6 +238,24 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	return rep, nil
 }
 
+// toSupersede returns the deliveries of cur a retry under dests would
+// supersede: not delivered, at an index dests names with another
+// destination (see ledger.Retry).
+func toSupersede(cur []ledger.Delivery, dests []ledger.Destination) []ledger.Delivery {
+	var out []ledger.Delivery
+	for _, d := range cur {
+		if d.State == ledger.DeliveryDelivered {
+			continue
+		}
+		for _, c := range dests {
+			if c.Index == d.Index && !ledger.SameDestination(d.Partner, d.Dir, c.Partner, c.Dir) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
 // missingOutputs warns of each superseded delivery whose output for the
 // destination the job now names is not in staging: its partner (or
 // profile) changed since the file was prepared, and outputs are made
@@ -256,7 +287,11 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 // finished, and what staging still holds of it is swept at the next
 // start should its removal fail here), then its staging. The source is
 // not touched.
-func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
+//
+// When the source is already gone (cleaned after staging, after: delete)
+// and staging holds the file, the staged copy is the last one: unless
+// sourceGoneOK, the abandon is refused before anything is changed.
+func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*actionReport, error) {
 	if err := ledger.CheckReason(reason); err != nil {
 		return nil, fmt.Errorf("--reason: %w: %w", err, ops.ErrInvalid)
 	}
@@ -270,6 +305,10 @@ func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
 	}
 	staged := stagedOf(st, id, f.Name)
 	source := sourceNote(f, job)
+	if len(staged) > 0 && sourceGone(f, job) && !sourceGoneOK {
+		return nil, fmt.Errorf("file %d: not abandoned: %s; abandoning deletes that last copy: pass --source-gone-ok to do so: %w",
+			id, source, ledger.ErrState)
+	}
 	res, err := o.ledger.Abandon(id, by, reason, map[string]any{"staging": staged, "source": source})
 	if err != nil {
 		return nil, err
@@ -318,6 +357,15 @@ func stagedOf(st *exchange.Staging, id int64, name string) []string {
 		out = append(out, ids+"/ (unreadable: "+err.Error()+")")
 	}
 	return out
+}
+
+// sourceGone reports whether the source of f may be gone: cleaned after
+// it was staged by a job whose after: is delete, or no longer known.
+func sourceGone(f *ledger.File, job *config.Job) bool {
+	if f.State == ledger.StateStaging || f.State == ledger.StateStaged {
+		return false
+	}
+	return job == nil || job.Source.After == "" || job.Source.After == config.AfterDelete
 }
 
 // sourceNote says where the source of f is, from its state and its job's

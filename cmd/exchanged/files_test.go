@@ -352,7 +352,16 @@ func TestFilesRetryTransformed(t *testing.T) {
 		}
 	}
 	oid := strconv.FormatInt(other.ID, 10)
+	// Its source is gone (after: delete): the staged copy is the last,
+	// and is not deleted without --source-gone-ok.
 	r := exchanged(t, nil, "files", "abandon", "--config", cfg, "--reason", "sent twice", oid)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "--source-gone-ok") || !strings.Contains(r.stderr, "the staged copy was the last") {
+		t.Fatalf("abandon of the last copy without --source-gone-ok: %+v", r)
+	}
+	if !slices.Contains(names(t, filepath.Join(work, "state/staging")), oid+".src") || len(stuckRows(t, cfg)) != 2 {
+		t.Fatalf("a refused abandon changed something: staging %v", names(t, filepath.Join(work, "state/staging")))
+	}
+	r = exchanged(t, nil, "files", "abandon", "--config", cfg, "--reason", "sent twice", "--source-gone-ok", oid)
 	if r.code != 0 || !strings.Contains(r.stdout, "staging removed: "+oid+".src, "+oid+"/.out-0-cases-internal.csv") ||
 		!strings.Contains(r.stdout, "already deleted at the source after it was staged (after: delete)") {
 		t.Fatalf("abandon of a transformed file: %+v", r)
@@ -366,9 +375,15 @@ func TestFilesRetryTransformed(t *testing.T) {
 
 	// The partner changed: no output for it.
 	writeFile(t, cfg, []byte(strings.Replace(string(good), "{partner: cases, dir: /wrong}", "{partner: acme, dir: /inbox, profile: creditor-status}", 1)))
+	// A retry is refused, nothing changed, unless --force.
 	r = exchanged(t, nil, "files", "retry", "--config", cfg, id)
-	if r.code != 0 || !strings.Contains(r.stdout, "WARNING: output 0 was prepared for cases, and the job now names acme") {
+	if r.code != exitFailed || !strings.Contains(r.stderr, "not retried: output 0 was prepared for cases, and the job now names acme") ||
+		!strings.Contains(r.stderr, "--force") {
 		t.Fatalf("retry after a partner change: %+v", r)
+	}
+	r = exchanged(t, nil, "files", "retry", "--config", cfg, "--force", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "WARNING: output 0 was prepared for cases, and the job now names acme") {
+		t.Fatalf("retry --force after a partner change: %+v", r)
 	}
 
 	// Back to cases, in the right directory: the output is there.
