@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -103,9 +104,11 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 			v, err = o.abandon(id, actor, *reason, *sourceGoneOK)
 		}
 	case errors.Is(err, exchange.ErrStateDirInUse):
-		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason, Force: *force, SourceGoneOK: *sourceGoneOK})
-		if errors.Is(err, errNoEndpoint) && action == "list" {
-			v, err = listReadOnly(cfg, *job, *state) // a list needs no daemon's help
+		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason, Force: *force, SourceGoneOK: *sourceGoneOK, StateDir: cfg.StateDir})
+		if err != nil && action == "list" {
+			// A list needs no daemon's help: whatever holds state_dir (a
+			// daemon without, or with another, endpoint; once; purge).
+			v, err = listReadOnly(cfg, *job, *state)
 		}
 	}
 	if err != nil {
@@ -185,6 +188,9 @@ func (c *FilesCommand) viaDaemon(ctx context.Context, cfg *config.Config, action
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(hr)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("state_dir is locked by another exchanged command (once, purge, files?), or by a daemon not listening on %s: try again when it is done: %w", base, err)
+		}
 		return nil, fmt.Errorf("a daemon holds state_dir; its ops endpoint %s: %w", base, err)
 	}
 	defer resp.Body.Close()

@@ -270,6 +270,7 @@ func TestFilesThroughDaemon(t *testing.T) {
 	if code, body := p.request("POST", fmt.Sprintf("/files/%d/abandon", stuck.ID)); code != 415 {
 		t.Errorf("POST abandon without a JSON body = %d %s", code, body)
 	}
+	checkOtherInstance(t, p, cfg, stuck.ID)
 
 	fixDestination(t, cfg)
 	p.signal(syscall.SIGHUP)
@@ -479,5 +480,37 @@ func TestFilesRetryReportsTempAtOldDestination(t *testing.T) {
 	}
 	if st := names(t, filepath.Join(work, "state", "staging")); len(st) != 0 {
 		t.Errorf("staging left with %v", st)
+	}
+}
+
+// checkOtherInstance: an action meant for another state_dir is refused
+// by the daemon (another instance on the port); a config naming a port
+// nobody listens on, its state_dir held, is told the lock may be another
+// command's, and still lists, read-only.
+func checkOtherInstance(t *testing.T, p *proc, cfg string, id int64) {
+	t.Helper()
+	body := `{"by":"tester","reason":"ticket 1","state_dir":"/elsewhere/state"}`
+	resp, err := http.Post(fmt.Sprintf("http://%s/files/%d/abandon", p.addr, id), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(bytes.Buffer)
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(b.String(), "not /elsewhere/state") {
+		t.Errorf("abandon for another state_dir = %d %s", resp.StatusCode, b)
+	}
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(filepath.Dir(cfg), "other-port.yaml")
+	writeFile(t, other, bytes.ReplaceAll(src, []byte(p.addr), []byte(fmt.Sprintf("127.0.0.1:%d", freePort(t)))))
+	r := exchanged(t, nil, "files", "abandon", "--config", other, "--reason", "ticket 1", strconv.FormatInt(id, 10))
+	if r.code != exitFailed || !strings.Contains(r.stderr, "state_dir is locked by another exchanged command (once, purge, files?)") {
+		t.Errorf("abandon with nobody on the endpoint: %+v", r)
+	}
+	if rows := stuckRows(t, other); len(rows) != 2 {
+		t.Errorf("list with nobody on the endpoint = %+v, want the 2 stuck files read-only", rows)
 	}
 }
