@@ -22,6 +22,7 @@ import (
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange"
 	"github.com/exchanged/exchanged/internal/ops"
+	"github.com/exchanged/exchanged/ledger"
 )
 
 // FilesCommand lists the files that are not done, and retries or
@@ -84,6 +85,9 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 	if action == "abandon" && strings.TrimSpace(*reason) == "" {
 		return fmt.Errorf("%w: exchanged files abandon: --reason is required", errUsage)
 	}
+	if err := checkRequest(*by, *reason, maxByLen); err != nil {
+		return fmt.Errorf("%w: exchanged files %s: %w", errUsage, action, err)
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
@@ -125,6 +129,26 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		printFiles(c.stdout, v)
 	case *actionReport:
 		printAction(c.stdout, v)
+	}
+	return nil
+}
+
+// maxByLen is the longest --by, in bytes: the actor recorded adds the OS
+// user, and through the daemon the caller's address, within
+// ledger.MaxReasonLen.
+const maxByLen = 200
+
+// checkRequest refuses a by longer than max bytes or holding a control
+// character, and a reason that is given and not acceptable
+// (ledger.CheckReason), as ops.ErrInvalid.
+func checkRequest(by, reason string, max int) error {
+	if len(by) > max || strings.ContainsFunc(by, unicode.IsControl) {
+		return fmt.Errorf("--by: at most %d bytes without control characters: %w", max, ops.ErrInvalid)
+	}
+	if reason != "" {
+		if err := ledger.CheckReason(reason); err != nil {
+			return fmt.Errorf("--reason: %w: %w", err, ops.ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -296,9 +320,12 @@ func printAction(w io.Writer, r *actionReport) {
 		fmt.Fprintf(w, "WARNING: %s\n", printable(m))
 	}
 	if r.Action == "abandon" {
-		if len(r.Staging) == 0 {
+		switch {
+		case len(r.Staging) == 0 && r.StagingErr == "":
 			fmt.Fprintln(w, "staging: nothing was staged for it")
-		} else {
+		case len(r.Staging) == 0:
+			fmt.Fprintln(w, "staging: nothing was removed")
+		default:
 			fmt.Fprintf(w, "staging removed: %s\n", printable(strings.Join(r.Staging, ", ")))
 		}
 		if r.StagingErr != "" {

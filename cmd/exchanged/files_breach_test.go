@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -33,5 +35,36 @@ func TestSupersededToAnotherPartnerIsPossibleBreach(t *testing.T) {
 		Breach: "exchanged breach --partner gdw --file c.csv"}}})
 	if !strings.Contains(b.String(), "POSSIBLE DATA BREACH") || !strings.Contains(b.String(), "exchanged breach --partner gdw --file c.csv") {
 		t.Errorf("report:\n%s", b.String())
+	}
+}
+
+// An abandon reports as removed only what is gone from staging.
+func TestAbandonReportsOnlyWhatWasRemoved(t *testing.T) {
+	if got := removed([]string{"3.src", "3/.out-0-cases.csv"}, []string{"3/.out-0-cases.csv"}); len(got) != 1 || got[0] != "3.src" {
+		t.Errorf("removed = %v, want [3.src]", got)
+	}
+	var b bytes.Buffer
+	printAction(&b, &actionReport{Action: "abandon", Staging: []string{}, StagingErr: "permission denied (swept at the next start)"})
+	if s := b.String(); strings.Contains(s, "staging removed") || strings.Contains(s, "nothing was staged") ||
+		!strings.Contains(s, "staging: nothing was removed") || !strings.Contains(s, "NOT wholly removed") {
+		t.Errorf("report of a failed removal:\n%s", s)
+	}
+}
+
+// A --by too long for the actor recorded, or one with a control
+// character, and a bad reason, are usage errors before anything is
+// opened.
+func TestFilesRefusesBadByAndReason(t *testing.T) {
+	for _, args := range [][]string{
+		{"retry", "--by", strings.Repeat("x", maxByLen+1), "1"},
+		{"retry", "--by", "jan\nINFO forged", "1"},
+		{"retry", "--reason", "two\nlines", "1"},
+		{"abandon", "--reason", strings.Repeat("x", ledger.MaxReasonLen+1), "1"},
+	} {
+		err := (&FilesCommand{stdout: new(bytes.Buffer), stderr: new(bytes.Buffer)}).Run(context.Background(),
+			append(args, "--config", "/nonexistent/exchanged.yaml"))
+		if !errors.Is(err, errUsage) {
+			t.Errorf("files %q: %v, want a usage error", args, err)
+		}
 	}
 }

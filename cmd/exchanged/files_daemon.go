@@ -101,6 +101,10 @@ func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*act
 	f.d.mu.Lock()
 	own := f.d.cfg.StateDir
 	f.d.mu.Unlock()
+	// The CLI's --by comes with its OS user: room for it.
+	if err := checkRequest(req.By, req.Reason, maxByLen+100); err != nil {
+		return nil, err
+	}
 	if req.StateDir != "" && !sameDir(req.StateDir, own) {
 		return nil, fmt.Errorf("this daemon holds state_dir %s, not %s: another exchanged listens on the ops endpoint your config names: %w",
 			own, req.StateDir, ops.ErrInvalid)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -316,14 +317,30 @@ func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*acti
 	rep := &actionReport{Action: ledger.ActionAbandon, ActionID: res.Action.ID, File: o.row(*f), By: by,
 		Open: oldDeliveries(res.Open), Staging: staged, Source: source,
 		Next: "the file is finished: no run takes it again while its source stands as it is; to have it taken again, drop it again at the source (a new modification time) or under another name"}
-	if err := st.Remove(id, f.Name); err != nil {
-		rep.StagingErr = err.Error() + " (swept at the next start)"
-	} else if left := stagedOf(st, id, f.Name); len(left) > 0 {
+	rmErr := st.Remove(id, f.Name)
+	left := stagedOf(st, id, f.Name)
+	rep.Staging = removed(staged, left)
+	switch {
+	case rmErr != nil:
+		rep.StagingErr = rmErr.Error() + " (swept at the next start)"
+	case len(left) > 0:
 		rep.StagingErr = fmt.Sprintf("still staged: %v (swept at the next start)", left)
 	}
-	o.logAction(f, res.Action, reason, zap.Int("staging_removed", len(staged)), zap.Int("open_deliveries", len(res.Open)),
+	o.logAction(f, res.Action, reason, zap.Int("staging_removed", len(rep.Staging)), zap.Int("open_deliveries", len(res.Open)),
 		zap.Bool("staging_error", rep.StagingErr != ""))
 	return rep, nil
+}
+
+// removed returns the names of staged that left does not hold: what a
+// removal did remove.
+func removed(staged, left []string) []string {
+	out := []string{}
+	for _, s := range staged {
+		if !slices.Contains(left, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // logAction logs an action taken. The reason is the operator's free text
