@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -356,25 +354,7 @@ func (o *fileOps) logAction(f *ledger.File, a ledger.FileAction, reason string, 
 
 // stagedOf lists what staging holds for file id (source name name), by
 // names relative to the staging directory.
-func stagedOf(st *exchange.Staging, id int64, name string) []string {
-	out := []string{}
-	ids := strconv.FormatInt(id, 10)
-	for _, p := range []string{st.Path(id, name), filepath.Join(st.Dir(), ids+"-"+name)} {
-		if _, err := os.Lstat(p); err == nil {
-			rel, _ := filepath.Rel(st.Dir(), p)
-			out = append(out, rel)
-		}
-	}
-	ents, err := os.ReadDir(filepath.Join(st.Dir(), ids))
-	if err == nil {
-		for _, e := range ents {
-			out = append(out, filepath.Join(ids, e.Name()))
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		out = append(out, ids+"/ (unreadable: "+err.Error()+")")
-	}
-	return out
-}
+func stagedOf(st *exchange.Staging, id int64, name string) []string { return st.Held(id, name) }
 
 // sourceGone reports whether the source of f may be gone: cleaned after
 // it was staged by a job whose after: is delete, or no longer known.
