@@ -83,7 +83,7 @@ func (rn *run) encryptTo(d *config.Destination, st io.Writer) (w io.Writer, clos
 // decryptFrom starts decrypting the staged copy in, if the job's source
 // asks for it; else it returns in, and a verify that has nothing to do. A
 // message refused at once is returned as a *pgp.Error (see rejectPGP).
-func (rn *run) decryptFrom(in io.Reader) (r io.Reader, verify func() error, err error) {
+func (rn *run) decryptFrom(in io.Reader, size int64) (r io.Reader, verify func() error, err error) {
 	src := rn.job.Source
 	if src.PGP == nil {
 		return in, func() error { return nil }, nil
@@ -96,7 +96,7 @@ func (rn *run) decryptFrom(in io.Reader) (r io.Reader, verify func() error, err 
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp %w", src.Partner, err))
 	}
 	k := keys.([2]*pgp.Key)
-	dec, err := pgp.Decrypt(in, k[0], k[1], rn.Now()) // checks the signer's key usable now
+	dec, err := pgp.Decrypt(in, size, k[0], k[1], rn.Now()) // checks the signer's key usable now
 	if errors.Is(err, pgp.ErrKeyUnusable) {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp require_signature_from: %w", src.Partner, err))
 	}
@@ -165,7 +165,7 @@ func (rn *run) preparePlain(ctx context.Context, f *ledger.File) error {
 		return err
 	}
 	defer in.Close()
-	r, verify, err := rn.decryptFrom(in)
+	r, verify, err := rn.decryptFrom(in, f.Size)
 	if err == nil {
 		_, err = copyContext(ctx, io.MultiWriter(ws...), r, func() { in.Close() })
 	}

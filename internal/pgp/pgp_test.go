@@ -93,7 +93,7 @@ func TestWeDecryptWhatGPGEncrypts(t *testing.T) {
 			p := newPeers(t, algo)
 			for _, armored := range []bool{false, true} {
 				msg := p.partner.Encrypt(plaintext(), p.agencyFpr, p.partnerFpr, pass, armored)
-				r, err := pgp.Decrypt(bytes.NewReader(msg), p.ours, p.theirs, time.Now())
+				r, err := pgp.Decrypt(bytes.NewReader(msg), int64(len(msg)), p.ours, p.theirs, time.Now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -171,7 +171,7 @@ func TestBadMessagesRejected(t *testing.T) {
 
 // decryptAll decrypts msg to its end and returns the verdict.
 func decryptAll(msg []byte, key, from *pgp.Key) error {
-	r, err := pgp.Decrypt(bytes.NewReader(msg), key, from, time.Now())
+	r, err := pgp.Decrypt(bytes.NewReader(msg), int64(len(msg)), key, from, time.Now())
 	if err != nil {
 		return err
 	}
@@ -247,3 +247,24 @@ func TestKeyErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestKeyFromTheFuture: a partner key that never expires, made after our
+// clock's now (the partner's clock ahead of ours), is refused as not yet
+// valid, without a crash; once our clock passes its creation it is usable.
+func TestKeyFromTheFuture(t *testing.T) {
+	g := gpgtest.New(t)
+	fpr := g.GenKey("F <f@example>", gpgtest.Curve25519, "", "never", time.Time{})
+	k, err := pgp.ReadPublicKey(g.Export(fpr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := time.Now().Add(-time.Hour)
+	for _, err := range []error{k.CheckEncrypt(behind), k.CheckVerify(behind)} {
+		if !errors.Is(err, pgp.ErrKeyUnusable) || !strings.Contains(err.Error(), "is not valid before") {
+			t.Errorf("our clock an hour behind: %v, want not valid before", err)
+		}
+	}
+	if err := k.CheckEncrypt(time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("after its creation: %v", err)
+	}
+}
