@@ -47,6 +47,12 @@ func deliveredName(j *config.Job, d *config.Destination, name string) string {
 	return name
 }
 
+// DeliveredName returns the name under which destination i of job j now
+// receives the file staged from source name name.
+func DeliveredName(j *config.Job, i int, name string) string {
+	return deliveredName(j, j.Destinations[i], name)
+}
+
 // plainName is the source name without an OpenPGP extension the job's
 // source decrypts away: the name the reject report is named after.
 func plainName(j *config.Job, name string) string {

@@ -43,6 +43,7 @@ type Destination struct {
 	Index   int
 	Partner string
 	Dir     string
+	Name    string // the name the output is now delivered under; "": not compared
 }
 
 // Stuck returns the files that are neither done nor rejected, the
@@ -177,11 +178,11 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 }
 
 // changed reports whether delivery d was begun for another partner or
-// directory than current names at its index.
+// directory, or under another name, than current names at its index.
 func changed(d Delivery, current []Destination) bool {
 	for _, c := range current {
 		if c.Index == d.Index {
-			return c.Partner != d.Partner || c.Dir != d.Dir
+			return c.Partner != d.Partner || c.Dir != d.Dir || (c.Name != "" && c.Name != d.Name)
 		}
 	}
 	return false

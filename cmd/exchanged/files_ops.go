@@ -127,12 +127,13 @@ type actionReport struct {
 	Next       string        `json:"next"`                      // what happens now
 }
 
-// jobDestinations returns where job now sends each output, -1 its
+// jobDestinations returns where job now sends each output of the file
+// staged from source name name, and under what name; -1 its
 // reject report.
-func jobDestinations(j *config.Job) []ledger.Destination {
+func jobDestinations(j *config.Job, name string) []ledger.Destination {
 	var out []ledger.Destination
 	for i, d := range j.Destinations {
-		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir})
+		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir, Name: exchange.DeliveredName(j, i, name)})
 	}
 	if j.Rejects != nil {
 		out = append(out, ledger.Destination{Index: -1, Partner: j.Rejects.Partner, Dir: j.Rejects.Dir})
@@ -165,7 +166,7 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	if job == nil {
 		return nil, fmt.Errorf("file %d: its job %s is not in the config: put it back, or abandon the file: %w", id, f.Job, ops.ErrInvalid)
 	}
-	res, err := o.ledger.Retry(id, jobDestinations(job), by, reason)
+	res, err := o.ledger.Retry(id, jobDestinations(job, f.Name), by, reason)
 	if err != nil {
 		return nil, err
 	}
