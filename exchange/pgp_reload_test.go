@@ -11,6 +11,7 @@ import (
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/gpgtest"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -127,5 +128,77 @@ func TestPGPReloadAddsPGPAfterPrepare(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
 		t.Errorf("inbox holds %d files", len(ents))
+	}
+}
+
+// A file encrypted to another key than decrypt_with, or signed by another
+// key than require_signature_from (the partner rotated its key), may be
+// good and the config out of date: it is not rejected but fails
+// permanently, a security event with what to do, kept staged and nothing
+// of it delivered (though its signature failed only at its end, after
+// the outputs were written); once the key is updated it goes through.
+func TestPGPKeyMismatchStaysPending(t *testing.T) {
+	for _, transformed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pass-through", true: "transform"}[transformed], func(t *testing.T) {
+			k := newPGPKeys(t, "never")
+			rotated := gpgtest.New(t) // the partner's new key
+			rotatedFpr := rotated.GenKey("Partner <p@example>", gpgtest.Curve25519, "", "never", time.Time{})
+			rotated.Import(k.partner.Export(k.agencyFpr))
+			k.partner.Import(rotated.Export(rotatedFpr))
+			in := &config.PGPIn{DecryptWith: k.agencyPriv, RequireSignatureFrom: k.partnerPub}
+			g, src, out := localRig(t, config.Source{Settle: settle(time.Second), PGP: in})
+			if transformed {
+				g.cfg.Jobs["j"].Transform = &config.Transform{Layout: "claim", Profile: "internal"}
+			}
+			csv := []byte("creditor_ref,debtor_ref,name,principal\nR-1,K-1,Jan Jansen,1.00\n")
+			os.WriteFile(filepath.Join(src, "outbox", "rotated.csv.pgp"), rotated.Encrypt(csv, k.agencyFpr, rotatedFpr, "", false), 0o644)
+			os.WriteFile(filepath.Join(src, "outbox", "other.csv.pgp"), k.partner.Encrypt(csv, rotatedFpr, k.partnerFpr, "", false), 0o644)
+			if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+				t.Fatalf("run: %v", err)
+			}
+			if n := len(g.logs.FilterMessage("file rejected").All()); n != 0 {
+				t.Errorf("%d files rejected", n)
+			}
+			want := map[string]string{"rotated.csv.pgp": "pgp_wrong_signer", "other.csv.pgp": "pgp_not_encrypted_to_us"}
+			for _, e := range g.logs.FilterMessage("file failed").All() {
+				m := e.ContextMap()
+				msg := toString(m["error"])
+				if w := want[toString(m["file"])]; w == "" || !strings.Contains(msg, w) || m["security"] != true || m["permanent"] != true ||
+					!strings.Contains(msg, "exchanged files retry") || !strings.Contains(msg, "exchanged files abandon") {
+					t.Errorf("file failed %v", m)
+				}
+				delete(want, toString(m["file"]))
+			}
+			if len(want) != 0 {
+				t.Errorf("no failure for %v", want)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+				t.Fatalf("inbox holds %d files", len(ents))
+			}
+			pend, _ := g.ledger.Pending("j")
+			if len(pend) != 2 {
+				t.Fatalf("pending %+v", pend)
+			}
+			for _, f := range pend {
+				if _, err := os.Stat(g.runner.Staging().Path(f.ID, f.Name)); err != nil {
+					t.Errorf("staged copy of %s: %v", f.Name, err)
+				}
+			}
+			// The partner's new key in the config (a reload: a new block,
+			// its keys parsed afresh): its file goes through.
+			g.cfg.Jobs["j"].Source.PGP = &config.PGPIn{DecryptWith: k.agencyPriv,
+				RequireSignatureFrom: config.Secret{Ref: "file:/partner-new.asc", Value: rotated.Export(rotatedFpr)}}
+			if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+				t.Fatalf("run with the new key: %v", err)
+			}
+			got, err := os.ReadFile(filepath.Join(out, "inbox", "rotated.csv"))
+			if err != nil || !strings.Contains(string(got), "R-1") {
+				t.Errorf("rotated.csv: %q, %v", got, err)
+			}
+			if pend, _ := g.ledger.Pending("j"); len(pend) != 1 || pend[0].Name != "other.csv.pgp" {
+				t.Errorf("pending %+v", pend)
+			}
+			g.checkLogs("Jansen")
+		})
 	}
 }

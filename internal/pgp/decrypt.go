@@ -24,9 +24,14 @@ const (
 	ReasonNotEncrypted = "pgp_not_encrypted"
 	// ReasonUnsigned: no signature, where one is required. A security event.
 	ReasonUnsigned = "pgp_unsigned"
-	// ReasonBadSignature: a signature that does not verify, or one made by
-	// another key than the partner's. A security event.
+	// ReasonBadSignature: a signature by the partner's key that does not
+	// verify (the file was altered), or made with the key expired or
+	// revoked. A security event.
 	ReasonBadSignature = "pgp_bad_signature"
+	// ReasonWrongSigner: signed, but by another key than the partner's
+	// (one we do not know, or our own). A security event, and maybe a
+	// key the partner rotated (see KeyMismatch).
+	ReasonWrongSigner = "pgp_wrong_signer"
 	// ReasonCorrupt: not an OpenPGP message, or one damaged or truncated
 	// (its integrity check fails).
 	ReasonCorrupt = "pgp_corrupt"
@@ -70,6 +75,15 @@ func (e *Error) Error() string {
 		s += ": " + e.Detail
 	}
 	return s
+}
+
+// KeyMismatch reports whether the message may be good and the config's
+// keys out of date: encrypted to a key other than ours (we rotated
+// decrypt_with, or the partner used an old key of ours) or signed by
+// another key than require_signature_from (the partner rotated its key).
+// Such a file is better kept for ops than rejected.
+func (e *Error) KeyMismatch() bool {
+	return e.Reason == ReasonNotEncryptedToUs || e.Reason == ReasonWrongSigner
 }
 
 // Is reports whether target is ErrRejected.
@@ -239,9 +253,9 @@ func (r *Reader) check() error {
 	case !md.IsSigned:
 		return reject(ReasonUnsigned, "")
 	case md.SignedBy == nil || md.SignedBy.Entity == nil:
-		return reject(ReasonBadSignature, "signed by another key")
+		return reject(ReasonWrongSigner, "signed by a key we do not know")
 	case md.SignedBy.Entity.PrimaryKey.KeyId != r.from.e.PrimaryKey.KeyId:
-		return reject(ReasonBadSignature, "signed by another key")
+		return reject(ReasonWrongSigner, "signed by another key")
 	case md.SignatureError != nil:
 		if errors.Is(md.SignatureError, pgperrors.ErrKeyExpired) || errors.Is(md.SignatureError, pgperrors.ErrSignatureExpired) ||
 			errors.Is(md.SignatureError, pgperrors.ErrKeyRevoked) {

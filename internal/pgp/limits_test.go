@@ -2,6 +2,7 @@ package pgp
 
 import (
 	"bytes"
+	"crypto/aes"
 	"errors"
 	"io"
 	"testing"
@@ -158,7 +159,49 @@ func TestSignedByOtherKeyRejected(t *testing.T) {
 		_, err = io.Copy(io.Discard, r)
 	}
 	var pe *Error
-	if !errors.As(err, &pe) || pe.Reason != ReasonBadSignature || pe.Detail != "signed by another key" {
+	if !errors.As(err, &pe) || pe.Reason != ReasonWrongSigner || !pe.KeyMismatch() || pe.Detail != "signed by another key" {
 		t.Errorf("signed by our own key: %v", err)
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// TestUnprotectedMessageRejected pins that a message encrypted to us but
+// without integrity protection (a Symmetrically Encrypted Data packet, no
+// MDC: malleable) is rejected as pgp_corrupt, never decrypted.
+func TestUnprotectedMessageRejected(t *testing.T) {
+	agency := fastKey(t, "agency")
+	enc, ok := agency.e.EncryptionKey(time.Now())
+	if !ok {
+		t.Fatal("no encryption key")
+	}
+	sessionKey := bytes.Repeat([]byte{7}, 16)
+	var msg bytes.Buffer
+	if err := packet.SerializeEncryptedKey(&msg, enc.PublicKey, packet.CipherAES128, sessionKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	var lit bytes.Buffer
+	w, err := packet.SerializeLiteral(nopCloser{&lit}, true, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("R-1,K-1,Jan Jansen,1.00\n"))
+	w.Close()
+	block, _ := aes.NewCipher(sessionKey)
+	stream, prefix := packet.NewOCFBEncrypter(block, bytes.Repeat([]byte{1}, 16), packet.OCFBResync)
+	body := append(prefix, lit.Bytes()...)
+	stream.XORKeyStream(body[len(prefix):], body[len(prefix):])
+	msg.Write([]byte{0xC0 | 9, 0xFF, byte(len(body) >> 24), byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))})
+	msg.Write(body)
+
+	r, err := Decrypt(bytes.NewReader(msg.Bytes()), int64(msg.Len()), agency, nil, time.Now().Add(time.Minute))
+	if err == nil {
+		_, err = io.ReadAll(r)
+	}
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Reason != ReasonCorrupt || pe.Detail != "unsupported or unprotected message" {
+		t.Errorf("message without MDC: %v, want pgp_corrupt, unprotected", err)
 	}
 }

@@ -137,7 +137,7 @@ func TestBadMessagesRejected(t *testing.T) {
 		security     bool
 	}{
 		{"unsigned", pgp.ReasonUnsigned, p.partner.Encrypt(plaintext(), p.agencyFpr, "", "", false), true},
-		{"signed by another key", pgp.ReasonBadSignature, other.Encrypt(plaintext(), p.agencyFpr, otherFpr, pass, false), true},
+		{"signed by another key", pgp.ReasonWrongSigner, other.Encrypt(plaintext(), p.agencyFpr, otherFpr, pass, false), true},
 		{"encrypted to another key", pgp.ReasonNotEncryptedToUs, p.partner.Encrypt(plaintext(), otherFpr, p.partnerFpr, pass, false), true},
 		{"not encrypted", pgp.ReasonNotEncrypted, signedOnly, true},
 		{"flipped byte", pgp.ReasonCorrupt, flipped, false},
