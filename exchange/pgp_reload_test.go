@@ -202,3 +202,31 @@ func TestPGPKeyMismatchStaysPending(t *testing.T) {
 		})
 	}
 }
+
+// A job without a transform rejects a file whose signature, by the
+// partner's key, fails only at its end (here: made a day ahead of our
+// clock, so it does not verify yet), after the whole plaintext was written
+// into its output: the output is discarded, nothing delivered, staging
+// removed.
+func TestPGPPassThroughSignatureFailsAtEnd(t *testing.T) {
+	k := newPGPKeys(t, "never")
+	g, in, out := localRig(t, config.Source{Settle: settle(time.Second), PGP: &config.PGPIn{
+		DecryptWith: k.agencyPriv, RequireSignatureFrom: k.partnerPub}})
+	msg, _, err := k.partner.Run(claims, "--faked-system-time", time.Now().Add(24*time.Hour).UTC().Format("20060102T150405"),
+		"--recipient", k.agencyFpr, "--local-user", k.partnerFpr, "--sign", "--encrypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv.pgp"), msg, 0o644)
+	if res, err := g.run("j"); err != nil || res.Files != 1 || res.Delivered != 0 {
+		t.Fatalf("run = %+v, %v", res, err)
+	}
+	ev := g.logs.FilterMessage("file rejected").All()
+	if len(ev) != 1 || ev[0].ContextMap()["reason"] != "pgp_bad_signature" || ev[0].ContextMap()["security"] != true {
+		t.Fatalf("file rejected events %v", ev)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Errorf("inbox holds %d files", len(ents))
+	}
+	g.stagingEmpty()
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,11 +24,30 @@ type peers struct {
 
 const pass = "s3cret pass"
 
+// peerKeys are the keys newPeers made for each algorithm, exported: gpg
+// takes seconds to make an RSA key, and a second test of the algorithm
+// imports them into its own homes instead.
+var peerKeys sync.Map // algo -> *peerKeySet
+
+type peerKeySet struct {
+	agencyFpr, partnerFpr       string
+	agencySecret, partnerSecret []byte
+}
+
 func newPeers(t *testing.T, algo string) *peers {
 	t.Helper()
 	p := &peers{agency: gpgtest.New(t), partner: gpgtest.New(t)}
-	p.agencyFpr = p.agency.GenKey("Agency <agency@example>", algo, pass, "never", time.Time{})
-	p.partnerFpr = p.partner.GenKey("Partner <partner@example>", algo, pass, "never", time.Time{})
+	if v, ok := peerKeys.Load(algo); ok {
+		ks := v.(*peerKeySet)
+		p.agencyFpr, p.partnerFpr = ks.agencyFpr, ks.partnerFpr
+		p.agency.Import(ks.agencySecret)
+		p.partner.Import(ks.partnerSecret)
+	} else {
+		p.agencyFpr = p.agency.GenKey("Agency <agency@example>", algo, pass, "never", time.Time{})
+		p.partnerFpr = p.partner.GenKey("Partner <partner@example>", algo, pass, "never", time.Time{})
+		peerKeys.Store(algo, &peerKeySet{agencyFpr: p.agencyFpr, partnerFpr: p.partnerFpr,
+			agencySecret: p.agency.ExportSecret(p.agencyFpr, pass), partnerSecret: p.partner.ExportSecret(p.partnerFpr, pass)})
+	}
 	p.agency.Import(p.partner.Export(p.partnerFpr))
 	p.partner.Import(p.agency.Export(p.agencyFpr))
 	var err error
