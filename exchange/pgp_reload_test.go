@@ -230,3 +230,52 @@ func TestPGPPassThroughSignatureFailsAtEnd(t *testing.T) {
 	}
 	g.stagingEmpty()
 }
+
+// A failure to read the staged copy of a file from a partner (here: a
+// chunk of it altered at rest, failing staging's authentication midway)
+// is no verdict on the file: it fails, permanently, and stays pending
+// with its staged copy; it is not rejected as pgp_corrupt (which would
+// remove the only copy).
+func TestPGPStagedReadErrorNotRejected(t *testing.T) {
+	k := newPGPKeys(t, "never")
+	rotated := gpgtest.New(t)
+	rotatedFpr := rotated.GenKey("Partner <p@example>", gpgtest.Curve25519, "", "never", time.Time{})
+	rotated.Import(k.partner.Export(k.agencyFpr))
+	g, in, out := localRig(t, config.Source{Settle: settle(time.Second), PGP: &config.PGPIn{DecryptWith: k.agencyPriv, RequireSignatureFrom: k.partnerPub}})
+	big := bytes.Repeat(claims, 400<<10/len(claims)+1) // several of staging's 64 KiB chunks
+	msg, _, err := rotated.Run(big, "--compress-algo", "none", "--recipient", k.agencyFpr, "--local-user", rotatedFpr, "--sign", "--encrypt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv.pgp"), msg, 0o644)
+	g.run("j") // signed by a key the config does not know yet: stays staged
+	pend, _ := g.ledger.Pending("j")
+	if len(pend) != 1 {
+		t.Fatalf("pending %+v", pend)
+	}
+	p := g.runner.Staging().Path(pend[0].ID, pend[0].Name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o600)
+	g.cfg.Jobs["j"].Source.PGP = &config.PGPIn{DecryptWith: k.agencyPriv,
+		RequireSignatureFrom: config.Secret{Ref: "file:/partner-new.asc", Value: rotated.Export(rotatedFpr)}}
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("run: %v", err)
+	}
+	if ev := g.logs.FilterMessage("file rejected").All(); len(ev) != 0 {
+		t.Fatalf("rejected: %v", ev[0].ContextMap())
+	}
+	msg2, permanent := lastFailure(t, g)
+	if !permanent || !strings.Contains(msg2, "staging: file 1") || strings.Contains(msg2, "pgp_") {
+		t.Errorf("failure %q (permanent %v)", msg2, permanent)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("staged copy: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Errorf("inbox holds %d files", len(ents))
+	}
+}
