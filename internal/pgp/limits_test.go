@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,5 +205,27 @@ func TestUnprotectedMessageRejected(t *testing.T) {
 	var pe *Error
 	if !errors.As(err, &pe) || pe.Reason != ReasonCorrupt || pe.Detail != "unsupported or unprotected message" {
 		t.Errorf("message without MDC: %v, want pgp_corrupt, unprotected", err)
+	}
+}
+
+// TestUnusableSubkeyNamed: a key whose primary is valid but whose only
+// encryption subkey expired says which subkey and when, rather than the
+// last subkey's state or nothing.
+func TestUnusableSubkeyNamed(t *testing.T) {
+	k := fastKey(t, "partner")
+	if len(k.e.Subkeys) != 1 {
+		t.Fatalf("%d subkeys", len(k.e.Subkeys))
+	}
+	day := uint32(24 * 3600)
+	k.e.Subkeys[0].Sig.KeyLifetimeSecs = &day
+	later := time.Now().Add(48 * time.Hour)
+	err := k.CheckEncrypt(later)
+	want := fmt.Sprintf("has no usable encryption key (subkey %016X expired on %s)", k.e.Subkeys[0].PublicKey.KeyId,
+		k.e.Subkeys[0].PublicKey.CreationTime.Add(24*time.Hour).UTC().Format(time.DateOnly))
+	if !errors.Is(err, ErrKeyUnusable) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("%v, want …%s", err, want)
+	}
+	if err := k.CheckSign(later); err != nil {
+		t.Errorf("signing (the primary) still usable: %v", err)
 	}
 }
