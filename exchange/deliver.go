@@ -151,6 +151,12 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 			return err
 		}
 	}
+	if want := deliveredName(rn.job, dest, f.Name); d != nil && i != rejectsIndex && d.Name != want {
+		// The destination's pgp: changed (a reload): what is staged for it
+		// now is not what the delivery recorded (name, sha256, size).
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began as %s, the job now delivers the file as %s (its pgp: changed); \"exchanged files retry %d\" gives it a fresh delivery",
+			ErrDestinationChanged, d.ID, d.Name, want, f.ID))
+	}
 	if rn.job.Transform != nil && i != rejectsIndex {
 		// The privacy rule once more, just before the file leaves.
 		if _, err := profileFor(rn.cfg, rn.job, dest); err != nil {
@@ -167,6 +173,10 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		local, name = rn.output(f, i), deliveredName(rn.job, dest, f.Name)
 	}
 	lf, err := rn.staging.Open(f.ID, local)
+	if errors.Is(err, fs.ErrNotExist) && i != rejectsIndex {
+		return endpoint.Permanent(fmt.Errorf("exchange: file %d has no staged output for destination %d (%s) as the job now names it: it was prepared under another config (the destination's pgp: or profile changed since); restore that config, or \"exchanged files abandon %d --reason ...\" and have the file dropped again",
+			f.ID, i, dest.Partner, f.ID))
+	}
 	if err != nil {
 		return err
 	}

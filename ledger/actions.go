@@ -45,6 +45,7 @@ type Destination struct {
 	Index   int
 	Partner string
 	Dir     string
+	Name    string // the name the output is now delivered under; "": not compared
 }
 
 // Stuck returns the files that are neither done nor rejected, the
@@ -140,7 +141,7 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 			return err
 		}
 		for _, d := range dels {
-			if d.State == DeliveryDelivered || !changed(d, current) {
+			if d.State == DeliveryDelivered || !Changed(d, current) {
 				continue
 			}
 			if _, err := tx.Exec(`UPDATE deliveries SET superseded_at = ? WHERE id = ?`, nanos(now), d.ID); err != nil {
@@ -175,7 +176,7 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 func retryable(dels []Delivery, current []Destination) error {
 	const how = "a retry cannot tell which destination still needs the file: abandon it (exchanged files abandon) and drop the source again"
 	for _, d := range dels {
-		if !changed(d, current) {
+		if !Changed(d, current) {
 			continue
 		}
 		c, named := destinationAt(d.Index, current)
@@ -209,12 +210,13 @@ func destinationAt(i int, current []Destination) (Destination, bool) {
 	return Destination{}, false
 }
 
-// changed reports whether delivery d was begun for another partner or
-// directory than current names at its index, or for an index current no
+// Changed reports whether delivery d was begun for another partner or
+// directory, or under another name (an OpenPGP extension added or
+// dropped), than current names at its index, or for an index current no
 // longer names.
-func changed(d Delivery, current []Destination) bool {
+func Changed(d Delivery, current []Destination) bool {
 	c, ok := destinationAt(d.Index, current)
-	return !ok || !SameDestination(d.Partner, d.Dir, c.Partner, c.Dir)
+	return !ok || !SameDestination(d.Partner, d.Dir, c.Partner, c.Dir) || (c.Name != "" && c.Name != d.Name)
 }
 
 // SameDestination reports whether partner p1 directory dir1 and p2 dir2

@@ -153,12 +153,13 @@ type actionReport struct {
 	Next       string        `json:"next"`                      // what happens now
 }
 
-// jobDestinations returns where job now sends each output, -1 its
+// jobDestinations returns where job now sends each output of the file
+// staged from source name name, and under what name; -1 its
 // reject report.
-func jobDestinations(j *config.Job) []ledger.Destination {
+func jobDestinations(j *config.Job, name string) []ledger.Destination {
 	var out []ledger.Destination
 	for i, d := range j.Destinations {
-		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir})
+		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir, Name: exchange.DeliveredName(j, i, name)})
 	}
 	if j.Rejects != nil {
 		out = append(out, ledger.Destination{Index: -1, Partner: j.Rejects.Partner, Dir: j.Rejects.Dir})
@@ -198,12 +199,12 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 		if err != nil {
 			return nil, err
 		}
-		if miss := o.missingOutputs(f, job, toSupersede(cur, jobDestinations(job))); len(miss) > 0 {
+		if miss := o.missingOutputs(f, job, toSupersede(cur, jobDestinations(job, f.Name))); len(miss) > 0 {
 			return nil, fmt.Errorf("file %d: not retried: %s (--force retries all the same): %w",
 				id, strings.Join(miss, "; "), ledger.ErrState)
 		}
 	}
-	res, err := o.ledger.Retry(id, jobDestinations(job), by, reason)
+	res, err := o.ledger.Retry(id, jobDestinations(job, f.Name), by, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 	for _, w := range rep.Warnings {
 		o.log.Warn("retry cannot deliver", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
 	}
-	dests := jobDestinations(job)
+	dests := jobDestinations(job, f.Name)
 	for i, d := range res.Superseded {
 		fields := []zap.Field{zap.String("job", f.Job), zap.Int64("file_id", f.ID),
 			zap.Int64("delivery_id", d.ID), zap.Int("index", d.Index), zap.String("partner", d.Partner),
@@ -247,7 +248,7 @@ func toSupersede(cur []ledger.Delivery, dests []ledger.Destination) []ledger.Del
 			continue
 		}
 		for _, c := range dests {
-			if c.Index == d.Index && !ledger.SameDestination(d.Partner, d.Dir, c.Partner, c.Dir) {
+			if c.Index == d.Index && ledger.Changed(d, dests) {
 				out = append(out, d)
 			}
 		}
