@@ -218,17 +218,20 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 }
 
 // notSupersededHere refuses a fresh delivery of output i of f to dest
-// when a retry superseded one to that very destination (the config came
-// back to it, or names it spelled otherwise, "/in/" for "/in"): what the
-// old one left there is not known, and a second copy must not be sent
-// on top of it.
+// when a retry superseded one to that very destination under the same
+// name (the config came back to it, or names it spelled otherwise, "/in/"
+// for "/in"): what the old one left there is not known, and a second copy
+// must not be sent on top of it. Under another name (an OpenPGP extension
+// added or dropped) the fresh delivery goes ahead: what the old one may
+// have left was reported and recorded by the retry.
 func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination) error {
 	all, err := rn.ledger.AllDeliveries(f.ID)
 	if err != nil {
 		return err
 	}
 	for _, o := range all {
-		if o.Index == i && !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) {
+		if o.Index == i && !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
+			o.Name == DeliveredName(rn.job, i, f.Name) {
 			return endpoint.Permanent(fmt.Errorf("%w: delivery %d to %s:%s was superseded by a retry, and the job names that destination again; it may hold %s: have the partner check it, then \"exchanged files abandon %d\" and drop the source again",
 				ErrDestinationChanged, o.ID, o.Partner, o.Dir, ledger.MayHold(o), f.ID))
 		}
