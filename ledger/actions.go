@@ -122,15 +122,9 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 	var res *RetryResult
 	err := l.update(func(tx *sql.Tx) error {
 		res = &RetryResult{}
-		f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		f, err := pendingFile(tx, id)
 		if err != nil {
 			return err
-		}
-		if !pending(f.State) {
-			return fmt.Errorf("file is %s: %w", f.State, ErrState)
 		}
 		dels, err := scanDeliveries(tx.Query(`SELECT `+deliveryColumns+` FROM deliveries
 			WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`, id))
@@ -280,15 +274,9 @@ func (l *Ledger) Abandon(id int64, actor, reason string, detail map[string]any) 
 	var res *AbandonResult
 	err := l.update(func(tx *sql.Tx) error {
 		res = &AbandonResult{}
-		f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		f, err := pendingFile(tx, id)
 		if err != nil {
 			return err
-		}
-		if !pending(f.State) {
-			return fmt.Errorf("file is %s: %w", f.State, ErrState)
 		}
 		res.File = *f
 		res.Open, err = scanDeliveries(tx.Query(`SELECT `+deliveryColumns+` FROM deliveries
@@ -387,4 +375,20 @@ func verifyActions(tx *sql.Tx, check func(kind, ref, got string)) error {
 		check(auditAction, strconv.FormatInt(a.ID, 10), actionContent(a))
 	}
 	return rows.Err()
+}
+
+// pendingFile reads file id in tx: ErrNotFound if unknown, ErrState if
+// it is done or rejected.
+func pendingFile(tx *sql.Tx, id int64) (*File, error) {
+	f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !pending(f.State) {
+		return nil, fmt.Errorf("file is %s: %w", f.State, ErrState)
+	}
+	return f, nil
 }
