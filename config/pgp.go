@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/exchanged/exchanged/internal/pgp"
@@ -25,6 +26,8 @@ type PGPOut struct {
 	SignWith   Secret `yaml:"sign_with"`
 	Passphrase Secret `yaml:"passphrase"`
 	Extension  string `yaml:"extension"` // .pgp (default) | .gpg | .asc (ASCII armor)
+
+	keys parsedKeys
 }
 
 // PGPIn is how a source's files are decrypted: with the agency's private
@@ -35,6 +38,28 @@ type PGPIn struct {
 	DecryptWith          Secret `yaml:"decrypt_with"`
 	Passphrase           Secret `yaml:"passphrase"`
 	RequireSignatureFrom Secret `yaml:"require_signature_from"`
+
+	keys parsedKeys
+}
+
+// parsedKeys are a block's two keys once parsed (by Parse, or at first
+// use for a config built otherwise): a private key's passphrase costs a
+// deliberately slow key derivation, paid once per config, not per file.
+// A reload is a new config, and parses its keys afresh.
+type parsedKeys struct {
+	p atomic.Pointer[[2]*pgp.Key]
+}
+
+// get returns the keys, parsed by parse on first use.
+func (k *parsedKeys) get(parse func() (a, b *pgp.Key, err error)) (a, b *pgp.Key, err error) {
+	if v := k.p.Load(); v != nil {
+		return v[0], v[1], nil
+	}
+	if a, b, err = parse(); err != nil {
+		return nil, nil, err
+	}
+	k.p.Store(&[2]*pgp.Key{a, b})
+	return a, b, nil
 }
 
 // Ext returns the extension the delivered name gets.
@@ -48,21 +73,30 @@ func (p *PGPOut) Ext() string {
 // Armored reports whether messages are ASCII-armored (extension .asc).
 func (p *PGPOut) Armored() bool { return p.Ext() == PGPArmorExtension }
 
-// Keys parses the partner's key and the signing key (nil if none) and
-// checks that they are usable at now: a partner key that expired or was
-// revoked since the config was read is refused here, at use. Errors name
-// the field (encrypt_to, sign_with, passphrase) and never hold key bytes.
+// Keys returns the partner's key and the signing key (nil if none),
+// parsed once, and checks that they are usable at now: a partner key
+// that expired or was revoked since the config was read is refused here,
+// at use. Errors name the field (encrypt_to, sign_with, passphrase) and
+// never hold key bytes.
 func (p *PGPOut) Keys(now time.Time) (to, signer *pgp.Key, err error) {
-	if to, err = pgp.ReadPublicKey(p.EncryptTo.Value); err != nil {
-		return nil, nil, fmt.Errorf("encrypt_to: %s %w", p.EncryptTo.Ref, err)
+	to, signer, err = p.keys.get(func() (to, signer *pgp.Key, err error) {
+		if to, err = pgp.ReadPublicKey(p.EncryptTo.Value); err != nil {
+			return nil, nil, fmt.Errorf("encrypt_to: %s: %w", p.EncryptTo.Ref, err)
+		}
+		if p.SignWith.IsSet() {
+			if signer, err = pgp.ReadPrivateKey(p.SignWith.Value, p.Passphrase.Value); err != nil {
+				return nil, nil, fmt.Errorf("sign_with: %s: %w", p.SignWith.Ref, err)
+			}
+		}
+		return to, signer, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := to.CheckEncrypt(now); err != nil {
 		return nil, nil, fmt.Errorf("encrypt_to: %s: %w", p.EncryptTo.Ref, err)
 	}
-	if p.SignWith.IsSet() {
-		if signer, err = pgp.ReadPrivateKey(p.SignWith.Value, p.Passphrase.Value); err != nil {
-			return nil, nil, fmt.Errorf("sign_with: %s %w", p.SignWith.Ref, err)
-		}
+	if signer != nil {
 		if err := signer.CheckSign(now); err != nil {
 			return nil, nil, fmt.Errorf("sign_with: %s: %w", p.SignWith.Ref, err)
 		}
@@ -70,17 +104,25 @@ func (p *PGPOut) Keys(now time.Time) (to, signer *pgp.Key, err error) {
 	return to, signer, nil
 }
 
-// Keys parses the agency's private key and the partner's key whose
-// signature is required (nil if none), checked usable at now (see
-// PGPOut.Keys).
+// Keys returns the agency's private key and the partner's key whose
+// signature is required (nil if none), parsed once and checked usable at
+// now (see PGPOut.Keys).
 func (p *PGPIn) Keys(now time.Time) (key, from *pgp.Key, err error) {
-	if key, err = pgp.ReadPrivateKey(p.DecryptWith.Value, p.Passphrase.Value); err != nil {
-		return nil, nil, fmt.Errorf("decrypt_with: %s %w", p.DecryptWith.Ref, err)
-	}
-	if p.RequireSignatureFrom.IsSet() {
-		if from, err = pgp.ReadPublicKey(p.RequireSignatureFrom.Value); err != nil {
-			return nil, nil, fmt.Errorf("require_signature_from: %s %w", p.RequireSignatureFrom.Ref, err)
+	key, from, err = p.keys.get(func() (key, from *pgp.Key, err error) {
+		if key, err = pgp.ReadPrivateKey(p.DecryptWith.Value, p.Passphrase.Value); err != nil {
+			return nil, nil, fmt.Errorf("decrypt_with: %s: %w", p.DecryptWith.Ref, err)
 		}
+		if p.RequireSignatureFrom.IsSet() {
+			if from, err = pgp.ReadPublicKey(p.RequireSignatureFrom.Value); err != nil {
+				return nil, nil, fmt.Errorf("require_signature_from: %s: %w", p.RequireSignatureFrom.Ref, err)
+			}
+		}
+		return key, from, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if from != nil {
 		if err := from.CheckVerify(now); err != nil {
 			return nil, nil, fmt.Errorf("require_signature_from: %s: %w", p.RequireSignatureFrom.Ref, err)
 		}

@@ -133,12 +133,29 @@ func failedDestinations(err error) []string {
 // sidecars, and "delivered". Resuming a delivery after a crash uses those
 // records to neither lose nor repeat it.
 func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
+	// The destination first: a delivery finished for another partner or
+	// directory than the job now names at its index is not this one's.
+	if d != nil && !ledger.SameDestination(d.Partner, d.Dir, dest.Partner, dest.Dir) {
+		if d.State == ledger.DeliveryDelivered {
+			return endpoint.Permanent(fmt.Errorf("%w: output %d was delivered to %s:%s (delivery %d), the job now names %s:%s; which of them still needs it cannot be told: \"exchanged files abandon %d\" and drop the source again",
+				ErrDestinationChanged, i, d.Partner, d.Dir, d.ID, dest.Partner, dest.Dir, f.ID))
+		}
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s; \"exchanged files retry %d\" gives it a fresh delivery",
+			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir, f.ID))
+	}
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
 	}
-	if d != nil && (d.Partner != dest.Partner || d.Dir != dest.Dir) {
-		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began for %s:%s, the job now names %s:%s; \"exchanged files retry %d\" gives it a fresh delivery",
-			ErrDestinationChanged, d.ID, d.Partner, d.Dir, dest.Partner, dest.Dir, f.ID))
+	if d == nil {
+		if err := rn.notSupersededHere(f, i, dest); err != nil {
+			return err
+		}
+	}
+	if want := deliveredName(rn.job, dest, f.Name); d != nil && i != rejectsIndex && d.Name != want {
+		// The destination's pgp: changed (a reload): what is staged for it
+		// now is not what the delivery recorded (name, sha256, size).
+		return endpoint.Permanent(fmt.Errorf("%w: delivery %d began as %s, the job now delivers the file as %s (its pgp: changed); \"exchanged files retry %d\" gives it a fresh delivery",
+			ErrDestinationChanged, d.ID, d.Name, want, f.ID))
 	}
 	if rn.job.Transform != nil && i != rejectsIndex {
 		// The privacy rule once more, just before the file leaves.
@@ -156,6 +173,10 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		local, name = rn.output(f, i), deliveredName(rn.job, dest, f.Name)
 	}
 	lf, err := rn.staging.Open(f.ID, local)
+	if errors.Is(err, fs.ErrNotExist) && i != rejectsIndex {
+		return endpoint.Permanent(fmt.Errorf("exchange: file %d has no staged output for destination %d (%s) as the job now names it: it was prepared under another config (the destination's pgp: or profile changed since); restore that config, or \"exchanged files abandon %d --reason ...\" and have the file dropped again",
+			f.ID, i, dest.Partner, f.ID))
+	}
 	if err != nil {
 		return err
 	}
@@ -193,6 +214,28 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		zap.String("upload", d.Mode), zap.Duration("duration", dur), zap.String("outcome", "delivered"))
 	rn.observe(Event{Job: rn.job.Name, Partner: dest.Partner, Step: "deliver", Outcome: "ok", Bytes: lf.Size(), Duration: dur})
 	crash.At("delivered")
+	return nil
+}
+
+// notSupersededHere refuses a fresh delivery of output i of f to dest
+// when a retry superseded one to that very destination under the same
+// name (the config came back to it, or names it spelled otherwise, "/in/"
+// for "/in"): what the old one left there is not known, and a second copy
+// must not be sent on top of it. Under another name (an OpenPGP extension
+// added or dropped) the fresh delivery goes ahead: what the old one may
+// have left was reported and recorded by the retry.
+func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination) error {
+	all, err := rn.ledger.AllDeliveries(f.ID)
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.Index == i && !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
+			o.Name == DeliveredName(rn.job, i, f.Name) {
+			return endpoint.Permanent(fmt.Errorf("%w: delivery %d to %s:%s was superseded by a retry, and the job names that destination again; it may hold %s: have the partner check it, then \"exchanged files abandon %d\" and drop the source again",
+				ErrDestinationChanged, o.ID, o.Partner, o.Dir, ledger.MayHold(o), f.ID))
+		}
+	}
 	return nil
 }
 

@@ -2,7 +2,6 @@ package exchange
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/pgp"
 	"github.com/exchanged/exchanged/ledger"
+	"github.com/exchanged/exchanged/transform"
 )
 
 // OpenPGP with partners (see "OpenPGP" in docs/config.md). Encryption and
@@ -47,6 +47,12 @@ func deliveredName(j *config.Job, d *config.Destination, name string) string {
 	return name
 }
 
+// DeliveredName returns the name under which destination i of job j now
+// receives the file staged from source name name.
+func DeliveredName(j *config.Job, i int, name string) string {
+	return deliveredName(j, j.Destinations[i], name)
+}
+
 // plainName is the source name without an OpenPGP extension the job's
 // source decrypts away: the name the reject report is named after.
 func plainName(j *config.Job, name string) string {
@@ -65,15 +71,11 @@ func (rn *run) encryptTo(d *config.Destination, st io.Writer) (w io.Writer, clos
 	if d.PGP == nil {
 		return st, func() error { return nil }, nil
 	}
-	keys, err := rn.pgpKeys(d.PGP, func() (any, error) {
-		to, signer, err := d.PGP.Keys(rn.Now())
-		return [2]*pgp.Key{to, signer}, err
-	})
+	to, signer, err := d.PGP.Keys(rn.Now()) // parsed once per config, checked usable now
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: destination %s: pgp %w", d.Partner, err))
 	}
-	k := keys.([2]*pgp.Key)
-	enc, err := pgp.Encrypt(st, k[0], k[1], d.PGP.Armored(), rn.Now()) // checks both usable now
+	enc, err := pgp.Encrypt(st, to, signer, d.PGP.Armored(), rn.Now())
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: destination %s: %w", d.Partner, err))
 	}
@@ -83,20 +85,16 @@ func (rn *run) encryptTo(d *config.Destination, st io.Writer) (w io.Writer, clos
 // decryptFrom starts decrypting the staged copy in, if the job's source
 // asks for it; else it returns in, and a verify that has nothing to do. A
 // message refused at once is returned as a *pgp.Error (see rejectPGP).
-func (rn *run) decryptFrom(in io.Reader) (r io.Reader, verify func() error, err error) {
+func (rn *run) decryptFrom(in io.Reader, size int64) (r io.Reader, verify func() error, err error) {
 	src := rn.job.Source
 	if src.PGP == nil {
 		return in, func() error { return nil }, nil
 	}
-	keys, err := rn.pgpKeys(src.PGP, func() (any, error) {
-		key, from, err := src.PGP.Keys(rn.Now())
-		return [2]*pgp.Key{key, from}, err
-	})
+	key, from, err := src.PGP.Keys(rn.Now()) // parsed once per config, checked usable now
 	if err != nil {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp %w", src.Partner, err))
 	}
-	k := keys.([2]*pgp.Key)
-	dec, err := pgp.Decrypt(in, k[0], k[1], rn.Now()) // checks the signer's key usable now
+	dec, err := pgp.Decrypt(in, size, key, from, rn.Now())
 	if errors.Is(err, pgp.ErrKeyUnusable) {
 		return nil, nil, endpoint.Permanent(fmt.Errorf("exchange: source %s: pgp require_signature_from: %w", src.Partner, err))
 	}
@@ -104,23 +102,6 @@ func (rn *run) decryptFrom(in io.Reader) (r io.Reader, verify func() error, err 
 		return nil, nil, err
 	}
 	return dec, dec.Verify, nil
-}
-
-// pgpKeys returns the keys of block (a *config.PGPOut or *config.PGPIn),
-// parsed by parse on first use and kept for the runner's life: a private
-// key's passphrase costs a deliberately slow key derivation, not to be
-// paid for each file. Whether a key is still usable is checked at each
-// use, not here.
-func (rn *run) pgpKeys(block any, parse func() (any, error)) (any, error) {
-	if v, ok := rn.pgpCache.Load(block); ok {
-		return v, nil
-	}
-	v, err := parse()
-	if err != nil {
-		return nil, err
-	}
-	rn.pgpCache.Store(block, v)
-	return v, nil
 }
 
 // preparePlain makes the outputs of a job without a transform whose
@@ -165,7 +146,7 @@ func (rn *run) preparePlain(ctx context.Context, f *ledger.File) error {
 		return err
 	}
 	defer in.Close()
-	r, verify, err := rn.decryptFrom(in)
+	r, verify, err := rn.decryptFrom(in, f.Size)
 	if err == nil {
 		_, err = copyContext(ctx, io.MultiWriter(ws...), r, func() { in.Close() })
 	}
@@ -188,14 +169,24 @@ func (rn *run) preparePlain(ctx context.Context, f *ledger.File) error {
 
 // rejectPGP rejects f whole for err, a *pgp.Error: its outputs, made from
 // plaintext not verified, are discarded (the reject report's rows with
-// them: they may be forged), its staged copy goes, and, if the job has a
-// rejects destination, a report of the one file-level reason is
-// delivered. A bad or missing signature and a message not for us are
-// security events.
+// them: they may be forged), a report of the one file-level reason is
+// staged if the job has a rejects destination, then its staged copy
+// goes, and the report is delivered. A bad or missing signature and a
+// message not for us are security events.
+//
+// A file whose keys do not match the config's (pgp.Error.KeyMismatch:
+// encrypted to another key of ours, signed by another key of the
+// partner's) may well be good and the config out of date: it is not
+// rejected but fails permanently, kept staged (encrypted at rest) for ops
+// to update the key and retry it, or abandon it.
 func (rn *run) rejectPGP(ctx context.Context, f *ledger.File, o *outputs, err error) error {
 	o.abort()
 	var pe *pgp.Error
 	errors.As(err, &pe)
+	if pe.KeyMismatch() {
+		return endpoint.Permanent(fmt.Errorf("%w; the file stays pending: if a key changed, update it in the config (decrypt_with, require_signature_from) and then \"exchanged files retry %d\", else \"exchanged files abandon %d --reason ...\"",
+			err, f.ID, f.ID))
+	}
 	l := rn.fileLog(f)
 	l.Error("file rejected", zap.Bool("security", pe.Security), zap.String("reason", pe.Reason),
 		zap.String("outcome", "rejected"), zap.String("error", err.Error()))
@@ -203,32 +194,47 @@ func (rn *run) rejectPGP(ctx context.Context, f *ledger.File, o *outputs, err er
 	if err := rn.staging.MarkRejected(f.ID); err != nil {
 		return err
 	}
-	if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	_ = syncDir(rn.staging.Dir())
 	if rn.job.Rejects != nil {
+		// Staged before the staged copy goes: a crash in between leaves a
+		// rejection in progress with its report (see finishRejection).
 		if err := rn.stageReasonReport(f, pe.Reason); err != nil {
 			l.Error("reject report lost", zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		}
 	}
+	if err := os.Remove(rn.staging.Path(f.ID, f.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	_ = syncDir(rn.staging.Dir())
 	return rn.finishRejection(ctx, f)
 }
 
-// stageReasonReport stages a reject report of one file-level reason.
+// stageReasonReport stages a reject report of one file-level reason, in
+// the transform's report format.
 func (rn *run) stageReasonReport(f *ledger.File, reason string) (err error) {
 	st, err := rn.staging.Create(f.ID, rejectsName)
 	if err != nil {
 		return err
 	}
 	defer st.Abort()
-	w := csv.NewWriter(st)
-	w.Write([]string{"line", "reference", "column", "reason"})
-	w.Write([]string{"0", "", "", reason})
-	w.Flush()
-	if err := w.Error(); err != nil {
+	e := pgpExplained[reason]
+	if err := transform.WriteFileReport(st, reason, e[0], e[1]); err != nil {
 		return err
 	}
 	_, _, err = st.Commit()
 	return err
+}
+
+// pgpExplained is what each reason of an OpenPGP rejection expected, in
+// Dutch and English, for the creditor's reject report.
+var pgpExplained = map[string][2]string{
+	pgp.ReasonUnsigned: {"verwacht een bestand ondertekend met uw OpenPGP-sleutel",
+		"expected a file signed with your OpenPGP key"},
+	pgp.ReasonBadSignature: {"verwacht een geldige handtekening: het bestand is na ondertekening gewijzigd, of de sleutel is verlopen of ingetrokken",
+		"expected a valid signature: the file was changed after it was signed, or the key has expired or was revoked"},
+	pgp.ReasonNotEncrypted: {"verwacht een bestand versleuteld met onze OpenPGP-sleutel",
+		"expected a file encrypted with our OpenPGP key"},
+	pgp.ReasonCorrupt: {"verwacht een volledig, onbeschadigd OpenPGP-bericht",
+		"expected a complete, undamaged OpenPGP message"},
+	pgp.ReasonTooLarge: {"verwacht een bestand dat uitgepakt niet groter is dan 64 keer zichzelf (met een minimum van 1 GiB)",
+		"expected a file that decompresses to at most 64 times its size (and at least 1 GiB is allowed)"},
 }

@@ -153,7 +153,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 		return err
 	}
 	defer in.Close()
-	r, verify, err := rn.decryptFrom(in)
+	r, verify, err := rn.decryptFrom(in, f.Size)
 	if errors.Is(err, pgp.ErrRejected) {
 		return rn.rejectPGP(ctx, f, o, err)
 	} else if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/exchanged/exchanged/exchange/endpoint/local"
 	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/crash"
+	"github.com/exchanged/exchanged/internal/pgp"
 	"github.com/exchanged/exchanged/internal/seal"
 	"github.com/exchanged/exchanged/ledger"
 )
@@ -44,9 +45,6 @@ type Runner struct {
 	Observe func(Event)
 	// Retry is how transient failures are retried within a run.
 	Retry RetryPolicy
-
-	// pgpCache holds the OpenPGP keys of the config, parsed once (pgp.go).
-	pgpCache sync.Map
 
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
 	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
@@ -405,8 +403,11 @@ func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
 	} else {
 		partners = []string{f.Partner}
 	}
-	if errors.Is(err, seal.ErrAuth) {
-		// A staged file changed, or read under the wrong key: ops must look.
+	var pe *pgp.Error
+	if errors.Is(err, seal.ErrAuth) || (errors.As(err, &pe) && pe.Security) {
+		// A staged file changed, or read under the wrong key; or a file
+		// from a partner signed by or encrypted to another key (see
+		// rejectPGP): ops must look.
 		fields = append(fields, zap.Bool("security", true))
 	}
 	rn.fileLog(f).Error("file failed", fields...)

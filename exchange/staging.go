@@ -267,8 +267,7 @@ func (sf *StagedFile) explain(err error) error {
 // nothing to remove. A copy staged by an earlier version's layout
 // (<id>-<name>) goes too.
 func (s *Staging) Remove(id int64, name string) error {
-	ids := strconv.FormatInt(id, 10)
-	for _, p := range []string{s.Path(id, name), s.legacyPaths(id, name)[0], filepath.Join(s.dir, ids)} {
+	for _, p := range s.places(id, name) {
 		if !present(p) {
 			continue
 		}
@@ -277,6 +276,43 @@ func (s *Staging) Remove(id int64, name string) error {
 		}
 	}
 	return nil
+}
+
+// places returns where staging may hold something of file id staged
+// from name: its source copy (where this version and earlier ones keep
+// it) and its directory <id>/.
+func (s *Staging) places(id int64, name string) []string {
+	return []string{s.Path(id, name), s.legacyPaths(id, name)[0], filepath.Join(s.dir, strconv.FormatInt(id, 10))}
+}
+
+// Held lists what staging holds of file id staged from name (what Remove
+// removes), relative to Dir: the source copy and each entry of <id>/. A
+// place that cannot be read is listed with the error.
+func (s *Staging) Held(id int64, name string) []string {
+	out := []string{}
+	for _, p := range s.places(id, name) {
+		if !present(p) {
+			continue
+		}
+		fi, err := os.Lstat(p)
+		rel, _ := filepath.Rel(s.dir, p)
+		if err != nil || !fi.IsDir() {
+			if err != nil {
+				rel += " (unreadable: " + diskError(err).Error() + ")"
+			}
+			out = append(out, rel)
+			continue
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			out = append(out, rel+"/ (unreadable: "+diskError(err).Error()+")")
+			continue
+		}
+		for _, e := range ents {
+			out = append(out, filepath.Join(rel, e.Name()))
+		}
+	}
+	return out
 }
 
 // present reports whether something may stand at p: anything but a

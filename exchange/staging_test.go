@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/exchanged/exchanged/config"
@@ -170,4 +171,40 @@ func TestSweepStagingRemovesOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.stagingEmpty()
+}
+
+// Held lists what Remove removes: the source copy (where this version
+// and an earlier one keep it) and what <id>/ holds.
+func TestStagingHeld(t *testing.T) {
+	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"), stagingKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Held(7, "claims.csv"); len(got) != 0 {
+		t.Fatalf("Held of nothing = %v", got)
+	}
+	for _, n := range []string{"claims.csv", ".out-0-cases.csv"} {
+		st, err := s.Create(7, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write(claims)
+		if _, _, err := st.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir(), "7-claims.csv"), claims, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Held(7, "claims.csv")
+	want := []string{"7.src", "7-claims.csv", filepath.Join("7", ".out-0-cases.csv")}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Held = %v, want %v", got, want)
+	}
+	if err := s.Remove(7, "claims.csv"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Held(7, "claims.csv"); len(got) != 0 {
+		t.Errorf("Held after Remove = %v", got)
+	}
 }

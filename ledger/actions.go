@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ type Destination struct {
 	Index   int
 	Partner string
 	Dir     string
+	Name    string // the name the output is now delivered under; "": not compared
 }
 
 // Stuck returns the files that are neither done nor rejected, the
@@ -98,10 +100,12 @@ type RetryResult struct {
 // Retry records that an operator has file id taken again under the
 // current config, whose destinations for the file's job are current: each
 // delivery of the file not yet delivered whose partner or directory is
-// not the one current names at its index is superseded (kept, as the
-// record of what its old destination may hold, and never resumed: the
-// next run begins a fresh delivery), and the file's failures are cleared
-// (ClearFailures). An index current does not name is left as it is. It
+// not the one current names at its index, or whose index current no
+// longer names, is superseded (kept, as the record of what its old
+// destination may hold, and never resumed: the next run begins a fresh
+// delivery), and the file's failures are cleared (ClearFailures). A
+// retry that cannot tell which partner still needs an output is refused
+// with ErrState (see retryable). It
 // writes the action (ActionRetry, by actor, with reason, which may be "")
 // and its audit record in the same transaction. A file that is done or
 // rejected wraps ErrState; an unknown one ErrNotFound.
@@ -118,23 +122,20 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 	var res *RetryResult
 	err := l.update(func(tx *sql.Tx) error {
 		res = &RetryResult{}
-		f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		f, err := pendingFile(tx, id)
 		if err != nil {
 			return err
 		}
-		if !pending(f.State) {
-			return fmt.Errorf("file is %s: %w", f.State, ErrState)
-		}
 		dels, err := scanDeliveries(tx.Query(`SELECT `+deliveryColumns+` FROM deliveries
-			WHERE file_id = ? AND superseded_at IS NULL AND state != ? ORDER BY idx`, id, DeliveryDelivered))
+			WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`, id))
 		if err != nil {
+			return err
+		}
+		if err := retryable(dels, current); err != nil {
 			return err
 		}
 		for _, d := range dels {
-			if !changed(d, current) {
+			if d.State == DeliveryDelivered || !Changed(d, current) {
 				continue
 			}
 			if _, err := tx.Exec(`UPDATE deliveries SET superseded_at = ? WHERE id = ?`, nanos(now), d.ID); err != nil {
@@ -161,15 +162,62 @@ func (l *Ledger) Retry(id int64, current []Destination, actor, reason string) (*
 	return res, nil
 }
 
-// changed reports whether delivery d was begun for another partner or
-// directory than current names at its index.
-func changed(d Delivery, current []Destination) bool {
-	for _, c := range current {
-		if c.Index == d.Index {
-			return c.Partner != d.Partner || c.Dir != d.Dir
+// retryable refuses (ErrState) a retry that cannot tell which partner
+// still needs an output: a delivered output whose index the config now
+// sends to another partner or directory (the destinations were reordered
+// or changed after it went), or an output to be superseded whose new
+// destination already received a delivered output of this file.
+func retryable(dels []Delivery, current []Destination) error {
+	const how = "a retry cannot tell which destination still needs the file: abandon it (exchanged files abandon) and drop the source again"
+	for _, d := range dels {
+		if !Changed(d, current) {
+			continue
+		}
+		c, named := destinationAt(d.Index, current)
+		if d.State == DeliveryDelivered {
+			if named {
+				return fmt.Errorf("output %d was delivered to %s:%s (delivery %d) and the job now sends it to %s:%s; %s: %w",
+					d.Index, d.Partner, d.Dir, d.ID, c.Partner, c.Dir, how, ErrState)
+			}
+			continue // a destination dropped from the job: it has what it was sent
+		}
+		if !named {
+			continue
+		}
+		for _, o := range dels {
+			if o.State == DeliveryDelivered && SameDestination(o.Partner, o.Dir, c.Partner, c.Dir) {
+				return fmt.Errorf("output %d now goes to %s:%s, which already received output %d of this file (delivery %d); %s: %w",
+					d.Index, c.Partner, c.Dir, o.Index, o.ID, how, ErrState)
+			}
 		}
 	}
-	return false
+	return nil
+}
+
+// destinationAt returns the destination current names at index i.
+func destinationAt(i int, current []Destination) (Destination, bool) {
+	for _, c := range current {
+		if c.Index == i {
+			return c, true
+		}
+	}
+	return Destination{}, false
+}
+
+// Changed reports whether delivery d was begun for another partner or
+// directory, or under another name (an OpenPGP extension added or
+// dropped), than current names at its index, or for an index current no
+// longer names.
+func Changed(d Delivery, current []Destination) bool {
+	c, ok := destinationAt(d.Index, current)
+	return !ok || !SameDestination(d.Partner, d.Dir, c.Partner, c.Dir) || (c.Name != "" && c.Name != d.Name)
+}
+
+// SameDestination reports whether partner p1 directory dir1 and p2 dir2
+// are one destination: the directories compared cleaned ("/in" and
+// "/in/" are one).
+func SameDestination(p1, dir1, p2, dir2 string) bool {
+	return p1 == p2 && path.Clean(dir1) == path.Clean(dir2)
 }
 
 // MayHold says what the destination of a delivery not delivered may
@@ -226,15 +274,9 @@ func (l *Ledger) Abandon(id int64, actor, reason string, detail map[string]any) 
 	var res *AbandonResult
 	err := l.update(func(tx *sql.Tx) error {
 		res = &AbandonResult{}
-		f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
+		f, err := pendingFile(tx, id)
 		if err != nil {
 			return err
-		}
-		if !pending(f.State) {
-			return fmt.Errorf("file is %s: %w", f.State, ErrState)
 		}
 		res.File = *f
 		res.Open, err = scanDeliveries(tx.Query(`SELECT `+deliveryColumns+` FROM deliveries
@@ -333,4 +375,20 @@ func verifyActions(tx *sql.Tx, check func(kind, ref, got string)) error {
 		check(auditAction, strconv.FormatInt(a.ID, 10), actionContent(a))
 	}
 	return rows.Err()
+}
+
+// pendingFile reads file id in tx: ErrNotFound if unknown, ErrState if
+// it is done or rejected.
+func pendingFile(tx *sql.Tx, id int64) (*File, error) {
+	f, err := scanFile(tx.QueryRow(`SELECT `+fileColumns+` FROM files WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !pending(f.State) {
+		return nil, fmt.Errorf("file is %s: %w", f.State, ErrState)
+	}
+	return f, nil
 }

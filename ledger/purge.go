@@ -27,14 +27,23 @@ type PurgeResult struct {
 	Deliveries int `json:"deliveries"`
 	Subjects   int `json:"subjects"`
 	Runs       int `json:"runs"`
-	Kept       int `json:"kept"`  // identities of purged files recorded (see Kept)
-	Audit      int `json:"audit"` // audit rows removed from the head of the chain (not counted when dry)
+	Actions    int `json:"actions"` // operators' actions on the purged files (see FileActions)
+	Kept       int `json:"kept"`    // identities of purged files recorded (see Kept)
+	Audit      int `json:"audit"`   // audit rows removed from the head of the chain (not counted when dry)
 }
 
 // purgeVictims selects the files a purge removes; its two arguments are
 // the cutoff in nanoseconds, twice.
 const purgeVictims = `SELECT id FROM files
 	WHERE state IN ('done', 'rejected') AND updated_at < ? AND ? > 0`
+
+// purgeActions selects the actions a purge removes: those on the files it
+// removes, and those taken before the cutoff on a file no longer in the
+// ledger (purged before actions were); its four arguments are the cutoff
+// in nanoseconds, four times.
+const purgeActions = `SELECT id FROM file_actions
+	WHERE file_id IN (` + purgeVictims + `)
+		OR (file_id NOT IN (SELECT id FROM files) AND at < ? AND ? > 0)`
 
 // Purge removes what o says, in one transaction, and returns the counts.
 // A pending file (neither done nor rejected: staged, failing, waiting for
@@ -49,8 +58,13 @@ const purgeVictims = `SELECT id FROM files
 // metadata, kept for as long as a source may stand, which the ledger
 // cannot know.
 //
-// Each purged file, delivery and output's subjects is marked purged on the
-// audit chain. The head of the chain up to the first row of a record that
+// The operators' actions on a purged file (retry, abandon: who and why)
+// go with it, and so do those on a file purged before, once taken before
+// the cutoff: an action lives as long as its file's record, so that the
+// head of the audit chain can be removed past it.
+//
+// Each purged file, delivery, output's subjects and action is marked
+// purged on the audit chain. The head of the chain up to the first row of a record that
 // still stands is then removed with the records, and a checkpoint (the
 // hash of the last row removed and the running counts, under the chain's
 // HMAC) left in their place: the chain verifies from it (VerifyAudit).
@@ -98,11 +112,12 @@ func countPurge(q queryer, o PurgeOptions) (PurgeResult, error) {
 		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`))),
 		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
+		(SELECT count(*) FROM file_actions WHERE id IN (`+purgeActions+`)),
 		(SELECT count(*) FROM files f WHERE id IN (`+purgeVictims+`)
 			AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.job = f.job AND k.partner = f.partner
 				AND k.dir = f.dir AND k.name = f.name AND k.size = f.size AND k.mtime = f.mtime))`,
-		f, f, f, f, f, f, rn, rn, f, f).
-		Scan(&r.Files, &r.Deliveries, &r.Subjects, &r.Runs, &r.Kept)
+		f, f, f, f, f, f, rn, rn, f, f, f, f, f, f).
+		Scan(&r.Files, &r.Deliveries, &r.Subjects, &r.Runs, &r.Actions, &r.Kept)
 	return r, err
 }
 
@@ -127,10 +142,18 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, res *PurgeResult) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range append(refs, subj...) {
+	acts, err := strings2(tx, `SELECT 'action', CAST(id AS TEXT) FROM file_actions
+		WHERE id IN (`+purgeActions+`) ORDER BY id`, f, f, f, f)
+	if err != nil {
+		return err
+	}
+	for _, r := range append(append(refs, subj...), acts...) {
 		if err := l.appendAudit(tx, r[0], r[1], auditPurged); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.Exec(`DELETE FROM file_actions WHERE id IN (`+purgeActions+`)`, f, f, f, f); err != nil {
+		return err
 	}
 	if err := l.deletePurgedFiles(tx, f); err != nil {
 		return err
@@ -193,6 +216,7 @@ func (l *Ledger) checkpoint(tx *sql.Tx, now time.Time, res *PurgeResult) error {
 	total.Deliveries += res.Deliveries
 	total.Subjects += res.Subjects
 	total.Runs += res.Runs
+	total.Actions += res.Actions
 	total.Kept += res.Kept
 	total.Audit += res.Audit
 	counts, _ := json.Marshal(total)

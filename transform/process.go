@@ -81,7 +81,7 @@ func Process(ctx context.Context, in io.Reader, l Layout, outs []Output, rejects
 	var rep *csv.Writer
 	if rejects != nil {
 		rep = csv.NewWriter(rejects)
-		rep.Write([]string{"line", "reference", "column", "reason", "verwacht", "expected"})
+		rep.Write(reportHeader)
 	}
 	p := &pipeline{ctx: ctx, l: l, rd: rd, outs: ws, rep: rep, st: &st, x: newExplainer(l, rd)}
 	err := p.run(in)
@@ -97,6 +97,21 @@ func Process(ctx context.Context, in io.Reader, l Layout, outs []Output, rejects
 		}
 	}
 	return st, err
+}
+
+// reportHeader is the header line of a reject report.
+var reportHeader = []string{"line", "reference", "column", "reason", "verwacht", "expected"}
+
+// WriteFileReport writes to w a reject report of the one reason the file
+// was rejected whole for, before any row was judged (line 0), with what
+// was expected in Dutch (nl) and English (en): a file that failed its
+// OpenPGP check, say.
+func WriteFileReport(w io.Writer, reason, nl, en string) error {
+	rep := csv.NewWriter(w)
+	rep.Write(reportHeader)
+	rep.Write([]string{"0", "", "", reason, nl, en})
+	rep.Flush()
+	return rep.Error()
 }
 
 type problem struct {

@@ -440,7 +440,7 @@ func (d *daemon) purge() {
 		return
 	}
 	for table, n := range map[string]int{"files": res.Files, "deliveries": res.Deliveries,
-		"subjects": res.Subjects, "runs": res.Runs, "audit": res.Audit} {
+		"subjects": res.Subjects, "runs": res.Runs, "file_actions": res.Actions, "audit": res.Audit} {
 		d.metrics.Purged(table, n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 	"unicode"
@@ -21,6 +22,7 @@ import (
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange"
 	"github.com/exchanged/exchanged/internal/ops"
+	"github.com/exchanged/exchanged/ledger"
 )
 
 // FilesCommand lists the files that are not done, and retries or
@@ -36,8 +38,8 @@ type FilesCommand struct {
 }
 
 const filesUsage = `exchanged files --config FILE [--job J] [--state pending|failed] [--json]
-       exchanged files retry --config FILE [--by NAME] [--reason TEXT] [--json] ID
-       exchanged files abandon --config FILE --reason TEXT [--by NAME] [--json] ID`
+       exchanged files retry --config FILE [--by NAME] [--reason TEXT] [--force] [--json] ID
+       exchanged files abandon --config FILE --reason TEXT [--by NAME] [--source-gone-ok] [--json] ID`
 
 // Run runs "files", "files retry" or "files abandon".
 func (c *FilesCommand) Run(ctx context.Context, args []string) error {
@@ -53,6 +55,8 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 	state := fs.String("state", "", "only pending (no failure recorded) or failed files (list)")
 	by := fs.String("by", "", "who acts, recorded with the OS user (retry, abandon)")
 	reason := fs.String("reason", "", "why, recorded in the ledger; never personal data (required for abandon)")
+	force := fs.Bool("force", false, "retry even when the next run cannot deliver the file (retry)")
+	sourceGoneOK := fs.Bool("source-gone-ok", false, "abandon even when the source is gone and the staged copy is the last (abandon)")
 	// Flags may follow the ID too: parse the rest again after it.
 	var rest []string
 	for a := args; ; {
@@ -81,6 +85,9 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 	if action == "abandon" && strings.TrimSpace(*reason) == "" {
 		return fmt.Errorf("%w: exchanged files abandon: --reason is required", errUsage)
 	}
+	if err := checkRequest(*by, *reason, maxByLen); err != nil {
+		return fmt.Errorf("%w: exchanged files %s: %w", errUsage, action, err)
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
@@ -96,14 +103,16 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		case "list":
 			v, err = o.list(*job, *state)
 		case "retry":
-			v, err = o.retry(id, actor, *reason)
+			v, err = o.retry(id, actor, *reason, *force)
 		case "abandon":
-			v, err = o.abandon(id, actor, *reason)
+			v, err = o.abandon(id, actor, *reason, *sourceGoneOK)
 		}
 	case errors.Is(err, exchange.ErrStateDirInUse):
-		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason})
-		if errors.Is(err, errNoEndpoint) && action == "list" {
-			v, err = listReadOnly(cfg, *job, *state) // a list needs no daemon's help
+		v, err = c.viaDaemon(ctx, cfg, action, id, *job, *state, ops.FileRequest{By: actor, Reason: *reason, Force: *force, SourceGoneOK: *sourceGoneOK, StateDir: cfg.StateDir})
+		if err != nil && action == "list" {
+			// A list needs no daemon's help: whatever holds state_dir (a
+			// daemon without, or with another, endpoint; once; purge).
+			v, err = listReadOnly(cfg, *job, *state)
 		}
 	}
 	if err != nil {
@@ -120,6 +129,26 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		printFiles(c.stdout, v)
 	case *actionReport:
 		printAction(c.stdout, v)
+	}
+	return nil
+}
+
+// maxByLen is the longest --by, in bytes: the actor recorded adds the OS
+// user, and through the daemon the caller's address, within
+// ledger.MaxReasonLen.
+const maxByLen = 200
+
+// checkRequest refuses a by longer than max bytes or holding a control
+// character, and a reason that is given and not acceptable
+// (ledger.CheckReason), as ops.ErrInvalid.
+func checkRequest(by, reason string, max int) error {
+	if len(by) > max || strings.ContainsFunc(by, unicode.IsControl) {
+		return fmt.Errorf("--by: at most %d bytes without control characters: %w", max, ops.ErrInvalid)
+	}
+	if reason != "" {
+		if err := ledger.CheckReason(reason); err != nil {
+			return fmt.Errorf("--reason: %w: %w", err, ops.ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -183,6 +212,9 @@ func (c *FilesCommand) viaDaemon(ctx context.Context, cfg *config.Config, action
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(hr)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("state_dir is locked by another exchanged command (once, purge, files?), or by a daemon not listening on %s: try again when it is done: %w", base, err)
+		}
 		return nil, fmt.Errorf("a daemon holds state_dir; its ops endpoint %s: %w", base, err)
 	}
 	defer resp.Body.Close()
@@ -275,6 +307,10 @@ func printAction(w io.Writer, r *actionReport) {
 	for _, d := range r.Superseded {
 		fmt.Fprintf(w, "superseded delivery %d to %s:%s (begun %s, %s): the old destination may hold %s; ask %s to remove it\n",
 			d.DeliveryID, printable(d.Partner), printable(d.Dir), d.Mode, d.State, printable(d.MayHold), printable(d.Partner))
+		if d.Breach != "" {
+			fmt.Fprintf(w, "POSSIBLE DATA BREACH: %s is not the partner the job now names and may hold the file; see: %s\n",
+				printable(d.Partner), printable(d.Breach))
+		}
 	}
 	for _, d := range r.Open {
 		fmt.Fprintf(w, "delivery %d to %s:%s was begun and not delivered (%s, %s): the destination may hold %s; it stays on record as a disclosure\n",
@@ -284,9 +320,12 @@ func printAction(w io.Writer, r *actionReport) {
 		fmt.Fprintf(w, "WARNING: %s\n", printable(m))
 	}
 	if r.Action == "abandon" {
-		if len(r.Staging) == 0 {
+		switch {
+		case len(r.Staging) == 0 && r.StagingErr == "":
 			fmt.Fprintln(w, "staging: nothing was staged for it")
-		} else {
+		case len(r.Staging) == 0:
+			fmt.Fprintln(w, "staging: nothing was removed")
+		default:
 			fmt.Fprintf(w, "staging removed: %s\n", printable(strings.Join(r.Staging, ", ")))
 		}
 		if r.StagingErr != "" {

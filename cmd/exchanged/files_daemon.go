@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func (f daemonFiles) List(job, state string) (any, error) {
 
 func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	rep, err := f.act(id, req, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason) })
+	rep, err := f.act(id, req, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason, req.Force) })
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +83,32 @@ func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 
 func (f daemonFiles) Abandon(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	return f.act(id, req, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason) })
+	return f.act(id, req, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason, req.SourceGoneOK) })
+}
+
+// sameDir reports whether a and b name one directory, as absolute paths.
+func sameDir(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
 }
 
 // act runs fn for file id with its job's gate held, as req.By asked from
 // req.Remote.
+// A request for another state_dir than the daemon's (another instance
+// listens on the port the caller's config names) is refused.
 func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*actionReport, error)) (*actionReport, error) {
+	f.d.mu.Lock()
+	own := f.d.cfg.StateDir
+	f.d.mu.Unlock()
+	// The CLI's --by comes with its OS user: room for it.
+	if err := checkRequest(req.By, req.Reason, maxByLen+100); err != nil {
+		return nil, err
+	}
+	if req.StateDir != "" && !sameDir(req.StateDir, own) {
+		return nil, fmt.Errorf("this daemon holds state_dir %s, not %s: another exchanged listens on the ops endpoint your config names: %w",
+			own, req.StateDir, ops.ErrInvalid)
+	}
 	file, err := f.d.ledger.File(id)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -97,6 +97,32 @@ type oldDelivery struct {
 	Mode       string `json:"mode"`
 	State      string `json:"state"`
 	MayHold    string `json:"may_hold"`
+	// Breach: the command that lists what the old partner may hold, set
+	// when it is not the partner the job now names and bytes may have
+	// left (see mayHaveLeft): a possible data breach.
+	Breach string `json:"breach,omitempty"`
+}
+
+// mayHaveLeft reports whether bytes of delivery d may stand at its
+// destination: a direct delivery, or one past the start of its upload.
+func mayHaveLeft(d ledger.Delivery) bool {
+	return d.Mode == ledger.ModeDirect || d.State == ledger.DeliveryCreating ||
+		d.State == ledger.DeliveryWriting || d.State == ledger.DeliveryUploaded
+}
+
+// breachHint returns the breach command for superseded delivery d of a
+// job whose destinations are now dests, or "" if d's partner is still
+// the one named at its index, or no byte can have left.
+func breachHint(d ledger.Delivery, dests []ledger.Destination) string {
+	for _, c := range dests {
+		if c.Index == d.Index && c.Partner == d.Partner {
+			return ""
+		}
+	}
+	if !mayHaveLeft(d) {
+		return ""
+	}
+	return "exchanged breach --partner " + d.Partner + " --file " + d.Name
 }
 
 func oldDeliveries(ds []ledger.Delivery) []oldDelivery {
@@ -127,12 +153,13 @@ type actionReport struct {
 	Next       string        `json:"next"`                      // what happens now
 }
 
-// jobDestinations returns where job now sends each output, -1 its
+// jobDestinations returns where job now sends each output of the file
+// staged from source name name, and under what name; -1 its
 // reject report.
-func jobDestinations(j *config.Job) []ledger.Destination {
+func jobDestinations(j *config.Job, name string) []ledger.Destination {
 	var out []ledger.Destination
 	for i, d := range j.Destinations {
-		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir})
+		out = append(out, ledger.Destination{Index: i, Partner: d.Partner, Dir: d.Dir, Name: exchange.DeliveredName(j, i, name)})
 	}
 	if j.Rejects != nil {
 		out = append(out, ledger.Destination{Index: -1, Partner: j.Rejects.Partner, Dir: j.Rejects.Dir})
@@ -157,7 +184,9 @@ func (o *fileOps) file(id int64) (*ledger.File, *config.Job, error) {
 }
 
 // retry has file id taken again under the current config.
-func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
+// Unless force, it is refused (nothing changed) when the next run
+// cannot deliver the file (see missingOutputs).
+func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport, error) {
 	f, job, err := o.file(id)
 	if err != nil {
 		return nil, err
@@ -165,7 +194,17 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	if job == nil {
 		return nil, fmt.Errorf("file %d: its job %s is not in the config: put it back, or abandon the file: %w", id, f.Job, ops.ErrInvalid)
 	}
-	res, err := o.ledger.Retry(id, jobDestinations(job), by, reason)
+	if !force {
+		cur, err := o.ledger.Deliveries(id)
+		if err != nil {
+			return nil, err
+		}
+		if miss := o.missingOutputs(f, job, toSupersede(cur, jobDestinations(job, f.Name))); len(miss) > 0 {
+			return nil, fmt.Errorf("file %d: not retried: %s (--force retries all the same): %w",
+				id, strings.Join(miss, "; "), ledger.ErrState)
+		}
+	}
+	res, err := o.ledger.Retry(id, jobDestinations(job, f.Name), by, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -180,13 +219,41 @@ func (o *fileOps) retry(id int64, by, reason string) (*actionReport, error) {
 	for _, w := range rep.Warnings {
 		o.log.Warn("retry cannot deliver", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
 	}
-	for _, d := range res.Superseded {
-		o.log.Warn("delivery superseded", zap.String("job", f.Job), zap.Int64("file_id", f.ID),
+	dests := jobDestinations(job, f.Name)
+	for i, d := range res.Superseded {
+		fields := []zap.Field{zap.String("job", f.Job), zap.Int64("file_id", f.ID),
 			zap.Int64("delivery_id", d.ID), zap.Int("index", d.Index), zap.String("partner", d.Partner),
 			zap.String("file", d.Dir+"/"+d.Name), zap.String("state", d.State), zap.String("mode", d.Mode),
-			zap.String("outcome", "superseded"), zap.String("may_hold", ledger.MayHold(d)))
+			zap.String("outcome", "superseded"), zap.String("may_hold", ledger.MayHold(d))}
+		if hint := breachHint(d, dests); hint != "" {
+			// Another partner than the job's may hold the file: a
+			// possible breach, for the DPO to judge.
+			rep.Superseded[i].Breach = hint
+			o.log.Error("delivery superseded to another partner: possible data breach",
+				append(fields, zap.String("hint", hint))...)
+			continue
+		}
+		o.log.Warn("delivery superseded", fields...)
 	}
 	return rep, nil
+}
+
+// toSupersede returns the deliveries of cur a retry under dests would
+// supersede: not delivered, at an index dests names with another
+// destination (see ledger.Retry).
+func toSupersede(cur []ledger.Delivery, dests []ledger.Destination) []ledger.Delivery {
+	var out []ledger.Delivery
+	for _, d := range cur {
+		if d.State == ledger.DeliveryDelivered {
+			continue
+		}
+		for _, c := range dests {
+			if c.Index == d.Index && ledger.Changed(d, dests) {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // missingOutputs warns of each superseded delivery whose output for the
@@ -204,8 +271,8 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 	}
 	var out []string
 	for _, d := range superseded {
-		if d.Index < 0 {
-			continue // the reject report is one, whoever receives it
+		if d.Index < 0 || d.Index >= len(job.Destinations) {
+			continue // the reject report is one, whoever receives it; an index no longer named gets nothing
 		}
 		name := exchange.OutputName(o.cfg, job, f.Name, d.Index)
 		if _, err := os.Stat(st.Path(f.ID, name)); err != nil {
@@ -220,7 +287,11 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 // finished, and what staging still holds of it is swept at the next
 // start should its removal fail here), then its staging. The source is
 // not touched.
-func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
+//
+// When the source is already gone (cleaned after staging, after: delete)
+// and staging holds the file, the staged copy is the last one: unless
+// sourceGoneOK, the abandon is refused before anything is changed.
+func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*actionReport, error) {
 	if err := ledger.CheckReason(reason); err != nil {
 		return nil, fmt.Errorf("--reason: %w: %w", err, ops.ErrInvalid)
 	}
@@ -234,6 +305,10 @@ func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
 	}
 	staged := stagedOf(st, id, f.Name)
 	source := sourceNote(f, job)
+	if len(staged) > 0 && sourceGone(f, job) && !sourceGoneOK {
+		return nil, fmt.Errorf("file %d: not abandoned: %s; abandoning deletes that last copy: pass --source-gone-ok to do so: %w",
+			id, source, ledger.ErrState)
+	}
 	res, err := o.ledger.Abandon(id, by, reason, map[string]any{"staging": staged, "source": source})
 	if err != nil {
 		return nil, err
@@ -241,14 +316,30 @@ func (o *fileOps) abandon(id int64, by, reason string) (*actionReport, error) {
 	rep := &actionReport{Action: ledger.ActionAbandon, ActionID: res.Action.ID, File: o.row(*f), By: by,
 		Open: oldDeliveries(res.Open), Staging: staged, Source: source,
 		Next: "the file is finished: no run takes it again while its source stands as it is; to have it taken again, drop it again at the source (a new modification time) or under another name"}
-	if err := st.Remove(id, f.Name); err != nil {
-		rep.StagingErr = err.Error() + " (swept at the next start)"
-	} else if left := stagedOf(st, id, f.Name); len(left) > 0 {
+	rmErr := st.Remove(id, f.Name)
+	left := stagedOf(st, id, f.Name)
+	rep.Staging = removed(staged, left)
+	switch {
+	case rmErr != nil:
+		rep.StagingErr = rmErr.Error() + " (swept at the next start)"
+	case len(left) > 0:
 		rep.StagingErr = fmt.Sprintf("still staged: %v (swept at the next start)", left)
 	}
-	o.logAction(f, res.Action, reason, zap.Int("staging_removed", len(staged)), zap.Int("open_deliveries", len(res.Open)),
+	o.logAction(f, res.Action, reason, zap.Int("staging_removed", len(rep.Staging)), zap.Int("open_deliveries", len(res.Open)),
 		zap.Bool("staging_error", rep.StagingErr != ""))
 	return rep, nil
+}
+
+// removed returns the names of staged that left does not hold: what a
+// removal did remove.
+func removed(staged, left []string) []string {
+	out := []string{}
+	for _, s := range staged {
+		if !slices.Contains(left, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // logAction logs an action taken. The reason is the operator's free text
@@ -264,24 +355,15 @@ func (o *fileOps) logAction(f *ledger.File, a ledger.FileAction, reason string, 
 
 // stagedOf lists what staging holds for file id (source name name), by
 // names relative to the staging directory.
-func stagedOf(st *exchange.Staging, id int64, name string) []string {
-	out := []string{}
-	ids := strconv.FormatInt(id, 10)
-	for _, p := range []string{st.Path(id, name), filepath.Join(st.Dir(), ids+"-"+name)} {
-		if _, err := os.Lstat(p); err == nil {
-			rel, _ := filepath.Rel(st.Dir(), p)
-			out = append(out, rel)
-		}
+func stagedOf(st *exchange.Staging, id int64, name string) []string { return st.Held(id, name) }
+
+// sourceGone reports whether the source of f may be gone: cleaned after
+// it was staged by a job whose after: is delete, or no longer known.
+func sourceGone(f *ledger.File, job *config.Job) bool {
+	if f.State == ledger.StateStaging || f.State == ledger.StateStaged {
+		return false
 	}
-	ents, err := os.ReadDir(filepath.Join(st.Dir(), ids))
-	if err == nil {
-		for _, e := range ents {
-			out = append(out, filepath.Join(ids, e.Name()))
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		out = append(out, ids+"/ (unreadable: "+err.Error()+")")
-	}
-	return out
+	return job == nil || job.Source.After == "" || job.Source.After == config.AfterDelete
 }
 
 // sourceNote says where the source of f is, from its state and its job's

@@ -270,6 +270,7 @@ func TestFilesThroughDaemon(t *testing.T) {
 	if code, body := p.request("POST", fmt.Sprintf("/files/%d/abandon", stuck.ID)); code != 415 {
 		t.Errorf("POST abandon without a JSON body = %d %s", code, body)
 	}
+	checkOtherInstance(t, p, cfg, stuck.ID)
 
 	fixDestination(t, cfg)
 	p.signal(syscall.SIGHUP)
@@ -352,7 +353,16 @@ func TestFilesRetryTransformed(t *testing.T) {
 		}
 	}
 	oid := strconv.FormatInt(other.ID, 10)
+	// Its source is gone (after: delete): the staged copy is the last,
+	// and is not deleted without --source-gone-ok.
 	r := exchanged(t, nil, "files", "abandon", "--config", cfg, "--reason", "sent twice", oid)
+	if r.code != exitFailed || !strings.Contains(r.stderr, "--source-gone-ok") || !strings.Contains(r.stderr, "the staged copy was the last") {
+		t.Fatalf("abandon of the last copy without --source-gone-ok: %+v", r)
+	}
+	if !slices.Contains(names(t, filepath.Join(work, "state/staging")), oid+".src") || len(stuckRows(t, cfg)) != 2 {
+		t.Fatalf("a refused abandon changed something: staging %v", names(t, filepath.Join(work, "state/staging")))
+	}
+	r = exchanged(t, nil, "files", "abandon", "--config", cfg, "--reason", "sent twice", "--source-gone-ok", oid)
 	if r.code != 0 || !strings.Contains(r.stdout, "staging removed: "+oid+".src, "+oid+"/.out-0-cases-internal.csv") ||
 		!strings.Contains(r.stdout, "already deleted at the source after it was staged (after: delete)") {
 		t.Fatalf("abandon of a transformed file: %+v", r)
@@ -366,9 +376,15 @@ func TestFilesRetryTransformed(t *testing.T) {
 
 	// The partner changed: no output for it.
 	writeFile(t, cfg, []byte(strings.Replace(string(good), "{partner: cases, dir: /wrong}", "{partner: acme, dir: /inbox, profile: creditor-status}", 1)))
+	// A retry is refused, nothing changed, unless --force.
 	r = exchanged(t, nil, "files", "retry", "--config", cfg, id)
-	if r.code != 0 || !strings.Contains(r.stdout, "WARNING: output 0 was prepared for cases, and the job now names acme") {
+	if r.code != exitFailed || !strings.Contains(r.stderr, "not retried: output 0 was prepared for cases, and the job now names acme") ||
+		!strings.Contains(r.stderr, "--force") {
 		t.Fatalf("retry after a partner change: %+v", r)
+	}
+	r = exchanged(t, nil, "files", "retry", "--config", cfg, "--force", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "WARNING: output 0 was prepared for cases, and the job now names acme") {
+		t.Fatalf("retry --force after a partner change: %+v", r)
 	}
 
 	// Back to cases, in the right directory: the output is there.
@@ -464,5 +480,37 @@ func TestFilesRetryReportsTempAtOldDestination(t *testing.T) {
 	}
 	if st := names(t, filepath.Join(work, "state", "staging")); len(st) != 0 {
 		t.Errorf("staging left with %v", st)
+	}
+}
+
+// checkOtherInstance: an action meant for another state_dir is refused
+// by the daemon (another instance on the port); a config naming a port
+// nobody listens on, its state_dir held, is told the lock may be another
+// command's, and still lists, read-only.
+func checkOtherInstance(t *testing.T, p *proc, cfg string, id int64) {
+	t.Helper()
+	body := `{"by":"tester","reason":"ticket 1","state_dir":"/elsewhere/state"}`
+	resp, err := http.Post(fmt.Sprintf("http://%s/files/%d/abandon", p.addr, id), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(bytes.Buffer)
+	b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(b.String(), "not /elsewhere/state") {
+		t.Errorf("abandon for another state_dir = %d %s", resp.StatusCode, b)
+	}
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(filepath.Dir(cfg), "other-port.yaml")
+	writeFile(t, other, bytes.ReplaceAll(src, []byte(p.addr), []byte(fmt.Sprintf("127.0.0.1:%d", freePort(t)))))
+	r := exchanged(t, nil, "files", "abandon", "--config", other, "--reason", "ticket 1", strconv.FormatInt(id, 10))
+	if r.code != exitFailed || !strings.Contains(r.stderr, "state_dir is locked by another exchanged command (once, purge, files?)") {
+		t.Errorf("abandon with nobody on the endpoint: %+v", r)
+	}
+	if rows := stuckRows(t, other); len(rows) != 2 {
+		t.Errorf("list with nobody on the endpoint = %+v, want the 2 stuck files read-only", rows)
 	}
 }

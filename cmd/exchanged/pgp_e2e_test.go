@@ -15,9 +15,10 @@ import (
 
 // TestOnceOpenPGPWithGPG runs `exchanged once` with GnuPG as the partner:
 // files the partner's gpg encrypted and signed are decrypted, verified,
-// transformed and delivered; an unsigned one and one signed by another key
-// are rejected whole with their reason, a security event, and a reject
-// report, and nothing of them is delivered; a file to the partner is
+// transformed and delivered; an unsigned one is rejected whole with its
+// reason, a security event, and a reject report; one signed by another
+// key (maybe the partner's new one) fails permanently, a security event,
+// and stays pending; nothing of either is delivered; a file to the partner is
 // encrypted and signed so that its gpg decrypts and verifies it, with the
 // .sha256 sidecar and done marker of the delivered (encrypted) name.
 func TestOnceOpenPGPWithGPG(t *testing.T) {
@@ -79,8 +80,8 @@ jobs:
 	put("cases/outbox/status_1.csv", []byte(status))
 
 	r := exchanged(t, env, "once", "--config", cfg, "claims-in", "status-out")
-	if r.code != 0 {
-		t.Fatalf("once: %+v", r)
+	if r.code == 0 || !strings.Contains(r.stderr, "1 of 2 job(s) failed") {
+		t.Fatalf("once: %+v, want claims-in failed (claims_3)", r)
 	}
 	logs := r.stdout + r.stderr
 
@@ -93,9 +94,16 @@ jobs:
 	if len(ents) != 1 {
 		t.Errorf("cases/inbox holds %d files, want only claims_1.csv", len(ents))
 	}
-	for name, reason := range map[string]string{"claims_2": "pgp_unsigned", "claims_3": "pgp_bad_signature"} {
+	if !logLine(logs, `"msg":"file failed"`, `"file":"claims_3.csv.pgp"`, `"permanent":true`, `"security":true`, `pgp_wrong_signer`, `exchanged files retry`) {
+		t.Errorf("no permanent failure, a security event, for claims_3 in\n%s", logs)
+	}
+	if _, err := os.Stat(filepath.Join(work, "acme/rejects/claims_3.rejects.csv")); !os.IsNotExist(err) {
+		t.Errorf("claims_3 reject report: %v", err)
+	}
+	for name, reason := range map[string]string{"claims_2": "pgp_unsigned"} {
 		rep, err := os.ReadFile(filepath.Join(work, "acme/rejects", name+".rejects.csv"))
-		if err != nil || !strings.Contains(string(rep), reason) || strings.Contains(string(rep), "Jansen") {
+		if err != nil || !strings.HasPrefix(string(rep), "line,reference,column,reason,verwacht,expected\n0,,,"+reason+",verwacht ") ||
+			strings.Contains(string(rep), "Jansen") {
 			t.Errorf("%s reject report: %q, %v", name, rep, err)
 		}
 		if !logLine(logs, `"file":"`+name+`.csv.pgp"`, `"reason":"`+reason+`"`, `"security":true`, `"outcome":"rejected"`) {

@@ -86,8 +86,8 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	if *dry {
 		verb = "would purge"
 	}
-	fmt.Fprintf(c.stdout, "%s %d file record(s), %d delivery(ies), %d subject disclosure(s), %d run(s); %d source identity(ies) kept\n",
-		verb, res.Files, res.Deliveries, res.Subjects, res.Runs, res.Kept)
+	fmt.Fprintf(c.stdout, "%s %d file record(s), %d delivery(ies), %d subject disclosure(s), %d run(s); %d source identity(ies) kept; %d file action(s)\n",
+		verb, res.Files, res.Deliveries, res.Subjects, res.Runs, res.Kept, res.Actions)
 	return nil
 }
 
@@ -107,6 +107,6 @@ func purge(l *ledger.Ledger, cfg *config.Config, now time.Time, dry bool, log *z
 	log.Info("purge", zap.Bool("dry_run", dry), zap.String("outcome", "ok"),
 		zap.Time("files_before", o.Files), zap.Time("runs_before", o.Runs),
 		zap.Int("files", res.Files), zap.Int("deliveries", res.Deliveries), zap.Int("subjects", res.Subjects),
-		zap.Int("runs", res.Runs), zap.Int("kept", res.Kept), zap.Int("audit", res.Audit))
+		zap.Int("runs", res.Runs), zap.Int("file_actions", res.Actions), zap.Int("kept", res.Kept), zap.Int("audit", res.Audit))
 	return res, nil
 }

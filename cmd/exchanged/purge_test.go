@@ -86,7 +86,7 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	if out := purgeAt(t, cfg, later, "--dry-run"); !strings.Contains(out, "would purge 1 file record(s), 1 delivery(ies)") {
 		t.Errorf("dry run later: %s", out)
 	}
-	if out := purgeAt(t, cfg, later); !strings.Contains(out, "purged 1 file record(s), 1 delivery(ies), 0 subject disclosure(s), 1 run(s); 1 source identity(ies) kept") {
+	if out := purgeAt(t, cfg, later); !strings.Contains(out, "purged 1 file record(s), 1 delivery(ies), 0 subject disclosure(s), 1 run(s); 1 source identity(ies) kept; 0 file action(s)") {
 		t.Errorf("purge: %s", out)
 	}
 	if r := exchanged(t, nil, "audit", "verify", "--config", cfg); r.code != 0 {

@@ -29,7 +29,14 @@ type FileOps interface {
 type FileRequest struct {
 	By     string `json:"by"`     // who asks: the OS user of the CLI, and its --by
 	Reason string `json:"reason"` // why; required for abandon
-	Remote string `json:"-"`      // the caller's address, set by the route
+	// Force: retry even when the next run cannot deliver the file.
+	Force bool `json:"force,omitempty"`
+	// SourceGoneOK: abandon even when the staged copy is the last one.
+	SourceGoneOK bool `json:"source_gone_ok,omitempty"`
+	// StateDir: the state_dir the caller means; a daemon of another
+	// state_dir refuses the action.
+	StateDir string `json:"state_dir,omitempty"`
+	Remote   string `json:"-"` // the caller's address, set by the route
 }
 
 // ErrInvalid marks a request the FileOps refuse as malformed (400).

@@ -68,7 +68,7 @@ func NewMetrics(version string, staging Staging) *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "config_reloads_total",
 			Help: "Config reloads (SIGHUP), by outcome (ok, failed)."}, []string{"outcome"}),
 		purged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "purged_rows_total",
-			Help: "Ledger rows removed by the retention purge, by table (files, deliveries, subjects, runs, audit)."}, []string{"table"}),
+			Help: "Ledger rows removed by the retention purge, by table (files, deliveries, subjects, runs, file_actions, audit)."}, []string{"table"}),
 		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "file_overdue",
 			Help: "1 while the job's expected file is overdue (its due time passed and no file was seen that day), else 0; only jobs with an expect."}, []string{"job"}),
 		overdueDue: map[string]overdueState{},

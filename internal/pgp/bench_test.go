@@ -105,7 +105,7 @@ func BenchmarkDecrypt(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				r, err := Decrypt(bufio.NewReaderSize(f, 1<<20), agency, partner, time.Now())
+				r, err := Decrypt(bufio.NewReaderSize(f, 1<<20), 0, agency, partner, time.Now())
 				if err != nil {
 					b.Fatal(err)
 				}

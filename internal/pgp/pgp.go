@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -127,27 +128,51 @@ func (k *Key) CheckSign(now time.Time) error {
 // accepted (see CheckEncrypt).
 func (k *Key) CheckVerify(now time.Time) error { return k.CheckSign(now) }
 
-// unusable says why k has no usable key for use at now.
+// unusable says why k has no usable key for use at now. A key created
+// after now (a partner's fresh key, our clock behind theirs) is "not
+// valid before" its creation; each unusable subkey is named with why.
 func (k *Key) unusable(now time.Time, use string) error {
 	why := fmt.Sprintf("has no usable %s key", use)
 	sig, id := k.e.PrimarySelfSignature()
 	switch {
 	case k.e.Revoked(now) || (id != nil && id.Revoked(now)):
 		why = "is revoked"
-	case sig != nil && k.e.PrimaryKey.KeyExpired(sig, now):
-		why = "expired on " + k.e.PrimaryKey.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs)*time.Second).UTC().Format(time.DateOnly)
+	case sig != nil && keyState(k.e.PrimaryKey, sig, now) != "":
+		why = keyState(k.e.PrimaryKey, sig, now)
 	case sig != nil && sig.SigExpired(now):
 		why = "has an expired self-signature"
 	default:
+		var subs []string
 		for _, s := range k.e.Subkeys {
-			if s.Sig != nil && s.PublicKey.KeyExpired(s.Sig, now) {
-				why = fmt.Sprintf("has its %s subkey expired or none", use)
-			} else if s.Revoked(now) {
-				why = fmt.Sprintf("has its %s subkey revoked or none", use)
+			sub := ""
+			if s.Revoked(now) {
+				sub = "is revoked"
+			} else if s.Sig != nil {
+				sub = keyState(s.PublicKey, s.Sig, now)
 			}
+			if sub != "" {
+				subs = append(subs, fmt.Sprintf("subkey %016X %s", s.PublicKey.KeyId, sub))
+			}
+		}
+		if len(subs) > 0 {
+			why += " (" + strings.Join(subs, "; ") + ")"
 		}
 	}
 	return fmt.Errorf("%w: key %s %s", ErrKeyUnusable, k.ID(), why)
+}
+
+// keyState says why pk, with self-signature sig, is not valid at now
+// (created after now, or expired), or returns "".
+func keyState(pk *packet.PublicKey, sig *packet.Signature, now time.Time) string {
+	switch {
+	case pk.CreationTime.Unix() > now.Unix():
+		return "is not valid before " + pk.CreationTime.UTC().Format(time.RFC3339) + " (created after this host's clock; check its time)"
+	case sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0:
+		return "" // never expires
+	case pk.KeyExpired(sig, now):
+		return "expired on " + pk.CreationTime.Add(time.Duration(*sig.KeyLifetimeSecs)*time.Second).UTC().Format(time.DateOnly)
+	}
+	return ""
 }
 
 // Encrypt returns a writer that encrypts what is written to it to the key

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,11 +24,30 @@ type peers struct {
 
 const pass = "s3cret pass"
 
+// peerKeys are the keys newPeers made for each algorithm, exported: gpg
+// takes seconds to make an RSA key, and a second test of the algorithm
+// imports them into its own homes instead.
+var peerKeys sync.Map // algo -> *peerKeySet
+
+type peerKeySet struct {
+	agencyFpr, partnerFpr       string
+	agencySecret, partnerSecret []byte
+}
+
 func newPeers(t *testing.T, algo string) *peers {
 	t.Helper()
 	p := &peers{agency: gpgtest.New(t), partner: gpgtest.New(t)}
-	p.agencyFpr = p.agency.GenKey("Agency <agency@example>", algo, pass, "never", time.Time{})
-	p.partnerFpr = p.partner.GenKey("Partner <partner@example>", algo, pass, "never", time.Time{})
+	if v, ok := peerKeys.Load(algo); ok {
+		ks := v.(*peerKeySet)
+		p.agencyFpr, p.partnerFpr = ks.agencyFpr, ks.partnerFpr
+		p.agency.Import(ks.agencySecret)
+		p.partner.Import(ks.partnerSecret)
+	} else {
+		p.agencyFpr = p.agency.GenKey("Agency <agency@example>", algo, pass, "never", time.Time{})
+		p.partnerFpr = p.partner.GenKey("Partner <partner@example>", algo, pass, "never", time.Time{})
+		peerKeys.Store(algo, &peerKeySet{agencyFpr: p.agencyFpr, partnerFpr: p.partnerFpr,
+			agencySecret: p.agency.ExportSecret(p.agencyFpr, pass), partnerSecret: p.partner.ExportSecret(p.partnerFpr, pass)})
+	}
 	p.agency.Import(p.partner.Export(p.partnerFpr))
 	p.partner.Import(p.agency.Export(p.agencyFpr))
 	var err error
@@ -93,7 +113,7 @@ func TestWeDecryptWhatGPGEncrypts(t *testing.T) {
 			p := newPeers(t, algo)
 			for _, armored := range []bool{false, true} {
 				msg := p.partner.Encrypt(plaintext(), p.agencyFpr, p.partnerFpr, pass, armored)
-				r, err := pgp.Decrypt(bytes.NewReader(msg), p.ours, p.theirs, time.Now())
+				r, err := pgp.Decrypt(bytes.NewReader(msg), int64(len(msg)), p.ours, p.theirs, time.Now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -137,7 +157,7 @@ func TestBadMessagesRejected(t *testing.T) {
 		security     bool
 	}{
 		{"unsigned", pgp.ReasonUnsigned, p.partner.Encrypt(plaintext(), p.agencyFpr, "", "", false), true},
-		{"signed by another key", pgp.ReasonBadSignature, other.Encrypt(plaintext(), p.agencyFpr, otherFpr, pass, false), true},
+		{"signed by another key", pgp.ReasonWrongSigner, other.Encrypt(plaintext(), p.agencyFpr, otherFpr, pass, false), true},
 		{"encrypted to another key", pgp.ReasonNotEncryptedToUs, p.partner.Encrypt(plaintext(), otherFpr, p.partnerFpr, pass, false), true},
 		{"not encrypted", pgp.ReasonNotEncrypted, signedOnly, true},
 		{"flipped byte", pgp.ReasonCorrupt, flipped, false},
@@ -171,7 +191,7 @@ func TestBadMessagesRejected(t *testing.T) {
 
 // decryptAll decrypts msg to its end and returns the verdict.
 func decryptAll(msg []byte, key, from *pgp.Key) error {
-	r, err := pgp.Decrypt(bytes.NewReader(msg), key, from, time.Now())
+	r, err := pgp.Decrypt(bytes.NewReader(msg), int64(len(msg)), key, from, time.Now())
 	if err != nil {
 		return err
 	}
@@ -247,3 +267,24 @@ func TestKeyErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestKeyFromTheFuture: a partner key that never expires, made after our
+// clock's now (the partner's clock ahead of ours), is refused as not yet
+// valid, without a crash; once our clock passes its creation it is usable.
+func TestKeyFromTheFuture(t *testing.T) {
+	g := gpgtest.New(t)
+	fpr := g.GenKey("F <f@example>", gpgtest.Curve25519, "", "never", time.Time{})
+	k, err := pgp.ReadPublicKey(g.Export(fpr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := time.Now().Add(-time.Hour)
+	for _, err := range []error{k.CheckEncrypt(behind), k.CheckVerify(behind)} {
+		if !errors.Is(err, pgp.ErrKeyUnusable) || !strings.Contains(err.Error(), "is not valid before") {
+			t.Errorf("our clock an hour behind: %v, want not valid before", err)
+		}
+	}
+	if err := k.CheckEncrypt(time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("after its creation: %v", err)
+	}
+}
