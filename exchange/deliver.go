@@ -230,7 +230,9 @@ func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination
 		return err
 	}
 	for _, o := range all {
-		if o.Index == i && !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
+		// Any index: destinations swapped by a retry bring a superseded
+		// destination back under another index.
+		if !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
 			o.Name == DeliveredName(rn.job, i, f.Name) {
 			return endpoint.Permanent(fmt.Errorf("%w: delivery %d to %s:%s was superseded by a retry, and the job names that destination again; it may hold %s: have the partner check it, then \"exchanged files abandon %d\" and drop the source again",
 				ErrDestinationChanged, o.ID, o.Partner, o.Dir, ledger.MayHold(o), f.ID))

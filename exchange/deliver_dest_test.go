@@ -81,3 +81,33 @@ func TestSupersededDestinationComingBackStops(t *testing.T) {
 		t.Errorf("failure = %q, want it to say the delivery there was superseded", last)
 	}
 }
+
+// Destinations swapped after both deliveries failed: the retry supersedes
+// both, and neither directory gets a fresh delivery under another index,
+// since what the superseded one left there is unknown.
+func TestSupersededDestinationSwappedStops(t *testing.T) {
+	g, in, out := localRig(t, config.Source{}, &config.Destination{Partner: "cases", Dir: "/inbox"},
+		&config.Destination{Partner: "cases", Dir: "/inbox2"})
+	os.RemoveAll(filepath.Join(out, "inbox"))
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("first run: %v, want the file failed", err)
+	}
+	j := g.cfg.Jobs["j"]
+	j.Destinations[0], j.Destinations[1] = j.Destinations[1], j.Destinations[0]
+	cur := []ledger.Destination{{Index: 0, Partner: "cases", Dir: "/inbox2", Name: "a.csv"},
+		{Index: 1, Partner: "cases", Dir: "/inbox", Name: "a.csv"}}
+	res, err := g.ledger.Retry(1, cur, "jan", "")
+	if err != nil || len(res.Superseded) != 2 {
+		t.Fatalf("retry = %+v, %v; want both deliveries superseded", res, err)
+	}
+	mkdirs(t, out, "inbox", "inbox2")
+	if _, err := g.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("run after the swap: %v, want the file failed", err)
+	}
+	for _, d := range []string{"inbox", "inbox2"} {
+		if ents, _ := os.ReadDir(filepath.Join(out, d)); len(ents) != 0 {
+			t.Errorf("%s received %d file(s) after its delivery was superseded", d, len(ents))
+		}
+	}
+}

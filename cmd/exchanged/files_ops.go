@@ -112,10 +112,10 @@ func mayHaveLeft(d ledger.Delivery) bool {
 
 // breachHint returns the breach command for superseded delivery d of a
 // job whose destinations are now dests, or "" if d's partner is still
-// the one named at its index, or no byte can have left.
+// one of the job's destinations (at any index), or no byte can have left.
 func breachHint(d ledger.Delivery, dests []ledger.Destination) string {
 	for _, c := range dests {
-		if c.Index == d.Index && c.Partner == d.Partner {
+		if c.Partner == d.Partner {
 			return ""
 		}
 	}
