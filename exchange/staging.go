@@ -73,6 +73,16 @@ func OpenStaging(dir string, key *seal.Key) (*Staging, error) {
 	return &Staging{dir: dir, key: key}, nil
 }
 
+// errNoKey is what a Staging from StagingAt answers when asked to seal
+// or unseal.
+var errNoKey = errors.New("staging: opened without its key, to name and remove files only")
+
+// StagingAt returns the staging directory dir for naming, listing and
+// removing staged files (Path, Held, Remove) without its key: Create,
+// Receive and Open fail. It creates nothing, so a command that needs no
+// file's contents (exchanged files) never generates a staging key.
+func StagingAt(dir string) *Staging { return &Staging{dir: dir} }
+
 // Dir returns the staging directory.
 func (s *Staging) Dir() string { return s.dir }
 
@@ -127,6 +137,9 @@ func (s *Staging) Receive(id int64, name string) (*Staged, error) {
 func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
 	if err := endpoint.CheckName(name); err != nil {
 		return nil, err
+	}
+	if s.key == nil {
+		return nil, errNoKey
 	}
 	final := s.Path(id, name)
 	if dir := filepath.Dir(final); dir != s.dir {
@@ -218,6 +231,9 @@ type StagedFile struct {
 // (sealed under another key, changed, truncated, or not sealed) is
 // refused: see StagedFile.
 func (s *Staging) Open(id int64, name string) (*StagedFile, error) {
+	if s.key == nil {
+		return nil, errNoKey
+	}
 	f, err := os.OpenFile(s.Path(id, name), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -200,6 +201,18 @@ func TestStagingHeld(t *testing.T) {
 	want := []string{"7.src", "7-claims.csv", filepath.Join("7", ".out-0-cases.csv")}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Held = %v, want %v", got, want)
+	}
+	// Without the key (exchanged files): the same names, no reading or
+	// writing, and removal works.
+	s = StagingAt(s.Dir())
+	if got := s.Held(7, "claims.csv"); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Held without the key = %v, want %v", got, want)
+	}
+	if _, err := s.Open(7, "claims.csv"); !errors.Is(err, errNoKey) {
+		t.Errorf("Open without the key = %v, want errNoKey", err)
+	}
+	if _, err := s.Create(8, "x.csv"); !errors.Is(err, errNoKey) {
+		t.Errorf("Create without the key = %v, want errNoKey", err)
 	}
 	if err := s.Remove(7, "claims.csv"); err != nil {
 		t.Fatal(err)

@@ -265,10 +265,7 @@ func (o *fileOps) missingOutputs(f *ledger.File, job *config.Job, superseded []l
 	if f.State != ledger.StateTransformed {
 		return nil // not prepared yet: the outputs are made for the current destinations
 	}
-	st, err := o.staging()
-	if err != nil {
-		return []string{err.Error()}
-	}
+	st := o.staging()
 	var out []string
 	for _, d := range superseded {
 		if d.Index < 0 || d.Index >= len(job.Destinations) {
@@ -299,10 +296,7 @@ func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*acti
 	if err != nil {
 		return nil, err
 	}
-	st, err := o.staging()
-	if err != nil {
-		return nil, err
-	}
+	st := o.staging()
 	staged := stagedOf(st, id, f.Name)
 	source := sourceNote(f, job)
 	if len(staged) > 0 && sourceGone(f, job) && !sourceGoneOK {
@@ -387,11 +381,8 @@ func sourceNote(f *ledger.File, job *config.Job) string {
 	}
 }
 
-// staging opens the staging directory as the runner does, under the same key.
-func (o *fileOps) staging() (*exchange.Staging, error) {
-	key, err := exchange.StagingKey(o.cfg)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.OpenStaging(filepath.Join(o.cfg.StateDir, "staging"), key)
+// staging is the staging directory, to name, list and remove a file's
+// staging: no file is read, so no key is loaded (or generated).
+func (o *fileOps) staging() *exchange.Staging {
+	return exchange.StagingAt(filepath.Join(o.cfg.StateDir, "staging"))
 }
