@@ -51,9 +51,12 @@ func readKeyFile(path string) ([]byte, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("seal: key file %s has mode %04o; it must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("seal: key file: %w", err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("seal: key file %s is larger than %d bytes", path, maxKeyFile)
 	}
 	return b, nil
 }

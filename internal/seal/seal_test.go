@@ -231,6 +231,15 @@ func TestLoadOrCreate(t *testing.T) {
 	if _, err := LoadOrCreate(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("a key file others may read: %v", err)
 	}
+	// A key file past the limit is refused, not read cut short (its
+	// first key valid, what follows the limit never seen).
+	os.Chmod(p, 0o600)
+	good, _ := os.ReadFile(p)
+	big := append(append([]byte{}, good...), []byte(strings.Repeat("# padding\n", maxKeyFile/10+1))...)
+	os.WriteFile(p, big, 0o600)
+	if _, err := LoadOrCreate(p); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a key file over %d bytes: %v", maxKeyFile, err)
+	}
 }
 
 // TestEveryPackageAuthenticated flips one byte in each package of a
