@@ -373,7 +373,9 @@ func (s *Staging) Adopt(id int64, name string) (bool, error) {
 	}
 	cur := s.Path(id, name)
 	if present(cur) {
-		return false, nil
+		// Staged by this version: a copy an earlier one left under its
+		// old name is unused, and plaintext: it goes.
+		return false, s.removeLegacy(id, name)
 	}
 	for _, old := range s.legacyPaths(id, name) {
 		if _, err := os.Lstat(old); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENAMETOOLONG) {
@@ -390,6 +392,28 @@ func (s *Staging) Adopt(id int64, name string) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// removeLegacy removes what an earlier version staged for id under its
+// old names, beside a copy of this version's.
+func (s *Staging) removeLegacy(id int64, name string) error {
+	removed := false
+	for _, old := range s.legacyPaths(id, name) {
+		err := os.Remove(old)
+		switch {
+		case err == nil:
+			removed = true
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENAMETOOLONG):
+		default:
+			return fmt.Errorf("staging: remove stale copy of file %d: %w", id, diskError(err))
+		}
+	}
+	if removed {
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("staging: sync dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // Sweep removes everything staged for the ids that keep says not to keep,

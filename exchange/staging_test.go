@@ -221,3 +221,38 @@ func TestStagingHeld(t *testing.T) {
 		t.Errorf("Held after Remove = %v", got)
 	}
 }
+
+// A copy an earlier version left under its old name beside this
+// version's <id>.src is unused plaintext: Adopt removes it and keeps the
+// current copy.
+func TestAdoptRemovesStaleLegacyCopy(t *testing.T) {
+	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"), stagingKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Create(7, "claims.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write(claims)
+	if _, _, err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(s.Dir(), "7"), 0o700)
+	for _, old := range []string{"7-claims.csv", filepath.Join("7", "claims.csv")} {
+		if err := os.WriteFile(filepath.Join(s.Dir(), old), claims, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if adopted, err := s.Adopt(7, "claims.csv"); err != nil || adopted {
+		t.Fatalf("Adopt = %v, %v; want nothing adopted", adopted, err)
+	}
+	if got := s.Held(7, "claims.csv"); len(got) != 1 || got[0] != "7.src" {
+		t.Errorf("Held after Adopt = %v, want only 7.src", got)
+	}
+	sf, err := s.Open(7, "claims.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf.Close()
+}
