@@ -115,6 +115,20 @@ func TestAuthFailures(t *testing.T) {
 		"age, earlier build":   {change: func([]byte) []byte { return []byte(ageMagic + "-> X25519 ...") }, atOpen: true, contains: "age"},
 		"plaintext":            {change: func([]byte) []byte { return data }, atOpen: true, contains: "not sealed"},
 		"empty":                {change: func([]byte) []byte { return nil }, atOpen: true, contains: "not sealed"},
+		// Whole packages moved within the file, or taken from another
+		// file sealed under the same key at the same place: each is
+		// authenticated, but not as that file's package at that place.
+		"packages reordered": {change: func(b []byte) []byte { return swapPackages(b, 1, 2) }},
+		"first two swapped":  {change: func(b []byte) []byte { return swapPackages(b, 0, 1) }},
+		"last one moved":     {change: func(b []byte) []byte { return swapPackages(b, 5, 6) }, atOpen: true},
+		"package spliced": {change: func(b []byte) []byte {
+			other, _ := os.ReadFile(sealFile(t, k, data))
+			return splicePackage(b, other, 2)
+		}},
+		"last package spliced": {change: func(b []byte) []byte {
+			other, _ := os.ReadFile(sealFile(t, k, data))
+			return splicePackage(b, other, 6)
+		}, atOpen: true},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +167,28 @@ func TestAuthFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pkgAt returns where package i of sealed file b starts.
+func pkgAt(i int) int { return headerSize + i*packageSize }
+
+// swapPackages swaps whole packages i and j (i < j, j may be the last,
+// shorter one: then it goes to i's place and i's after it).
+func swapPackages(b []byte, i, j int) []byte {
+	pi, pj := b[pkgAt(i):pkgAt(i+1)], b[pkgAt(j):min(pkgAt(j+1), len(b))]
+	out := append([]byte{}, b[:pkgAt(i)]...)
+	out = append(out, pj...)
+	out = append(out, b[pkgAt(i+1):pkgAt(j)]...)
+	out = append(out, pi...)
+	return append(out, b[min(pkgAt(j+1), len(b)):]...)
+}
+
+// splicePackage replaces package i of b with package i of other.
+func splicePackage(b, other []byte, i int) []byte {
+	end := min(pkgAt(i+1), len(b))
+	out := append([]byte{}, b[:pkgAt(i)]...)
+	out = append(out, other[pkgAt(i):end]...)
+	return append(out, b[end:]...)
 }
 
 func TestReadErrorIsNoAuthFailure(t *testing.T) {
