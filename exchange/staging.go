@@ -481,7 +481,9 @@ func entryID(entry string) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-func syncDir(dir string) error {
+// syncDir fsyncs directory dir, so that the names in it last; a variable
+// so that tests may see which directories were synced.
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -572,5 +574,13 @@ func (s *Staging) sealInPlace(id int64, p string) (bool, error) {
 	if err := os.Rename(st.final, p); err != nil {
 		return false, diskError(err)
 	}
-	return true, syncDir(filepath.Dir(p))
+	// The rename took the sealed file's name out of <id>/ and, for a
+	// source copy, put it in the staging directory: both must last.
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return true, err
+	}
+	if from := filepath.Dir(st.final); from != filepath.Dir(p) {
+		return true, syncDir(from)
+	}
+	return true, nil
 }
