@@ -140,13 +140,18 @@ func (r *Runner) sweepStaging() error {
 		if moved {
 			r.log.Info("staging adopted", zap.Int64("file_id", id), zap.String("outcome", "moved to "+strconv.FormatInt(id, 10)+sourceSuffix))
 		}
-		if err != nil || f.State == ledger.StateStaging {
-			return true, err // a copy under way may be written now: never sealed here
+		if err != nil {
+			return true, err
 		}
-		// Staged in plaintext by a version before sealing: sealed now.
-		n, err := r.staging.SealLegacy(id, f.Name)
+		// Staged in plaintext by a version before sealing: sealed now,
+		// or removed if unfinished. A copy under way (state staging) may
+		// be written now: never sealed here.
+		n, rm, err := r.staging.SealLegacy(id, f.Name, f.State == ledger.StateStaging)
 		if n > 0 {
 			r.log.Info("staging sealed", zap.Int64("file_id", id), zap.Int("files", n), zap.String("outcome", "sealed"))
+		}
+		if rm > 0 {
+			r.log.Info("staging plaintext removed", zap.Int64("file_id", id), zap.Int("files", rm), zap.String("outcome", "unfinished plaintext removed"))
 		}
 		return true, err
 	})

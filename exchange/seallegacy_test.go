@@ -154,3 +154,66 @@ func TestSealLegacySyncsBothDirs(t *testing.T) {
 		}
 	}
 }
+
+// Unfinished files an earlier version left in plaintext are removed at
+// start: an output's .part (no run reads one: it is written again), and
+// the copy of a file still in state staging (forgotten and staged again
+// by the next run). What may be a file this version is writing (empty,
+// or beginning with the sealed header or a piece of it) stays.
+func TestSealLegacyRemovesUnfinishedPlaintext(t *testing.T) {
+	g, _, f, _ := transformedLegacy(t, func(string) bool { return false })
+	st := g.runner.Staging()
+	plainPart := st.Path(f.ID, ".out-0-gdw-bailiff.csv.part")
+	sealing := st.Path(f.ID, ".out-1-gdw-bailiff.csv.part")
+	empty := st.Path(f.ID, ".rejects.csv.part")
+	os.WriteFile(plainPart, claims, 0o600)
+	os.WriteFile(sealing, []byte(seal.Magic[:9]), 0o600)
+	os.WriteFile(empty, nil, 0o600)
+	// A file whose copy was under way when an earlier version stopped.
+	under := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "b.csv", Size: int64(len(claims)), ModTime: g.runner.Now()}
+	underID, err := g.ledger.AddFile(under)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(st.Path(underID, "b.csv"), claims[:50], 0o600)
+	writing := &ledger.File{Job: "claims-in", Partner: "acme", Dir: "/outbox", Name: "c.csv", Size: int64(len(claims)), ModTime: g.runner.Now()}
+	writingID, err := g.ledger.AddFile(writing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(st.Path(writingID, "c.csv"), []byte(seal.Magic), 0o600)
+
+	r, err := NewRunner(g.cfg, g.ledger, g.runner.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{plainPart: false, st.Path(underID, "b.csv"): false,
+		sealing: true, empty: true, st.Path(writingID, "c.csv"): true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: present = %v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+	var removed int64
+	for _, e := range g.logs.FilterMessage("staging plaintext removed").All() {
+		if e.ContextMap()["outcome"] == "unfinished plaintext removed" {
+			removed += e.ContextMap()["files"].(int64)
+		}
+	}
+	if removed != 2 {
+		t.Errorf("logged %d unfinished plaintext files removed, want 2", removed)
+	}
+	walkPlain(t, r.Staging().Dir(), claims[:30])
+}
+
+// walkPlain fails the test if a file under dir holds plain.
+func walkPlain(t *testing.T, dir string, plain []byte) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, plain) {
+				t.Errorf("%s holds plaintext", p)
+			}
+		}
+		return nil
+	})
+}

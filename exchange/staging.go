@@ -515,35 +515,92 @@ const sealingName = ".sealing"
 // is being written (Runner.sweepStaging calls it for files already
 // staged, whose files no run rewrites in place).
 //
+// An unfinished output (<id>/*.part) that an earlier version left in
+// plaintext is removed, not sealed: no run reads a .part, Create replaces
+// it with the output written again from the start (a crash resumes by
+// making the output again, never by completing a .part), so sealing it
+// would only keep personal data longer. So is the source copy when
+// copyUnfinished says that it is unfinished (its file is in state
+// staging: the next run forgets it and stages the file again from the
+// source). Only plaintext goes (seal.IsPlain): what this version is
+// writing begins with the sealed header, written first, so that this is
+// safe beside runs in flight. It returns how many files it removed.
+//
 // A file staged in plaintext that happens to begin with the sealed
 // header ("exchanged-seal/1") is taken for sealed and fails
 // authentication when read: pending, and said so, never delivered wrong.
-func (s *Staging) SealLegacy(id int64, name string) (int, error) {
+func (s *Staging) SealLegacy(id int64, name string, copyUnfinished bool) (sealed, removed int, err error) {
 	if strings.HasPrefix(name, ".") {
-		return 0, nil
+		return 0, 0, nil
 	}
-	paths := []string{s.Path(id, name)}
+	var complete, unfinished []string
+	if copyUnfinished {
+		unfinished = append(unfinished, s.Path(id, name))
+	} else {
+		complete = append(complete, s.Path(id, name))
+	}
 	dir := filepath.Join(s.dir, strconv.FormatInt(id, 10))
 	ents, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("staging: seal file %d: %w", id, err)
+		return 0, 0, fmt.Errorf("staging: seal file %d: %w", id, err)
 	}
 	for _, e := range ents {
-		if e.Type().IsRegular() && !strings.HasSuffix(e.Name(), ".part") && e.Name() != sealingName {
-			paths = append(paths, filepath.Join(dir, e.Name()))
+		switch p := filepath.Join(dir, e.Name()); {
+		case !e.Type().IsRegular():
+		case strings.HasSuffix(e.Name(), ".part"):
+			unfinished = append(unfinished, p)
+		case e.Name() != sealingName && !copyUnfinished:
+			complete = append(complete, p)
 		}
 	}
-	n := 0
-	for _, p := range paths {
-		sealed, err := s.sealInPlace(id, p)
+	for _, p := range unfinished {
+		ok, err := removePlain(p)
 		if err != nil {
-			return n, fmt.Errorf("staging: seal file %d: %w", id, err)
+			return sealed, removed, fmt.Errorf("staging: remove unfinished plaintext of file %d: %w", id, err)
 		}
-		if sealed {
-			n++
+		if ok {
+			removed++
 		}
 	}
-	return n, nil
+	if removed > 0 {
+		if err := syncDir(s.dir); err != nil {
+			return sealed, removed, fmt.Errorf("staging: sync dir: %w", err)
+		}
+		if err := syncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return sealed, removed, fmt.Errorf("staging: sync dir: %w", err)
+		}
+	}
+	for _, p := range complete {
+		ok, err := s.sealInPlace(id, p)
+		if err != nil {
+			return sealed, removed, fmt.Errorf("staging: seal file %d: %w", id, err)
+		}
+		if ok {
+			sealed++
+		}
+	}
+	return sealed, removed, nil
+}
+
+// removePlain removes the file at p if it holds plaintext (seal.IsPlain),
+// and reports whether it did.
+func removePlain(p string) (bool, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	plain, err := seal.IsPlain(f)
+	f.Close()
+	if err != nil || !plain {
+		return false, err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, diskError(err)
+	}
+	return true, nil
 }
 
 // sealInPlace seals the staged file at p of id if it is not sealed yet,

@@ -167,13 +167,34 @@ const ageMagic = "age-encryption.org/v1\n"
 // staging was sealed). One that does is only known to be whole and ours
 // once Open accepted it and every byte was read.
 func IsSealed(f io.ReaderAt) (bool, error) {
+	b, err := head(f)
+	return bytes.HasPrefix(b, []byte(Magic)) || bytes.Equal(b, []byte(ageMagic)), err
+}
+
+// head returns the first bytes of f, as many as a header's magic holds.
+func head(f io.ReaderAt) ([]byte, error) {
 	b := make([]byte, len(ageMagic))
 	n, err := f.ReadAt(b, 0)
 	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b[:n], nil
+}
+
+// IsPlain reports whether the file f holds bytes and does not begin as
+// a sealed file does, nor with the first bytes of a sealed header: a file
+// that holds those (or nothing) may be one that Seal is writing right
+// now, which writes its header first. A file IsPlain reports is one a
+// version before sealing left, in plaintext.
+func IsPlain(f io.ReaderAt) (bool, error) {
+	b, err := head(f)
+	if err != nil || len(b) == 0 {
 		return false, err
 	}
-	b = b[:n]
-	return bytes.HasPrefix(b, []byte(Magic)) || bytes.Equal(b, []byte(ageMagic)), nil
+	if len(b) < len(Magic) {
+		return !bytes.HasPrefix([]byte(Magic), b) && !bytes.HasPrefix([]byte(ageMagic), b), nil
+	}
+	return !bytes.HasPrefix(b, []byte(Magic)) && !bytes.Equal(b, []byte(ageMagic)), nil
 }
 
 // NewKey returns a new key, kept nowhere: for tests and benchmarks.

@@ -368,3 +368,17 @@ func TestIsSealed(t *testing.T) {
 		}
 	}
 }
+
+// IsPlain: only bytes that cannot be the start of a file Seal is writing
+// (its header comes first) are plaintext.
+func TestIsPlain(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": false, "e": false, "exchanged-seal/": false, Magic: false, Magic + "rest": false,
+		"age-enc": false, ageMagic + "-> X25519": false,
+		"Jansen;Dorpsstraat 1\n": true, "K": true, "exchanged-seam": true, "exchanged-seal/2\nJansen": true,
+	} {
+		if got, err := IsPlain(strings.NewReader(s)); err != nil || got != want {
+			t.Errorf("IsPlain(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+}
