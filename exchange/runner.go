@@ -69,7 +69,7 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	key, err := StagingKey(cfg)
+	key, err := stagingKeyFor(cfg, l)
 	if err != nil {
 		return nil, err
 	}
@@ -102,21 +102,6 @@ func (r *Runner) ShareLimits(old *Runner) {
 			r.sems[name] = o
 		}
 	}
-}
-
-// StagingKey returns the key that cfg's staging is sealed under: the one
-// staging.key names, or else the one generated at first start into
-// state_dir/staging.key (mode 0600, beside the staging directory, not in
-// it).
-func StagingKey(cfg *config.Config) (*seal.Key, error) {
-	if cfg.Staging.Key.IsSet() {
-		k, err := seal.ParseKey(cfg.Staging.Key.Value)
-		if err != nil {
-			return nil, fmt.Errorf("staging.key: %w", err)
-		}
-		return k, nil
-	}
-	return seal.LoadOrCreate(path.Join(cfg.StateDir, "staging.key"))
 }
 
 // sweepStaging removes what staging holds for files the ledger does not

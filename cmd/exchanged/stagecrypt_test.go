@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/exchanged/exchanged/internal/seal"
@@ -113,13 +115,32 @@ func TestStagingSealedAtRest(t *testing.T) {
 	writeFile(t, copyPath, flipped)
 	refused("chunk")
 
-	// The right bytes under a wrong key.
+	// The right bytes under a wrong key, or with the key lost: the start
+	// is refused, naming the key id the staged file needs, and no key is
+	// generated in place of the lost one.
 	writeFile(t, copyPath, sealed)
 	goodKey, _ := os.ReadFile(keyPath)
+	k, _ := seal.ParseKey(goodKey)
+	startRefused := func(why string) {
+		t.Helper()
+		r := exchanged(t, nil, "once", "--config", cfg, "claims-in")
+		if r.code == 0 || !strings.Contains(r.stderr, why) || !strings.Contains(r.stderr, "1 staged file sealed under key id "+k.ID()) ||
+			!strings.Contains(r.stderr, "exchanged files abandon") || strings.Contains(r.stderr, marker) {
+			t.Fatalf("start with the staged file's key %s: exit %d\n%s", why, r.code, r.stderr)
+		}
+		if got := stagedFiles(t, staging); !bytes.Equal(got[copyPath], sealed) || len(got) != 1 {
+			t.Fatal("the staged copy was changed by a refused start")
+		}
+	}
 	other, _ := seal.GenerateFile()
 	writeFile(t, keyPath, other)
 	os.Chmod(keyPath, 0o600)
-	refused("another key")
+	startRefused("lacks a key")
+	os.Remove(keyPath)
+	startRefused("staging.key is missing")
+	if _, err := os.Stat(keyPath); !os.IsNotExist(err) {
+		t.Fatalf("a staging key was generated while a sealed file waits: %v", err)
+	}
 
 	// A copy in plaintext, as a version before sealing left it: sealed at
 	// start, then delivered.
@@ -186,5 +207,63 @@ func TestStagingKeyFromConfig(t *testing.T) {
 				t.Fatalf("delivered %q: exit %d\n%s", got, r.code, r.stderr)
 			}
 		})
+	}
+}
+
+// TestStagingKeyReloadKeepsNeededKey: a SIGHUP whose config names a
+// staging key that lacks the key id of a staged file is refused, naming
+// the id and how many files need it, and the old config stays in force.
+// A key that holds the old one after a new one is taken, and the file is
+// delivered.
+func TestStagingKeyReloadKeepsNeededKey(t *testing.T) {
+	s := sshdtest.Start(t)
+	work := t.TempDir()
+	inbox := filepath.Join(s.Root, "inbox")
+	os.MkdirAll(inbox, 0o755)
+	os.MkdirAll(filepath.Join(work, "cases/outbox/acme"), 0o755)
+	keyA, _ := seal.GenerateFile()
+	keyB, _ := seal.GenerateFile()
+	kA, _ := seal.ParseKey(keyA)
+	keyFile := func(name string, b []byte) string {
+		p := filepath.Join(work, "credentials", name)
+		writeFile(t, p, b)
+		os.Chmod(p, 0o600)
+		return p
+	}
+	cfg, addr := peerConfig(t, work, s, paymentsJob(inbox))
+	base, _ := os.ReadFile(cfg)
+	withKey := func(p string) {
+		writeFile(t, cfg, append([]byte("staging: {key: \"file:"+p+"\"}\n"), base...))
+	}
+	withKey(keyFile("a", keyA))
+	const body = "K-7;M. Visser;Prinsengracht-313;99,00\r\n"
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/p1.csv"), []byte(body))
+	writeFile(t, filepath.Join(work, "cases/outbox/acme/p1.csv.done"), nil)
+	if r := exchanged(t, []string{"EXCHANGED_CRASH_AT=staged"}, "once", "--config", cfg, "payments-out"); r.signal != "killed" {
+		t.Fatalf("run with EXCHANGED_CRASH_AT=staged was not killed: %+v", r)
+	}
+	p := startDaemon(t, cfg, addr)
+
+	withKey(keyFile("b", keyB))
+	p.signal(syscall.SIGHUP)
+	ev := p.waitEvents(1, "config reload failed", nil)[0]
+	msg := fmt.Sprint(ev["error"])
+	if !strings.Contains(msg, "lacks a key") || !strings.Contains(msg, "1 staged file sealed under key id "+kA.ID()) || strings.Contains(msg, "Prinsengracht") {
+		t.Fatalf("reload to a key without the staged file's id: %v", ev)
+	}
+	if ev["outcome"] != "kept" {
+		t.Fatalf("refused reload did not keep the old config: %v", ev)
+	}
+
+	// The new key first and the old one after it: reloaded, and the
+	// file sealed under the old key is delivered.
+	withKey(keyFile("ba", append(append([]byte{}, keyB...), keyA...)))
+	p.signal(syscall.SIGHUP)
+	p.waitEvents(1, "config reloaded", nil)
+	if e := p.trigger("payments-out", 1); e["outcome"] != "ok" || e["delivered"] != 1.0 {
+		t.Fatalf("run after the reload: %v\n%s", e, p.log())
+	}
+	if got, _ := os.ReadFile(filepath.Join(inbox, "p1.csv")); string(got) != body {
+		t.Fatalf("delivered %q, want the file", got)
 	}
 }

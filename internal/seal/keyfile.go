@@ -32,6 +32,23 @@ func LoadOrCreate(path string) (*Key, error) {
 	return k, nil
 }
 
+// Load reads the key file at path; one that is not there is an error
+// wrapping fs.ErrNotExist. Like LoadOrCreate, but it never creates one.
+func Load(path string) (*Key, error) {
+	b, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+	}
+	return k, nil
+}
+
 func readKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -87,6 +87,34 @@ func ParseKey(b []byte) (*Key, error) {
 // as every sealed file's header holds it. Safe to log.
 func (k *Key) ID() string { return hex.EncodeToString(k.keys[0].id[:]) }
 
+// Has reports whether k opens files sealed under the key of id (hex, as
+// ID and HeaderKeyID give it).
+func (k *Key) Has(id string) bool {
+	for i := range k.keys {
+		if hex.EncodeToString(k.keys[i].id[:]) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// HeaderKeyID returns the key id (hex) in the header of the sealed file
+// f, read from its header alone: nothing is decrypted or authenticated.
+// A file whose header does not hold a whole key id after the magic
+// (plaintext, one sealed with age by an earlier build, one being written
+// now) has none: ok is false.
+func HeaderKeyID(f io.ReaderAt) (id string, ok bool, err error) {
+	b := make([]byte, len(Magic)+idSize)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && err != io.EOF {
+		return "", false, err
+	}
+	if n < len(b) || !bytes.HasPrefix(b, []byte(Magic)) {
+		return "", false, nil
+	}
+	return hex.EncodeToString(b[len(Magic):]), true, nil
+}
+
 // config returns the DARE configuration of a file sealed under m with
 // salt: version 2.0, AES-256-GCM only, under the file's own key.
 func (m *master) config(salt []byte) (sio.Config, error) {

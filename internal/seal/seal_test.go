@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -380,5 +381,29 @@ func TestIsPlain(t *testing.T) {
 		if got, err := IsPlain(strings.NewReader(s)); err != nil || got != want {
 			t.Errorf("IsPlain(%q) = %v, %v; want %v", s, got, err, want)
 		}
+	}
+}
+
+// Load never creates a key; HeaderKeyID reads the id a file was sealed
+// under from its header alone.
+func TestLoadAndHeaderKeyID(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "staging.key")
+	if _, err := Load(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load of a missing key = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("Load created a key")
+	}
+	k := newKey(t)
+	b, _ := os.ReadFile(sealFile(t, k, []byte("Jansen")))
+	for s, want := range map[string]string{string(b): k.ID(), string(b[:len(Magic)+idSize]): k.ID(),
+		string(b[:len(Magic)+idSize-1]): "", "Jansen;Dorpsstraat 1\n": "", "": ""} {
+		id, ok, err := HeaderKeyID(strings.NewReader(s))
+		if err != nil || id != want || ok != (want != "") {
+			t.Errorf("HeaderKeyID(%d bytes) = %q, %v, %v; want %q", len(s), id, ok, err, want)
+		}
+	}
+	if !k.Has(k.ID()) || k.Has(newKey(t).ID()) {
+		t.Error("Has")
 	}
 }
