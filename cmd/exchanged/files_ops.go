@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -199,7 +200,8 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 		if err != nil {
 			return nil, err
 		}
-		if miss := o.missingOutputs(f, job, toSupersede(cur, jobDestinations(job, f.Name))); len(miss) > 0 {
+		sup := toSupersede(cur, jobDestinations(job, f.Name))
+		if miss := append(o.missingOutputs(f, job, sup), twiceAtPartner(sup, jobDestinations(job, f.Name))...); len(miss) > 0 {
 			return nil, fmt.Errorf("file %d: not retried: %s (--force retries all the same): %w",
 				id, strings.Join(miss, "; "), ledger.ErrState)
 		}
@@ -214,12 +216,16 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 	if len(res.Superseded) > 0 {
 		rep.Next += ", with a fresh delivery to the destination the job now names"
 	}
+	dests := jobDestinations(job, f.Name)
 	rep.Warnings = o.missingOutputs(f, job, res.Superseded)
 	o.logAction(f, res.Action, reason, zap.Int("superseded", len(res.Superseded)))
 	for _, w := range rep.Warnings {
 		o.log.Warn("retry cannot deliver", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
 	}
-	dests := jobDestinations(job, f.Name)
+	for _, w := range twiceAtPartner(res.Superseded, dests) {
+		rep.Warnings = append(rep.Warnings, w)
+		o.log.Warn("retry may leave the file twice at the partner", zap.String("job", f.Job), zap.Int64("file_id", f.ID), zap.String("error", w))
+	}
 	for i, d := range res.Superseded {
 		fields := []zap.Field{zap.String("job", f.Job), zap.Int64("file_id", f.ID),
 			zap.Int64("delivery_id", d.ID), zap.Int("index", d.Index), zap.String("partner", d.Partner),
@@ -251,6 +257,31 @@ func toSupersede(cur []ledger.Delivery, dests []ledger.Destination) []ledger.Del
 			if c.Index == d.Index && ledger.Changed(d, dests) {
 				out = append(out, d)
 			}
+		}
+	}
+	return out
+}
+
+// twiceAtPartner warns of each delivery of superseded that may hold the
+// file, complete or partial, under its final name at the partner the job
+// still sends that output to, now under another name or in another
+// directory (pgp: added, dropped or changed renames it): after the retry
+// the fresh delivery puts it there again, and the partner may hold the
+// same claims twice.
+func twiceAtPartner(superseded []ledger.Delivery, dests []ledger.Destination) []string {
+	var out []string
+	for _, d := range superseded {
+		finalMayStand := (d.Mode == ledger.ModeDirect && d.State != ledger.DeliveryStarted) || d.State == ledger.DeliveryUploaded
+		for _, c := range dests {
+			if c.Index != d.Index || c.Partner != d.Partner || !finalMayStand {
+				continue
+			}
+			name := c.Name
+			if name == "" {
+				name = d.Name
+			}
+			out = append(out, fmt.Sprintf("output %d may stand at %s as %s (%s), and a fresh delivery sends it to %s as %s: %s may then hold the file twice; tell them to remove %s",
+				d.Index, d.Partner, path.Join(d.Dir, d.Name), ledger.MayHold(d), d.Partner, path.Join(c.Dir, name), d.Partner, path.Join(d.Dir, d.Name)))
 		}
 	}
 	return out
