@@ -145,10 +145,12 @@ func (s *Staging) KeyIDs(need func(id int64) (bool, error)) (map[string]int, err
 			continue
 		}
 		p := filepath.Join(s.dir, e.Name())
-		if !e.IsDir() {
+		if e.Type().IsRegular() {
 			if err := countKeyID(out, p); err != nil {
 				return nil, err
 			}
+		}
+		if !e.IsDir() {
 			continue
 		}
 		sub, err := os.ReadDir(p)
@@ -156,7 +158,7 @@ func (s *Staging) KeyIDs(need func(id int64) (bool, error)) (map[string]int, err
 			return nil, fmt.Errorf("staging: %w", err)
 		}
 		for _, f := range sub {
-			if strings.HasSuffix(f.Name(), ".part") || f.Name() == sealingName {
+			if !f.Type().IsRegular() || strings.HasSuffix(f.Name(), ".part") || f.Name() == sealingName {
 				continue
 			}
 			if err := countKeyID(out, filepath.Join(p, f.Name())); err != nil {
@@ -168,11 +170,11 @@ func (s *Staging) KeyIDs(need func(id int64) (bool, error)) (map[string]int, err
 }
 
 // countKeyID counts the key id in the header of the file at p, if it is
-// a regular file and sealed.
+// still a regular file and sealed.
 func countKeyID(ids map[string]int, p string) error {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // removed meanwhile (a run in flight during a reload)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) {
+		return nil // removed meanwhile (a run in flight during a reload), or not a file
 	}
 	if err != nil {
 		return fmt.Errorf("staging: %w", err)
@@ -189,4 +191,16 @@ func countKeyID(ids map[string]int, p string) error {
 		ids[id]++
 	}
 	return nil
+}
+
+// OpensWhatSeals returns an error if r cannot open the files old seals:
+// during a reload, runs of old still under way go on staging files
+// sealed under old's first key, and r, which takes over, must open them.
+// Dropping the key that seals now takes a restart (or listing it after
+// the new one until nothing staged needs it).
+func (r *Runner) OpensWhatSeals(old *Runner) error {
+	if old == nil || old.staging.key == nil || r.staging.key.Has(old.staging.key.ID()) {
+		return nil
+	}
+	return fmt.Errorf("staging.key: the new key lacks key id %s, which seals what runs under way stage now; restart exchanged to drop it, or list it after the new key until no staged file needs it", old.staging.key.ID())
 }

@@ -348,6 +348,7 @@ func (d *daemon) reload() error {
 	if err == nil {
 		d.mu.Lock()
 		r.ShareLimits(d.runner) // runs of the old runner may still be under way
+		err = r.OpensWhatSeals(d.runner)
 		d.mu.Unlock()
 	}
 	if err == nil {

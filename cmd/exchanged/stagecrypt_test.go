@@ -214,7 +214,8 @@ func TestStagingKeyFromConfig(t *testing.T) {
 // staging key that lacks the key id of a staged file is refused, naming
 // the id and how many files need it, and the old config stays in force.
 // A key that holds the old one after a new one is taken, and the file is
-// delivered.
+// delivered. A reload that drops the key that seals now is refused, even
+// with staging empty: runs under way may be staging under it.
 func TestStagingKeyReloadKeepsNeededKey(t *testing.T) {
 	s := sshdtest.Start(t)
 	work := t.TempDir()
@@ -265,5 +266,15 @@ func TestStagingKeyReloadKeepsNeededKey(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(inbox, "p1.csv")); string(got) != body {
 		t.Fatalf("delivered %q, want the file", got)
+	}
+
+	// Staging is empty, but the key that seals now (B) is what runs
+	// under way during a reload seal with: dropping it takes a restart.
+	kB, _ := seal.ParseKey(keyB)
+	withKey(keyFile("a2", keyA))
+	p.signal(syscall.SIGHUP)
+	ev = p.waitEvents(2, "config reload failed", nil)[1]
+	if msg := fmt.Sprint(ev["error"]); !strings.Contains(msg, "lacks key id "+kB.ID()) || !strings.Contains(msg, "restart exchanged") {
+		t.Fatalf("reload dropping the key that seals: %v", ev)
 	}
 }
