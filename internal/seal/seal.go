@@ -219,10 +219,9 @@ func IsPlain(f io.ReaderAt) (bool, error) {
 	if err != nil || len(b) == 0 {
 		return false, err
 	}
-	if len(b) < len(Magic) {
-		return !bytes.HasPrefix([]byte(Magic), b) && !bytes.HasPrefix([]byte(ageMagic), b), nil
-	}
-	return !bytes.HasPrefix(b, []byte(Magic)) && !bytes.Equal(b, []byte(ageMagic)), nil
+	// b begins with a magic, or is the start of one.
+	starts := func(m string) bool { return bytes.HasPrefix(b, []byte(m)) || bytes.HasPrefix([]byte(m), b) }
+	return !starts(Magic) && !starts(ageMagic), nil
 }
 
 // NewKey returns a new key, kept nowhere: for tests and benchmarks.
