@@ -65,7 +65,7 @@ func checkedStagingKey(cfg *config.Config, need func(id int64) (bool, error)) (*
 	case len(ids) > 0:
 		k, err = seal.Load(keyPath)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("staging: %s is missing, and staging holds %s: no new key is generated while sealed files wait; restore %s from a backup, or give those files up (exchanged files list --config FILE shows them; exchanged files abandon --config FILE --reason TEXT ID gives one up)",
+			return nil, fmt.Errorf("staging: %s is missing, and staging holds %s: no new key is generated while sealed files wait; restore %s from a backup, or give those files up (exchanged files --config FILE lists them; exchanged files abandon --config FILE --reason TEXT ID gives one up)",
 				keyPath, describeKeyIDs(ids), keyPath)
 		}
 	default:
@@ -81,7 +81,7 @@ func checkedStagingKey(cfg *config.Config, need func(id int64) (bool, error)) (*
 		}
 	}
 	if len(lacking) > 0 {
-		return nil, fmt.Errorf("staging: %s lacks a key that staging needs: it holds %s; put that key back (a key file may hold several keys: the first seals, every one opens), or give those files up (exchanged files list --config FILE shows them; exchanged files abandon --config FILE --reason TEXT ID gives one up)",
+		return nil, fmt.Errorf("staging: %s lacks a key that staging needs: it holds %s; put that key back (a key file may hold several keys: the first seals, every one opens), or give those files up (exchanged files --config FILE lists them; exchanged files abandon --config FILE --reason TEXT ID gives one up)",
 			keyPath, describeKeyIDs(lacking))
 	}
 	return k, nil
