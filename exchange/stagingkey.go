@@ -17,20 +17,14 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// StagingKey returns the key that cfg's staging is sealed under: the one
+// stagingKeyFor returns the key that cfg's staging is sealed under (the one
 // staging.key names, or else the one generated at first start into
-// state_dir/staging.key (mode 0600, beside the staging directory, not in
-// it). It refuses a key that lacks the key id of a sealed file staging
-// holds, and never generates one while staging holds a sealed file (see
-// checkedStagingKey); every sealed file counts, whether the ledger still
-// needs it or not.
-func StagingKey(cfg *config.Config) (*seal.Key, error) {
-	return checkedStagingKey(cfg, func(int64) (bool, error) { return true, nil })
-}
-
-// stagingKeyFor is StagingKey for a runner on l: only the sealed files of
-// files l has pending count (the rest the start sweeps away), and not the
-// copy of a file in state staging (the next run stages it again).
+// state_dir/staging.key, mode 0600, beside staging/, not in it), for a
+// runner on l. It refuses a key that lacks the key id of a sealed file that
+// staging holds for a file l has pending (the rest the start sweeps away;
+// the copy of a file in state staging does not count: the next run stages
+// it again), and never generates one while such files wait (see
+// checkedStagingKey).
 func stagingKeyFor(cfg *config.Config, l *ledger.Ledger) (*seal.Key, error) {
 	return checkedStagingKey(cfg, func(id int64) (bool, error) {
 		f, err := l.File(id)

@@ -168,7 +168,7 @@ commands:
   files --config FILE [--job J] [--state pending|failed] [--json]
                                      every file not done: job, partner, step, attempts, age,
                                      last error
-  files retry --config FILE [--by NAME] [--reason TEXT] ID
+  files retry --config FILE [--by NAME] [--reason TEXT] [--force] ID
                                      take a stuck file again under the current config; a
                                      delivery begun for a destination since changed is given up
                                      for a fresh one, and what the old one may hold is reported
