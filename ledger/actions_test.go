@@ -243,7 +243,7 @@ func TestMigrate007CarriesAuditSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func TestOpenPragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1032,7 +1032,7 @@ func TestOpenCurrent(t *testing.T) {
 	}
 	c.Close()
 
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
 	}
 	var res PurgeResult
 	if o.DryRun {
-		tx, err := l.db.Begin()
+		tx, err := l.d.beginRead(l.db)
 		if err != nil {
 			return res, fmt.Errorf("ledger: purge: %w", err)
 		}
@@ -110,7 +110,7 @@ func countPurge(q queryer, o PurgeOptions) (PurgeResult, error) {
 	err := q.QueryRow(`SELECT
 		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
-		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`))),
+		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`)) AS s),
 		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
 		(SELECT count(*) FROM file_actions WHERE id IN (`+purgeActions+`)),
 		(SELECT count(*) FROM files f WHERE id IN (`+purgeVictims+`)
