@@ -112,8 +112,8 @@ func chainHead(q queryer) (string, error) {
 // past the checkpoint.
 func nextSeq(d dialect, q queryer) (int64, error) {
 	var n int64
-	err := q.QueryRow(`SELECT `+d.greatest()+`(
-		coalesce(`+d.highSeq()+`, 0),
+	err := q.QueryRow(`SELECT ` + d.greatest() + `(
+		coalesce(` + d.highSeq() + `, 0),
 		coalesce((SELECT max(seq) FROM audit), 0),
 		coalesce((SELECT upto_seq FROM audit_checkpoint WHERE id = 1), 0)) + 1`).Scan(&n)
 	return n, err

@@ -79,7 +79,9 @@ func (sqliteDialect) isConstraint(err error) bool {
 }
 
 // highSeq: AUTOINCREMENT's counter.
-func (sqliteDialect) highSeq() string { return `(SELECT seq FROM sqlite_sequence WHERE name = 'audit')` }
+func (sqliteDialect) highSeq() string {
+	return `(SELECT seq FROM sqlite_sequence WHERE name = 'audit')`
+}
 
 func (sqliteDialect) greatest() string { return "max" }
 

@@ -42,7 +42,7 @@ const keySize = 32
 type Ledger struct {
 	db  *sql.DB
 	d   dialect // SQLite's or PostgreSQL's
-	key []byte // the pseudonym key (ledger.db.key); set with setKey
+	key []byte  // the pseudonym key (ledger.db.key); set with setKey
 	now func() time.Time
 
 	caseKey  []byte // derived from key: case pseudonyms (CasePseudonym)
@@ -210,11 +210,10 @@ func syncDir(dir string) error {
 // migrations returns the embedded schema files of d in order, checking
 // that they are numbered 1, 2, 3... without gaps.
 func migrations(d dialect) ([]string, error) {
-	names, err := fs.Glob(schemaFS, d.schema())
+	names, err := schemaGlob(d)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
 	var out []string
 	for i, name := range names {
 		var n int
@@ -228,6 +227,13 @@ func migrations(d dialect) ([]string, error) {
 		out = append(out, string(b))
 	}
 	return out, nil
+}
+
+// schemaGlob returns the names of d's schema files, sorted.
+func schemaGlob(d dialect) ([]string, error) {
+	names, err := fs.Glob(schemaFS, d.schema())
+	sort.Strings(names)
+	return names, err
 }
 
 // migrate applies the migrations the database has not seen, each in its

@@ -178,7 +178,7 @@ func (d pgDialect) beginMigration(tx *sql.Tx) error {
 }
 
 func (pgDialect) setVersion(tx *sql.Tx, v int) error {
-	_, err := tx.Exec(`INSERT INTO schema_version (id, version) VALUES (1, `+strconv.Itoa(v)+`)
+	_, err := tx.Exec(`INSERT INTO schema_version (id, version) VALUES (1, ` + strconv.Itoa(v) + `)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version`)
 	return err
 }
