@@ -32,15 +32,8 @@ func TestOncePostgresLedger(t *testing.T) {
 		"claims_b.csv": []byte("K-2;P. Bakker;12,00\r\n"),
 	}
 	cfg, outbox, inbox, work := crashSetup(t, src, dst, files, "internal", crashJob)
-	keyFile := filepath.Join(work, "ledger.key")
-	writeFile(t, keyFile, []byte(hex.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"))
-	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString("\nledger: {postgres: \"env:EXCHANGED_TEST_DSN\", key: \"file:" + keyFile + "\"}\n")
-	f.Close()
-	env := []string{"EXCHANGED_TEST_DSN=" + dsn}
+	keyFile := usePostgresLedger(t, cfg, work, dsn)
+	var env []string
 	var logs strings.Builder
 
 	r := exchanged(t, append(env, "EXCHANGED_CRASH_AT=uploaded"), "once", "--config", cfg, "claims-in")
@@ -106,6 +99,65 @@ func TestOncePostgresLedger(t *testing.T) {
 	if strings.Contains(logs.String(), password) {
 		t.Error("the DSN's password is in the output")
 	}
+}
+
+// usePostgresLedger points config file cfg at the PostgreSQL database of
+// dsn: it writes the DSN and a pseudonym key (hex) into files in work and
+// appends ledger: {postgres: file:..., key: file:...}. It returns the key
+// file.
+func usePostgresLedger(t *testing.T, cfg, work, dsn string) string {
+	t.Helper()
+	dsnFile, keyFile := filepath.Join(work, "ledger.dsn"), filepath.Join(work, "ledger.key")
+	writeFile(t, dsnFile, []byte(dsn+"\n"))
+	writeFile(t, keyFile, []byte(hex.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"))
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\nledger: {postgres: \"file:" + dsnFile + "\", key: \"file:" + keyFile + "\"}\n"); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile
+}
+
+// pgDump returns every row of every table of the database of dsn, as JSON
+// lines: what the ledger holds, to search for what it must not.
+func pgDump(t *testing.T, dsn string) []byte {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		tables = append(tables, n)
+	}
+	rows.Close()
+	if len(tables) < 10 {
+		t.Fatalf("the ledger database has %d tables: %q", len(tables), tables)
+	}
+	var out bytes.Buffer
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT row_to_json(t)::text FROM "` + table + `" t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			rows.Scan(&line)
+			out.WriteString(table + " " + line + "\n")
+		}
+		rows.Close()
+	}
+	return out.Bytes()
 }
 
 // dsnPassword returns the password of a postgres:// URL.
