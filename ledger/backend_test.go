@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -22,7 +23,10 @@ import (
 // take either. A test that inspects SQLite's files (modes, the key file,
 // PRAGMAs, sqlite_sequence) does not call forEachBackend, and says so.
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	pgBusyWait = time.Second // ErrBusy sooner; still past a closed connection's release
+	os.Exit(pgtest.Main(m))
+}
 
 // The backends, by subtest name.
 const (
@@ -114,7 +118,7 @@ func rawDB(t *testing.T, where string) *sql.DB {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db = sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+		db = sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg)})
 	} else {
 		var err error
 		if db, err = sql.Open("sqlite", where+"?_busy_timeout=10000"); err != nil {

@@ -31,6 +31,16 @@ import (
 // pgWriteLock is the advisory lock key of the ledger's writers ("exch", 1).
 const pgWriteLock = 0x6578636800000001
 
+// pgOwnerLock is the advisory lock key of the one process that runs jobs
+// on the ledger ("exch", 2): PostgreSQL's state_dir lock (see
+// OpenPostgres).
+const pgOwnerLock = 0x6578636800000002
+
+// ErrBusy is returned by OpenPostgres, and by every call after its
+// connection was lost and another process took the ledger meanwhile, when
+// another process runs jobs on the ledger.
+var ErrBusy = errors.New("ledger: another exchanged process runs jobs on this ledger")
+
 // pgConnectTimeout bounds the first connection of an Open.
 const pgConnectTimeout = 30 * time.Second
 
@@ -41,6 +51,14 @@ const pgConnectTimeout = 30 * time.Second
 // ParseKey): a new ledger records its fingerprint, an existing one refuses
 // with an error wrapping ErrKey a key that is not the one it was made
 // with. The key is copied; it never goes into the database.
+//
+// It is the ledger of the one process that runs jobs on it, as the
+// state_dir lock makes it on one machine: its connection holds a session
+// advisory lock (pgOwnerLock), and Open fails with ErrBusy while another
+// process holds it. A connection that is lost takes the lock with it: the
+// ledger connects again only if the lock is free, so that a process cut
+// off while another took over writes nothing more (ErrBusy). Several
+// processes on one ledger need claims and leases (not yet: issue 14).
 func OpenPostgres(dsn string, key []byte) (*Ledger, error) {
 	return openPostgres(dsn, key, pgMigrate)
 }
@@ -81,7 +99,7 @@ func openPostgres(dsn string, key []byte, mode pgMode) (*Ledger, error) {
 	if mode == pgReadOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
-	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	db := sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg), owner: mode == pgMigrate})
 	// One connection, as on SQLite: the group commit, the callers' view
 	// and the hot statements stay as they are.
 	db.SetMaxOpenConns(1)
@@ -202,15 +220,51 @@ func (pgDialect) highSeq() string { return `(SELECT seq FROM audit_sequence WHER
 
 func (pgDialect) greatest() string { return "greatest" }
 
-// pgConnector makes connections whose statements take '?' placeholders.
-type pgConnector struct{ driver.Connector }
+// pgConnector makes connections whose statements take '?' placeholders,
+// each holding pgOwnerLock if owner is set.
+type pgConnector struct {
+	driver.Connector
+	owner bool
+}
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pgConn{conn.(*stdlib.Conn)}, nil
+	pc := &pgConn{conn.(*stdlib.Conn)}
+	if c.owner {
+		if err := pc.lockOwner(ctx); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	return pc, nil
+}
+
+// pgBusyWait is how long a connection waits for pgOwnerLock: a process
+// that just closed the ledger, or was killed, lets go of it once the
+// server has seen its connection end, a moment later.
+var pgBusyWait = 3 * time.Second // a var: the tests that expect ErrBusy wait less
+
+const pgBusyPoll = 50 * time.Millisecond
+
+// lockOwner takes pgOwnerLock for the connection, waiting up to
+// pgBusyWait for it, else ErrBusy.
+func (c *pgConn) lockOwner(ctx context.Context) error {
+	for range int(pgBusyWait / pgBusyPoll) {
+		var locked bool
+		err := c.Conn.Conn().QueryRow(ctx, `SELECT pg_try_advisory_lock(`+strconv.FormatInt(pgOwnerLock, 10)+`)`).Scan(&locked)
+		if err != nil || locked {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pgBusyPoll):
+		}
+	}
+	return ErrBusy
 }
 
 // pgConn is pgx's connection with each statement's '?' placeholders

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchanged/exchanged/internal/pgtest"
 )
@@ -184,5 +185,60 @@ func TestPostgresErrorHidesDSN(t *testing.T) {
 	_, err = OpenPostgres("postgres://u:"+password+"@127.0.0.1:notaport/db", testKey(dsn))
 	if err == nil || strings.Contains(err.Error(), password) {
 		t.Errorf("a DSN that does not parse: %v", err)
+	}
+}
+
+// One process runs jobs on a PostgreSQL ledger: a second OpenPostgres is
+// refused (ErrBusy) while the first is open. The first's lock goes with
+// its connection: cut it (pg_terminate_backend) and another process may
+// take the ledger, after which the first writes nothing more (its
+// reconnect is refused); once the ledger is free again, it goes on.
+func TestPostgresOwnerLock(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	key := testKey(dsn)
+	a, err := OpenPostgres(dsn, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := OpenPostgres(dsn, key); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second OpenPostgres: %v, want ErrBusy", err)
+	}
+	stage(t, a, newFile("before.csv"))
+
+	raw := rawDB(t, dsn)
+	var n int
+	err = raw.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ? AND objsubid = 1`,
+		pgOwnerLock>>32, pgOwnerLock&0xffffffff).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("terminate the owner's backend: %d, %v", n, err)
+	}
+	var b *Ledger
+	for i := 0; i < 100 && b == nil; i++ { // the terminated backend lets go within moments
+		if b, err = OpenPostgres(dsn, key); errors.Is(err, ErrBusy) {
+			time.Sleep(20 * time.Millisecond)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b == nil {
+		t.Fatalf("the ledger stayed busy after its owner's connection was cut: %v", err)
+	}
+	// The first call meets the cut connection; the next connects again
+	// and is refused.
+	if _, err := a.AddFile(newFile("cut-off.csv")); err == nil {
+		t.Fatal("AddFile on the cut connection: no error")
+	}
+	if _, err := a.AddFile(newFile("cut-off.csv")); !errors.Is(err, ErrBusy) {
+		t.Fatalf("AddFile by the process cut off while another took over: %v, want ErrBusy", err)
+	}
+	if _, err := b.Lookup("acme-claims-in", "acme-energie", "/outbox", "cut-off.csv", 1234, mtime); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the cut-off process's file is on record: %v", err)
+	}
+	stage(t, b, newFile("taken-over.csv"))
+	b.Close()
+	if _, err := a.AddFile(newFile("after.csv")); err != nil {
+		t.Fatalf("AddFile once the ledger is free again: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -192,5 +193,49 @@ func TestLedgerRestartOnly(t *testing.T) {
 	}
 	if err := restartOnly(old, old); err != nil {
 		t.Errorf("reload keeping the ledger: %v", err)
+	}
+}
+
+// One process runs jobs on a PostgreSQL ledger, as on a state_dir: while
+// "exchanged run" works on it, "once" from another machine (its own
+// state_dir, the same database) is refused before it touches a file,
+// while audit verify reads beside it; once the daemon stopped, the other
+// machine may run and finds the file already done.
+func TestPostgresLedgerOneProcess(t *testing.T) {
+	work := t.TempDir()
+	cfg, addr := localConfig(t, work, claimsInJob)
+	usePostgresLedger(t, cfg, work, pgtest.DSN(t))
+	writeFile(t, filepath.Join(work, "acme", "outbox", "claims_1.csv"), []byte("a;b\n1;2\n"))
+	writeFile(t, filepath.Join(work, "acme", "outbox", "claims_1.csv.done"), nil)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(work, "other.yaml")
+	writeFile(t, other, []byte(strings.NewReplacer(
+		"state_dir: "+filepath.Join(work, "state"), "state_dir: "+filepath.Join(work, "other-state"),
+		`listen: "`+addr+`"`, `listen: ""`).Replace(string(b))))
+
+	p := startDaemon(t, cfg, addr)
+	if e := p.trigger("claims-in", 1); e["outcome"] != "ok" {
+		t.Fatalf("run: %v\n%s", e, p.log())
+	}
+	if _, err := os.Stat(filepath.Join(work, "cases", "inbox", "claims_1.csv")); err != nil {
+		t.Fatal(err)
+	}
+	r := exchanged(t, nil, "once", "--config", other, "claims-in")
+	if r.code == 0 || !strings.Contains(r.stderr, "another exchanged process runs jobs on this ledger") {
+		t.Fatalf("once from another machine beside the daemon: %+v", r)
+	}
+	if r := exchanged(t, nil, "audit", "verify", "--config", other); r.code != 0 {
+		t.Fatalf("audit verify beside the daemon: %+v", r)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("daemon exit %d\n%s", code, p.log())
+	}
+	r = exchanged(t, nil, "once", "--config", other, "claims-in")
+	if r.code != 0 || strings.Contains(r.stderr, `"msg":"file delivered"`) {
+		t.Fatalf("once from another machine after the daemon stopped: %+v", r)
 	}
 }
