@@ -42,6 +42,7 @@ type Config struct {
 	Runs      Runs                `yaml:"runs"`
 	Retention Retention           `yaml:"retention"`
 	Staging   Staging             `yaml:"staging"`
+	Ledger    Ledger              `yaml:"ledger"` // default state_dir/ledger.db (SQLite)
 	Partners  map[string]*Partner `yaml:"partners"`
 	Jobs      map[string]*Job     `yaml:"jobs"`
 	Layouts   map[string]*Layout  `yaml:"layouts"`

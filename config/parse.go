@@ -226,6 +226,7 @@ func (c *Config) expandSecrets() []error {
 			errs = append(errs, &FieldError{Path: "staging.key", Msg: err.Error()})
 		}
 	}
+	errs = append(errs, c.Ledger.expand()...)
 	for _, name := range sortedKeys(c.Partners) {
 		p := c.Partners[name]
 		if p == nil || p.SFTP == nil {
@@ -272,6 +273,7 @@ func (c *Config) expandSecrets() []error {
 
 func (c *Config) wipeSecrets() {
 	c.Staging.Key.Wipe()
+	c.Ledger.wipe()
 	for _, p := range c.Partners {
 		if p != nil && p.SFTP != nil {
 			p.SFTP.PrivateKey.Wipe()

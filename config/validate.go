@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	}
 	c.Runs.validate(&p)
 	c.Retention.validate(&p)
+	c.Ledger.validate(&p)
 	for _, name := range sortedKeys(c.Partners) {
 		c.validatePartner(&p, name, c.Partners[name])
 	}

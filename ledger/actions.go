@@ -341,7 +341,7 @@ func actionContent(a *FileAction) string {
 // fileID is 0), in the order they were taken.
 func (l *Ledger) FileActions(fileID int64) ([]FileAction, error) {
 	rows, err := l.db.Query(`SELECT `+actionColumns+` FROM file_actions
-		WHERE ? = 0 OR file_id = ? ORDER BY id`, fileID, fileID)
+		WHERE CAST(? AS BIGINT) = 0 OR file_id = ? ORDER BY id`, fileID, fileID)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: file actions: %w", err)
 	}

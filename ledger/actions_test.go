@@ -38,6 +38,10 @@ func transformedWithDelivery(t *testing.T, l *Ledger, name, dir string) (file, d
 // lets a fresh delivery of the same output begin, and is recorded with
 // who and why on the audit chain.
 func TestRetrySupersedesChangedDestination(t *testing.T) {
+	forEachBackend(t, testRetrySupersedesChangedDestination)
+}
+
+func testRetrySupersedesChangedDestination(t *testing.T) {
 	l, _ := openTemp(t)
 	file, old := transformedWithDelivery(t, l, "claims_1.csv", "/wrong")
 	current := []Destination{{Index: 0, Partner: "cases", Dir: "/inbox"}, {Index: -1, Partner: "acme-energie", Dir: "/rejects"}}
@@ -108,7 +112,9 @@ func TestRetrySupersedesChangedDestination(t *testing.T) {
 	verifyOK(t, l)
 }
 
-func TestRetryRefuses(t *testing.T) {
+func TestRetryRefuses(t *testing.T) { forEachBackend(t, testRetryRefuses) }
+
+func testRetryRefuses(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("a.csv"))
 	if err := l.SetState(id, StateDone); err != nil {
@@ -135,7 +141,9 @@ func TestRetryRefuses(t *testing.T) {
 // An abandoned file is finished: no longer pending or stuck, still found
 // by its identity (so that a source still standing is not staged again),
 // with who and why on record and on the audit chain.
-func TestAbandon(t *testing.T) {
+func TestAbandon(t *testing.T) { forEachBackend(t, testAbandon) }
+
+func testAbandon(t *testing.T) {
 	l, path := openTemp(t)
 	file, open := transformedWithDelivery(t, l, "claims_1.csv", "/wrong")
 	for _, reason := range []string{"", "   ", "a\nb", strings.Repeat("x", MaxReasonLen+1)} {
@@ -187,7 +195,9 @@ func TestAbandon(t *testing.T) {
 	}
 }
 
-func TestStuck(t *testing.T) {
+func TestStuck(t *testing.T) { forEachBackend(t, testStuck) }
+
+func testStuck(t *testing.T) {
 	l, _ := openTemp(t)
 	a := stage(t, l, newFile("a.csv"))
 	b := stage(t, l, newFile("b.csv"))
@@ -235,6 +245,10 @@ func TestStuck(t *testing.T) {
 // Migration 007 rebuilds the audit table: its AUTOINCREMENT counter is
 // carried, so that no seq is given twice.
 func TestMigrate007CarriesAuditSequence(t *testing.T) {
+	forEachBackend(t, testMigrate007CarriesAuditSequence)
+}
+
+func testMigrate007CarriesAuditSequence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	if err := createPrivate(path); err != nil {
 		t.Fatal(err)
@@ -243,7 +257,7 @@ func TestMigrate007CarriesAuditSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +276,7 @@ func TestMigrate007CarriesAuditSequence(t *testing.T) {
 		}
 	}
 	db.Close()
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,11 +108,12 @@ func chainHead(q queryer) (string, error) {
 }
 
 // nextSeq returns the seq the next audit row takes: one past the highest
-// ever given (AUTOINCREMENT's sqlite_sequence), or past the checkpoint.
-func nextSeq(q queryer) (int64, error) {
+// ever given (AUTOINCREMENT's sqlite_sequence, see dialect.highSeq), or
+// past the checkpoint.
+func nextSeq(d dialect, q queryer) (int64, error) {
 	var n int64
-	err := q.QueryRow(`SELECT max(
-		coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0),
+	err := q.QueryRow(`SELECT ` + d.greatest() + `(
+		coalesce(` + d.highSeq() + `, 0),
 		coalesce((SELECT max(seq) FROM audit), 0),
 		coalesce((SELECT upto_seq FROM audit_checkpoint WHERE id = 1), 0)) + 1`).Scan(&n)
 	return n, err
@@ -129,7 +130,7 @@ func (l *Ledger) appendAudit(tx *sql.Tx, kind, ref, content string) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	seq, err := nextSeq(tx)
+	seq, err := nextSeq(l.d, tx)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -242,8 +243,9 @@ func subjectsContent(fileID int64, idx int, sorted []string) string {
 // changes the entry too). A row without a case reads as before schema
 // version 6, so that the records of an upgraded ledger still verify.
 // Rows are read in subjectOrder.
-const subjectEntry = `pseudonym || char(9) || coalesce(creditor, '') ||
-	CASE case_pseudonym WHEN '' THEN '' ELSE char(9) || case_pseudonym END`
+// The tabs are in the literals (SQLite's char(9) is PostgreSQL's chr(9)).
+const subjectEntry = `pseudonym || '` + "\t" + `' || coalesce(creditor, '') ||
+	CASE case_pseudonym WHEN '' THEN '' ELSE '` + "\t" + `' || case_pseudonym END`
 
 // wellFormedSubject reports whether a subject row is one the ledger
 // writes: a pseudonym and a case pseudonym ("" for none) of 64 lowercase
@@ -292,6 +294,9 @@ func (l *Ledger) startAudit() error {
 		return fmt.Errorf("ledger: start audit chain: %w", err)
 	}
 	defer tx.Rollback()
+	if err := l.d.beginWrite(tx); err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
 	var done int
 	if err := tx.QueryRow(`SELECT count(*) FROM meta WHERE key = 'audit_genesis'`).Scan(&done); err != nil || done > 0 {
 		return err
@@ -452,7 +457,7 @@ func (r *AuditReport) OK() bool { return len(r.Problems) == 0 }
 // purge checkpoint is checked against the checkpoint if it is its last
 // row, and otherwise reported as purged, not a problem.
 func (l *Ledger) VerifyAudit(anchors ...Anchor) (*AuditReport, error) {
-	tx, err := l.db.Begin()
+	tx, err := l.d.beginRead(l.db)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: verify audit: %w", err)
 	}
@@ -737,7 +742,7 @@ func OpenReadOnly(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: open %q: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	l := &Ledger{db: db, now: time.Now}
+	l := &Ledger{db: db, now: time.Now, d: sqliteDialect{}}
 	if err := l.initReadOnly(path); err != nil {
 		db.Close()
 		return nil, err
@@ -746,23 +751,12 @@ func OpenReadOnly(path string) (*Ledger, error) {
 }
 
 func (l *Ledger) initReadOnly(path string) error {
-	ms, err := migrations()
-	if err != nil {
-		return err
-	}
-	v, err := l.SchemaVersion()
-	if err != nil {
+	if err := l.currentReadOnly(); err != nil {
 		return fmt.Errorf("ledger: open %q: %w", path, err)
 	}
-	if v != len(ms) {
-		return fmt.Errorf("ledger: open %q: schema version %d, this build reads %d: run the daemon of this version once first", path, v, len(ms))
-	}
-	var want, genesis string
+	var want string
 	if err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want); err != nil {
 		return fmt.Errorf("ledger: open %q: read key fingerprint: %w", path, err)
-	}
-	if err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'audit_genesis'`).Scan(&genesis); err != nil {
-		return fmt.Errorf("ledger: open %q: the audit chain is not started: run the daemon of this version once first: %w", path, err)
 	}
 	key, err := readKey(path + ".key")
 	if err != nil {
@@ -773,4 +767,25 @@ func (l *Ledger) initReadOnly(path string) error {
 	}
 	l.setKey(key)
 	return l.prepare(path) // File and Deliveries read through the hot statements
+}
+
+// currentReadOnly returns an error unless the schema is this build's and
+// the audit chain started: what a reader needs.
+func (l *Ledger) currentReadOnly() error {
+	ms, err := migrations(l.d)
+	if err != nil {
+		return err
+	}
+	v, err := l.SchemaVersion()
+	if err != nil {
+		return err
+	}
+	if v != len(ms) {
+		return fmt.Errorf("schema version %d, this build reads %d: run the daemon of this version once first", v, len(ms))
+	}
+	var genesis string
+	if err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'audit_genesis'`).Scan(&genesis); err != nil {
+		return fmt.Errorf("the audit chain is not started: run the daemon of this version once first: %w", err)
+	}
+	return nil
 }

@@ -23,6 +23,9 @@ func mustExec(t *testing.T, l *Ledger, path string, qs ...string) {
 	t.Helper()
 	db := rawDB(t, path)
 	for _, q := range qs {
+		if isDSN(path) && strings.HasPrefix(q, "PRAGMA ") {
+			continue // SQLite's connection settings; PostgreSQL always enforces foreign keys
+		}
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -68,7 +71,9 @@ func twoFiles(t *testing.T) (l *Ledger, path string, r0, noted *AuditReport, g i
 
 // A cut tail is found when the daemon appends after it: seq no longer
 // runs on without a gap (AUTOINCREMENT keeps counting).
-func TestAuditCutTailLeavesSeqGap(t *testing.T) {
+func TestAuditCutTailLeavesSeqGap(t *testing.T) { forEachBackend(t, testAuditCutTailLeavesSeqGap) }
+
+func testAuditCutTailLeavesSeqGap(t *testing.T) {
 	l, path, r0, noted, g := twoFiles(t)
 	cutTail(t, l, path, r0.HeadSeq, g)
 	h := stage(t, l, newFile("c.csv"))
@@ -83,10 +88,12 @@ func TestAuditCutTailLeavesSeqGap(t *testing.T) {
 // With sqlite_sequence reset too, the daemon's next rows chain on
 // validly: only a head noted outside the ledger (an anchor) finds the
 // cut. Re-writing the rows oneself, without the key, breaks the chain.
-func TestAuditCutTailSequenceReset(t *testing.T) {
+func TestAuditCutTailSequenceReset(t *testing.T) { forEachBackend(t, testAuditCutTailSequenceReset) }
+
+func testAuditCutTailSequenceReset(t *testing.T) {
 	l, path, r0, noted, g := twoFiles(t)
 	cutTail(t, l, path, r0.HeadSeq, g)
-	mustExec(t, l, path, fmt.Sprintf(`UPDATE sqlite_sequence SET seq = %d WHERE name = 'audit'`, r0.HeadSeq))
+	mustExec(t, l, path, fmt.Sprintf(`UPDATE %s SET seq = %d WHERE name = 'audit'`, seqTable(path), r0.HeadSeq))
 	h := stage(t, l, newFile("c.csv"))
 	deliver(t, l, h, 0, "K3")
 	deliver(t, l, h, 1, "K4")
@@ -102,7 +109,9 @@ func TestAuditCutTailSequenceReset(t *testing.T) {
 
 // Closing a gap by renumbering the rows after it needs the key: seq is
 // under the HMAC.
-func TestAuditRenumberBreaksChain(t *testing.T) {
+func TestAuditRenumberBreaksChain(t *testing.T) { forEachBackend(t, testAuditRenumberBreaksChain) }
+
+func testAuditRenumberBreaksChain(t *testing.T) {
 	l, path, r0, noted, _ := twoFiles(t)
 	// Remove one delivery's last record and renumber the rows after it.
 	var seq int64
@@ -111,14 +120,16 @@ func TestAuditRenumberBreaksChain(t *testing.T) {
 	mustExec(t, l, path,
 		fmt.Sprintf(`DELETE FROM audit WHERE seq = %d`, seq),
 		fmt.Sprintf(`UPDATE audit SET seq = seq - 1 WHERE seq > %d`, seq),
-		fmt.Sprintf(`UPDATE sqlite_sequence SET seq = %d WHERE name = 'audit'`, noted.HeadSeq-1))
+		fmt.Sprintf(`UPDATE %s SET seq = %d WHERE name = 'audit'`, seqTable(path), noted.HeadSeq-1))
 	r := verifyBroken(t, l)
 	problemsHave(t, r, fmt.Sprintf("audit record %d): the chain breaks here", seq))
 }
 
 // A wiped chain (with every file, delivery and subject) is a break once
 // the chain was started.
-func TestAuditWipedChain(t *testing.T) {
+func TestAuditWipedChain(t *testing.T) { forEachBackend(t, testAuditWipedChain) }
+
+func testAuditWipedChain(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	deliver(t, l, f, 0, "K1")
@@ -134,7 +145,9 @@ func TestAuditWipedChain(t *testing.T) {
 	}
 }
 
-func TestAuditAnchors(t *testing.T) {
+func TestAuditAnchors(t *testing.T) { forEachBackend(t, testAuditAnchors) }
+
+func testAuditAnchors(t *testing.T) {
 	l, path := openTemp(t)
 	old := stage(t, l, newFile("old.csv"))
 	deliver(t, l, old, 0, "K1")
@@ -190,7 +203,9 @@ func TestAuditAnchors(t *testing.T) {
 
 // Each fact of a file that the privacy answers read is chained: a raw
 // change to any of them is named.
-func TestAuditFileFacts(t *testing.T) {
+func TestAuditFileFacts(t *testing.T) { forEachBackend(t, testAuditFileFacts) }
+
+func testAuditFileFacts(t *testing.T) {
 	for _, q := range []string{
 		`UPDATE files SET job = 'otherjob'`,
 		`UPDATE files SET partner = 'other'`,
@@ -232,7 +247,9 @@ func TestAuditFileFacts(t *testing.T) {
 
 // A file's record follows it through the ledger's own writes, its
 // deletion and its purge.
-func TestAuditFileLifecycle(t *testing.T) {
+func TestAuditFileLifecycle(t *testing.T) { forEachBackend(t, testAuditFileLifecycle) }
+
+func testAuditFileLifecycle(t *testing.T) {
 	l, _ := openTemp(t)
 	gone, err := l.AddFile(newFile("gone.csv"))
 	if err != nil {
@@ -270,7 +287,9 @@ func TestAuditFileLifecycle(t *testing.T) {
 
 // A tail cut with nothing written after it leaves a whole, shorter
 // chain: the head noted before finds it.
-func TestAuditCutTailFoundByAnchor(t *testing.T) {
+func TestAuditCutTailFoundByAnchor(t *testing.T) { forEachBackend(t, testAuditCutTailFoundByAnchor) }
+
+func testAuditCutTailFoundByAnchor(t *testing.T) {
 	l, path, r0, noted, g := twoFiles(t)
 	cutTail(t, l, path, r0.HeadSeq, g)
 	verifyOK(t, l) // the chain alone cannot tell

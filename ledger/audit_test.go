@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -41,19 +40,9 @@ func verifyOK(t *testing.T, l *Ledger) *AuditReport {
 	return r
 }
 
-// rawDB opens a second, plain connection to the ledger's file, as one
-// who alters it behind the ledger's back would.
-func rawDB(t *testing.T, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func TestAuditChain(t *testing.T) { forEachBackend(t, testAuditChain) }
 
-func TestAuditChain(t *testing.T) {
+func testAuditChain(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	d0 := deliver(t, l, f, 0, "K1")
@@ -65,7 +54,7 @@ func TestAuditChain(t *testing.T) {
 		t.Errorf("report %+v, want 11 records, 1 file, 2 deliveries, 2 outputs", r)
 	}
 
-	ro, err := OpenReadOnly(path)
+	ro, err := openReadOnlyAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +103,9 @@ func TestAuditChain(t *testing.T) {
 	}
 }
 
-func TestAuditConcurrent(t *testing.T) {
+func TestAuditConcurrent(t *testing.T) { forEachBackend(t, testAuditConcurrent) }
+
+func testAuditConcurrent(t *testing.T) {
 	l, _ := openTemp(t)
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -133,23 +124,25 @@ func TestAuditConcurrent(t *testing.T) {
 	}
 }
 
-func TestAuditGenesis(t *testing.T) {
+func TestAuditGenesis(t *testing.T) { forEachBackend(t, testAuditGenesis) }
+
+func testAuditGenesis(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	deliver(t, l, f, 0, "K1")
 	// As before schema version 5: no chain yet, no seq ever given.
 	db := rawDB(t, path)
-	for _, q := range []string{`DELETE FROM audit`, `DELETE FROM sqlite_sequence WHERE name = 'audit'`,
+	for _, q := range []string{`DELETE FROM audit`, `DELETE FROM ` + seqTable(path) + ` WHERE name = 'audit'`,
 		`DELETE FROM meta WHERE key = 'audit_genesis'`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	l.Close()
-	if _, err := OpenReadOnly(path); err == nil {
+	if _, err := openReadOnlyAt(path); err == nil {
 		t.Error("OpenReadOnly of a ledger whose chain is not started: no error")
 	}
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +152,9 @@ func TestAuditGenesis(t *testing.T) {
 	}
 }
 
-func TestPurgeRetention(t *testing.T) {
+func TestPurgeRetention(t *testing.T) { forEachBackend(t, testPurgeRetention) }
+
+func testPurgeRetention(t *testing.T) {
 	l, path := openTemp(t)
 	clock := time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)
 	l.now = func() time.Time { return clock }
@@ -236,7 +231,7 @@ func TestPurgeRetention(t *testing.T) {
 	if r.FromSeq == 0 {
 		t.Errorf("no checkpoint: %+v", r)
 	}
-	ro, err := OpenReadOnly(path)
+	ro, err := openReadOnlyAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +260,9 @@ func TestPurgeRetention(t *testing.T) {
 // TestAuditSubjectsOf: subjects recorded with their creditor are on the
 // chain, and so is the creditor: changing whose debtor a subject is, raw,
 // is found.
-func TestAuditSubjectsOf(t *testing.T) {
+func TestAuditSubjectsOf(t *testing.T) { forEachBackend(t, testAuditSubjectsOf) }
+
+func testAuditSubjectsOf(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	subs := []Subject{{Pseudonym: l.Pseudonym("acme-energie", "K1"), Creditor: "acme-energie"}}

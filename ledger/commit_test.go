@@ -13,7 +13,9 @@ import (
 // checks that those ten are committed together in one transaction; then
 // again with one of the ten failing, which must be undone alone while the
 // other nine are kept. Every caller gets its own result.
-func TestGroupCommit(t *testing.T) {
+func TestGroupCommit(t *testing.T) { forEachBackend(t, testGroupCommit) }
+
+func testGroupCommit(t *testing.T) {
 	l, path := openTemp(t)
 	put := func(key string) func(tx *sql.Tx) error {
 		return func(tx *sql.Tx) error {
@@ -97,7 +99,7 @@ func TestGroupCommit(t *testing.T) {
 
 	// What a reopened ledger sees is what reached the disk.
 	l.Close()
-	l2, err := Open(path)
+	l2, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,9 @@ func TestGroupCommit(t *testing.T) {
 
 // TestConcurrentWriters runs the public API from many goroutines at once:
 // every file is added, staged and finished exactly once, with its own id.
-func TestConcurrentWriters(t *testing.T) {
+func TestConcurrentWriters(t *testing.T) { forEachBackend(t, testConcurrentWriters) }
+
+func testConcurrentWriters(t *testing.T) {
 	l, _ := openTemp(t)
 	const n = 64
 	ids := make([]int64, n)

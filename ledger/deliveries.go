@@ -59,15 +59,12 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 		if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
 			return err
 		}
-		res, err := l.exec(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
-			DeliveryStarted, nanos(started))
-		if isConstraint(err) {
+		err := l.queryRowTx(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
+			DeliveryStarted, nanos(started)).Scan(&id)
+		if l.d.isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
 		}
 		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		return l.auditDelivery(tx, id)

@@ -12,7 +12,9 @@ import (
 // A direct delivery goes started -> writing -> uploaded -> delivered; a
 // delivery whose destination changed mode starts again in the new mode,
 // keeping its temp name on record.
-func TestDeliveryModes(t *testing.T) {
+func TestDeliveryModes(t *testing.T) { forEachBackend(t, testDeliveryModes) }
+
+func testDeliveryModes(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	direct := &Delivery{FileID: id, Index: 0, Partner: "drop", Dir: "/in", Name: "claims_1.csv", Mode: ModeDirect}
@@ -70,7 +72,10 @@ func TestDeliveryModes(t *testing.T) {
 // A ledger of schema version 1 opens with its deliveries kept: each in
 // temp mode, a delivered one a confirmed disclosure, one begun a sent one,
 // and no delivery id handed out again.
-func TestMigrateDeliveriesFromV1(t *testing.T) {
+// SQLite only: a ledger of version 1 made by hand.
+func TestMigrateDeliveriesFromV1(t *testing.T) { sqliteOnly(t, testMigrateDeliveriesFromV1) }
+
+func testMigrateDeliveriesFromV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	if err := createPrivate(path); err != nil {
 		t.Fatal(err)
@@ -79,7 +84,7 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +107,7 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 	}
 	db.Close()
 
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +150,9 @@ func TestMigrateDeliveriesFromV1(t *testing.T) {
 
 // A direct delivery is creating from just before its create until the
 // answer: then writing, or started again if the name was taken.
-func TestDeliveryCreating(t *testing.T) {
+func TestDeliveryCreating(t *testing.T) { forEachBackend(t, testDeliveryCreating) }
+
+func testDeliveryCreating(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	d := &Delivery{FileID: id, Index: 0, Partner: "drop", Dir: "/in", Name: "claims_1.csv", Mode: ModeDirect}
@@ -177,7 +184,9 @@ func TestDeliveryCreating(t *testing.T) {
 
 // DeliveriesTo finds the deliveries to one name that began or were
 // delivered since a time, and every one not yet delivered.
-func TestDeliveriesTo(t *testing.T) {
+func TestDeliveriesTo(t *testing.T) { forEachBackend(t, testDeliveriesTo) }
+
+func testDeliveriesTo(t *testing.T) {
 	l, _ := openTemp(t)
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	files := map[string]int64{}

@@ -6,6 +6,10 @@ import (
 )
 
 func TestLastSeenAndOverdueAnnounced(t *testing.T) {
+	forEachBackend(t, testLastSeenAndOverdueAnnounced)
+}
+
+func testLastSeenAndOverdueAnnounced(t *testing.T) {
 	l, path := openTemp(t)
 	if at, ok, err := l.LastSeen("acme-claims-in"); err != nil || ok || !at.IsZero() {
 		t.Fatalf("LastSeen of a new ledger = %v, %v, %v", at, ok, err)
@@ -47,7 +51,9 @@ func TestLastSeenAndOverdueAnnounced(t *testing.T) {
 // ForgetOverdueAnnounced drops the records of the jobs not kept, only
 // those: a job name with LIKE's wildcards is no pattern, other meta keys
 // stay.
-func TestForgetOverdueAnnounced(t *testing.T) {
+func TestForgetOverdueAnnounced(t *testing.T) { forEachBackend(t, testForgetOverdueAnnounced) }
+
+func testForgetOverdueAnnounced(t *testing.T) {
 	l, path := openTemp(t)
 	due := time.Date(2026, 11, 26, 8, 30, 0, 0, time.UTC)
 	for _, job := range []string{"acme-in", "gone", "a_b%", "axb-in"} {
@@ -84,7 +90,7 @@ func TestForgetOverdueAnnounced(t *testing.T) {
 func reopen(t *testing.T, l *Ledger, path string) *Ledger {
 	t.Helper()
 	l.Close()
-	l2, err := Open(path)
+	l2, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

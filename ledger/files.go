@@ -81,15 +81,12 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 	}
 	var id int64
 	err := l.update(func(tx *sql.Tx) error {
-		res, err := l.exec(tx, qAddFile, f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
-			nanos(f.SeenAt), nanos(f.UpdatedAt))
-		if isConstraint(err) {
+		err := l.queryRowTx(tx, qAddFile, f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), StateStaging,
+			nanos(f.SeenAt), nanos(f.UpdatedAt)).Scan(&id)
+		if l.d.isConstraint(err) {
 			return ErrExists
 		}
 		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
 		return l.auditFile(tx, id)
@@ -381,9 +378,9 @@ type RejectTotals struct {
 func (l *Ledger) Rejects() (RejectTotals, error) {
 	var t RejectTotals
 	err := l.db.QueryRow(`SELECT count(*), coalesce(sum(rows), 0),
-		coalesce(sum(state = 'rejected'), 0),
+		coalesce(sum(CASE WHEN state = 'rejected' THEN 1 ELSE 0 END), 0),
 		coalesce(sum(CASE WHEN state <> 'rejected' THEN rejected ELSE 0 END), 0),
-		coalesce(sum(state <> 'rejected' AND rejected > 0), 0)
+		coalesce(sum(CASE WHEN state <> 'rejected' AND rejected > 0 THEN 1 ELSE 0 END), 0)
 		FROM files`).Scan(&t.Files, &t.Rows, &t.WholeFiles, &t.RejectedRows, &t.RejectedFiles)
 	if err != nil {
 		return RejectTotals{}, fmt.Errorf("ledger: count rejects: %w", err)

@@ -18,16 +18,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // schemaFS holds the schema: a list of migrations, schema/NNN_*.sql, applied in order;
 // PRAGMA user_version holds the number of the last one applied. A later
 // version adds a file with the next number and never edits an applied one.
+// PostgreSQL's are schema/postgres/NNN_*.sql, the same numbers with the
+// same meaning, counted in table schema_version.
 //
-//go:embed schema/*.sql
+//go:embed schema/*.sql schema/postgres/*.sql
 var schemaFS embed.FS
 
 // busyTimeout is how long a statement waits for another process's write
@@ -42,7 +41,8 @@ const keySize = 32
 // the writes that returned before it.
 type Ledger struct {
 	db  *sql.DB
-	key []byte // the pseudonym key (ledger.db.key); set with setKey
+	d   dialect // SQLite's or PostgreSQL's
+	key []byte  // the pseudonym key (ledger.db.key); set with setKey
 	now func() time.Time
 
 	caseKey  []byte // derived from key: case pseudonyms (CasePseudonym)
@@ -117,7 +117,7 @@ func open(path, dsn string, migrate bool) (*Ledger, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	l := &Ledger{db: db, now: time.Now}
+	l := &Ledger{db: db, now: time.Now, d: sqliteDialect{}}
 	if err := l.init(path, migrate); err != nil {
 		db.Close()
 		return nil, err
@@ -207,14 +207,13 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// migrations returns the embedded schema files in order, checking that
-// they are numbered 1, 2, 3... without gaps.
-func migrations() ([]string, error) {
-	names, err := fs.Glob(schemaFS, "schema/*.sql")
+// migrations returns the embedded schema files of d in order, checking
+// that they are numbered 1, 2, 3... without gaps.
+func migrations(d dialect) ([]string, error) {
+	names, err := schemaGlob(d)
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
 	var out []string
 	for i, name := range names {
 		var n int
@@ -230,10 +229,17 @@ func migrations() ([]string, error) {
 	return out, nil
 }
 
+// schemaGlob returns the names of d's schema files, sorted.
+func schemaGlob(d dialect) ([]string, error) {
+	names, err := fs.Glob(schemaFS, d.schema())
+	sort.Strings(names)
+	return names, err
+}
+
 // migrate applies the migrations the database has not seen, each in its
 // own transaction together with the user_version that records it.
 func (l *Ledger) migrate() error {
-	ms, err := migrations()
+	ms, err := migrations(l.d)
 	if err != nil {
 		return err
 	}
@@ -251,8 +257,11 @@ func (l *Ledger) migrateOne(ms []string) (done bool, err error) {
 		return false, err
 	}
 	defer tx.Rollback()
-	var v int
-	if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+	if err := l.d.beginMigration(tx); err != nil {
+		return false, err
+	}
+	v, err := l.d.version(tx)
+	if err != nil {
 		return false, err
 	}
 	switch {
@@ -264,7 +273,7 @@ func (l *Ledger) migrateOne(ms []string) (done bool, err error) {
 	if _, err := tx.Exec(ms[v]); err != nil {
 		return false, fmt.Errorf("schema version %d: %w", v+1, err)
 	}
-	if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+	if err := l.d.setVersion(tx, v+1); err != nil {
 		return false, fmt.Errorf("schema version %d: %w", v+1, err)
 	}
 	return false, tx.Commit()
@@ -273,7 +282,7 @@ func (l *Ledger) migrateOne(ms []string) (done bool, err error) {
 // current returns an error wrapping ErrSchema unless the database's
 // schema is the one this build knows and its audit chain is started.
 func (l *Ledger) current() error {
-	ms, err := migrations()
+	ms, err := migrations(l.d)
 	if err != nil {
 		return err
 	}
@@ -296,8 +305,8 @@ func (l *Ledger) current() error {
 
 // SchemaVersion returns the schema version of the open database.
 func (l *Ledger) SchemaVersion() (int, error) {
-	var v int
-	if err := l.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+	v, err := l.d.version(l.db)
+	if err != nil {
 		return 0, fmt.Errorf("ledger: schema version: %w", err)
 	}
 	return v, nil
@@ -306,15 +315,32 @@ func (l *Ledger) SchemaVersion() (int, error) {
 // initKey loads the pseudonym key, or creates it for a ledger that has
 // none yet, and checks it against the fingerprint the ledger recorded.
 func (l *Ledger) initKey(keyPath string) error {
-	var want string
-	err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("ledger: read key fingerprint: %w", err)
+	want, err := l.keyFingerprint()
+	if err != nil {
+		return err
 	}
 	key, err := loadKey(keyPath, want == "")
 	if err != nil {
 		return err
 	}
+	return l.useKey(key, want, keyPath)
+}
+
+// keyFingerprint returns the fingerprint of the key the ledger was made
+// with, "" for a ledger that has none yet.
+func (l *Ledger) keyFingerprint() (string, error) {
+	var want string
+	err := l.db.QueryRow(`SELECT value FROM meta WHERE key = 'key_fingerprint'`).Scan(&want)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("ledger: read key fingerprint: %w", err)
+	}
+	return want, nil
+}
+
+// useKey sets key as the ledger's after checking it against want, its
+// recorded fingerprint, or, if none is recorded (want ""), recording it.
+// name says what the key is in an error (its file).
+func (l *Ledger) useKey(key []byte, want, name string) error {
 	got := fingerprint(key)
 	if want == "" {
 		_, err := l.db.Exec(`INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?)
@@ -327,7 +353,7 @@ func (l *Ledger) initKey(keyPath string) error {
 		}
 	}
 	if !hmac.Equal([]byte(got), []byte(want)) {
-		return fmt.Errorf("%w: %s is not the key this ledger's pseudonyms were made with", ErrKey, keyPath)
+		return fmt.Errorf("%w: %s is not the key this ledger's pseudonyms were made with", ErrKey, name)
 	}
 	l.setKey(key)
 	return nil
@@ -561,21 +587,15 @@ func (l *Ledger) commitAll(group []*write) error {
 		return err
 	}
 	defer tx.Rollback()
+	if err := l.d.beginWrite(tx); err != nil {
+		return err
+	}
 	for _, w := range group {
 		if err := w.fn(tx); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
-}
-
-// isConstraint reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isConstraint(err error) bool {
-	var e *sqlite.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
 // Times are stored as Unix nanoseconds; 0 or NULL is the zero time.

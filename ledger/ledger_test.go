@@ -14,17 +14,6 @@ import (
 	"time"
 )
 
-func openTemp(t *testing.T) (*Ledger, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l, path
-}
-
 func hash(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
@@ -64,10 +53,13 @@ func wantErr(t *testing.T, err, target error) {
 	}
 }
 
-func TestFileModes(t *testing.T) {
+// SQLite only: its files' modes.
+func TestFileModes(t *testing.T) { sqliteOnly(t, testFileModes) }
+
+func testFileModes(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ledger.db")
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +87,10 @@ func TestFileModes(t *testing.T) {
 	}
 }
 
-func TestOpenPragmas(t *testing.T) {
+// SQLite only: its PRAGMAs.
+func TestOpenPragmas(t *testing.T) { sqliteOnly(t, testOpenPragmas) }
+
+func testOpenPragmas(t *testing.T) {
 	l, _ := openTemp(t)
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
@@ -109,7 +104,7 @@ func TestOpenPragmas(t *testing.T) {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
 	}
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +113,10 @@ func TestOpenPragmas(t *testing.T) {
 	}
 }
 
-func TestOpenErrors(t *testing.T) {
+// SQLite only: file paths and PRAGMA user_version.
+func TestOpenErrors(t *testing.T) { sqliteOnly(t, testOpenErrors) }
+
+func testOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Open(filepath.Join(dir, "missing", "ledger.db")); err == nil {
 		t.Error("Open in a missing directory: no error")
@@ -129,7 +127,7 @@ func TestOpenErrors(t *testing.T) {
 
 	// A database from a newer build is refused, not downgraded.
 	path := filepath.Join(dir, "newer.db")
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +135,17 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if _, err := Open(path); err == nil {
+	if _, err := openAt(path); err == nil {
 		t.Error("Open of a newer schema: no error")
 	}
 }
 
-func TestOpenTightensDBMode(t *testing.T) {
+// SQLite only: the database file's mode.
+func TestOpenTightensDBMode(t *testing.T) { sqliteOnly(t, testOpenTightensDBMode) }
+
+func testOpenTightensDBMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestOpenTightensDBMode(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err = Open(path)
+	l, err = openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +163,12 @@ func TestOpenTightensDBMode(t *testing.T) {
 	}
 }
 
-func TestKeyGuards(t *testing.T) {
+// SQLite only: the key file beside the database.
+func TestKeyGuards(t *testing.T) { sqliteOnly(t, testKeyGuards) }
+
+func testKeyGuards(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,13 +181,13 @@ func TestKeyGuards(t *testing.T) {
 
 	// Readable by others: refused.
 	os.Chmod(path+".key", 0o644)
-	_, err = Open(path)
+	_, err = openAt(path)
 	wantErr(t, err, ErrKey)
 	os.Chmod(path+".key", 0o600)
 
 	// Missing for a ledger that has pseudonyms: refused, and not recreated.
 	os.Remove(path + ".key")
-	_, err = Open(path)
+	_, err = openAt(path)
 	wantErr(t, err, ErrKey)
 	if _, err := os.Stat(path + ".key"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("key file recreated: %v", err)
@@ -192,17 +196,17 @@ func TestKeyGuards(t *testing.T) {
 	// Another key: refused.
 	other := make([]byte, keySize)
 	os.WriteFile(path+".key", other, 0o600)
-	_, err = Open(path)
+	_, err = openAt(path)
 	wantErr(t, err, ErrKey)
 
 	// Truncated: refused.
 	os.WriteFile(path+".key", key[:16], 0o600)
-	_, err = Open(path)
+	_, err = openAt(path)
 	wantErr(t, err, ErrKey)
 
 	// The right key back: pseudonyms unchanged.
 	os.WriteFile(path+".key", key, 0o600)
-	l, err = Open(path)
+	l, err = openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,9 +216,11 @@ func TestKeyGuards(t *testing.T) {
 	}
 }
 
-func TestReopenKeepsEverything(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	l, err := Open(path)
+func TestReopenKeepsEverything(t *testing.T) { forEachBackend(t, testReopenKeepsEverything) }
+
+func testReopenKeepsEverything(t *testing.T) {
+	path := newWhere(t)
+	l, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +245,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l, err = Open(path)
+	l, err = openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +284,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 }
 
-func TestLookupIdentity(t *testing.T) {
+func TestLookupIdentity(t *testing.T) { forEachBackend(t, testLookupIdentity) }
+
+func testLookupIdentity(t *testing.T) {
 	l, _ := openTemp(t)
 	f := newFile("claims_1.csv")
 	id := addFile(t, l, f)
@@ -330,7 +338,9 @@ func TestLookupIdentity(t *testing.T) {
 	}
 }
 
-func TestAddFileDuplicate(t *testing.T) {
+func TestAddFileDuplicate(t *testing.T) { forEachBackend(t, testAddFileDuplicate) }
+
+func testAddFileDuplicate(t *testing.T) {
 	l, _ := openTemp(t)
 	addFile(t, l, newFile("claims_1.csv"))
 	_, err := l.AddFile(newFile("claims_1.csv"))
@@ -349,7 +359,9 @@ func TestAddFileDuplicate(t *testing.T) {
 	}
 }
 
-func TestMarkStaged(t *testing.T) {
+func TestMarkStaged(t *testing.T) { forEachBackend(t, testMarkStaged) }
+
+func testMarkStaged(t *testing.T) {
 	l, _ := openTemp(t)
 	id := addFile(t, l, newFile("claims_1.csv"))
 	wantErr(t, l.MarkStaged(id, hash("x"), 999), ErrSizeMismatch)
@@ -372,7 +384,9 @@ func TestMarkStaged(t *testing.T) {
 	wantErr(t, l.MarkStaged(4242, hash("x"), 1), ErrNotFound)
 }
 
-func TestForwardOnlyStates(t *testing.T) {
+func TestForwardOnlyStates(t *testing.T) { forEachBackend(t, testForwardOnlyStates) }
+
+func testForwardOnlyStates(t *testing.T) {
 	l, _ := openTemp(t)
 	id := addFile(t, l, newFile("claims_1.csv"))
 	wantErr(t, l.SetState(id, StateStaged), ErrState) // needs MarkStaged
@@ -432,7 +446,9 @@ func TestForwardOnlyStates(t *testing.T) {
 	}
 }
 
-func TestCountsAndFailures(t *testing.T) {
+func TestCountsAndFailures(t *testing.T) { forEachBackend(t, testCountsAndFailures) }
+
+func testCountsAndFailures(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	if err := l.SetCounts(id, 100, 3); err != nil {
@@ -477,7 +493,9 @@ func TestCountsAndFailures(t *testing.T) {
 	}
 }
 
-func TestDeleteFile(t *testing.T) {
+func TestDeleteFile(t *testing.T) { forEachBackend(t, testDeleteFile) }
+
+func testDeleteFile(t *testing.T) {
 	l, _ := openTemp(t)
 	f := newFile("claims_1.csv")
 	id := addFile(t, l, f)
@@ -502,7 +520,9 @@ func TestDeleteFile(t *testing.T) {
 	}
 }
 
-func TestPending(t *testing.T) {
+func TestPending(t *testing.T) { forEachBackend(t, testPending) }
+
+func testPending(t *testing.T) {
 	l, _ := openTemp(t)
 	base := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	add := func(job, name string, seen time.Duration) int64 {
@@ -551,7 +571,9 @@ func TestPending(t *testing.T) {
 	}
 }
 
-func TestDeliveries(t *testing.T) {
+func TestDeliveries(t *testing.T) { forEachBackend(t, testDeliveries) }
+
+func testDeliveries(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	start := func(idx int) (int64, error) {
@@ -639,7 +661,9 @@ func TestDeliveries(t *testing.T) {
 	}
 }
 
-func TestPseudonym(t *testing.T) {
+func TestPseudonym(t *testing.T) { forEachBackend(t, testPseudonym) }
+
+func testPseudonym(t *testing.T) {
 	l, _ := openTemp(t)
 	p := l.Pseudonym("acme-energie", "K1001")
 	if len(p) != 64 || !isHex(p) {
@@ -665,7 +689,9 @@ func TestPseudonym(t *testing.T) {
 	}
 }
 
-func TestDisclosures(t *testing.T) {
+func TestDisclosures(t *testing.T) { forEachBackend(t, testDisclosures) }
+
+func testDisclosures(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	alice := l.Pseudonym("acme-energie", "K1001")
@@ -749,7 +775,9 @@ func contains(s, sub string) bool {
 	return false
 }
 
-func TestPurge(t *testing.T) {
+func TestPurge(t *testing.T) { forEachBackend(t, testPurge) }
+
+func testPurge(t *testing.T) {
 	l, _ := openTemp(t)
 	clock := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	l.now = func() time.Time { return clock }
@@ -800,7 +828,9 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-func TestRuns(t *testing.T) {
+func TestRuns(t *testing.T) { forEachBackend(t, testRuns) }
+
+func testRuns(t *testing.T) {
 	l, _ := openTemp(t)
 	base := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	var ids []int64
@@ -836,7 +866,9 @@ func TestRuns(t *testing.T) {
 	}
 }
 
-func TestConcurrentUse(t *testing.T) {
+func TestConcurrentUse(t *testing.T) { forEachBackend(t, testConcurrentUse) }
+
+func testConcurrentUse(t *testing.T) {
 	l, _ := openTemp(t)
 	const workers, files = 8, 20
 	var wg sync.WaitGroup
@@ -920,14 +952,24 @@ func TestConcurrentUse(t *testing.T) {
 
 // Two Ledgers on one file, as two processes would have: the busy timeout
 // and BEGIN IMMEDIATE keep their writes apart.
-func TestTwoHandles(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
-	a, err := Open(path)
+func TestTwoHandles(t *testing.T) { forEachBackend(t, testTwoHandles) }
+
+func testTwoHandles(t *testing.T) {
+	path := newWhere(t)
+	a, err := openAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, err := Open(path)
+	// On PostgreSQL one process runs jobs on a ledger (ErrBusy): the
+	// second writer is one beside it, as exchanged purge is.
+	b, err := openAt(path)
+	if isDSN(path) {
+		if !errors.Is(err, ErrBusy) {
+			t.Fatalf("a second OpenPostgres: %v, want ErrBusy", err)
+		}
+		b, err = openCurrentAt(path)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -962,7 +1004,9 @@ func TestTwoHandles(t *testing.T) {
 // TestDropSubjects: the subjects of a file's discarded outputs are deleted, every output's and
 // only that file's, in one write; once one of its outputs with subjects is being delivered they
 // are a record of a disclosure and nothing is deleted.
-func TestDropSubjects(t *testing.T) {
+func TestDropSubjects(t *testing.T) { forEachBackend(t, testDropSubjects) }
+
+func testDropSubjects(t *testing.T) {
 	l, _ := openTemp(t)
 	id := stage(t, l, newFile("claims_1.csv"))
 	other := stage(t, l, newFile("claims_2.csv"))
@@ -1012,7 +1056,11 @@ func TestDropSubjects(t *testing.T) {
 
 // OpenCurrent opens a current ledger beside its owner, and refuses one
 // that is missing or of another schema version, changing nothing.
-func TestOpenCurrent(t *testing.T) {
+// SQLite only: a missing file and PRAGMA user_version (TestPostgresVersion
+// is PostgreSQL's).
+func TestOpenCurrent(t *testing.T) { sqliteOnly(t, testOpenCurrent) }
+
+func testOpenCurrent(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "ledger.db")
 	if _, err := OpenCurrent(missing); err == nil {
 		t.Fatal("OpenCurrent created a missing ledger")
@@ -1023,7 +1071,7 @@ func TestOpenCurrent(t *testing.T) {
 
 	l, path := openTemp(t) // the daemon holds it open
 	f := stage(t, l, newFile("a.csv"))
-	c, err := OpenCurrent(path)
+	c, err := openCurrentAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1032,7 +1080,7 @@ func TestOpenCurrent(t *testing.T) {
 	}
 	c.Close()
 
-	ms, err := migrations()
+	ms, err := migrations(sqliteDialect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1040,7 +1088,7 @@ func TestOpenCurrent(t *testing.T) {
 	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms)-1)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenCurrent(path)
+	_, err = openCurrentAt(path)
 	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d, this build's is %d", len(ms)-1, len(ms))) {
 		t.Fatalf("OpenCurrent of an older schema: %v, want ErrSchema naming both versions", err)
 	}
@@ -1051,7 +1099,7 @@ func TestOpenCurrent(t *testing.T) {
 	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms)+1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenCurrent(path); !errors.Is(err, ErrSchema) {
+	if _, err := openCurrentAt(path); !errors.Is(err, ErrSchema) {
 		t.Fatalf("OpenCurrent of a newer schema: %v, want ErrSchema", err)
 	}
 	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", len(ms))); err != nil {
@@ -1060,14 +1108,16 @@ func TestOpenCurrent(t *testing.T) {
 	if _, err := db.Exec(`DELETE FROM meta WHERE key = 'audit_genesis'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenCurrent(path); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "audit chain is not started") {
+	if _, err := openCurrentAt(path); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "audit chain is not started") {
 		t.Fatalf("OpenCurrent without an audit chain: %v, want ErrSchema", err)
 	}
 }
 
 // TestLastSuccess: the finish time of the newest "ok" run; failed and
 // interrupted runs, and runs never finished, are not successes.
-func TestLastSuccess(t *testing.T) {
+func TestLastSuccess(t *testing.T) { forEachBackend(t, testLastSuccess) }
+
+func testLastSuccess(t *testing.T) {
 	l, _ := openTemp(t)
 	if _, ok, err := l.LastSuccess("j"); err != nil || ok {
 		t.Fatalf("no runs: %v, %v", ok, err)
@@ -1095,7 +1145,9 @@ func TestLastSuccess(t *testing.T) {
 
 // Rejects counts files, rows read, files rejected whole and the rows
 // rejected from the others, over every job.
-func TestRejects(t *testing.T) {
+func TestRejects(t *testing.T) { forEachBackend(t, testRejects) }
+
+func testRejects(t *testing.T) {
 	l, _ := openTemp(t)
 	if got, err := l.Rejects(); err != nil || got != (RejectTotals{}) {
 		t.Fatalf("empty ledger: %+v, %v", got, err)
@@ -1128,7 +1180,9 @@ func TestRejects(t *testing.T) {
 // PendingPage returns the first limit pending files of a job, the
 // longest-seen first, and counts them all; a done or rejected file and
 // another job's are not counted, and a cancelled context stops it.
-func TestPendingPage(t *testing.T) {
+func TestPendingPage(t *testing.T) { forEachBackend(t, testPendingPage) }
+
+func testPendingPage(t *testing.T) {
 	l, _ := openTemp(t)
 	base := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	var want []int64

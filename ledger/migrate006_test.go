@@ -18,7 +18,10 @@ import (
 //
 // The file b has id 2. Opening it migrates it to 007: the audit chain,
 // ids and foreign keys hold, and the new actions work on the old rows.
-func TestMigrate006LedgerWithData(t *testing.T) {
+// SQLite only: a ledger of version 5 made by hand.
+func TestMigrate006LedgerWithData(t *testing.T) { sqliteOnly(t, testMigrate006LedgerWithData) }
+
+func testMigrate006LedgerWithData(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{"ledger.db", "ledger.db.key"} {
 		b, err := os.ReadFile(filepath.Join("testdata/v006", n))

@@ -35,7 +35,7 @@ type PurgeResult struct {
 // purgeVictims selects the files a purge removes; its two arguments are
 // the cutoff in nanoseconds, twice.
 const purgeVictims = `SELECT id FROM files
-	WHERE state IN ('done', 'rejected') AND updated_at < ? AND ? > 0`
+	WHERE state IN ('done', 'rejected') AND updated_at < ? AND CAST(? AS BIGINT) > 0`
 
 // purgeActions selects the actions a purge removes: those on the files it
 // removes, and those taken before the cutoff on a file no longer in the
@@ -43,7 +43,7 @@ const purgeVictims = `SELECT id FROM files
 // in nanoseconds, four times.
 const purgeActions = `SELECT id FROM file_actions
 	WHERE file_id IN (` + purgeVictims + `)
-		OR (file_id NOT IN (SELECT id FROM files) AND at < ? AND ? > 0)`
+		OR (file_id NOT IN (SELECT id FROM files) AND at < ? AND CAST(? AS BIGINT) > 0)`
 
 // Purge removes what o says, in one transaction, and returns the counts.
 // A pending file (neither done nor rejected: staged, failing, waiting for
@@ -78,7 +78,7 @@ func (l *Ledger) Purge(o PurgeOptions) (PurgeResult, error) {
 	}
 	var res PurgeResult
 	if o.DryRun {
-		tx, err := l.db.Begin()
+		tx, err := l.d.beginRead(l.db)
 		if err != nil {
 			return res, fmt.Errorf("ledger: purge: %w", err)
 		}
@@ -110,8 +110,8 @@ func countPurge(q queryer, o PurgeOptions) (PurgeResult, error) {
 	err := q.QueryRow(`SELECT
 		(SELECT count(*) FROM files WHERE id IN (`+purgeVictims+`)),
 		(SELECT count(*) FROM deliveries WHERE file_id IN (`+purgeVictims+`)),
-		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`))),
-		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0),
+		(SELECT count(*) FROM (SELECT DISTINCT pseudonym, file_id, idx FROM subjects WHERE file_id IN (`+purgeVictims+`)) AS s),
+		(SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND CAST(? AS BIGINT) > 0),
 		(SELECT count(*) FROM file_actions WHERE id IN (`+purgeActions+`)),
 		(SELECT count(*) FROM files f WHERE id IN (`+purgeVictims+`)
 			AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.job = f.job AND k.partner = f.partner
@@ -135,9 +135,9 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, res *PurgeResult) error {
 	if err != nil {
 		return err
 	}
-	subj, err := strings2(tx, `SELECT DISTINCT 'subjects', ref FROM audit
+	subj, err := strings2(tx, `SELECT 'subjects', ref FROM (SELECT DISTINCT ref FROM audit
 		WHERE kind = 'subjects' AND content != 'purged'
-			AND CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER) IN (`+purgeVictims+`)
+			AND CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER) IN (`+purgeVictims+`)) AS r
 		ORDER BY CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER), CAST(substr(ref, instr(ref, '/') + 1) AS INTEGER)`, f, f)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, res *PurgeResult) error {
 	if err := l.deletePurgedFiles(tx, f); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(`DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND ? > 0`, rn, rn); err != nil {
+	if _, err := tx.Exec(`DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND CAST(? AS BIGINT) > 0`, rn, rn); err != nil {
 		return err
 	}
 	if err := l.checkpoint(tx, now, res); err != nil {

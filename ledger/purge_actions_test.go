@@ -11,6 +11,10 @@ import (
 // and the head of the chain was never removed past it again), and the
 // chain verifies from its checkpoint.
 func TestPurgeTakesActionsWithTheirFile(t *testing.T) {
+	forEachBackend(t, testPurgeTakesActionsWithTheirFile)
+}
+
+func testPurgeTakesActionsWithTheirFile(t *testing.T) {
 	l, _ := openTemp(t)
 	a := stage(t, l, newFile("a.csv"))
 	if _, err := l.Abandon(a, "jan", "ticket 1", nil); err != nil {

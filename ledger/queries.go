@@ -10,7 +10,7 @@ var (
 	qFile    = hot(`SELECT ` + fileColumns + ` FROM files WHERE id = ?`)
 	qAddFile = hot(`INSERT INTO files
 		(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	qFileState  = hot(`SELECT state, sha256, size FROM files WHERE id = ?`)
 	qMarkStaged = hot(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`)
 	qSetState   = hot(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`)
@@ -20,7 +20,7 @@ var (
 
 	qStartDelivery = hot(`INSERT INTO deliveries
 		(file_id, idx, partner, dir, name, mode, temp_name, size, sha256, state, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ? AND superseded_at IS NULL`)
 	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ?`)
 	qRestart       = hot(`UPDATE deliveries SET state = ?, mode = ? WHERE id = ?`)

@@ -35,6 +35,10 @@ func deliveredAndBegun(t *testing.T, l *Ledger) (file, d0, d1 int64) {
 // it superseded output 1 only, and the next run sent a second copy to
 // cases and none to other).
 func TestRetryRefusesReorderedDestinations(t *testing.T) {
+	forEachBackend(t, testRetryRefusesReorderedDestinations)
+}
+
+func testRetryRefusesReorderedDestinations(t *testing.T) {
 	l, _ := openTemp(t)
 	file, d0, d1 := deliveredAndBegun(t, l)
 	for _, cur := range [][]Destination{
@@ -60,6 +64,10 @@ func TestRetryRefusesReorderedDestinations(t *testing.T) {
 // An unfinished delivery at an index the config no longer names is
 // superseded and reported, never ignored; "/in/" is "/in".
 func TestRetrySupersedesDroppedIndex(t *testing.T) {
+	forEachBackend(t, testRetrySupersedesDroppedIndex)
+}
+
+func testRetrySupersedesDroppedIndex(t *testing.T) {
 	l, _ := openTemp(t)
 	file, _, d1 := deliveredAndBegun(t, l)
 	res, err := l.Retry(file, []Destination{{Index: 0, Partner: "cases", Dir: "/inbox/"}}, "jan", "")

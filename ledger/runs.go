@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -21,11 +22,7 @@ func (l *Ledger) StartRun(job string, at time.Time) (int64, error) {
 	}
 	var id int64
 	err := l.update(func(tx *sql.Tx) error {
-		res, err := tx.Exec(`INSERT INTO runs (job, started_at) VALUES (?, ?)`, job, nanos(at))
-		if err == nil {
-			id, err = res.LastInsertId()
-		}
-		return err
+		return tx.QueryRow(`INSERT INTO runs (job, started_at) VALUES (?, ?) RETURNING id`, job, nanos(at)).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start run of %s: %w", job, err)
@@ -60,7 +57,7 @@ func (l *Ledger) Runs(job string, limit int) ([]Run, error) {
 // RunsContext is Runs within ctx.
 func (l *Ledger) RunsContext(ctx context.Context, job string, limit int) ([]Run, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64 // PostgreSQL refuses SQLite's -1
 	}
 	rows, err := l.db.QueryContext(ctx, `SELECT id, job, started_at, finished_at, outcome, files, error
 		FROM runs WHERE ? = '' OR job = ? ORDER BY started_at DESC, id DESC LIMIT ?`, job, job, limit)

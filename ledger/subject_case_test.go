@@ -8,7 +8,9 @@ import (
 
 // TestCasePseudonym: a case pseudonym is keyed, stable, and never a
 // debtor's pseudonym, even for a creditor partner named like the label.
-func TestCasePseudonym(t *testing.T) {
+func TestCasePseudonym(t *testing.T) { forEachBackend(t, testCasePseudonym) }
+
+func testCasePseudonym(t *testing.T) {
 	l, _ := openTemp(t)
 	c := l.CasePseudonym("Z-100")
 	if len(c) != 64 || !isHex(c) || c != l.CasePseudonym("Z-100") || c == l.CasePseudonym("Z-101") {
@@ -29,7 +31,9 @@ func TestCasePseudonym(t *testing.T) {
 // CaseDisclosures finds every delivery of the case and nothing for another,
 // and the chain covers it: a raw change of case_pseudonym is named by
 // VerifyAudit.
-func TestCaseDisclosures(t *testing.T) {
+func TestCaseDisclosures(t *testing.T) { forEachBackend(t, testCaseDisclosures) }
+
+func testCaseDisclosures(t *testing.T) {
 	l, path := openTemp(t)
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	k1 := l.Pseudonym("acme", "K-1")
@@ -86,7 +90,9 @@ func TestCaseDisclosures(t *testing.T) {
 // TestCaseAuditEntry: a subject row without a case is on the chain as it
 // was before schema version 6 (an upgraded ledger's records still verify),
 // and adding a case to a row, raw, is found.
-func TestCaseAuditEntry(t *testing.T) {
+func TestCaseAuditEntry(t *testing.T) { forEachBackend(t, testCaseAuditEntry) }
+
+func testCaseAuditEntry(t *testing.T) {
 	l, path := openTemp(t)
 	k := l.Pseudonym("acme", "K-1")
 	f := stage(t, l, newFile("a.csv"))
@@ -124,7 +130,9 @@ func wantSubjectsAltered(t *testing.T, l *Ledger, f int64) {
 // creditor (creditor TAB case, case ”) gives the same chain entry as the
 // row had; VerifyAudit refuses such a row all the same, so a disclosure
 // cannot be hidden from subject --case and --debtor that way.
-func TestSubjectEntryReadsOneWay(t *testing.T) {
+func TestSubjectEntryReadsOneWay(t *testing.T) { forEachBackend(t, testSubjectEntryReadsOneWay) }
+
+func testSubjectEntryReadsOneWay(t *testing.T) {
 	l, path := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	if err := l.AddSubjectsOf(f, 0, []Subject{
@@ -135,7 +143,7 @@ func TestSubjectEntryReadsOneWay(t *testing.T) {
 	}
 	verifyOK(t, l)
 	db := rawDB(t, path)
-	res, err := db.Exec(`UPDATE subjects SET creditor = creditor || char(9) || case_pseudonym, case_pseudonym = '' WHERE case_pseudonym != ''`)
+	res, err := db.Exec(`UPDATE subjects SET creditor = creditor || '` + "\t" + `' || case_pseudonym, case_pseudonym = '' WHERE case_pseudonym != ''`)
 	if n, _ := res.RowsAffected(); err != nil || n != 1 {
 		t.Fatalf("raw update: %v, %d rows", err, n)
 	}
@@ -157,6 +165,10 @@ func TestSubjectEntryReadsOneWay(t *testing.T) {
 // TestPurgeCountsSubjectsNotCases: a purge counts the subjects of an
 // output, not its rows: a debtor with two cases is one subject.
 func TestPurgeCountsSubjectsNotCases(t *testing.T) {
+	forEachBackend(t, testPurgeCountsSubjectsNotCases)
+}
+
+func testPurgeCountsSubjectsNotCases(t *testing.T) {
 	l, _ := openTemp(t)
 	f := stage(t, l, newFile("a.csv"))
 	k1 := l.Pseudonym("acme", "K-1")

@@ -210,7 +210,7 @@ type BreachDelivery struct {
 // them.
 func (l *Ledger) BreachScope(partner, name string, since, until time.Time) ([]BreachDelivery, int, error) {
 	where := `d.partner = ? AND (? = '' OR d.name = ? OR f.name = ?) AND d.started_at >= ?
-		AND (? = 0 OR d.started_at < ?)`
+		AND (CAST(? AS BIGINT) = 0 OR d.started_at < ?)`
 	args := []any{partner, name, name, name, nanos(since), nanos(until), nanos(until)}
 	rows, err := l.db.Query(`SELECT `+disclosureColumns+`, f.rows, f.rejected,
 			EXISTS (SELECT 1 FROM unread u WHERE u.file_id = d.file_id)

@@ -10,6 +10,10 @@ import (
 // pseudonym, an unread file by UnreadDisclosures, and a read-only ledger
 // beside the writer sees both and writes nothing.
 func TestSubjectDisclosuresAndBreachScope(t *testing.T) {
+	forEachBackend(t, testSubjectDisclosuresAndBreachScope)
+}
+
+func testSubjectDisclosuresAndBreachScope(t *testing.T) {
 	l, path := openTemp(t)
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	add := func(job, partner, name string) int64 {
@@ -49,7 +53,7 @@ func TestSubjectDisclosuresAndBreachScope(t *testing.T) {
 	}
 	deliver(docs, "acme", "d.pdf", t0.Add(2*time.Hour), true)
 
-	ro, err := OpenReadOnly(path)
+	ro, err := openReadOnlyAt(path)
 	if err != nil {
 		t.Fatal(err)
 	}

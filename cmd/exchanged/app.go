@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -87,10 +86,10 @@ func openApp(cfg *config.Config, logw io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := ledger.Open(filepath.Join(cfg.StateDir, "ledger.db"))
+	l, err := openLedgerAs(cfg, ledgerOwn)
 	if err != nil {
 		unlock()
-		return nil, fmt.Errorf("state_dir: %w", err)
+		return nil, err
 	}
 	return &app{cfg: cfg, log: log, ledger: l, unlock: unlock}, nil
 }

@@ -16,6 +16,16 @@ import (
 var crashSteps = []string{"seen", "staged-unrecorded", "staged", "cleaned", "transformed",
 	"uploading", "uploaded", "renamed", "delivered", "unstaged"}
 
+// crashJob is the crash tests' job (for crashSetup): claims_*.csv,
+// each with its .done marker, from acme's OUTBOX to dest's INBOX unchanged.
+const crashJob = `
+  claims-in:
+    schedule: "@hourly"
+    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
+    destinations:
+      - {partner: dest, dir: INBOX, done_marker: ".ok"}
+`
+
 // TestCrashAtEveryStep kills the real binary with SIGKILL at each step
 // boundary in turn, between a real OpenSSH source and a real OpenSSH
 // destination, then restarts it: every file must arrive exactly once,
@@ -28,13 +38,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 	for _, step := range crashSteps {
 		t.Run(step, func(t *testing.T) {
-			cfg, outbox, inbox, work := crashSetup(t, src, dst, files, "internal", `
-  claims-in:
-    schedule: "@hourly"
-    source: {partner: acme, dir: OUTBOX, match: "claims_*.csv", done_marker: ".done", after: delete}
-    destinations:
-      - {partner: dest, dir: INBOX, done_marker: ".ok"}
-`)
+			cfg, outbox, inbox, work := crashSetup(t, src, dst, files, "internal", crashJob)
 
 			r := exchanged(t, []string{"EXCHANGED_CRASH_AT=" + step}, "once", "--config", cfg, "claims-in")
 			if r.signal != "killed" {
@@ -47,20 +51,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("restart after a crash at %s: exit %d\n%s", step, r.code, r.stderr)
 			}
 			assertNoPartialFinals(t, inbox, files)
-			ents, _ := os.ReadDir(inbox)
-			var names []string
-			for _, e := range ents {
-				names = append(names, e.Name())
-			}
-			want := "claims_a.csv claims_a.csv.ok claims_b.csv claims_b.csv.ok"
-			if got := strings.Join(names, " "); got != want {
-				t.Fatalf("inbox after recovery = %q, want %q (exactly once, no temp files)", got, want)
-			}
-			for name, data := range files {
-				if got, _ := os.ReadFile(filepath.Join(inbox, name)); !bytes.Equal(got, data) {
-					t.Errorf("%s differs after recovery", name)
-				}
-			}
+			assertInbox(t, inbox, files, "claims_a.csv claims_a.csv.ok claims_b.csv claims_b.csv.ok")
 			if left, _ := os.ReadDir(outbox); len(left) != 0 {
 				t.Errorf("source left with %d entries", len(left))
 			}
@@ -73,6 +64,25 @@ func TestCrashAtEveryStep(t *testing.T) {
 				t.Fatalf("third run delivered again or failed: %+v", r)
 			}
 		})
+	}
+}
+
+// assertInbox checks that inbox holds exactly the entries want names (in
+// order, space-separated), and that each of files stands there whole.
+func assertInbox(t *testing.T, inbox string, files map[string][]byte, want string) {
+	t.Helper()
+	ents, _ := os.ReadDir(inbox)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("inbox = %q, want %q (exactly once, no temp files)", got, want)
+	}
+	for name, data := range files {
+		if got, _ := os.ReadFile(filepath.Join(inbox, name)); !bytes.Equal(got, data) {
+			t.Errorf("%s differs", name)
+		}
 	}
 }
 

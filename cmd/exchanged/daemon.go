@@ -389,6 +389,8 @@ func restartOnly(old, new *config.Config) error {
 		}
 	}
 	diff("state_dir", old.StateDir, new.StateDir)
+	diff("ledger.postgres", old.Ledger.Postgres.Ref, new.Ledger.Postgres.Ref) // the references, never the values
+	diff("ledger.key", old.Ledger.Key.Ref, new.Ledger.Key.Ref)
 	diff("timezone", old.Timezone, new.Timezone)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exchanged/exchanged/internal/pgtest"
 )
 
 // binary is the exchanged binary the lifecycle tests run, built once with
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build exchanged: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // m.Run, then the tests' PostgreSQL stops
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/exchanged/exchanged/config"
@@ -16,12 +15,7 @@ import (
 // (the privacy commands, audit verify, purge --dry-run): read only,
 // beside a running daemon, without the state_dir lock.
 func openLedgerReadOnly(cfg *config.Config) (*ledger.Ledger, error) {
-	path := filepath.Join(cfg.StateDir, "ledger.db")
-	l, err := ledger.OpenReadOnly(path)
-	if err != nil {
-		return nil, readOnlyOpenError(path, err)
-	}
-	return l, nil
+	return openLedgerAs(cfg, ledgerReadOnly)
 }
 
 // sqliteReadOnly is SQLite's primary result code SQLITE_READONLY.

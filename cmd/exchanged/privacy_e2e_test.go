@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exchanged/exchanged/internal/pgtest"
 	"github.com/exchanged/exchanged/internal/proftpdtest"
 	"github.com/exchanged/exchanged/internal/sshdtest"
 )
@@ -22,8 +23,14 @@ import (
 // with a done marker), payments and a pass-through letter back to acme;
 // the agency's case system is a local partner. Then exchanged subject and
 // exchanged breach, run by the binary, must answer exactly, and the
-// ledger's bytes must hold no debtor reference or name.
+// ledger's bytes must hold no debtor reference or name. It runs on a
+// SQLite ledger and on a PostgreSQL one (ledger.postgres).
 func TestPrivacyE2E(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { privacyE2E(t, false) })
+	t.Run("postgres", func(t *testing.T) { privacyE2E(t, true) })
+}
+
+func privacyE2E(t *testing.T, postgres bool) {
 	acmeSrv, gdwSrv, advSrv := sshdtest.Start(t), sshdtest.Start(t), proftpdtest.Start(t)
 	work := t.TempDir()
 
@@ -113,6 +120,11 @@ jobs:
 		src("cases", "/outbox/adv", "*.csv"), advSrv.DropDir,
 		src("cases", "/outbox/pay", "*.csv"), acme("inbox"),
 		src("cases", "/outbox/docs", "*.pdf"), acme("inbox/docs"))))
+	var dsn string
+	if postgres {
+		dsn = pgtest.DSN(t)
+		usePostgresLedger(t, cfg, work, dsn)
+	}
 
 	if r := exchanged(t, nil, "config", "validate", "--config", cfg); r.code != 0 {
 		t.Fatalf("config validate: %+v", r)
@@ -238,11 +250,25 @@ jobs:
 	}
 
 	// No debtor reference or name is in the ledger's bytes.
+	ledgerBytes := map[string][]byte{}
 	for _, f := range []string{"ledger.db", "ledger.db-wal"} {
 		data, err := os.ReadFile(filepath.Join(work, "state", f))
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
+		ledgerBytes[f] = data
+	}
+	if postgres {
+		dump := pgDump(t, dsn)
+		if !bytes.Contains(dump, []byte("subjects {")) || !bytes.Contains(dump, []byte("handover_1.csv")) {
+			t.Errorf("the PostgreSQL ledger has no subjects or no handover: the dump reads nothing")
+		}
+		ledgerBytes["the PostgreSQL ledger"] = dump
+		if _, err := os.Stat(filepath.Join(work, "state", "ledger.db")); !os.IsNotExist(err) {
+			t.Errorf("a SQLite ledger beside the PostgreSQL one: %v", err)
+		}
+	}
+	for f, data := range ledgerBytes {
 		for _, s := range []string{"K-1", "K-2", "K-REJ", "Jan Jansen", "Piet"} {
 			if bytes.Contains(data, []byte(s)) {
 				t.Errorf("%s holds %q", f, s)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,10 +58,7 @@ func (c *PurgeCommand) Run(ctx context.Context, args []string) error {
 	if *dry {
 		l, err = openLedgerReadOnly(cfg)
 	} else {
-		l, err = ledger.OpenCurrent(filepath.Join(cfg.StateDir, "ledger.db"))
-		if err != nil {
-			err = fmt.Errorf("state_dir: %w", err)
-		}
+		l, err = openLedgerAs(cfg, ledgerCurrent)
 	}
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/internal/pgtest"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -37,9 +38,29 @@ func purgeAt(t *testing.T, cfg string, now time.Time, args ...string) string {
 	return out.String()
 }
 
+// TestPurgeAndAuditVerify runs on a SQLite ledger and on a PostgreSQL one.
 func TestPurgeAndAuditVerify(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { purgeAndAuditVerify(t, false) })
+	t.Run("postgres", func(t *testing.T) { purgeAndAuditVerify(t, true) })
+}
+
+func purgeAndAuditVerify(t *testing.T, postgres bool) {
 	work := t.TempDir()
 	cfg, _ := localConfig(t, work, keepJob)
+	db, driver, param := filepath.Join(work, "state", "ledger.db"), "sqlite", "?"
+	open := func() (*ledger.Ledger, error) { return ledger.Open(db) }
+	if postgres {
+		db, driver, param = pgtest.DSN(t), "pgx", "$1"
+		keyFile := usePostgresLedger(t, cfg, work, db)
+		open = func() (*ledger.Ledger, error) {
+			b, _ := os.ReadFile(keyFile)
+			key, err := ledger.ParseKey(b)
+			if err != nil {
+				return nil, err
+			}
+			return ledger.OpenPostgres(db, key)
+		}
+	}
 	src := filepath.Join(work, "acme", "outbox")
 	delivered := filepath.Join(work, "cases", "inbox", "claims_1.csv")
 	writeFile(t, filepath.Join(src, "claims_1.csv"), []byte("a;b\n1;2\n"))
@@ -52,8 +73,7 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	}
 
 	// Verify reads the ledger while another process holds it open.
-	db := filepath.Join(work, "state", "ledger.db")
-	l, err := ledger.Open(db)
+	l, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +128,7 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	}
 
 	// A raw UPDATE of the new delivery is found and named.
-	raw, err := sql.Open("sqlite", db)
+	raw, err := sql.Open(driver, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +137,7 @@ func TestPurgeAndAuditVerify(t *testing.T) {
 	if err := raw.QueryRow(`SELECT max(id) FROM deliveries`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(`UPDATE deliveries SET partner = 'acme' WHERE id = ?`, id); err != nil {
+	if _, err := raw.Exec(`UPDATE deliveries SET partner = 'acme' WHERE id = `+param, id); err != nil {
 		t.Fatal(err)
 	}
 	r = exchanged(t, nil, "audit", "verify", "--config", cfg)
