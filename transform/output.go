@@ -1,7 +1,7 @@
 package transform
 
 import (
-	"encoding/csv"
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -71,12 +71,15 @@ type outWriter struct {
 	cols   []outCol
 	dec    byte
 	date   dateLayout
-	csv    *csv.Writer
+	bw     *bufio.Writer
+	comma  byte
 	enc    io.WriteCloser // the charset encoder, closed at the end; nil for UTF-8
 	header []string
-	cells  []string
-	spans  []int // start, end offsets into the row buffer of formatted cells; -1 = taken from cells
+	row    []byte // the row being built, reused
 }
+
+// outBuffer is the size of an output's write buffer.
+const outBuffer = 64 << 10
 
 func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 	if o.W == nil {
@@ -120,12 +123,11 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		w.enc = xtransform.NewWriter(o.W, encoding.ReplaceUnsupported(charmap.Windows1252.NewEncoder()))
 		dst = w.enc
 	}
-	w.csv = csv.NewWriter(dst)
+	w.bw = bufio.NewWriterSize(dst, outBuffer)
+	w.comma = ','
 	if o.Format.Delimiter != 0 {
-		w.csv.Comma = o.Format.Delimiter
+		w.comma = byte(o.Format.Delimiter) // Validate allows ASCII delimiters only
 	}
-	w.cells = make([]string, len(w.cols))
-	w.spans = make([]int, 2*len(w.cols))
 	w.header = header
 	return w, nil
 }
@@ -137,66 +139,56 @@ func (w *outWriter) start() error {
 			return err
 		}
 	}
-	return w.csv.Write(w.header)
+	_, err := w.bw.Write(appendRecord(nil, w.header, w.comma))
+	return err
 }
 
-// write writes one good row from the record slots (empty marks the cells that were empty);
-// buf is scratch space, returned grown.
-func (w *outWriter) write(slots []any, empty []bool, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+// write writes one good row from the record slots (empty marks the cells that were empty).
+func (w *outWriter) write(slots []any, empty []bool) error {
+	b := w.row[:0]
 	for i, c := range w.cols {
-		w.spans[2*i] = -1
+		if i > 0 {
+			b = append(b, w.comma)
+		}
 		switch p := slots[c.slot].(type) {
 		case *Text:
-			w.cells[i] = neutralize(string(*p))
+			b = appendField(b, neutralize(string(*p)), w.comma)
 		case *Ref:
-			w.cells[i] = neutralize(string(*p))
+			b = appendField(b, neutralize(string(*p)), w.comma)
 		case *Email:
-			w.cells[i] = neutralize(string(*p))
+			b = appendField(b, neutralize(string(*p)), w.comma)
 		case *Code:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		case *Amount:
-			if empty[c.slot] {
-				w.cells[i] = ""
-				break
+			if !empty[c.slot] {
+				start := len(b)
+				b = quoteTail(appendAmount(b, *p, w.dec), start, w.comma)
 			}
-			w.spans[2*i] = len(buf)
-			buf = appendAmount(buf, *p, w.dec)
-			w.spans[2*i+1] = len(buf)
 		case *Date:
-			if p.IsZero() {
-				w.cells[i] = ""
-				break
+			if !p.IsZero() {
+				start := len(b)
+				b = quoteTail(w.date.appendDate(b, *p), start, w.comma)
 			}
-			w.spans[2*i] = len(buf)
-			buf = w.date.appendDate(buf, *p)
-			w.spans[2*i+1] = len(buf)
 		case *IBAN:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		case *Postcode:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		case *Phone:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		case *KvK:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		case *BTWID:
-			w.cells[i] = string(*p)
+			b = appendField(b, string(*p), w.comma)
 		}
 	}
-	if len(buf) > 0 {
-		s := string(buf) // one allocation for every formatted cell of the row
-		for i := range w.cols {
-			if start := w.spans[2*i]; start >= 0 {
-				w.cells[i] = s[start:w.spans[2*i+1]]
-			}
-		}
-	}
-	return buf, w.csv.Write(w.cells)
+	b = append(b, '\n')
+	w.row = b
+	_, err := w.bw.Write(b)
+	return err
 }
 
 func (w *outWriter) close() error {
-	w.csv.Flush()
-	err := w.csv.Error()
+	err := w.bw.Flush()
 	if w.enc != nil {
 		if cerr := w.enc.Close(); err == nil {
 			err = cerr

@@ -143,7 +143,6 @@ type pipeline struct {
 
 	seen *refSet // fingerprints of the claim references seen; nil for other records
 	seed maphash.Seed
-	buf  []byte
 	errs []problem
 
 	ignored    []string    // Stats.Ignored, once the file is accepted
@@ -557,8 +556,7 @@ func (p *pipeline) row(line int, rec []string) error {
 	}
 	p.st.Written++
 	for _, w := range p.outs {
-		var err error
-		if p.buf, err = w.write(p.slots, p.empty, p.buf); err != nil {
+		if err := w.write(p.slots, p.empty); err != nil {
 			return fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, err)
 		}
 		if w.out.Subject != nil && p.debtorRef >= 0 && !p.empty[p.debtorRef] {
