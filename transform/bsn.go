@@ -1,9 +1,6 @@
 package transform
 
-import (
-	"math"
-	"strings"
-)
+import "math"
 
 // A BSN is nine digits passing the 11-proef (elevenProof). Headers are one way a file shows that
 // it carries them (isBSNHeader); values are the other, checked here in two ways:
@@ -64,10 +61,16 @@ func bsnNamed(s string) bool {
 	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")
 }
 
-// containsFold is strings.Contains without regard to ASCII case, allocating nothing.
+// containsFold is strings.Contains without regard to ASCII case, allocating nothing; sub is
+// lower-case ASCII letters. (strings.EqualFold of sub and a slice of s as long reads the same:
+// a rune beyond ASCII that folds to a letter of sub is longer than one byte.)
 func containsFold(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+			j++
+		}
+		if j == len(sub) {
 			return true
 		}
 	}

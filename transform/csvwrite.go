@@ -30,7 +30,7 @@ func needsQuotes[T string | []byte](f T, comma byte) bool {
 	}
 	c := f[0]
 	if c < utf8.RuneSelf {
-		return c == ' ' || '\t' <= c && c <= '\r'
+		return asciiSpace(c)
 	}
 	r, _ := utf8.DecodeRuneInString(string(f[:min(len(f), utf8.UTFMax)]))
 	return unicode.IsSpace(r)

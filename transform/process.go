@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	xtransform "golang.org/x/text/transform"
 )
@@ -293,8 +294,14 @@ func blankRow(rec []string, delims string) bool {
 
 // blank reports whether s holds nothing but white space and runes of delims.
 func blank(s, delims string) bool {
+	if len(s) > 0 && s[0] < utf8.RuneSelf && !asciiSpace(s[0]) && strings.IndexByte(delims, s[0]) < 0 {
+		return false // the common case, decided by the first byte
+	}
 	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(delims, r) }) == ""
 }
+
+// asciiSpace reports whether c is an ASCII byte unicode.IsSpace takes for white space.
+func asciiSpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' }
 
 // columns works out, from the layout alone, which field each header names (p.mapped) and which
 // fields are required (p.required).
