@@ -211,7 +211,7 @@ func (p *pipeline) run(in io.Reader) error {
 		return err
 	}
 
-	rr := startRowReader(cr, lim, p.headerEnd)
+	rr := startRowReader(cr, lim, p.headerEnd, p.checkCells)
 	defer rr.stop()
 	for b := range rr.out {
 		if err := p.ctx.Err(); err != nil {
@@ -233,16 +233,16 @@ func (p *pipeline) run(in io.Reader) error {
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonBrokenQuoting}})
 				continue
 			}
-			if blankRow(ev.rec, "") {
+			if ev.empty {
 				p.st.Blank++
 				continue
 			}
 			p.st.Rows++
-			if len(ev.rec) != len(p.colSlot) {
+			if !ev.checked {
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonRaggedRow}})
 				continue
 			}
-			if err := p.row(ev.line, ev.rec); err != nil {
+			if err := p.row(ev.line, ev.rec, ev.bsn); err != nil {
 				return err
 			}
 		}
@@ -511,17 +511,42 @@ func label(h string, i int) string {
 	return h
 }
 
-// row validates one row of the file and writes it to every output, or rejects it.
-func (p *pipeline) row(line int, rec []string) error {
-	p.errs = p.errs[:0]
-	legacyBTW, bsn := false, false
+// checkCells is the part of a row's checks that needs neither another row nor a parsed value,
+// run on the reading goroutine (startRowReader) as each row is read: it reports whether rec is
+// blank, and if not, whether it has the header's number of cells; if it has, it trims every
+// cell of white space in place, adds the cells to the BSN evidence of their columns (p.bsnCols,
+// which nothing else touches until the reader has ended) and appends to bsn the columns whose
+// cell may hold a BSN (bsnCell). It reads nothing else of p but the header's mapping, which is
+// fixed before the reader starts.
+func (p *pipeline) checkCells(rec []string, line int, bsn []int32) (empty, checked bool, _ []int32) {
+	if blankRow(rec, "") {
+		return true, false, bsn
+	}
+	if len(rec) != len(p.colSlot) {
+		return false, false, bsn
+	}
 	for col, slot := range p.colSlot {
 		cell := strings.TrimSpace(rec[col])
+		rec[col] = cell
 		if cell != "" {
 			p.bsnCols[col].add(cell, line)
 			if p.bsnCell(slot, cell) {
-				p.errs, bsn = append(p.errs, problem{col, ReasonPossibleBSN}), true
+				bsn = append(bsn, int32(col))
 			}
+		}
+	}
+	return false, true, bsn
+}
+
+// row validates one row of the file, whose cells checkCells has trimmed and whose columns in
+// bsn may hold a BSN, and writes it to every output, or rejects it.
+func (p *pipeline) row(line int, rec []string, bsnCols []int32) error {
+	p.errs = p.errs[:0]
+	legacyBTW, bsn := false, len(bsnCols) > 0
+	for col, slot := range p.colSlot {
+		cell := rec[col]
+		if len(bsnCols) > 0 && int(bsnCols[0]) == col {
+			p.errs, bsnCols = append(p.errs, problem{col, ReasonPossibleBSN}), bsnCols[1:]
 		}
 		if slot < 0 {
 			continue
