@@ -64,6 +64,7 @@ type Output struct {
 // outCol is one column of an output: the record slot it is written from.
 type outCol struct {
 	slot int
+	kind kind
 }
 
 type outWriter struct {
@@ -105,7 +106,7 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		if !o.Profile.allows(f.name) {
 			continue
 		}
-		w.cols = append(w.cols, outCol{slot: i})
+		w.cols = append(w.cols, outCol{slot: i, kind: f.kind})
 		h := f.name
 		if name, ok := o.Format.Header[f.name]; ok {
 			h = name
@@ -144,41 +145,55 @@ func (w *outWriter) start() error {
 }
 
 // write writes one good row from the record slots (empty marks the cells that were empty).
+//
+// Only free text (Text, Ref, Email) and dates in a layout other than digits and separators can
+// hold what a CSV field must be quoted for. Every other value of a row that passed is in its
+// stored form, made of letters, digits, '+' and inner spaces (IBAN, Postcode, Phone, KvK, BTWID,
+// Code), or digits, '-' and the decimal mark (Amount): quoted only when that mark is the
+// delimiter. TestOutputQuotingMatchesEncodingCSV holds the shortcut to encoding/csv's Writer.
 func (w *outWriter) write(slots []any, empty []bool) error {
 	b := w.row[:0]
 	for i, c := range w.cols {
 		if i > 0 {
 			b = append(b, w.comma)
 		}
-		switch p := slots[c.slot].(type) {
-		case *Text:
-			b = appendField(b, neutralize(string(*p)), w.comma)
-		case *Ref:
-			b = appendField(b, neutralize(string(*p)), w.comma)
-		case *Email:
-			b = appendField(b, neutralize(string(*p)), w.comma)
-		case *Code:
-			b = appendField(b, string(*p), w.comma)
-		case *Amount:
-			if !empty[c.slot] {
-				start := len(b)
-				b = quoteTail(appendAmount(b, *p, w.dec), start, w.comma)
+		switch v := slots[c.slot]; c.kind {
+		case kindText:
+			b = appendField(b, neutralize(string(*v.(*Text))), w.comma)
+		case kindRef:
+			b = appendField(b, neutralize(string(*v.(*Ref))), w.comma)
+		case kindEmail:
+			b = appendField(b, neutralize(string(*v.(*Email))), w.comma)
+		case kindAmount:
+			if empty[c.slot] {
+				break
 			}
-		case *Date:
-			if !p.IsZero() {
-				start := len(b)
-				b = quoteTail(w.date.appendDate(b, *p), start, w.comma)
+			if w.dec == w.comma {
+				b = append(b, '"')
+				b = append(appendAmount(b, *v.(*Amount), w.dec), '"')
+				break
 			}
-		case *IBAN:
-			b = appendField(b, string(*p), w.comma)
-		case *Postcode:
-			b = appendField(b, string(*p), w.comma)
-		case *Phone:
-			b = appendField(b, string(*p), w.comma)
-		case *KvK:
-			b = appendField(b, string(*p), w.comma)
-		case *BTWID:
-			b = appendField(b, string(*p), w.comma)
+			b = appendAmount(b, *v.(*Amount), w.dec)
+		case kindDate:
+			if d := *v.(*Date); !d.IsZero() {
+				start := len(b)
+				b = w.date.appendDate(b, d)
+				if !w.date.fast {
+					b = quoteTail(b, start, w.comma)
+				}
+			}
+		case kindCode:
+			b = append(b, *v.(*Code)...)
+		case kindIBAN:
+			b = append(b, *v.(*IBAN)...)
+		case kindPostcode:
+			b = append(b, *v.(*Postcode)...)
+		case kindPhone:
+			b = append(b, *v.(*Phone)...)
+		case kindKvK:
+			b = append(b, *v.(*KvK)...)
+		case kindBTWID:
+			b = append(b, *v.(*BTWID)...)
 		}
 	}
 	b = append(b, '\n')
