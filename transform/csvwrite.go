@@ -22,11 +22,8 @@ func needsQuotes[T string | []byte](f T, comma byte) bool {
 	if len(f) == 2 && f[0] == '\\' && f[1] == '.' {
 		return true
 	}
-	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case '\n', '\r', '"', comma:
-			return true
-		}
+	if !quoteFree(f, comma) {
+		return true
 	}
 	c := f[0]
 	if c < utf8.RuneSelf {

@@ -124,3 +124,39 @@ func FuzzValidatorsMatchReference(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) { equivCheck(t, s) })
 }
+
+// TestByteScan: the word-at-a-time scans decide as byte-by-byte loops do, wherever in a word
+// the byte that matters stands.
+func TestByteScan(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x20 || s[i] >= 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	free := func(s string, comma byte) bool {
+		return !strings.ContainsAny(s, "\r\n\"") && strings.IndexByte(s, comma) < 0
+	}
+	for n := 0; n <= 19; n++ {
+		for at := 0; at < max(n, 1); at++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("aZ 9~!", 4)[:n])
+				if n > 0 {
+					b[at] = byte(c)
+				}
+				s := string(b)
+				// A plainText true must be right; false only sends checkText to its loop.
+				if plainText(s) != plain(s) {
+					t.Fatalf("plainText(%q) = %v", s, plainText(s))
+				}
+				for _, comma := range delimiters {
+					if quoteFree(s, comma) != free(s, comma) || quoteFree(b, comma) != free(s, comma) {
+						t.Fatalf("quoteFree(%q, %q) = %v", s, comma, quoteFree(s, comma))
+					}
+				}
+			}
+		}
+	}
+}

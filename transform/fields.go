@@ -72,6 +72,12 @@ func (a Amount) String() string { return string(appendAmount(nil, a, '.')) }
 
 // checkText checks a trimmed free-text cell; it returns a reason code or "".
 func checkText(s string, max int) string {
+	if plainText(s) {
+		if len(s) > max {
+			return ReasonFieldTooLong
+		}
+		return ""
+	}
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -405,6 +411,17 @@ func parsePostcode(s string) (Postcode, string) {
 // country code and must have 8 to 15 digits (E.164).
 func parsePhone(s string) (Phone, string) {
 	var buf [16]byte
+	prefix, d, reason := phoneParts(s, &buf)
+	if reason != "" {
+		return "", reason
+	}
+	return Phone(prefix + string(d)), ""
+}
+
+// phoneParts checks a phone number as parsePhone does and returns its normalized form in two
+// parts, "+31" or "+" and then digits in buf, so that a caller that only checks the number
+// builds no string.
+func phoneParts(s string, buf *[16]byte) (prefix string, digits []byte, reason string) {
 	n := 0
 	plus := false
 	for i := 0; i < len(s); i++ {
@@ -412,7 +429,7 @@ func parsePhone(s string) (Phone, string) {
 		switch {
 		case isDigit(c):
 			if n == len(buf) {
-				return "", ReasonInvalidPhone
+				return "", nil, ReasonInvalidPhone
 			}
 			buf[n] = c
 			n++
@@ -420,7 +437,7 @@ func parsePhone(s string) (Phone, string) {
 			plus = true
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/':
 		default:
-			return "", ReasonInvalidPhone
+			return "", nil, ReasonInvalidPhone
 		}
 	}
 	d := buf[:n]
@@ -429,9 +446,9 @@ func parsePhone(s string) (Phone, string) {
 	case n > 2 && d[0] == '0' && d[1] == '0':
 		d = d[2:]
 	case n == 10 && d[0] == '0':
-		return Phone("+31" + string(d[1:])), ""
+		return "+31", d[1:], ""
 	default:
-		return "", ReasonInvalidPhone
+		return "", nil, ReasonInvalidPhone
 	}
 	if len(d) >= 3 && d[0] == '3' && d[1] == '1' {
 		nat := d[2:]
@@ -439,14 +456,14 @@ func parsePhone(s string) (Phone, string) {
 			nat = nat[1:]
 		}
 		if len(nat) != 9 || nat[0] == '0' {
-			return "", ReasonInvalidPhone
+			return "", nil, ReasonInvalidPhone
 		}
-		return Phone("+31" + string(nat)), ""
+		return "+31", nat, ""
 	}
 	if len(d) < 8 || len(d) > 15 || d[0] == '0' {
-		return "", ReasonInvalidPhone
+		return "", nil, ReasonInvalidPhone
 	}
-	return Phone("+" + string(d)), ""
+	return "+", d, ""
 }
 
 // checkEmail checks the common shape local@domain.tld: printable ASCII local part without spaces,

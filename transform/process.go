@@ -135,6 +135,8 @@ type pipeline struct {
 	slotCol  []int             // record slot -> source column, -1 = absent
 	required []bool            // by slot
 	slots    []any
+	kinds    []kind // by slot
+	written  []bool // by slot: some output writes the field
 	empty    []bool // by slot, this row
 	dec      byte
 	date     dateLayout
@@ -300,6 +302,10 @@ func blank(s, delims string) bool {
 	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(delims, r) }) == ""
 }
 
+// printable reports whether c is printable ASCII other than a space: a cell that starts and
+// ends with one needs no trimming.
+func printable(c byte) bool { return ' ' < c && c < 0x7f }
+
 // asciiSpace reports whether c is an ASCII byte unicode.IsSpace takes for white space.
 func asciiSpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' }
 
@@ -379,6 +385,16 @@ func (p *pipeline) mapHeader(header []string) error {
 	p.bsnCols = make([]bsnColumn, len(header))
 
 	p.slots = p.rd.slots()
+	p.kinds = make([]kind, n)
+	p.written = make([]bool, n)
+	for i, f := range p.rd.fields {
+		p.kinds[i] = f.kind
+	}
+	for _, w := range p.outs {
+		for _, c := range w.cols {
+			p.written[c.slot] = true
+		}
+	}
 	p.empty = make([]bool, n)
 	for i := range p.empty {
 		p.empty[i] = true
@@ -526,8 +542,11 @@ func (p *pipeline) checkCells(rec []string, line int, bsn []int32) (empty, check
 		return false, false, bsn
 	}
 	for col, slot := range p.colSlot {
-		cell := strings.TrimSpace(rec[col])
-		rec[col] = cell
+		cell := rec[col]
+		if n := len(cell); n > 0 && (!printable(cell[0]) || !printable(cell[n-1])) {
+			cell = strings.TrimSpace(cell)
+			rec[col] = cell
+		}
 		if cell != "" {
 			p.bsnCols[col].add(cell, line)
 			if p.bsnCell(slot, cell) {
@@ -743,59 +762,72 @@ func dateAfter(a, b Date) bool {
 	return a.Day > b.Day
 }
 
-// parse reads one trimmed cell into its slot and returns a reason code, or "".
+// parse reads one trimmed cell into its slot and returns a reason code, or "". A phone number
+// that no output writes is checked, not built (only its emptiness is read then).
 func (p *pipeline) parse(slot int, cell string, legacyBTW *bool) string {
-	p.empty[slot] = cell == ""
+	empty := cell == ""
+	p.empty[slot] = empty
 	var reason string
-	switch v := p.slots[slot].(type) {
-	case *Text:
-		*v, reason = Text(cell), checkText(cell, maxText)
-	case *Ref:
-		*v, reason = Ref(cell), checkText(cell, maxRef)
-	case *Email:
-		*v, reason = Email(cell), ""
-		if cell != "" {
+	switch v := p.slots[slot]; p.kinds[slot] {
+	case kindText:
+		*v.(*Text), reason = Text(cell), checkText(cell, maxText)
+	case kindRef:
+		*v.(*Ref), reason = Ref(cell), checkText(cell, maxRef)
+	case kindEmail:
+		*v.(*Email) = Email(cell)
+		if !empty {
 			reason = checkEmail(cell)
 		}
-	case *Code:
-		*v, reason = Code(cell), checkCode(cell)
-	case *Amount:
-		*v = 0
-		if cell != "" {
-			*v, reason = parseAmount(cell, p.dec)
+	case kindCode:
+		*v.(*Code), reason = Code(cell), checkCode(cell)
+	case kindAmount:
+		a := v.(*Amount)
+		*a = 0
+		if !empty {
+			*a, reason = parseAmount(cell, p.dec)
 		}
-	case *Date:
-		*v = Date{}
-		if cell != "" {
-			*v, reason = p.date.parse(cell)
+	case kindDate:
+		d := v.(*Date)
+		*d = Date{}
+		if !empty {
+			*d, reason = p.date.parse(cell)
 		}
-	case *IBAN:
-		*v = ""
-		if cell != "" {
-			*v, reason = parseIBAN(cell)
+	case kindIBAN:
+		iban := v.(*IBAN)
+		*iban = ""
+		if !empty {
+			*iban, reason = parseIBAN(cell)
 		}
-	case *Postcode:
-		*v = ""
-		if cell != "" {
-			*v, reason = parsePostcode(cell)
+	case kindPostcode:
+		pc := v.(*Postcode)
+		*pc = ""
+		if !empty {
+			*pc, reason = parsePostcode(cell)
 		}
-	case *Phone:
-		*v = ""
-		if cell != "" {
-			*v, reason = parsePhone(cell)
+	case kindPhone:
+		ph := v.(*Phone)
+		*ph = ""
+		switch {
+		case empty:
+		case p.written[slot]:
+			*ph, reason = parsePhone(cell)
+		default:
+			var buf [16]byte
+			_, _, reason = phoneParts(cell, &buf)
 		}
-	case *KvK:
-		*v = KvK(cell)
-		if cell != "" {
+	case kindKvK:
+		*v.(*KvK) = KvK(cell)
+		if !empty {
 			reason = checkKvK(cell)
 		}
-	case *BTWID:
-		*v = ""
-		if cell != "" {
-			*v, *legacyBTW, reason = parseBTWID(cell)
+	case kindBTWID:
+		id := v.(*BTWID)
+		*id = ""
+		if !empty {
+			*id, *legacyBTW, reason = parseBTWID(cell)
 		}
 	}
-	if reason == "" && cell == "" && p.required[slot] {
+	if reason == "" && empty && p.required[slot] {
 		reason = ReasonMissingRequired
 	}
 	return reason
