@@ -17,6 +17,10 @@ import "math"
 func bsnInText(s string) bool {
 	var d [9]byte
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !hasDigit(word8(s, i)) {
+			i += 8 // eight bytes without a digit
+			continue
+		}
 		if !isDigit(s[i]) {
 			i++
 			continue

@@ -59,3 +59,10 @@ func quoteFree[T string | []byte](s T, comma byte) bool {
 	}
 	return true
 }
+
+// hasDigit reports whether a byte of x is an ASCII digit: with its top bit clear, at least '0'
+// and not at least '9'+1.
+func hasDigit(x uint64) bool {
+	y := x &^ highs
+	return (y+ones*(0x80-'0'))&^(y+ones*(0x80-'9'-1))&^x&highs != 0
+}

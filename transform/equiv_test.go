@@ -160,3 +160,30 @@ func TestByteScan(t *testing.T) {
 		}
 	}
 }
+
+// TestHasDigit: hasDigit finds a digit in any byte of a word, beside any other bytes.
+func TestHasDigit(t *testing.T) {
+	check := func(b []byte) {
+		if got, want := hasDigit(word8(b, 0)), strings.ContainsAny(string(b), "0123456789"); got != want {
+			t.Fatalf("hasDigit(%q) = %v", b, got)
+		}
+	}
+	for at := range 8 {
+		for c := range 256 {
+			b := []byte("abcdefgh")
+			b[at] = byte(c)
+			check(b)
+		}
+	}
+	rng := rand.New(rand.NewSource(1))
+	for range 1_000_000 {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(rng.Intn(256))
+			if rng.Intn(2) == 0 {
+				b[i] = byte('/' + rng.Intn(12)) // around the digits
+			}
+		}
+		check(b[:])
+	}
+}
