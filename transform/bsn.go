@@ -59,11 +59,10 @@ func digitGroup(s string, i int, d *[9]byte) (n, end int) {
 
 // bsnNamed reports whether s holds a number passing the 11-proef after a word that names a BSN.
 func bsnNamed(s string) bool {
-	// The words first: they are cheaper to look for, and seldom there.
-	if !containsFold(s, "bsn") && !containsFold(s, "sofi") && !containsFold(s, "burgerservice") {
+	if !bsnInText(s) {
 		return false
 	}
-	return bsnInText(s)
+	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")
 }
 
 // containsFold is strings.Contains without regard to ASCII case, allocating nothing; sub is
