@@ -39,6 +39,11 @@ type rowEvent struct {
 
 const batchRows = 512
 
+// batchesAhead is how many batches the reader may have read ahead of Process: on a busy machine
+// either goroutine may lose its CPU for a while, and the other goes on meanwhile (about 1 MiB of
+// rows in memory at most).
+const batchesAhead = 8
+
 type batch struct {
 	rows  []rowEvent
 	cells []string // backing array of the rows' rec slices
@@ -63,7 +68,7 @@ type rowReader struct {
 // check is called on each row read, on the reading goroutine, with the row's first line, to
 // append to bsn the columns whose cell may hold a BSN.
 func startRowReader(cr *csv.Reader, lim *limiter, headerEnd int, check func(rec []string, line int, bsn []int32) (empty, checked bool, _ []int32)) *rowReader {
-	r := &rowReader{cr: cr, check: check, lim: lim, out: make(chan *batch, 2), free: make(chan *batch, 3), done: make(chan struct{}), next: headerEnd + 1}
+	r := &rowReader{cr: cr, check: check, lim: lim, out: make(chan *batch, batchesAhead), free: make(chan *batch, batchesAhead+1), done: make(chan struct{}), next: headerEnd + 1}
 	r.wg.Add(1)
 	go r.run()
 	return r
