@@ -2,6 +2,7 @@ package transform
 
 import (
 	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -185,5 +186,63 @@ func TestHasDigit(t *testing.T) {
 			}
 		}
 		check(b[:])
+	}
+}
+
+// refBSNAdd is the earlier bsnColumn.add: the group read by digitGroup, then weighed by bsnValue.
+func refBSNAdd(c *bsnColumn, cell string, line int) {
+	c.values++
+	if len(cell) < 8 || len(cell) > 17 || !isDigit(cell[0]) {
+		return
+	}
+	var d [9]byte
+	n, end := digitGroup(cell, 0, &d)
+	if end != len(cell) || (n != 8 && n != 9) {
+		return
+	}
+	v, pass, ok := bsnValue(d[:n])
+	if !ok {
+		return
+	}
+	if pass {
+		c.passed++
+		if c.line == 0 {
+			c.line = line
+		}
+	}
+	if c.distinct == nil {
+		c.distinct = make(map[uint64]bool)
+	}
+	if len(c.distinct) < bsnWindow {
+		c.distinct[v] = pass
+	}
+}
+
+// TestBSNColumnAddMatchesReference: a column fed the same cells gathers the same evidence as
+// with the earlier add, for cells of every shape near a BSN's.
+func TestBSNColumnAddMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	alpha := "0123456789012345678901234567890123456789.- x"
+	for col := range 400 {
+		var got, want bsnColumn
+		for line := 1; line <= 400; line++ {
+			var b []byte
+			n := 7 + rng.Intn(12)
+			if col%4 == 0 {
+				n = 8 + rng.Intn(2) // plain numbers: many pass, so the window fills
+			}
+			for range n {
+				b = append(b, alpha[rng.Intn(len(alpha)-4*(col%2)*1)])
+			}
+			got.add(string(b), line)
+			refBSNAdd(&want, string(b), line)
+		}
+		for _, s := range []string{"123456782", "1234.56.782", "12345678", "1-2-3-4-5-6-7-8-2", "123456782-", "1234567820", "01234567"} {
+			got.add(s, 500)
+			refBSNAdd(&want, s, 500)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("column %d: evidence %+v, was %+v", col, got, want)
+		}
 	}
 }
