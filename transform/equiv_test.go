@@ -190,6 +190,7 @@ func TestHasDigit(t *testing.T) {
 }
 
 // refBSNAdd is the earlier bsnColumn.add: the group read by digitGroup, then weighed by bsnValue.
+// (What it then counts was not changed.)
 func refBSNAdd(c *bsnColumn, cell string, line int) {
 	c.values++
 	if len(cell) < 8 || len(cell) > 17 || !isDigit(cell[0]) {
@@ -200,22 +201,8 @@ func refBSNAdd(c *bsnColumn, cell string, line int) {
 	if end != len(cell) || (n != 8 && n != 9) {
 		return
 	}
-	v, pass, ok := bsnValue(d[:n])
-	if !ok {
-		return
-	}
-	if pass {
-		c.passed++
-		if c.line == 0 {
-			c.line = line
-		}
-	}
-	if c.distinct == nil {
-		c.distinct = make(map[uint64]bool)
-	}
-	if len(c.distinct) < bsnWindow {
-		c.distinct[v] = pass
-	}
+	v, pass, _ := bsnValue(d[:n])
+	c.addShaped(v, pass, line) // the counting, unchanged
 }
 
 // TestBSNColumnAddMatchesReference: a column fed the same cells gathers the same evidence as
