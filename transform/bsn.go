@@ -1,9 +1,6 @@
 package transform
 
-import (
-	"math"
-	"strings"
-)
+import "math"
 
 // A BSN is nine digits passing the 11-proef (elevenProof). Headers are one way a file shows that
 // it carries them (isBSNHeader); values are the other, checked here in two ways:
@@ -20,6 +17,10 @@ import (
 func bsnInText(s string) bool {
 	var d [9]byte
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !hasDigit(word8(s, i)) {
+			i += 8 // eight bytes without a digit
+			continue
+		}
 		if !isDigit(s[i]) {
 			i++
 			continue
@@ -64,10 +65,16 @@ func bsnNamed(s string) bool {
 	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")
 }
 
-// containsFold is strings.Contains without regard to ASCII case, allocating nothing.
+// containsFold is strings.Contains without regard to ASCII case, allocating nothing; sub is
+// lower-case ASCII letters. (strings.EqualFold of sub and a slice of s as long reads the same:
+// a rune beyond ASCII that folds to a letter of sub is longer than one byte.)
 func containsFold(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+			j++
+		}
+		if j == len(sub) {
 			return true
 		}
 	}
@@ -127,27 +134,44 @@ type bsnColumn struct {
 
 // add adds a non-empty cell on line. A cell counts as BSN-shaped by its digits: written together
 // or split by single dots, spaces or hyphens, as bsnInText reads them ("1234.56.782"), so that
-// the value counted among the distinct ones is the number, whatever its separators.
+// the value counted among the distinct ones is the number, whatever its separators. The digits
+// are read as digitGroup reads them and weighed as bsnValue weighs them, in one pass.
 func (c *bsnColumn) add(cell string, line int) {
 	c.values++
 	// Eight or nine digits and at most eight separators between them.
 	if len(cell) < 8 || len(cell) > 17 || !isDigit(cell[0]) {
 		return
 	}
-	var d [9]byte
-	n, end := digitGroup(cell, 0, &d)
-	if end != len(cell) || (n != 8 && n != 9) {
+	var v uint64
+	n, sum, weighted, last := 0, 0, 0, 0 // digits; their sum; the sum of each times its index
+	for j := 0; j < len(cell); j++ {
+		ch := cell[j]
+		if isDigit(ch) {
+			if n == 9 {
+				return // a tenth digit
+			}
+			last = int(ch - '0')
+			v = v*10 + uint64(last)
+			sum += last
+			weighted += n * last
+			n++
+			continue
+		}
+		if (ch == '.' || ch == ' ' || ch == '-') && j+1 < len(cell) && isDigit(cell[j+1]) {
+			continue
+		}
+		return // something else than the group's digits
+	}
+	if n < 8 {
 		return
 	}
-	c.addShaped(d[:n], line)
+	// The 11-proef: digit i of n weighs n-i, the last -1.
+	proef := n*(sum-last) - (weighted - (n-1)*last) - last
+	c.addShaped(v, proef%11 == 0 && proef != 0, line)
 }
 
-// addShaped adds the digits of a BSN-shaped cell.
-func (c *bsnColumn) addShaped(digits []byte, line int) {
-	v, pass, ok := bsnValue(digits)
-	if !ok {
-		return
-	}
+// addShaped adds a BSN-shaped cell's number v, which passes the 11-proef or not.
+func (c *bsnColumn) addShaped(v uint64, pass bool, line int) {
 	if pass {
 		c.passed++
 		if c.line == 0 {

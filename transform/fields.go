@@ -72,6 +72,12 @@ func (a Amount) String() string { return string(appendAmount(nil, a, '.')) }
 
 // checkText checks a trimmed free-text cell; it returns a reason code or "".
 func checkText(s string, max int) string {
+	if plainText(s) {
+		if len(s) > max {
+			return ReasonFieldTooLong
+		}
+		return ""
+	}
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -323,7 +329,7 @@ func parseIBAN(s string) (IBAN, string) {
 	if n < 15 || !isUpper(b[0]) || !isUpper(b[1]) || !isDigit(b[2]) || !isDigit(b[3]) {
 		return "", ReasonInvalidIBAN
 	}
-	if want, ok := ibanLengths[string(b[:2])]; ok && n != want {
+	if want := ibanLength[b[0]-'A'][b[1]-'A']; want != 0 && n != int(want) {
 		return "", ReasonInvalidIBAN
 	}
 	if string(b[:2]) == "NL" { // NLkk BANK 0123456789
@@ -346,6 +352,15 @@ func parseIBAN(s string) (IBAN, string) {
 	}
 	return IBAN(b), ""
 }
+
+// ibanLength is ibanLengths by the country's two letters, for a lookup without hashing; 0 = not
+// listed.
+var ibanLength = func() (t [26][26]uint8) {
+	for cc, n := range ibanLengths {
+		t[cc[0]-'A'][cc[1]-'A'] = uint8(n)
+	}
+	return t
+}()
 
 func isUpper(c byte) bool { return 'A' <= c && c <= 'Z' }
 
@@ -370,14 +385,14 @@ func mod97(a, b []byte) int {
 
 // parsePostcode accepts "1234AB", "1234 ab" and returns "1234 AB".
 func parsePostcode(s string) (Postcode, string) {
-	orig := s
+	letters := 4 // where the letters start: "1234AB", or "1234 AB"
 	if len(s) == 7 && s[4] == ' ' {
-		s = s[:4] + s[5:]
+		letters = 5
 	}
-	if len(s) != 6 || s[0] < '1' || s[0] > '9' || !isDigit(s[1]) || !isDigit(s[2]) || !isDigit(s[3]) {
+	if len(s) != letters+2 || s[0] < '1' || s[0] > '9' || !isDigit(s[1]) || !isDigit(s[2]) || !isDigit(s[3]) {
 		return "", ReasonInvalidPostcode
 	}
-	l := [2]byte{s[4] &^ 0x20, s[5] &^ 0x20} // upper case
+	l := [2]byte{s[letters] &^ 0x20, s[letters+1] &^ 0x20} // upper case
 	if !isUpper(l[0]) || !isUpper(l[1]) {
 		return "", ReasonInvalidPostcode
 	}
@@ -385,8 +400,8 @@ func parsePostcode(s string) (Postcode, string) {
 	case "SA", "SD", "SS": // never issued
 		return "", ReasonInvalidPostcode
 	}
-	if len(orig) == 7 && orig[5:] == string(l[:]) {
-		return Postcode(orig), ""
+	if letters == 5 && s[5] == l[0] && s[6] == l[1] {
+		return Postcode(s), "" // already in its stored form
 	}
 	return Postcode(s[:4] + " " + string(l[:])), ""
 }
@@ -396,6 +411,17 @@ func parsePostcode(s string) (Postcode, string) {
 // country code and must have 8 to 15 digits (E.164).
 func parsePhone(s string) (Phone, string) {
 	var buf [16]byte
+	prefix, d, reason := phoneParts(s, &buf)
+	if reason != "" {
+		return "", reason
+	}
+	return Phone(prefix + string(d)), ""
+}
+
+// phoneParts checks a phone number as parsePhone does and returns its normalized form in two
+// parts, "+31" or "+" and then digits in buf, so that a caller that only checks the number
+// builds no string.
+func phoneParts(s string, buf *[16]byte) (prefix string, digits []byte, reason string) {
 	n := 0
 	plus := false
 	for i := 0; i < len(s); i++ {
@@ -403,7 +429,7 @@ func parsePhone(s string) (Phone, string) {
 		switch {
 		case isDigit(c):
 			if n == len(buf) {
-				return "", ReasonInvalidPhone
+				return "", nil, ReasonInvalidPhone
 			}
 			buf[n] = c
 			n++
@@ -411,7 +437,7 @@ func parsePhone(s string) (Phone, string) {
 			plus = true
 		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/':
 		default:
-			return "", ReasonInvalidPhone
+			return "", nil, ReasonInvalidPhone
 		}
 	}
 	d := buf[:n]
@@ -420,9 +446,9 @@ func parsePhone(s string) (Phone, string) {
 	case n > 2 && d[0] == '0' && d[1] == '0':
 		d = d[2:]
 	case n == 10 && d[0] == '0':
-		return Phone("+31" + string(d[1:])), ""
+		return "+31", d[1:], ""
 	default:
-		return "", ReasonInvalidPhone
+		return "", nil, ReasonInvalidPhone
 	}
 	if len(d) >= 3 && d[0] == '3' && d[1] == '1' {
 		nat := d[2:]
@@ -430,14 +456,14 @@ func parsePhone(s string) (Phone, string) {
 			nat = nat[1:]
 		}
 		if len(nat) != 9 || nat[0] == '0' {
-			return "", ReasonInvalidPhone
+			return "", nil, ReasonInvalidPhone
 		}
-		return Phone("+31" + string(nat)), ""
+		return "+31", nat, ""
 	}
 	if len(d) < 8 || len(d) > 15 || d[0] == '0' {
-		return "", ReasonInvalidPhone
+		return "", nil, ReasonInvalidPhone
 	}
-	return Phone("+" + string(d)), ""
+	return "+", d, ""
 }
 
 // checkEmail checks the common shape local@domain.tld: printable ASCII local part without spaces,
@@ -457,7 +483,7 @@ func checkEmail(s string) string {
 	}
 	for i := 0; i < len(local); i++ {
 		c := local[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),:;<>@[\]`, c) >= 0 {
+		if !localByte[c] {
 			return ReasonInvalidEmail
 		}
 	}
@@ -489,6 +515,15 @@ func checkEmail(s string) string {
 	}
 	return ""
 }
+
+// localByte marks the bytes an e-mail address's local part may hold: printable ASCII but for
+// space and "(),:;<>@[\].
+var localByte = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`"(),:;<>@[\]`, c)
+	}
+	return t
+}()
 
 func checkKvK(s string) string {
 	if len(s) != 8 {

@@ -1,7 +1,7 @@
 package transform
 
 import (
-	"encoding/csv"
+	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -64,6 +64,7 @@ type Output struct {
 // outCol is one column of an output: the record slot it is written from.
 type outCol struct {
 	slot int
+	kind kind
 }
 
 type outWriter struct {
@@ -71,12 +72,15 @@ type outWriter struct {
 	cols   []outCol
 	dec    byte
 	date   dateLayout
-	csv    *csv.Writer
+	bw     *bufio.Writer
+	comma  byte
 	enc    io.WriteCloser // the charset encoder, closed at the end; nil for UTF-8
 	header []string
-	cells  []string
-	spans  []int // start, end offsets into the row buffer of formatted cells; -1 = taken from cells
+	row    []byte // the row being built, reused
 }
+
+// outBuffer is the size of an output's write buffer.
+const outBuffer = 64 << 10
 
 func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 	if o.W == nil {
@@ -102,7 +106,7 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		if !o.Profile.allows(f.name) {
 			continue
 		}
-		w.cols = append(w.cols, outCol{slot: i})
+		w.cols = append(w.cols, outCol{slot: i, kind: f.kind})
 		h := f.name
 		if name, ok := o.Format.Header[f.name]; ok {
 			h = name
@@ -120,12 +124,11 @@ func newOutWriter(o Output, rd *recordDef) (*outWriter, error) {
 		w.enc = xtransform.NewWriter(o.W, encoding.ReplaceUnsupported(charmap.Windows1252.NewEncoder()))
 		dst = w.enc
 	}
-	w.csv = csv.NewWriter(dst)
+	w.bw = bufio.NewWriterSize(dst, outBuffer)
+	w.comma = ','
 	if o.Format.Delimiter != 0 {
-		w.csv.Comma = o.Format.Delimiter
+		w.comma = byte(o.Format.Delimiter) // Validate allows ASCII delimiters only
 	}
-	w.cells = make([]string, len(w.cols))
-	w.spans = make([]int, 2*len(w.cols))
 	w.header = header
 	return w, nil
 }
@@ -137,66 +140,70 @@ func (w *outWriter) start() error {
 			return err
 		}
 	}
-	return w.csv.Write(w.header)
+	_, err := w.bw.Write(appendRecord(nil, w.header, w.comma))
+	return err
 }
 
-// write writes one good row from the record slots (empty marks the cells that were empty);
-// buf is scratch space, returned grown.
-func (w *outWriter) write(slots []any, empty []bool, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+// write writes one good row from the record slots (empty marks the cells that were empty).
+//
+// Only free text (Text, Ref, Email) and dates in a layout other than digits and separators can
+// hold what a CSV field must be quoted for. Every other value of a row that passed is in its
+// stored form, made of letters, digits, '+' and inner spaces (IBAN, Postcode, Phone, KvK, BTWID,
+// Code), or digits, '-' and the decimal mark (Amount): quoted only when that mark is the
+// delimiter. TestOutputQuotingMatchesEncodingCSV holds the shortcut to encoding/csv's Writer.
+func (w *outWriter) write(slots []any, empty []bool) error {
+	b := w.row[:0]
 	for i, c := range w.cols {
-		w.spans[2*i] = -1
-		switch p := slots[c.slot].(type) {
-		case *Text:
-			w.cells[i] = neutralize(string(*p))
-		case *Ref:
-			w.cells[i] = neutralize(string(*p))
-		case *Email:
-			w.cells[i] = neutralize(string(*p))
-		case *Code:
-			w.cells[i] = string(*p)
-		case *Amount:
+		if i > 0 {
+			b = append(b, w.comma)
+		}
+		switch v := slots[c.slot]; c.kind {
+		case kindText:
+			b = appendField(b, neutralize(string(*v.(*Text))), w.comma)
+		case kindRef:
+			b = appendField(b, neutralize(string(*v.(*Ref))), w.comma)
+		case kindEmail:
+			b = appendField(b, neutralize(string(*v.(*Email))), w.comma)
+		case kindAmount:
 			if empty[c.slot] {
-				w.cells[i] = ""
 				break
 			}
-			w.spans[2*i] = len(buf)
-			buf = appendAmount(buf, *p, w.dec)
-			w.spans[2*i+1] = len(buf)
-		case *Date:
-			if p.IsZero() {
-				w.cells[i] = ""
+			if w.dec == w.comma {
+				b = append(b, '"')
+				b = append(appendAmount(b, *v.(*Amount), w.dec), '"')
 				break
 			}
-			w.spans[2*i] = len(buf)
-			buf = w.date.appendDate(buf, *p)
-			w.spans[2*i+1] = len(buf)
-		case *IBAN:
-			w.cells[i] = string(*p)
-		case *Postcode:
-			w.cells[i] = string(*p)
-		case *Phone:
-			w.cells[i] = string(*p)
-		case *KvK:
-			w.cells[i] = string(*p)
-		case *BTWID:
-			w.cells[i] = string(*p)
-		}
-	}
-	if len(buf) > 0 {
-		s := string(buf) // one allocation for every formatted cell of the row
-		for i := range w.cols {
-			if start := w.spans[2*i]; start >= 0 {
-				w.cells[i] = s[start:w.spans[2*i+1]]
+			b = appendAmount(b, *v.(*Amount), w.dec)
+		case kindDate:
+			if d := *v.(*Date); !d.IsZero() {
+				start := len(b)
+				b = w.date.appendDate(b, d)
+				if !w.date.fast {
+					b = quoteTail(b, start, w.comma)
+				}
 			}
+		case kindCode:
+			b = append(b, *v.(*Code)...)
+		case kindIBAN:
+			b = append(b, *v.(*IBAN)...)
+		case kindPostcode:
+			b = append(b, *v.(*Postcode)...)
+		case kindPhone:
+			b = append(b, *v.(*Phone)...)
+		case kindKvK:
+			b = append(b, *v.(*KvK)...)
+		case kindBTWID:
+			b = append(b, *v.(*BTWID)...)
 		}
 	}
-	return buf, w.csv.Write(w.cells)
+	b = append(b, '\n')
+	w.row = b
+	_, err := w.bw.Write(b)
+	return err
 }
 
 func (w *outWriter) close() error {
-	w.csv.Flush()
-	err := w.csv.Error()
+	err := w.bw.Flush()
 	if w.enc != nil {
 		if cerr := w.enc.Close(); err == nil {
 			err = cerr

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	xtransform "golang.org/x/text/transform"
 )
@@ -134,6 +135,8 @@ type pipeline struct {
 	slotCol  []int             // record slot -> source column, -1 = absent
 	required []bool            // by slot
 	slots    []any
+	kinds    []kind // by slot
+	written  []bool // by slot: some output writes the field
 	empty    []bool // by slot, this row
 	dec      byte
 	date     dateLayout
@@ -143,7 +146,6 @@ type pipeline struct {
 
 	seen *refSet // fingerprints of the claim references seen; nil for other records
 	seed maphash.Seed
-	buf  []byte
 	errs []problem
 
 	ignored    []string    // Stats.Ignored, once the file is accepted
@@ -211,7 +213,7 @@ func (p *pipeline) run(in io.Reader) error {
 		return err
 	}
 
-	rr := startRowReader(cr, lim, p.headerEnd)
+	rr := startRowReader(cr, lim, p.headerEnd, p.checkCells)
 	defer rr.stop()
 	for b := range rr.out {
 		if err := p.ctx.Err(); err != nil {
@@ -233,16 +235,16 @@ func (p *pipeline) run(in io.Reader) error {
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonBrokenQuoting}})
 				continue
 			}
-			if blankRow(ev.rec, "") {
+			if ev.empty {
 				p.st.Blank++
 				continue
 			}
 			p.st.Rows++
-			if len(ev.rec) != len(p.colSlot) {
+			if !ev.checked {
 				p.rejectRow(ev.line, "", []problem{{-1, ReasonRaggedRow}})
 				continue
 			}
-			if err := p.row(ev.line, ev.rec); err != nil {
+			if err := p.row(ev.line, ev.rec, ev.bsn); err != nil {
 				return err
 			}
 		}
@@ -294,8 +296,18 @@ func blankRow(rec []string, delims string) bool {
 
 // blank reports whether s holds nothing but white space and runes of delims.
 func blank(s, delims string) bool {
+	if len(s) > 0 && s[0] < utf8.RuneSelf && !asciiSpace(s[0]) && strings.IndexByte(delims, s[0]) < 0 {
+		return false // the common case, decided by the first byte
+	}
 	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(delims, r) }) == ""
 }
+
+// printable reports whether c is printable ASCII other than a space: a cell that starts and
+// ends with one needs no trimming.
+func printable(c byte) bool { return ' ' < c && c < 0x7f }
+
+// asciiSpace reports whether c is an ASCII byte unicode.IsSpace takes for white space.
+func asciiSpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' }
 
 // columns works out, from the layout alone, which field each header names (p.mapped) and which
 // fields are required (p.required).
@@ -373,6 +385,16 @@ func (p *pipeline) mapHeader(header []string) error {
 	p.bsnCols = make([]bsnColumn, len(header))
 
 	p.slots = p.rd.slots()
+	p.kinds = make([]kind, n)
+	p.written = make([]bool, n)
+	for i, f := range p.rd.fields {
+		p.kinds[i] = f.kind
+	}
+	for _, w := range p.outs {
+		for _, c := range w.cols {
+			p.written[c.slot] = true
+		}
+	}
 	p.empty = make([]bool, n)
 	for i := range p.empty {
 		p.empty[i] = true
@@ -505,17 +527,45 @@ func label(h string, i int) string {
 	return h
 }
 
-// row validates one row of the file and writes it to every output, or rejects it.
-func (p *pipeline) row(line int, rec []string) error {
-	p.errs = p.errs[:0]
-	legacyBTW, bsn := false, false
+// checkCells is the part of a row's checks that needs neither another row nor a parsed value,
+// run on the reading goroutine (startRowReader) as each row is read: it reports whether rec is
+// blank, and if not, whether it has the header's number of cells; if it has, it trims every
+// cell of white space in place, adds the cells to the BSN evidence of their columns (p.bsnCols,
+// which nothing else touches until the reader has ended) and appends to bsn the columns whose
+// cell may hold a BSN (bsnCell). It reads nothing else of p but the header's mapping, which is
+// fixed before the reader starts.
+func (p *pipeline) checkCells(rec []string, line int, bsn []int32) (empty, checked bool, _ []int32) {
+	if blankRow(rec, "") {
+		return true, false, bsn
+	}
+	if len(rec) != len(p.colSlot) {
+		return false, false, bsn
+	}
 	for col, slot := range p.colSlot {
-		cell := strings.TrimSpace(rec[col])
+		cell := rec[col]
+		if n := len(cell); n > 0 && (!printable(cell[0]) || !printable(cell[n-1])) {
+			cell = strings.TrimSpace(cell)
+			rec[col] = cell
+		}
 		if cell != "" {
 			p.bsnCols[col].add(cell, line)
 			if p.bsnCell(slot, cell) {
-				p.errs, bsn = append(p.errs, problem{col, ReasonPossibleBSN}), true
+				bsn = append(bsn, int32(col))
 			}
+		}
+	}
+	return false, true, bsn
+}
+
+// row validates one row of the file, whose cells checkCells has trimmed and whose columns in
+// bsn may hold a BSN, and writes it to every output, or rejects it.
+func (p *pipeline) row(line int, rec []string, bsnCols []int32) error {
+	p.errs = p.errs[:0]
+	legacyBTW, bsn := false, len(bsnCols) > 0
+	for col, slot := range p.colSlot {
+		cell := rec[col]
+		if len(bsnCols) > 0 && int(bsnCols[0]) == col {
+			p.errs, bsnCols = append(p.errs, problem{col, ReasonPossibleBSN}), bsnCols[1:]
 		}
 		if slot < 0 {
 			continue
@@ -557,8 +607,7 @@ func (p *pipeline) row(line int, rec []string) error {
 	}
 	p.st.Written++
 	for _, w := range p.outs {
-		var err error
-		if p.buf, err = w.write(p.slots, p.empty, p.buf); err != nil {
+		if err := w.write(p.slots, p.empty); err != nil {
 			return fmt.Errorf("transform: write output %s: %w", w.out.Profile.Name, err)
 		}
 		if w.out.Subject != nil && p.debtorRef >= 0 && !p.empty[p.debtorRef] {
@@ -713,59 +762,72 @@ func dateAfter(a, b Date) bool {
 	return a.Day > b.Day
 }
 
-// parse reads one trimmed cell into its slot and returns a reason code, or "".
+// parse reads one trimmed cell into its slot and returns a reason code, or "". A phone number
+// that no output writes is checked, not built (only its emptiness is read then).
 func (p *pipeline) parse(slot int, cell string, legacyBTW *bool) string {
-	p.empty[slot] = cell == ""
+	empty := cell == ""
+	p.empty[slot] = empty
 	var reason string
-	switch v := p.slots[slot].(type) {
-	case *Text:
-		*v, reason = Text(cell), checkText(cell, maxText)
-	case *Ref:
-		*v, reason = Ref(cell), checkText(cell, maxRef)
-	case *Email:
-		*v, reason = Email(cell), ""
-		if cell != "" {
+	switch v := p.slots[slot]; p.kinds[slot] {
+	case kindText:
+		*v.(*Text), reason = Text(cell), checkText(cell, maxText)
+	case kindRef:
+		*v.(*Ref), reason = Ref(cell), checkText(cell, maxRef)
+	case kindEmail:
+		*v.(*Email) = Email(cell)
+		if !empty {
 			reason = checkEmail(cell)
 		}
-	case *Code:
-		*v, reason = Code(cell), checkCode(cell)
-	case *Amount:
-		*v = 0
-		if cell != "" {
-			*v, reason = parseAmount(cell, p.dec)
+	case kindCode:
+		*v.(*Code), reason = Code(cell), checkCode(cell)
+	case kindAmount:
+		a := v.(*Amount)
+		*a = 0
+		if !empty {
+			*a, reason = parseAmount(cell, p.dec)
 		}
-	case *Date:
-		*v = Date{}
-		if cell != "" {
-			*v, reason = p.date.parse(cell)
+	case kindDate:
+		d := v.(*Date)
+		*d = Date{}
+		if !empty {
+			*d, reason = p.date.parse(cell)
 		}
-	case *IBAN:
-		*v = ""
-		if cell != "" {
-			*v, reason = parseIBAN(cell)
+	case kindIBAN:
+		iban := v.(*IBAN)
+		*iban = ""
+		if !empty {
+			*iban, reason = parseIBAN(cell)
 		}
-	case *Postcode:
-		*v = ""
-		if cell != "" {
-			*v, reason = parsePostcode(cell)
+	case kindPostcode:
+		pc := v.(*Postcode)
+		*pc = ""
+		if !empty {
+			*pc, reason = parsePostcode(cell)
 		}
-	case *Phone:
-		*v = ""
-		if cell != "" {
-			*v, reason = parsePhone(cell)
+	case kindPhone:
+		ph := v.(*Phone)
+		*ph = ""
+		switch {
+		case empty:
+		case p.written[slot]:
+			*ph, reason = parsePhone(cell)
+		default:
+			var buf [16]byte
+			_, _, reason = phoneParts(cell, &buf)
 		}
-	case *KvK:
-		*v = KvK(cell)
-		if cell != "" {
+	case kindKvK:
+		*v.(*KvK) = KvK(cell)
+		if !empty {
 			reason = checkKvK(cell)
 		}
-	case *BTWID:
-		*v = ""
-		if cell != "" {
-			*v, *legacyBTW, reason = parseBTWID(cell)
+	case kindBTWID:
+		id := v.(*BTWID)
+		*id = ""
+		if !empty {
+			*id, *legacyBTW, reason = parseBTWID(cell)
 		}
 	}
-	if reason == "" && cell == "" && p.required[slot] {
+	if reason == "" && empty && p.required[slot] {
 		reason = ReasonMissingRequired
 	}
 	return reason
