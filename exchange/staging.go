@@ -114,9 +114,9 @@ type Staged struct {
 	final string
 	h     hash.Hash
 	n     int64
-	sw    io.WriteCloser // seals into f
-	w     io.Writer      // sw and h
-	done  atomic.Bool    // committed or aborted: Abort does nothing more
+	sw    *seal.Writer // seals into f
+	w     io.Writer    // sw and h
+	done  atomic.Bool  // committed or aborted: Abort does nothing more
 }
 
 // Create starts a staged file for id under name, written under a .part
@@ -213,6 +213,7 @@ func (st *Staged) Abort() {
 	if !st.done.CompareAndSwap(false, true) {
 		return
 	}
+	st.sw.Abort() // ends its sealing goroutine
 	st.f.Close()
 	os.Remove(st.f.Name())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/minio/sio"
 )
@@ -23,6 +24,11 @@ const (
 // then; a package that fails is an error wrapping ErrAuth, returned again
 // by every later Read. It reads from an offset (Seek), so a reader may
 // go over the file more than once.
+//
+// Reading on from where the last Read ended, a goroutine of its own reads
+// and decrypts a few chunks ahead of the caller (see ahead), so that the
+// decryption overlaps what the caller does with the plaintext (writing it
+// out, sending it); a Seek elsewhere stops it, Close ends it.
 type Reader struct {
 	f    *os.File
 	src  *tracked
@@ -30,11 +36,16 @@ type Reader struct {
 	cfg  sio.Config
 	size int64 // of the plaintext
 	off  int64
-	dec  io.Reader // decrypts from decOff
-	// decOff is where dec is in the plaintext.
-	decOff int64
-	seen   int64 // every byte before seen was read and authenticated
-	err    error
+	ah   *ahead // decrypts from decOff; nil when none runs
+	// decOff is where ah is in the plaintext: the offset of pending.
+	decOff  int64
+	pending []byte // decrypted by ah, not yet read: a suffix of cur
+	cur     []byte // the chunk pending is in, given back to ah when read
+	tail    error  // ah's error after pending: r.err once pending is read
+	seen    int64  // every byte before seen was read and authenticated
+	err     error
+	closing chan struct{} // closed by Close
+	close   sync.Once
 }
 
 // Open opens the sealed file f, which the Reader then owns (Close closes
@@ -80,41 +91,128 @@ func (k *Key) Open(f *os.File) (*Reader, error) {
 	if err != nil || n == 0 {
 		return nil, fmt.Errorf("%w: truncated or extended (%d bytes is no whole sealed stream)", ErrAuth, body.Size())
 	}
-	r := &Reader{f: f, src: src, body: body, cfg: cfg, size: int64(n) - 1}
+	r := &Reader{f: f, src: src, body: body, cfg: cfg, size: int64(n) - 1, closing: make(chan struct{})}
 	// Authenticate the last package, which DARE marks final: its
 	// plaintext ends in the trailer.
-	if err := r.position((int64(n) - 1) / payloadSize * payloadSize); err != nil {
+	dec, err := r.decrypter((int64(n) - 1) / payloadSize * payloadSize)
+	if err != nil {
 		return nil, err
 	}
-	last, err := io.ReadAll(r.dec)
+	last, err := io.ReadAll(dec)
 	if err != nil {
 		return nil, r.src.classify(err, "the last chunk")
 	}
 	if len(last) == 0 || last[len(last)-1] != trailer {
 		return nil, fmt.Errorf("%w: no trailer", ErrAuth)
 	}
-	r.dec = nil
 	return r, nil
 }
 
-// position makes dec decrypt from off in the stream's plaintext: from the
+// decrypter returns a reader of the stream's plaintext from off: from the
 // start of off's package (DARE's sequence number tells the package), the
 // bytes before off in it decrypted, authenticated and discarded.
-func (r *Reader) position(off int64) error {
+func (r *Reader) decrypter(off int64) (io.Reader, error) {
 	pkg := off / payloadSize
 	cfg := r.cfg
 	cfg.SequenceNumber = uint32(pkg)
 	dec, err := sio.DecryptReader(io.NewSectionReader(r.body, pkg*packageSize, r.body.Size()-pkg*packageSize), cfg)
 	if err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return nil, fmt.Errorf("seal: %w", err)
 	}
 	if skip := off - pkg*payloadSize; skip > 0 {
 		if _, err := io.CopyN(io.Discard, dec, skip); err != nil {
-			return r.src.classify(err, fmt.Sprintf("the chunk at offset %d", pkg*payloadSize))
+			return nil, r.src.classify(err, fmt.Sprintf("the chunk at offset %d", pkg*payloadSize))
 		}
 	}
-	r.dec, r.decOff = dec, off
-	return nil
+	return dec, nil
+}
+
+// ahead is a goroutine that decrypts the plaintext from an offset to its
+// end, chunkSize at a time, into at most chunksAhead buffers: each chunk
+// holds only bytes of packages that passed authentication, and the one
+// where a package failed (or the file could not be read) carries the
+// error, after the bytes before it. It closes chunks when it returns:
+// after the chunk that reaches the end, one with an error, or once
+// stopped (stop, or the Reader's Close).
+type ahead struct {
+	chunks chan chunk
+	free   chan []byte
+	stop   chan struct{}
+}
+
+// chunk is what ahead decrypted: b, then err if not nil.
+type chunk struct {
+	b   []byte
+	err error
+}
+
+// startAhead starts decrypting from off.
+func (r *Reader) startAhead(off int64) {
+	a := &ahead{chunks: make(chan chunk, chunksAhead-1), free: make(chan []byte, chunksAhead), stop: make(chan struct{})}
+	for range chunksAhead {
+		a.free <- nil
+	}
+	r.ah, r.decOff, r.pending, r.cur, r.tail = a, off, nil, nil, nil
+	go r.decryptAhead(a, off)
+}
+
+// stopAhead stops the goroutine, if one runs, and waits for it to return.
+func (r *Reader) stopAhead() {
+	if r.ah == nil {
+		return
+	}
+	close(r.ah.stop)
+	for range r.ah.chunks {
+	}
+	r.ah, r.pending, r.cur = nil, nil, nil
+}
+
+// decryptAhead is ahead's goroutine.
+func (r *Reader) decryptAhead(a *ahead, off int64) {
+	defer close(a.chunks)
+	send := func(c chunk) bool {
+		select {
+		case a.chunks <- c:
+			return true
+		case <-a.stop:
+		case <-r.closing:
+		}
+		return false
+	}
+	dec, err := r.decrypter(off)
+	if err != nil {
+		send(chunk{err: err})
+		return
+	}
+	for off < r.size {
+		var b []byte
+		select {
+		case b = <-a.free:
+		case <-a.stop:
+			return
+		case <-r.closing:
+			return
+		}
+		// Up to a chunk boundary of the plaintext, so that a chunk
+		// after the first is whole packages, decrypted in place.
+		want := min(chunkSize-off%chunkSize, r.size-off)
+		if int64(cap(b)) < want {
+			b = make([]byte, min(chunkSize, r.size-off))
+		}
+		n, err := io.ReadFull(dec, b[:want])
+		if err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = io.ErrUnexpectedEOF // the trailer is still to come
+			}
+			// The n bytes before the failure were authenticated.
+			send(chunk{b: b[:n], err: r.src.classify(err, fmt.Sprintf("the chunk at or after offset %d", off+int64(n)))})
+			return
+		}
+		if !send(chunk{b: b[:n]}) {
+			return
+		}
+		off += int64(n)
+	}
 }
 
 // Size returns the size of the plaintext.
@@ -147,25 +245,34 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.off >= r.size {
 		return 0, io.EOF
 	}
-	if r.dec == nil || r.decOff != r.off {
-		if err := r.position(r.off); err != nil {
-			r.err = err
-			return 0, err
-		}
+	if r.ah == nil || r.decOff != r.off {
+		r.stopAhead()
+		r.startAhead(r.off)
 	}
-	p = p[:min(int64(len(p)), r.size-r.off)]
-	n, err := r.dec.Read(p)
-	if err != nil && !(err == io.EOF && n > 0) {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF // the trailer is still to come
+	if len(r.pending) == 0 && r.tail != nil {
+		r.err = r.tail
+		return 0, r.err
+	}
+	if len(r.pending) == 0 {
+		if r.cur != nil {
+			r.ah.free <- r.cur // never blocks: it has room for every buffer
+			r.cur = nil
 		}
-		// The n bytes before the failure were authenticated: return
-		// them, and the error from the next Read on.
-		r.err = r.src.classify(err, fmt.Sprintf("the chunk at or after offset %d", r.off+int64(n)))
-		if n == 0 {
+		c, ok := <-r.ah.chunks
+		if !ok { // closed under the read
+			r.err = fmt.Errorf("seal: read: %w", os.ErrClosed)
 			return 0, r.err
 		}
+		r.pending, r.cur, r.tail = c.b, c.b, c.err
+		if len(r.pending) == 0 && r.tail != nil {
+			r.err = r.tail
+			return 0, r.err
+		}
+		// Bytes before a failure were authenticated: they are returned,
+		// and the error from the Read after them on.
 	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
 	if r.off <= r.seen {
 		r.seen = max(r.seen, r.off+int64(n))
 	}
@@ -192,8 +299,13 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return offset, nil
 }
 
-// Close closes the file. A Read under way or after returns an error.
-func (r *Reader) Close() error { return r.f.Close() }
+// Close closes the file and stops the goroutine reading ahead. It may be
+// called while a Read runs on another goroutine, to cut it short: that
+// Read, and every later one, returns an error.
+func (r *Reader) Close() error {
+	r.close.Do(func() { close(r.closing) })
+	return r.f.Close()
+}
 
 // tracked is the sealed file as sio reads it, keeping the first error
 // the file itself returned, so that a failure to read (a closed file, a

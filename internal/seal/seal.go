@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/sio"
@@ -135,7 +136,14 @@ func (m *master) config(salt []byte) (sio.Config, error) {
 // Seal returns a writer that seals what is written to it into dst. The
 // header is written to dst at once; Close writes the last package, and
 // dst holds a whole sealed file only after it. Close does not close dst.
-func (k *Key) Seal(dst io.Writer) (io.WriteCloser, error) {
+//
+// Once more than a chunk (chunkSize) was written, sealing and writing to
+// dst run on a goroutine of their own, a few chunks behind the caller, so
+// that the encryption overlaps the caller's work (reading the source,
+// hashing the plaintext). A failure to write to dst is then returned by a
+// later Write or by Close. Close, or Abort, ends that goroutine: a writer
+// given up on must be aborted.
+func (k *Key) Seal(dst io.Writer) (*Writer, error) {
 	m := &k.keys[0]
 	hdr := make([]byte, 0, headerSize)
 	hdr = append(append(hdr, Magic...), m.id[:]...)
@@ -154,36 +162,180 @@ func (k *Key) Seal(dst io.Writer) (io.WriteCloser, error) {
 	if _, err := dst.Write(append(hdr, salt...)); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return &writer{w: w}, nil
+	return &Writer{enc: w, stop: make(chan struct{})}, nil
 }
 
 // writerOnly hides dst's Close from sio, which closes a writer that has
 // one.
 type writerOnly struct{ io.Writer }
 
-// writer writes the trailer on Close.
-type writer struct {
-	w      io.WriteCloser
+// chunkSize is how much plaintext goes to the sealing goroutine at a time,
+// and how much the Reader decrypts ahead at a time: whole packages.
+// chunksAhead chunks at most are in flight (per Writer, per Reader).
+const (
+	chunkSize   = 4 * payloadSize
+	chunksAhead = 4
+)
+
+// ErrAborted is what a Writer returns once Abort was called.
+var ErrAborted = errors.New("seal: aborted")
+
+// Writer seals into its destination; see Key.Seal. Write and Close are
+// called from one goroutine; Abort may be called from any, at any time.
+type Writer struct {
+	enc    io.WriteCloser // sio's, onto dst
+	buf    []byte         // being filled by Write: at most chunkSize
+	bufs   int            // chunk buffers made
 	closed bool
+
+	// Set once the sealing goroutine runs: it takes full chunks from
+	// work, gives them back on free, and closes done when it returns,
+	// with err set. It seals the trailer and closes enc when work is
+	// closed (Close).
+	work  chan []byte
+	free  chan []byte
+	done  chan struct{}
+	err   error
+	stop  chan struct{} // closed by Abort
+	abort sync.Once
 }
 
-func (w *writer) Write(p []byte) (int, error) {
+func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, errors.New("seal: write after close")
 	}
-	return w.w.Write(p)
+	if err := w.failed(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, min(chunkSize, max(len(p), 4<<10)))
+		}
+		if len(w.buf) == chunkSize {
+			if err := w.send(); err != nil {
+				return n, err
+			}
+			continue
+		}
+		if len(w.buf) == cap(w.buf) { // a small first buffer, outgrown
+			w.buf = append(make([]byte, 0, chunkSize), w.buf...)
+		}
+		c := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf, p, n = w.buf[:len(w.buf)+c], p[c:], n+c
+	}
+	return n, nil
 }
 
-func (w *writer) Close() error {
+// failed returns the sealing goroutine's error once it stopped, or
+// ErrAborted after Abort.
+func (w *Writer) failed() error {
+	select {
+	case <-w.stop:
+		return ErrAborted
+	default:
+	}
+	if w.done == nil {
+		return nil
+	}
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		return nil
+	}
+}
+
+// send hands the buffer to the sealing goroutine, started on the first
+// call, and takes another: a new one while fewer than chunksAhead were
+// made, else one the goroutine is done with.
+func (w *Writer) send() error {
+	if w.done == nil {
+		w.work = make(chan []byte, chunksAhead)
+		w.free = make(chan []byte, chunksAhead+1) // every buffer: the first one too
+		w.done = make(chan struct{})
+		go w.seal()
+	}
+	select {
+	case w.work <- w.buf:
+	case <-w.done:
+		return w.err
+	}
+	w.buf = nil
+	if w.bufs < chunksAhead {
+		w.bufs++
+		w.buf = make([]byte, 0, chunkSize)
+		return nil
+	}
+	select {
+	case b := <-w.free:
+		w.buf = b[:0]
+		return nil
+	case <-w.done:
+		return w.err
+	}
+}
+
+// seal is the sealing goroutine.
+func (w *Writer) seal() {
+	defer close(w.done)
+	for {
+		select {
+		case b, ok := <-w.work:
+			if !ok {
+				w.err = w.enc.Close()
+				return
+			}
+			if _, err := w.enc.Write(b); err != nil {
+				w.err = err
+				return
+			}
+			w.free <- b // never blocks: it has room for every buffer
+		case <-w.stop:
+			w.err = ErrAborted
+			return
+		}
+	}
+}
+
+// Close seals what is left and the trailer, and writes them to dst. It
+// returns the first error that writing to dst met, if any.
+func (w *Writer) Close() error {
 	if w.closed {
 		return errors.New("seal: already closed")
 	}
 	w.closed = true
-	if _, err := w.w.Write([]byte{trailer}); err != nil {
+	if err := w.failed(); err != nil {
 		return err
 	}
-	return w.w.Close()
+	if len(w.buf) == chunkSize {
+		if err := w.send(); err != nil {
+			return err
+		}
+	}
+	w.buf = append(w.buf, trailer)
+	if w.done == nil {
+		// Never more than a chunk: sealed here, with no goroutine.
+		if _, err := w.enc.Write(w.buf); err != nil {
+			return err
+		}
+		return w.enc.Close()
+	}
+	select {
+	case w.work <- w.buf:
+	case <-w.done:
+		return w.err
+	}
+	close(w.work)
+	<-w.done
+	return w.err
 }
+
+// Abort stops the sealing goroutine, if any, without waiting for it:
+// what dst holds is then no whole sealed file. Write and Close return
+// ErrAborted after it. It may be called more than once, and while Write
+// runs on another goroutine.
+func (w *Writer) Abort() { w.abort.Do(func() { close(w.stop) }) }
 
 // ageMagic began the files of a development build that sealed with age.
 // Such a file counts as sealed, so that it is never sealed again as if

@@ -24,26 +24,11 @@ func newKey(tb testing.TB) *Key {
 	return k
 }
 
-// sealFile seals data into a new file and returns its path.
+// sealFile seals data into a new file, in one Write, and returns its
+// path.
 func sealFile(t *testing.T, k *Key, data []byte) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "sealed")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := k.Seal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	return p
+	return sealChunks(t, k, data, max(len(data), 1))
 }
 
 func open(t *testing.T, k *Key, p string) (*Reader, error) {
