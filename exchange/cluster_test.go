@@ -1,0 +1,286 @@
+package exchange
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/internal/pgtest"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// clusterNodes returns two nodes, "a" and "b", of a cluster on one fresh
+// PostgreSQL ledger, each with a state_dir (staging) of its own, running
+// job "j" from one shared local source to one shared destination; and
+// the source and destination roots.
+func clusterNodes(t *testing.T, lease time.Duration) (a, b *rig, in, out string, dsn string) {
+	t.Helper()
+	in, out = t.TempDir(), t.TempDir()
+	mkdirs(t, in, "outbox")
+	mkdirs(t, out, "inbox")
+	dsn = pgtest.DSN(t)
+	key := make([]byte, 32)
+	node := func(name string) *rig {
+		cfg := &config.Config{Version: 1, StateDir: t.TempDir(),
+			Cluster: &config.Cluster{Node: name, Lease: config.Duration(lease)},
+			Partners: map[string]*config.Partner{
+				"creditor": localPartner("creditor", in),
+				"cases":    localPartner("internal", out),
+			},
+			Jobs: map[string]*config.Job{"j": {Source: config.Source{Partner: "creditor", Dir: "/outbox"},
+				Destinations: []*config.Destination{{Partner: "cases", Dir: "/inbox"}}}}}
+		for n, p := range cfg.Partners {
+			p.Name = n
+		}
+		for n, j := range cfg.Jobs {
+			j.Name = n
+		}
+		l, err := ledger.OpenPostgresCluster(dsn, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		g := rigOn(t, cfg, l)
+		g.runner.Retry.Attempts = 1
+		return g
+	}
+	return node("a"), node("b"), in, out, dsn
+}
+
+// failDestination makes g's destination "cases" refuse every create while
+// *on is set.
+func failDestination(g *rig, on *bool) {
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner == "cases" && *on {
+			return failCreate{ep}
+		}
+		return ep
+	}
+}
+
+// wantDelivered checks that out's inbox holds exactly want, byte for byte,
+// and in's outbox nothing.
+func wantDelivered(t *testing.T, in, out string, want map[string][]byte) {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(out, "inbox"))
+	if len(ents) != len(want) {
+		t.Fatalf("inbox holds %d entries, want %d", len(ents), len(want))
+	}
+	for n, b := range want {
+		got, err := os.ReadFile(filepath.Join(out, "inbox", n))
+		if err != nil || string(got) != string(b) {
+			t.Fatalf("%s delivered: %d bytes, %v", n, len(got), err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(in, "outbox")); len(ents) != 0 {
+		t.Fatalf("source not cleaned: %d entries", len(ents))
+	}
+}
+
+// A job runs on the node that holds its lease: another node's run is
+// skipped (ErrHeldElsewhere, "run held elsewhere", no run recorded); once
+// free, a run delivers the file, cleans the source after the delivery and
+// releases the lease.
+func TestClusterJobLease(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	ctx := context.Background()
+	tok, ok, err := a.ledger.TakeLease(ctx, "job:j", "a", time.Minute)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrHeldElsewhere) {
+		t.Fatalf("run beside a held lease: %v", err)
+	}
+	if n := b.logs.FilterMessage("run held elsewhere").FilterField(zap.String("node", "b")).Len(); n != 1 {
+		t.Fatalf("%d \"run held elsewhere\" events", n)
+	}
+	if runs, err := b.ledger.Runs("j", 10); err != nil || len(runs) != 0 {
+		t.Fatalf("runs recorded: %v %v", runs, err)
+	}
+	if err := a.ledger.ReleaseLease(ctx, "job:j", tok); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := b.run("j"); err != nil || res.Files != 1 || res.Delivered != 1 {
+		t.Fatalf("run = %+v, %v", res, err)
+	}
+	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
+	b.stagingEmpty()
+	if _, err := b.ledger.LeaseHolder(ctx, "job:j"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("lease after the run: %v, want released", err)
+	}
+	b.checkLogs("J. de Vries")
+}
+
+// A file staged on a node that could not deliver it is finished by
+// another node, which has no copy: it stages it again from the source
+// (kept until delivery), the same bytes, and delivers it once. The first
+// node's copy goes at its next run.
+func TestClusterTakeoverRestages(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "a.csv")); err != nil {
+		t.Fatalf("a cluster cleaned the source before delivery: %v", err)
+	}
+	if ids, _ := a.runner.Staging().IDs(); len(ids) != 1 {
+		t.Fatalf("a's staging: %v", ids)
+	}
+	if res, err := b.run("j"); err != nil || res.Files != 1 || res.Delivered != 1 {
+		t.Fatalf("b's run = %+v, %v", res, err)
+	}
+	if b.logs.FilterMessage("file staged again").Len() != 1 {
+		t.Fatal("b did not stage the file again")
+	}
+	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
+	b.stagingEmpty()
+	down = false
+	if res, err := a.run("j"); err != nil || res.Files != 0 {
+		t.Fatalf("a's next run = %+v, %v", res, err)
+	}
+	a.stagingEmpty()
+	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
+}
+
+// A source that, staged again on takeover, is not the file first staged
+// (same size and mtime, other bytes) is not delivered: the file stays
+// pending with a permanent, security-flagged failure.
+func TestClusterRestageChanged(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	p := filepath.Join(in, "outbox", "a.csv")
+	os.WriteFile(p, claims, 0o644)
+	fi, _ := os.Stat(p)
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	other := []byte(string(claims[:len(claims)-3]) + "99\n")
+	os.WriteFile(p, other, 0o644)
+	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's run: %v", err)
+	}
+	e := b.logs.FilterMessage("file failed").FilterField(zap.Bool("security", true)).FilterField(zap.Bool("permanent", true))
+	if e.Len() != 1 {
+		t.Fatalf("%d security-flagged permanent failures", e.Len())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Fatalf("delivered: %d", len(ents))
+	}
+	if pend, err := b.ledger.Pending("j"); err != nil || len(pend) != 1 || pend[0].State != ledger.StateTransformed {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	b.stagingEmpty()
+	b.checkLogs("J. de Vries")
+}
+
+// blockCreate holds every create until its context ends, telling started
+// first.
+type blockCreate struct {
+	endpoint.Endpoint
+	started chan<- struct{}
+}
+
+func (e blockCreate) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
+	select {
+	case e.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(20 * time.Second):
+		return nil, errors.New("test: the lease loss did not stop the delivery")
+	}
+}
+
+// A node whose lease is taken over mid-run (it expired in the database)
+// stops at once: its run's context ends, it logs "lease lost", the run is
+// interrupted, and no write of it lands after; the new holder delivers
+// the file once.
+func TestClusterLeaseLost(t *testing.T) {
+	a, b, in, out, dsn := clusterNodes(t, 900*time.Millisecond)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	started := make(chan struct{}, 1)
+	a.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner == "cases" {
+			return blockCreate{ep, started}
+		}
+		return ep
+	}
+	var lost int
+	a.runner.Observe = func(e Event) {
+		if e.Step == "lease" && e.Outcome == "lost" {
+			lost++
+		}
+	}
+	done := make(chan error, 1)
+	go func() { _, err := a.run("j"); done <- err }()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a's delivery did not start")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok, ok, err := b.ledger.TakeLease(ctx, "job:j", "b", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("b takes the expired lease: %v %v", ok, err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("a's run: %v, want ErrLeaseLost", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a's run went on after its lease was taken over")
+	}
+	if a.logs.FilterMessage("lease lost").FilterField(zap.String("node", "a")).Len() != 1 || lost != 1 {
+		t.Fatalf("lease lost: %d events, %d observed", a.logs.FilterMessage("lease lost").Len(), lost)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Fatalf("a delivered after losing its lease: %d", len(ents))
+	}
+	if err := b.ledger.ReleaseLease(ctx, "job:j", tok); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := b.run("j"); err != nil || res.Files != 1 || res.Delivered != 1 {
+		t.Fatalf("b's run = %+v, %v", res, err)
+	}
+	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
+	b.stagingEmpty()
+	runs, err := b.ledger.Runs("j", 10)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	outcomes := map[string]int{}
+	for _, r := range runs {
+		outcomes[r.Outcome]++
+	}
+	if outcomes[OutcomeInterrupted] != 1 || outcomes["ok"] != 1 {
+		t.Fatalf("run outcomes %v, want a's interrupted and b's ok", outcomes)
+	}
+}
