@@ -198,6 +198,11 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	l := r.ledger
 	var ls *lease
 	if cl := r.cfg.Cluster; cl != nil {
+		// Whatever this node holds of files finished elsewhere since it
+		// staged them goes now, held elsewhere or not (see sweepStaging).
+		if err := r.sweepStaging(); err != nil {
+			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
+		}
 		if ls, err = r.takeLease(ctx, "job:"+jobName, jobName); err != nil {
 			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 		}
@@ -208,11 +213,6 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		defer ls.release()
 		ctx = ls.ctx
 		l = r.ledger.Fenced(ls.name, ls.token, ls.fenced)
-		// Whatever this node holds of files done elsewhere since it
-		// staged them goes now (see sweepStaging).
-		if err := r.sweepStaging(); err != nil {
-			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
-		}
 	}
 	start := r.Now()
 	runID, err := l.StartRun(jobName, start)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
 )
@@ -13,4 +17,28 @@ func clusterString(cfg *config.Config) string {
 		return ""
 	}
 	return fmt.Sprintf("node %s, lease %s", cfg.Cluster.Node, cfg.Cluster.Lease)
+}
+
+// purgeLease is how long a cluster node's claim on the day's purge lasts:
+// it is not released, so the cluster purges once a day, on whichever node
+// came first.
+const purgeLease = 23 * time.Hour
+
+// purgeHere reports whether this daemon purges the ledger now: always
+// alone; in a cluster, only the node that takes lease "purge".
+func (d *daemon) purgeHere(cfg *config.Config) bool {
+	cl := cfg.Cluster
+	if cl == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
+	defer cancel()
+	_, ok, err := d.ledger.TakeLease(ctx, "purge", cl.Node, purgeLease)
+	switch {
+	case err != nil:
+		d.log.Named("retention").Error("purge skipped", zap.String("node", cl.Node), zap.String("outcome", "failed"), zap.String("error", err.Error()))
+	case !ok:
+		d.log.Named("retention").Info("purge held elsewhere", zap.String("node", cl.Node), zap.String("outcome", "skipped"))
+	}
+	return ok
 }

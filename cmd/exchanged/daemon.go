@@ -449,6 +449,9 @@ func (d *daemon) purge() {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
+	if !d.purgeHere(cfg) {
+		return
+	}
 	res, err := purge(d.ledger, cfg, time.Now(), false, d.log.Named("retention"))
 	if err != nil {
 		return
