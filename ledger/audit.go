@@ -294,6 +294,9 @@ func (l *Ledger) startAudit() error {
 		return fmt.Errorf("ledger: start audit chain: %w", err)
 	}
 	defer tx.Rollback()
+	if err := l.d.beginWrite(tx); err != nil {
+		return fmt.Errorf("ledger: start audit chain: %w", err)
+	}
 	var done int
 	if err := tx.QueryRow(`SELECT count(*) FROM meta WHERE key = 'audit_genesis'`).Scan(&done); err != nil || done > 0 {
 		return err
