@@ -11,7 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -71,10 +73,11 @@ type lease struct {
 	done     chan struct{}
 }
 
-// takeLease takes lease name for the run of job under ctx, or returns nil
-// if another node holds it. The lease's context is ctx, cancelled when
-// the lease is lost.
-func (r *Runner) takeLease(ctx context.Context, name, job string) (*lease, error) {
+// takeLease takes lease name, asking under ctx, or returns nil if another
+// node holds it. job is the job whose lease it is, "" for another lease
+// (a connection slot). The lease's context is parent, cancelled when the
+// lease is lost or released.
+func (r *Runner) takeLease(ctx, parent context.Context, name, job string) (*lease, error) {
 	cl := r.cfg.Cluster
 	d := cl.Lease.D()
 	sent := time.Now()
@@ -82,10 +85,13 @@ func (r *Runner) takeLease(ctx context.Context, name, job string) (*lease, error
 	if err != nil || !ok {
 		return nil, err
 	}
+	log := r.log.With(zap.String("node", cl.Node), zap.String("lease", name))
+	if job != "" {
+		log = log.With(zap.String("job", job))
+	}
 	ls := &lease{r: r, name: name, job: job, token: token, d: d, until: sent.Add(d - d/3),
-		log:  r.log.With(zap.String("job", job), zap.String("node", cl.Node), zap.String("lease", name)),
-		stop: make(chan struct{}), done: make(chan struct{})}
-	ls.ctx, ls.cancel = context.WithCancelCause(ctx)
+		log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	ls.ctx, ls.cancel = context.WithCancelCause(parent)
 	ls.timer = time.AfterFunc(time.Until(ls.until), ls.expire)
 	r.leaseHeld(job, true)
 	go ls.heartbeat()
@@ -167,7 +173,7 @@ func (ls *lease) lose(why string) {
 		ls.cancel(ErrLeaseLost)
 		ls.log.Error("lease lost", zap.String("outcome", "stopped"), zap.String("reason", why))
 		ls.r.leaseHeld(ls.job, false)
-		if ls.r.Observe != nil {
+		if ls.r.Observe != nil && ls.job != "" {
 			ls.r.Observe(Event{Job: ls.job, Step: "lease", Outcome: "lost"})
 		}
 	})
@@ -193,9 +199,9 @@ func (ls *lease) release() {
 }
 
 // leaseHeld tells LeaseHeld, if set, that this node holds job's lease or
-// not.
+// not; nothing for a lease that is no job's.
 func (r *Runner) leaseHeld(job string, held bool) {
-	if r.LeaseHeld != nil {
+	if r.LeaseHeld != nil && job != "" {
 		r.LeaseHeld(job, held)
 	}
 }
@@ -327,4 +333,39 @@ func (rn *run) remake(ctx context.Context, f *ledger.File) error {
 		return rn.ledger.MarkUnread(f.ID)
 	}
 	return rn.prepare(ctx, f)
+}
+
+// slotPoll is how often a connection waiting for a cluster-wide slot
+// tries the slots again.
+const slotPoll = 200 * time.Millisecond
+
+// connSlot returns partner's max_conns across the cluster: a connection
+// takes lease conn:<partner>:<slot>, for the first of slots 0..max_conns-1
+// that is free, and holds it, renewed, until it closes. It waits for one
+// while ctx lasts, and no longer than the connect timeout (as the local
+// limit: two runs each holding a slot and waiting for another's must not
+// wait for ever).
+func (r *Runner) connSlot(partner string, s *config.SFTP) sftp.Slot {
+	return func(ctx context.Context) (func(), <-chan struct{}, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout())
+		defer cancel()
+		for {
+			for i := range s.MaxConns {
+				ls, err := r.takeLease(ctx, context.Background(), fmt.Sprintf("conn:%s:%d", partner, i), "")
+				if err != nil {
+					return nil, nil, err
+				}
+				if ls != nil {
+					return ls.release, ls.ctx.Done(), nil
+				}
+			}
+			t := time.NewTimer(slotPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, fmt.Errorf("no free connection slot in the cluster within %s: %w", s.ConnectTimeout(), ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"go.uber.org/zap"
 
@@ -210,6 +213,28 @@ func (e blockCreate) Create(ctx context.Context, p string) (endpoint.WriteFile, 
 	}
 }
 
+// runBlocked starts a run of job j on g whose creates at destination
+// "cases" block until the run's context ends, and returns once the first
+// is under way; the run's error comes on the channel.
+func runBlocked(t *testing.T, g *rig) <-chan error {
+	t.Helper()
+	started := make(chan struct{}, 1)
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner == "cases" {
+			return blockCreate{ep, started}
+		}
+		return ep
+	}
+	done := make(chan error, 1)
+	go func() { _, err := g.run("j"); done <- err }()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the delivery did not start")
+	}
+	return done
+}
+
 // A node whose lease is taken over mid-run (it expired in the database)
 // stops at once: its run's context ends, it logs "lease lost", the run is
 // interrupted, and no write of it lands after; the new holder delivers
@@ -217,26 +242,13 @@ func (e blockCreate) Create(ctx context.Context, p string) (endpoint.WriteFile, 
 func TestClusterLeaseLost(t *testing.T) {
 	a, b, in, out, dsn := clusterNodes(t, 900*time.Millisecond)
 	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
-	started := make(chan struct{}, 1)
-	a.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
-		if partner == "cases" {
-			return blockCreate{ep, started}
-		}
-		return ep
-	}
 	var lost int
 	a.runner.Observe = func(e Event) {
 		if e.Step == "lease" && e.Outcome == "lost" {
 			lost++
 		}
 	}
-	done := make(chan error, 1)
-	go func() { _, err := a.run("j"); done <- err }()
-	select {
-	case <-started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("a's delivery did not start")
-	}
+	done := runBlocked(t, a)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -283,4 +295,124 @@ func TestClusterLeaseLost(t *testing.T) {
 	if outcomes[OutcomeInterrupted] != 1 || outcomes["ok"] != 1 {
 		t.Fatalf("run outcomes %v, want a's interrupted and b's ok", outcomes)
 	}
+}
+
+// A partner's max_conns holds across the cluster: each connection holds
+// one of its slots, lease conn:<partner>:<slot>, until it closes; a node
+// finds none free while the others' are held and waits (bounded) until
+// one is given back; a slot whose lease is lost says so (its channel).
+func TestClusterConnSlots(t *testing.T) {
+	a, b, _, _, _ := clusterNodes(t, 3*time.Second)
+	s := &config.SFTP{MaxConns: 2, Timeout: config.Duration(400 * time.Millisecond)}
+	ctx := context.Background()
+	slotA, slotB := a.runner.connSlot("acme", s), b.runner.connSlot("acme", s)
+	rel0, lost0, err := slotA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel1, _, err := slotA(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if h, err := b.ledger.LeaseHolder(ctx, "conn:acme:"+string(rune('0'+i))); err != nil || h.Node != "a" {
+			t.Fatalf("slot %d: %+v %v", i, h, err)
+		}
+	}
+	start := time.Now()
+	if _, _, err := slotB(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a third connection in the cluster: %v", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("waited %s for a slot, want the connect timeout", d)
+	}
+	got := make(chan error, 1)
+	go func() {
+		rel, _, err := slotB(ctx)
+		if err == nil {
+			defer rel()
+		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	rel1()
+	if err := <-got; err != nil {
+		t.Fatalf("a slot given back was not taken: %v", err)
+	}
+	select {
+	case <-lost0:
+		t.Fatal("a held slot reported lost")
+	default:
+	}
+	rel0()
+	select {
+	case <-lost0:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a released slot's channel stayed open (its connection's watcher would leak)")
+	}
+}
+
+// A node cut off from the database cannot renew its lease: within the
+// lease minus a third of it from its last renewal, it stops the run at
+// once ("lease lost", not renewed in time) and makes no side effect; once
+// the database is back, another node (or it) takes the lease over and
+// delivers the file once.
+func TestClusterDatabaseLost(t *testing.T) {
+	a, b, in, out, dsn := clusterNodes(t, 900*time.Millisecond)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	done := runBlocked(t, a)
+	// From another database of the server: the ledger's is closed to
+	// new connections, and its open ones cut.
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	quoted := pgx.Identifier{name}.Sanitize()
+	cutAt := time.Now()
+	for _, q := range []string{`ALTER DATABASE ` + quoted + ` ALLOW_CONNECTIONS false`,
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + strings.ReplaceAll(name, "'", "''") + `'`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrLeaseLost) {
+			t.Fatalf("a's run: %v, want ErrLeaseLost", err)
+		}
+		if d := time.Since(cutAt); d > 900*time.Millisecond {
+			t.Fatalf("a stopped %s after the database went, later than its lease", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a's run went on without its database")
+	}
+	if a.logs.FilterMessage("lease lost").FilterField(zap.String("reason", "not renewed in time")).Len() != 1 {
+		t.Fatalf("lease lost events: %v", a.logs.FilterMessage("lease lost").All())
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Fatalf("a delivered without its lease: %d", len(ents))
+	}
+	if _, err := db.Exec(`ALTER DATABASE ` + quoted + ` ALLOW_CONNECTIONS true`); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	// b's run waits for a's lease to expire in the database; its first
+	// call on a connection that was cut fails, the next connects again.
+	for range 50 {
+		if res, err = b.run("j"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || res.Files != 1 || res.Delivered != 1 {
+		t.Fatalf("b's run = %+v, %v", res, err)
+	}
+	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
 }

@@ -203,7 +203,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		if err := r.sweepStaging(); err != nil {
 			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 		}
-		if ls, err = r.takeLease(ctx, "job:"+jobName, jobName); err != nil {
+		if ls, err = r.takeLease(ctx, ctx, "job:"+jobName, jobName); err != nil {
 			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 		}
 		if ls == nil {
@@ -341,7 +341,11 @@ func (rn *run) endpoint(partner string) (endpoint.Endpoint, error) {
 	var ep endpoint.Endpoint
 	switch {
 	case p.SFTP != nil:
-		ep = sftp.New(partner, *p.SFTP, rn.log, rn.sems[partner])
+		s := sftp.New(partner, *p.SFTP, rn.log, rn.sems[partner])
+		if rn.cfg.Cluster != nil && p.SFTP.MaxConns > 0 {
+			s.SetSlot(rn.connSlot(partner, p.SFTP)) // max_conns across the cluster
+		}
+		ep = s
 	case p.Local != nil:
 		ep = local.New(p.Local.Root)
 	default:

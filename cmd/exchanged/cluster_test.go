@@ -101,7 +101,7 @@ cluster: {node: %s, lease: 3s}
 partners:
   acme:
     role: creditor
-    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
+    sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s, max_conns: 2}
   dest:
     role: internal
     sftp: {host: 127.0.0.1, port: %d, user: %s, private_key: "file:%s", known_hosts: %s}
@@ -223,6 +223,15 @@ jobs:%s`, n.state, n.addr, n.name, src.Port, src.User, src.ClientKeyPath, src.Kn
 	for _, n := range nodes {
 		if st := names(t, filepath.Join(n.state, "staging")); len(st) != 0 {
 			t.Errorf("%s: staging holds %v", n.name, st)
+		}
+	}
+	for _, n := range nodes {
+		m := n.p.metrics()
+		for _, job := range []string{"claims-a", "claims-b"} {
+			held, ok := m[`exchanged_job_lease{job="`+job+`",node="`+n.name+`"}`]
+			if _, lost := m[`exchanged_lease_lost_total{job="`+job+`"}`]; !ok || !lost || (held != 0 && held != 1) {
+				t.Errorf("%s: job %s: exchanged_job_lease %v (%v), exchanged_lease_lost_total present %v", n.name, job, held, ok, lost)
+			}
 		}
 	}
 	all := ""
