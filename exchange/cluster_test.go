@@ -416,3 +416,58 @@ func TestClusterDatabaseLost(t *testing.T) {
 	}
 	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
 }
+
+// With a transform in a cluster: a file rejected whole has its source
+// cleaned when it is over (the source is kept until then); a file whose
+// delivery began on a node that holds its outputs is not delivered by a
+// node that would have to make them again (left pending, naming what ops
+// can do), and the node that has them delivers it once.
+func TestClusterTransformTakeover(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	for _, g := range []*rig{a, b} {
+		j := g.cfg.Jobs["j"]
+		j.Source.Match = "*.csv"
+		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
+		g.cfg.Layouts = acmeClaimsLayout()
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := excelClaims(t)
+	os.WriteFile(filepath.Join(in, "outbox", "claims_1.csv"), good, 0o644)
+	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_empty.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the source of a file rejected whole was not cleaned: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_1.csv")); err != nil {
+		t.Fatalf("the source of a file not delivered is gone: %v", err)
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's run: %v", err)
+	}
+	f := b.logs.FilterMessage("file failed").FilterField(zap.Bool("permanent", true)).All()
+	if len(f) != 1 || !strings.Contains(f[0].ContextMap()["error"].(string), "exchanged files retry") {
+		t.Fatalf("b's failures: %v", f)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Fatalf("b delivered: %d", len(ents))
+	}
+	b.stagingEmpty()
+	down = false
+	if res, err := a.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("a's run = %+v, %v", res, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 1 {
+		t.Fatalf("inbox: %d entries, want 1", len(ents))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(in, "outbox")); len(ents) != 0 {
+		t.Fatalf("source not cleaned: %d", len(ents))
+	}
+	a.stagingEmpty()
+	a.checkLogs("J. de Vries")
+}

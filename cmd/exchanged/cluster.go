@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/schedule"
 )
 
 // clusterString describes cfg's cluster: setting for a reload's refusal,
@@ -41,4 +42,35 @@ func (d *daemon) purgeHere(cfg *config.Config) bool {
 		d.log.Named("retention").Info("purge held elsewhere", zap.String("node", cl.Node), zap.String("outcome", "skipped"))
 	}
 	return ok
+}
+
+// actionLease takes, in a cluster, job's lease for a file action (retry,
+// abandon), so that no node runs the job meanwhile, and returns its
+// release; the error wraps schedule.ErrRunning while a node holds it.
+// Alone, the job's gate is enough: it returns a release that does
+// nothing.
+func (d *daemon) actionLease(job string) (func(), error) {
+	d.mu.Lock()
+	cl := d.cfg.Cluster
+	d.mu.Unlock()
+	if cl == nil {
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
+	defer cancel()
+	name := "job:" + job
+	token, ok, err := d.ledger.TakeLease(ctx, name, cl.Node, cl.Lease.D())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("job %s is running on a node of the cluster: try again once its run is over: %w", job, schedule.ErrRunning)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
+		defer cancel()
+		if err := d.ledger.ReleaseLease(ctx, name, token); err != nil {
+			d.log.Warn("lease not released", zap.String("job", job), zap.String("node", cl.Node), zap.String("outcome", "expires"), zap.String("error", err.Error()))
+		}
+	}, nil
 }

@@ -118,6 +118,11 @@ func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*act
 		return nil, err
 	}
 	defer release()
+	unlease, err := f.d.actionLease(file.Job)
+	if err != nil {
+		return nil, err
+	}
+	defer unlease()
 	by := req.By
 	if by == "" {
 		by = "unknown"
