@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/ledger"
 	"github.com/exchanged/exchanged/schedule"
 )
 
@@ -47,19 +48,16 @@ func (d *daemon) purgeHere(cfg *config.Config) bool {
 // actionLease takes, in a cluster, job's lease for a file action (retry,
 // abandon), so that no node runs the job meanwhile, and returns its
 // release; the error wraps schedule.ErrRunning while a node holds it.
-// Alone, the job's gate is enough: it returns a release that does
-// nothing.
-func (d *daemon) actionLease(job string) (func(), error) {
-	d.mu.Lock()
-	cl := d.cfg.Cluster
-	d.mu.Unlock()
+// Alone, the job's gate (or the state_dir lock) is enough: it returns a
+// release that does nothing.
+func actionLease(l *ledger.Ledger, cl *config.Cluster, job string, log *zap.Logger) (func(), error) {
 	if cl == nil {
 		return func() {}, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
 	defer cancel()
 	name := "job:" + job
-	token, ok, err := d.ledger.TakeLease(ctx, name, cl.Node, cl.Lease.D())
+	token, ok, err := l.TakeLease(ctx, name, cl.Node, cl.Lease.D())
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +67,18 @@ func (d *daemon) actionLease(job string) (func(), error) {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
 		defer cancel()
-		if err := d.ledger.ReleaseLease(ctx, name, token); err != nil {
-			d.log.Warn("lease not released", zap.String("job", job), zap.String("node", cl.Node), zap.String("outcome", "expires"), zap.String("error", err.Error()))
+		if err := l.ReleaseLease(ctx, name, token); err != nil {
+			log.Warn("lease not released", zap.String("job", job), zap.String("node", cl.Node), zap.String("outcome", "expires"), zap.String("error", err.Error()))
 		}
 	}, nil
+}
+
+// clusterAction takes the lease of file id's job for an action of
+// "exchanged files" on a cluster node's ledger (see actionLease).
+func clusterAction(a *app, cfg *config.Config, id int64) (func(), error) {
+	f, err := a.ledger.File(id)
+	if err != nil {
+		return nil, err
+	}
+	return actionLease(a.ledger, cfg.Cluster, f.Job, a.log)
 }

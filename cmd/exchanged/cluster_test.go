@@ -245,3 +245,57 @@ jobs:%s`, n.state, n.addr, n.name, src.Port, src.User, src.ClientKeyPath, src.Kn
 		kills, cuts, strings.Count(all, `"msg":"lease lost"`), strings.Count(all, `"msg":"file staged again"`),
 		strings.Count(all, `"msg":"run held elsewhere"`), time.Since(start).Round(time.Millisecond))
 }
+
+// "exchanged files retry" on a cluster node's config takes the job's
+// lease: refused while a node runs the job, done once it is free.
+func TestClusterFileActionLease(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	work := t.TempDir()
+	cfg, _ := localConfig(t, work, `  claims-in:
+    schedule: "@yearly"
+    source: {partner: acme, dir: /outbox, match: "claims_*.csv", done_marker: ".done"}
+    destinations:
+      - {partner: cases, dir: /missing}
+`)
+	usePostgresLedger(t, cfg, work, dsn)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("cluster: {node: ops-1, lease: 3s}\n")
+	f.Close()
+	writeFile(t, filepath.Join(work, "acme", "outbox", "claims_1.csv"), []byte("K-1;J. de Vries;1,00\r\n"))
+	writeFile(t, filepath.Join(work, "acme", "outbox", "claims_1.csv.done"), nil)
+	if r := exchanged(t, nil, "once", "--config", cfg, "claims-in"); r.code == 0 {
+		t.Fatalf("once into a missing directory: %+v", r)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var id int64
+	if err := db.QueryRow(`SELECT id FROM files WHERE state <> 'done'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO leases (name, node, token, expires_at) VALUES ('job:claims-in', 'node-9', nextval('lease_tokens'), clock_timestamp() + interval '1 minute')`); err != nil {
+		t.Fatal(err)
+	}
+	r := exchanged(t, nil, "files", "retry", "--config", cfg, "--by", "tester", fmt.Sprint(id))
+	if r.code == 0 || !strings.Contains(r.stderr, "is running on a node of the cluster") {
+		t.Fatalf("retry while node-9 holds the job: %+v", r)
+	}
+	var attempts int
+	if err := db.QueryRow(`SELECT attempts FROM files WHERE id = $1`, id).Scan(&attempts); err != nil || attempts == 0 {
+		t.Fatalf("the refused retry cleared the failures: attempts %d, %v", attempts, err)
+	}
+	if _, err := db.Exec(`DELETE FROM leases`); err != nil {
+		t.Fatal(err)
+	}
+	if r := exchanged(t, nil, "files", "retry", "--config", cfg, "--by", "tester", fmt.Sprint(id)); r.code != 0 {
+		t.Fatalf("retry once the job is free: %+v", r)
+	}
+	if err := db.QueryRow(`SELECT attempts FROM files WHERE id = $1`, id).Scan(&attempts); err != nil || attempts != 0 {
+		t.Fatalf("after the retry: attempts %d, %v", attempts, err)
+	}
+}
