@@ -67,6 +67,7 @@ type lease struct {
 	mu    sync.Mutex
 	until time.Time   // local (monotonic) end of validity
 	timer *time.Timer // fires at until
+	gone  bool        // lost: until stays zero
 
 	lostOnce sync.Once
 	stop     chan struct{}
@@ -98,17 +99,22 @@ func (r *Runner) takeLease(ctx, parent context.Context, name, job string) (*leas
 	return ls, nil
 }
 
-// valid reports whether the lease may still be acted under.
-func (ls *lease) valid() bool {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return ls.ctx.Err() == nil && time.Now().Before(ls.until)
-}
+// lost reports whether the lease was lost (not merely released, or its
+// run cancelled).
+func (ls *lease) lost() bool { return errors.Is(context.Cause(ls.ctx), ErrLeaseLost) }
 
-// check returns ErrLeaseLost unless the lease is valid: called before
-// every side effect.
+// check returns an error unless the lease may still be acted under:
+// called before every side effect. A lease whose validity ended is lost
+// here at the latest (ErrLeaseLost); one whose run was cancelled returns
+// that cause.
 func (ls *lease) check() error {
-	if !ls.valid() {
+	if ls.ctx.Err() != nil {
+		return context.Cause(ls.ctx)
+	}
+	ls.mu.Lock()
+	ok := time.Now().Before(ls.until)
+	ls.mu.Unlock()
+	if !ok {
 		ls.lose("validity ended")
 		return ErrLeaseLost
 	}
@@ -117,6 +123,9 @@ func (ls *lease) check() error {
 
 // expire is the timer's: the validity ended unless renewed meanwhile.
 func (ls *lease) expire() {
+	if ls.ctx.Err() != nil {
+		return // released, lost or cancelled already
+	}
 	ls.mu.Lock()
 	left := time.Until(ls.until)
 	if left > 0 {
@@ -154,7 +163,7 @@ func (ls *lease) heartbeat() {
 			return
 		default:
 			ls.mu.Lock()
-			if sent.Add(ls.d-ls.d/3).After(ls.until) && ls.ctx.Err() == nil {
+			if sent.Add(ls.d-ls.d/3).After(ls.until) && !ls.gone {
 				ls.until = sent.Add(ls.d - ls.d/3)
 				ls.timer.Reset(time.Until(ls.until))
 			}
@@ -163,19 +172,21 @@ func (ls *lease) heartbeat() {
 	}
 }
 
-// lose ends the work under the lease, once: its context is cancelled and
-// the loss logged and counted.
+// lose ends the work under the lease, once: no side effect passes its
+// check from the first moment, the loss is logged and counted, and its
+// context is cancelled (what waits on the context then sees all that
+// done).
 func (ls *lease) lose(why string) {
 	ls.lostOnce.Do(func() {
 		ls.mu.Lock()
-		ls.until = time.Time{}
+		ls.until, ls.gone = time.Time{}, true
 		ls.mu.Unlock()
-		ls.cancel(ErrLeaseLost)
 		ls.log.Error("lease lost", zap.String("outcome", "stopped"), zap.String("reason", why))
 		ls.r.leaseHeld(ls.job, false)
 		if ls.r.Observe != nil && ls.job != "" {
 			ls.r.Observe(Event{Job: ls.job, Step: "lease", Outcome: "lost"})
 		}
+		ls.cancel(ErrLeaseLost)
 	})
 }
 

@@ -238,7 +238,7 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		if ctx.Err() != nil {
 			outcome = OutcomeInterrupted // cut short by shutdown: not a verdict on the job
 		}
-		if ls != nil && !ls.valid() {
+		if ls != nil && ls.lost() {
 			err = fmt.Errorf("%w: job %s: %v", ErrLeaseLost, jobName, err)
 		}
 	}
