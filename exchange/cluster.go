@@ -267,8 +267,12 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 			return false, err
 		}
 		pending, began := 0, 0
+		// A reject report (rows rejected) is staged where the file was
+		// prepared: until delivered it needs the outputs made again.
+		report := rn.job.Rejects != nil && f.Rejected > 0
 		for _, d := range dels {
 			if d.Index == rejectsIndex {
+				report = report && d.State != ledger.DeliveryDelivered
 				continue
 			}
 			if d.State != ledger.DeliveryDelivered {
@@ -276,7 +280,7 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 			}
 			began++
 		}
-		if began == len(rn.job.Destinations) && pending == 0 {
+		if began == len(rn.job.Destinations) && pending == 0 && !report {
 			return false, nil // every destination has it: only the source to clean
 		}
 		if began > 0 && !rn.outputsAreCopy() {
@@ -309,6 +313,7 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 		}
 		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: sha256 %s, %s staged", errSourceChanged, f.ID, sum, f.SHA256))
 	}
+	rn.stagedOn(f)
 	rn.fileLog(f).Info("file staged again", zap.Int64("bytes", n), zap.String("sha256", sum), zap.String("outcome", "restaged"))
 	return remake, nil
 }
@@ -378,5 +383,17 @@ func (r *Runner) connSlot(partner string, s *config.SFTP) sftp.Slot {
 			case <-t.C:
 			}
 		}
+	}
+}
+
+// stagedOn records, in a cluster, that this node holds f's staged copy.
+// It is for ops: a failure is logged, and the file goes on.
+func (rn *run) stagedOn(f *ledger.File) {
+	cl := rn.cfg.Cluster
+	if cl == nil {
+		return
+	}
+	if err := rn.ledger.SetStagedOn(f.ID, cl.Node); err != nil {
+		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("outcome", "ignored"), zap.String("error", err.Error()))
 	}
 }

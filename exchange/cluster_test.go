@@ -141,14 +141,21 @@ func TestClusterTakeoverRestages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(in, "outbox", "a.csv")); err != nil {
 		t.Fatalf("a cluster cleaned the source before delivery: %v", err)
 	}
-	if ids, _ := a.runner.Staging().IDs(); len(ids) != 1 {
+	ids, _ := a.runner.Staging().IDs()
+	if len(ids) != 1 {
 		t.Fatalf("a's staging: %v", ids)
+	}
+	if node, err := b.ledger.StagedOn(ids[0]); err != nil || node != "a" {
+		t.Fatalf("staged on %q, %v; want a", node, err)
 	}
 	if res, err := b.run("j"); err != nil || res.Files != 1 || res.Delivered != 1 {
 		t.Fatalf("b's run = %+v, %v", res, err)
 	}
 	if b.logs.FilterMessage("file staged again").Len() != 1 {
 		t.Fatal("b did not stage the file again")
+	}
+	if node, err := b.ledger.StagedOn(ids[0]); err != nil || node != "b" {
+		t.Fatalf("staged on %q, %v after the takeover; want b", node, err)
 	}
 	wantDelivered(t, in, out, map[string][]byte{"a.csv": claims})
 	b.stagingEmpty()
@@ -470,4 +477,54 @@ func TestClusterTransformTakeover(t *testing.T) {
 	}
 	a.stagingEmpty()
 	a.checkLogs("J. de Vries")
+}
+
+// A file delivered to every destination but whose reject report is not
+// yet delivered is not finished by a node that has no copy of the
+// report: it stays pending for ops, and the node that has it delivers it.
+func TestClusterReportNotLost(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	mkdirs(t, in, "rejects")
+	for _, g := range []*rig{a, b} {
+		j := g.cfg.Jobs["j"]
+		j.Source.Match = "*.csv"
+		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
+		j.Rejects = &config.Destination{Partner: "creditor", Dir: "/rejects"}
+		g.cfg.Layouts = acmeClaimsLayout()
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "claims_1.csv"),
+		[]byte("Factuur;Klantnummer;Naam;Bedrag\r\nF-1;K-1;Jan Smit 111222333;10,00\r\nF-2;K-2;Els Vos;20,00\r\n"), 0o644)
+	down := true
+	a.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner == "creditor" && down {
+			return failCreate{ep}
+		}
+		return ep
+	}
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 1 {
+		t.Fatalf("inbox: %d entries, want the output delivered", len(ents))
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's run: %v (the file must not be finished without its report)", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_1.csv")); err != nil {
+		t.Fatalf("the source went before the report: %v", err)
+	}
+	down = false
+	if _, err := a.run("j"); err != nil {
+		t.Fatalf("a's run: %v", err)
+	}
+	if report, _ := os.ReadFile(filepath.Join(in, "rejects", "claims_1.rejects.csv")); !strings.Contains(string(report), "possible_bsn") {
+		t.Fatalf("reject report = %q", report)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(in, "outbox")); len(ents) != 0 {
+		t.Fatalf("source not cleaned: %d", len(ents))
+	}
+	a.stagingEmpty()
 }

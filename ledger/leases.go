@@ -166,3 +166,36 @@ func (l *Ledger) LeaseHolder(ctx context.Context, name string) (Lease, error) {
 	}
 	return ls, nil
 }
+
+// SetStagedOn records that node holds the staged copy of file id (in a
+// cluster, staging is local to each node), for ops; nothing reads it to
+// decide.
+func (l *Ledger) SetStagedOn(id int64, node string) error {
+	if err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE files SET staged_on = ? WHERE id = ?`, node, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, ErrNotFound)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("ledger: file %d staged on %s: %w", id, node, err)
+	}
+	return nil
+}
+
+// StagedOn returns the node that holds the staged copy of file id, ""
+// when none was recorded.
+func (l *Ledger) StagedOn(id int64) (string, error) {
+	var node string
+	err := l.db.QueryRow(`SELECT staged_on FROM files WHERE id = ?`, id).Scan(&node)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("ledger: file %d: %w", id, err)
+	}
+	return node, nil
+}

@@ -195,7 +195,19 @@ func TestLeasesSQLite(t *testing.T) {
 	if _, err := l.RenewLease(context.Background(), "job:x", 1, time.Minute); !errors.Is(err, errNoLeases) {
 		t.Fatalf("RenewLease on SQLite: %v", err)
 	}
-	addFile(t, l, newFile("a.csv"))
+	id := addFile(t, l, newFile("a.csv"))
+	if node, err := l.StagedOn(id); err != nil || node != "" {
+		t.Fatalf("staged on %q, %v; want none", node, err)
+	}
+	if err := l.SetStagedOn(id, "vm-1"); err != nil {
+		t.Fatal(err)
+	}
+	if node, err := l.StagedOn(id); err != nil || node != "vm-1" {
+		t.Fatalf("staged on %q, %v", node, err)
+	}
+	if err := l.SetStagedOn(id+1, "vm-1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an unknown file: %v", err)
+	}
 }
 
 // A cluster and a process that owns the ledger alone never run on one

@@ -8,3 +8,7 @@ CREATE TABLE leases (
 	token      INTEGER NOT NULL,
 	expires_at INTEGER NOT NULL
 );
+
+-- The node of a cluster that holds a file's staged copy (staging is local
+-- to a node): '' alone, or before it was staged.
+ALTER TABLE files ADD COLUMN staged_on TEXT NOT NULL DEFAULT '';

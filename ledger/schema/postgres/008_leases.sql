@@ -9,3 +9,7 @@ CREATE TABLE leases (
 	token      BIGINT      NOT NULL,
 	expires_at TIMESTAMPTZ NOT NULL
 );
+
+-- The node of a cluster that holds a file's staged copy (staging is local
+-- to a node): '' alone, or before it was staged.
+ALTER TABLE files ADD COLUMN staged_on TEXT NOT NULL DEFAULT '';
