@@ -82,3 +82,18 @@ func clusterAction(a *app, cfg *config.Config, id int64) (func(), error) {
 	}
 	return actionLease(a.ledger, cfg.Cluster, f.Job, a.log)
 }
+
+// heldElsewhere takes, when another node of the cluster runs job, the
+// job's last good run and failed runs from the ledger (the cluster's
+// record) into this node's metrics, so that an alert on a job that has
+// not succeeded for long does not fire on the node that does not run it.
+func (d *daemon) heldElsewhere(job string) {
+	n, last, err := d.jobRecord(job)
+	if err != nil {
+		return // the next run's tries again
+	}
+	d.mu.Lock()
+	d.failing[job] = n
+	d.mu.Unlock()
+	d.metrics.Job(job, n, last)
+}

@@ -232,6 +232,10 @@ jobs:%s`, n.state, n.addr, n.name, src.Port, src.User, src.ClientKeyPath, src.Kn
 			if _, lost := m[`exchanged_lease_lost_total{job="`+job+`"}`]; !ok || !lost || (held != 0 && held != 1) {
 				t.Errorf("%s: job %s: exchanged_job_lease %v (%v), exchanged_lease_lost_total present %v", n.name, job, held, ok, lost)
 			}
+			// Every node knows when the job last succeeded, whichever ran it.
+			if last := m[`exchanged_last_success_timestamp_seconds{job="`+job+`"}`]; last < float64(start.Unix()) {
+				t.Errorf("%s: job %s: last success %v, before the test began", n.name, job, last)
+			}
 		}
 	}
 	all := ""

@@ -216,6 +216,7 @@ func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) er
 	start := time.Now()
 	_, err := r.Run(ctx, name)
 	if errors.Is(err, exchange.ErrHeldElsewhere) {
+		d.heldElsewhere(name)
 		return nil // another node of the cluster runs it: no run here
 	}
 	outcome := "ok"
@@ -277,20 +278,7 @@ func (d *daemon) track(cfg *config.Config) error {
 		if known {
 			continue
 		}
-		runs, err := d.ledger.Runs(name, 1000)
-		if err != nil {
-			return err
-		}
-		n := 0
-		for _, r := range runs {
-			if r.Outcome == "ok" {
-				break
-			}
-			if r.Outcome == "failed" { // "" never finished (a crash), "interrupted" by shutdown: no verdict
-				n++
-			}
-		}
-		last, _, err := d.ledger.LastSuccess(name)
+		n, last, err := d.jobRecord(name)
 		if err != nil {
 			return err
 		}
@@ -303,6 +291,26 @@ func (d *daemon) track(cfg *config.Config) error {
 		d.metrics.Job(name, n, last)
 	}
 	return nil
+}
+
+// jobRecord returns, from the ledger, job's failed runs since its last
+// good one and when that finished.
+func (d *daemon) jobRecord(name string) (int, time.Time, error) {
+	runs, err := d.ledger.Runs(name, 1000)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	n := 0
+	for _, r := range runs {
+		if r.Outcome == "ok" {
+			break
+		}
+		if r.Outcome == "failed" { // "" never finished (a crash), "interrupted" by shutdown: no verdict
+			n++
+		}
+	}
+	last, _, err := d.ledger.LastSuccess(name)
+	return n, last, err
 }
 
 // ready reports whether the daemon serves: config loaded, ledger open, not
