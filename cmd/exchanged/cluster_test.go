@@ -13,8 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/internal/pgtest"
 	"github.com/exchanged/exchanged/internal/sshdtest"
+	"github.com/exchanged/exchanged/ledger"
 )
 
 // clusterJobs are the cluster test's two jobs, from outbox-a and
@@ -301,5 +306,33 @@ func TestClusterFileActionLease(t *testing.T) {
 	}
 	if err := db.QueryRow(`SELECT attempts FROM files WHERE id = $1`, id).Scan(&attempts); err != nil || attempts != 0 {
 		t.Fatalf("after the retry: attempts %d, %v", attempts, err)
+	}
+}
+
+// In a cluster the daily purge runs on one node a day: the first node
+// takes lease "purge" and keeps it; another is told it is held elsewhere.
+func TestClusterPurgeOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var purges []bool
+	for _, node := range []string{"vm-1", "vm-2", "vm-1"} {
+		cfg := &config.Config{Cluster: &config.Cluster{Node: node, Lease: config.Duration(3 * time.Second)}}
+		l, err := ledger.OpenPostgresCluster(dsn, bytes.Repeat([]byte{7}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, logs := observer.New(zap.InfoLevel)
+		d := &daemon{ledger: l, log: zap.New(core)}
+		purges = append(purges, d.purgeHere(cfg))
+		if !purges[len(purges)-1] && logs.FilterMessage("purge held elsewhere").FilterField(zap.String("node", node)).Len() != 1 {
+			t.Errorf("%s: no \"purge held elsewhere\" event", node)
+		}
+		l.Close()
+	}
+	if fmt.Sprint(purges) != "[true false false]" {
+		t.Fatalf("purges by vm-1, vm-2, vm-1 again: %v, want only the first", purges)
+	}
+	alone := &daemon{log: zap.NewNop()}
+	if !alone.purgeHere(&config.Config{}) {
+		t.Fatal("a daemon alone did not purge")
 	}
 }
