@@ -42,7 +42,8 @@ type Config struct {
 	Runs      Runs                `yaml:"runs"`
 	Retention Retention           `yaml:"retention"`
 	Staging   Staging             `yaml:"staging"`
-	Ledger    Ledger              `yaml:"ledger"` // default state_dir/ledger.db (SQLite)
+	Ledger    Ledger              `yaml:"ledger"`  // default state_dir/ledger.db (SQLite)
+	Cluster   *Cluster            `yaml:"cluster"` // several nodes on one PostgreSQL ledger; nil: one
 	Partners  map[string]*Partner `yaml:"partners"`
 	Jobs      map[string]*Job     `yaml:"jobs"`
 	Layouts   map[string]*Layout  `yaml:"layouts"`

@@ -197,6 +197,7 @@ func (c *Config) fill() {
 		l := DefaultListen
 		c.HTTP.Listen = &l
 	}
+	c.Cluster.fill()
 	for name, p := range c.Partners {
 		if p != nil {
 			p.Name = name

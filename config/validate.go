@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 	c.Runs.validate(&p)
 	c.Retention.validate(&p)
 	c.Ledger.validate(&p)
+	c.validateCluster(&p)
 	for _, name := range sortedKeys(c.Partners) {
 		c.validatePartner(&p, name, c.Partners[name])
 	}

@@ -350,6 +350,11 @@ func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
 	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
 		return err
 	}
+	if rn.cfg.Cluster != nil { // kept until now: the file is over (see cluster.go)
+		if err := rn.cleanSource(ctx, f); err != nil {
+			return err
+		}
+	}
 	if err := rn.setState(f, ledger.StateRejected); err != nil {
 		return err
 	}

@@ -46,6 +46,10 @@ type Runner struct {
 	// Retry is how transient failures are retried within a run.
 	Retry RetryPolicy
 
+	// LeaseHeld, if set, is told when this node (cluster:) takes and
+	// gives up or loses the lease of a job (for metrics).
+	LeaseHeld func(job string, held bool)
+
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
 	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
 }
@@ -181,13 +185,32 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	if job == nil {
 		return res, fmt.Errorf("exchange: no job %q", jobName)
 	}
+	l := r.ledger
+	var ls *lease
+	if cl := r.cfg.Cluster; cl != nil {
+		// Whatever this node holds of files finished elsewhere since it
+		// staged them goes now, held elsewhere or not (see sweepStaging).
+		if err := r.sweepStaging(); err != nil {
+			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
+		}
+		if ls, err = r.takeLease(ctx, ctx, "job:"+jobName, jobName); err != nil {
+			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
+		}
+		if ls == nil {
+			r.log.Info("run held elsewhere", zap.String("job", jobName), zap.String("node", cl.Node), zap.String("outcome", "skipped"))
+			return res, ErrHeldElsewhere
+		}
+		defer ls.release()
+		ctx = ls.ctx
+		l = r.ledger.Fenced(ls.name, ls.token, ls.fenced)
+	}
 	start := r.Now()
-	runID, err := r.ledger.StartRun(jobName, start)
+	runID, err := l.StartRun(jobName, start)
 	if err != nil {
 		return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
 	}
 	res.RunID = runID
-	rn := &run{Runner: r, job: job, runState: &runState{res: &res, eps: map[string]endpoint.Endpoint{}},
+	rn := &run{Runner: r, ledger: l, lease: ls, job: job, runState: &runState{res: &res, eps: map[string]endpoint.Endpoint{}},
 		log: r.log.With(zap.String("job", jobName), zap.Int64("run", runID))}
 	defer rn.closeEndpoints()
 
@@ -205,7 +228,12 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		if ctx.Err() != nil {
 			outcome = OutcomeInterrupted // cut short by shutdown: not a verdict on the job
 		}
+		if ls != nil && ls.lost() {
+			err = fmt.Errorf("%w: job %s: %v", ErrLeaseLost, jobName, err)
+		}
 	}
+	// Unfenced: the run's own record, written also when its lease was
+	// lost (its outcome says so); no file's state.
 	if ferr := r.ledger.FinishRun(runID, outcome, res.Files, msg, r.Now()); ferr != nil && err == nil {
 		err = ferr
 	}
@@ -228,8 +256,12 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 type run struct {
 	*Runner
 	*runState
-	job *config.Job
-	log *zap.Logger
+	// ledger is the Runner's, or in a cluster its view that writes
+	// under the run's lease (ledger.Fenced).
+	ledger *ledger.Ledger
+	lease  *lease // the run's lease in a cluster, else nil
+	job    *config.Job
+	log    *zap.Logger
 }
 
 // runState is what the workers of a run share.
@@ -299,7 +331,11 @@ func (rn *run) endpoint(partner string) (endpoint.Endpoint, error) {
 	var ep endpoint.Endpoint
 	switch {
 	case p.SFTP != nil:
-		ep = sftp.New(partner, *p.SFTP, rn.log, rn.sems[partner])
+		s := sftp.New(partner, *p.SFTP, rn.log, rn.sems[partner])
+		if rn.cfg.Cluster != nil && p.SFTP.MaxConns > 0 {
+			s.SetSlot(rn.connSlot(partner, p.SFTP)) // max_conns across the cluster
+		}
+		ep = s
 	case p.Local != nil:
 		ep = local.New(p.Local.Root)
 	default:
@@ -307,6 +343,9 @@ func (rn *run) endpoint(partner string) (endpoint.Endpoint, error) {
 	}
 	if rn.wrapEndpoint != nil {
 		ep = rn.wrapEndpoint(partner, ep)
+	}
+	if rn.lease != nil {
+		ep = leaseEndpoint{Endpoint: ep, ls: rn.lease}
 	}
 	rn.eps[partner] = ep
 	return ep, nil
@@ -374,7 +413,7 @@ func (rn *run) failed(f *ledger.File, step string, err error) error {
 // cancelled (shutdown, or another file's fatal error) is no failure of the
 // file: it is logged as interrupted and not counted. It returns err.
 func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ledger.ErrFenced) {
 		rn.fileLog(f).Warn("file interrupted", zap.String("step", step), zap.String("outcome", "interrupted"),
 			zap.String("error", err.Error()))
 		return err
@@ -394,7 +433,7 @@ func (rn *run) recordFailure(f *ledger.File, step string, err error) error {
 		partners = []string{f.Partner}
 	}
 	var pe *pgp.Error
-	if errors.Is(err, seal.ErrAuth) || (errors.As(err, &pe) && pe.Security) {
+	if errors.Is(err, seal.ErrAuth) || (errors.As(err, &pe) && pe.Security) || errors.Is(err, errSourceChanged) {
 		// A staged file changed, or read under the wrong key; or a file
 		// from a partner signed by or encrypted to another key (see
 		// rejectPGP): ops must look.
@@ -432,7 +471,11 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			rn.fileLog(f).Info("staging discarded", zap.String("outcome", "restage"))
 			return nil
 		case ledger.StateStaged:
-			if err = rn.cleanSource(ctx, f); err != nil {
+			if rn.cfg.Cluster != nil { // a cluster cleans once delivered (see cluster.go)
+				if _, err = rn.restage(ctx, f); err != nil {
+					return rn.failed(f, "restage", err)
+				}
+			} else if err = rn.cleanSource(ctx, f); err != nil {
 				return rn.failed(f, "clean", err)
 			}
 			if rn.job.Transform == nil {
@@ -457,6 +500,11 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			err = rn.setState(f, ledger.StateCleaned)
 			crash.At("cleaned")
 		case ledger.StateCleaned:
+			if rn.cfg.Cluster != nil {
+				if _, err = rn.restage(ctx, f); err != nil {
+					return rn.failed(f, "restage", err)
+				}
+			}
 			if err = rn.prepare(ctx, f); errors.Is(err, errFileRejected) {
 				rn.tally(func(r *Result) { r.Files++ })
 				return nil // rejected whole: reported to the creditor, staging removed
@@ -466,8 +514,19 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			err = rn.setState(f, ledger.StateTransformed)
 			crash.At("transformed")
 		case ledger.StateTransformed:
+			if err = rn.remake(ctx, f); errors.Is(err, errFileRejected) {
+				rn.tally(func(r *Result) { r.Files++ })
+				return nil
+			} else if err != nil {
+				return rn.failed(f, "restage", err)
+			}
 			if err = rn.deliverAll(ctx, f); err != nil {
 				return rn.failed(f, "deliver", err)
+			}
+			if rn.cfg.Cluster != nil {
+				if err = rn.cleanSource(ctx, f); err != nil {
+					return rn.failed(f, "clean", err)
+				}
 			}
 			if err = rn.staging.Remove(f.ID, f.Name); err != nil {
 				return rn.failed(f, "unstage", err)
@@ -674,6 +733,7 @@ func (rn *run) stage(ctx context.Context, fi endpoint.FileInfo) (_ *ledger.File,
 		return nil, err
 	}
 	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
+	rn.stagedOn(f)
 	rn.tally(func(r *Result) { r.Bytes += n })
 	d := rn.Now().Sub(start)
 	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),

@@ -49,6 +49,12 @@ func openRig(t *testing.T, cfg *config.Config) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return rigOn(t, cfg, l)
+}
+
+// rigOn is a rig of a runner for cfg on l.
+func rigOn(t *testing.T, cfg *config.Config, l *ledger.Ledger) *rig {
+	t.Helper()
 	core, logs := observer.New(zap.DebugLevel)
 	r, err := NewRunner(cfg, l, zap.New(core))
 	if err != nil {

@@ -742,7 +742,7 @@ func OpenReadOnly(path string) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: open %q: %w", path, err)
 	}
 	db.SetMaxOpenConns(1)
-	l := &Ledger{db: db, now: time.Now, d: sqliteDialect{}}
+	l := &Ledger{shared: &shared{db: db, now: time.Now, d: sqliteDialect{}}}
 	if err := l.initReadOnly(path); err != nil {
 		db.Close()
 		return nil, err

@@ -40,10 +40,20 @@ const keySize = 32
 // they share one connection, so writes are serialized and every call sees
 // the writes that returned before it.
 type Ledger struct {
-	db  *sql.DB
-	d   dialect // SQLite's or PostgreSQL's
-	key []byte  // the pseudonym key (ledger.db.key); set with setKey
-	now func() time.Time
+	*shared
+	// fence, if set, is the lease every write of this Ledger is made
+	// under (see Fenced); nil for the Ledger that Open returns.
+	fence *fence
+}
+
+// shared is a ledger's state, one for the Ledger that Open returns and
+// every fenced view of it.
+type shared struct {
+	db     *sql.DB
+	leases *sql.DB // PostgreSQL in a cluster: the pool leases are taken on (see leaseDB); else nil
+	d      dialect // SQLite's or PostgreSQL's
+	key    []byte  // the pseudonym key (ledger.db.key); set with setKey
+	now    func() time.Time
 
 	caseKey  []byte // derived from key: case pseudonyms (CasePseudonym)
 	chainKey []byte // derived from key: the audit chain's HMAC
@@ -117,7 +127,7 @@ func open(path, dsn string, migrate bool) (*Ledger, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	l := &Ledger{db: db, now: time.Now, d: sqliteDialect{}}
+	l := &Ledger{shared: &shared{db: db, now: time.Now, d: sqliteDialect{}}}
 	if err := l.init(path, migrate); err != nil {
 		db.Close()
 		return nil, err
@@ -448,6 +458,9 @@ func (l *Ledger) Close() error {
 		st.Close()
 	}
 	err := l.db.Close()
+	if l.leases != nil {
+		l.leases.Close()
+	}
 	clear(l.key)
 	if err != nil {
 		return fmt.Errorf("ledger: close: %w", err)
@@ -507,7 +520,7 @@ func (l *Ledger) setKey(key []byte) {
 // before theirs and their own. fn must not call the Ledger, and may run
 // more than once: it must do nothing but its work in tx.
 func (l *Ledger) update(fn func(tx *sql.Tx) error) error {
-	w := &write{fn: fn, wake: make(chan struct{})}
+	w := &write{fn: fn, fence: l.fence, wake: make(chan struct{})}
 	l.wmu.Lock()
 	l.queue = append(l.queue, w)
 	lead := !l.committing
@@ -530,10 +543,11 @@ func (l *Ledger) update(fn func(tx *sql.Tx) error) error {
 
 // write is one caller's fn waiting for a group commit.
 type write struct {
-	fn   func(tx *sql.Tx) error
-	err  error
-	lead bool          // woken to commit the next group
-	wake chan struct{} // closed when err is set or lead is
+	fn    func(tx *sql.Tx) error
+	fence *fence // checked in the transaction before fn, if set
+	err   error
+	lead  bool          // woken to commit the next group
+	wake  chan struct{} // closed when err is set or lead is
 }
 
 // handOff wakes the first writer queued during a commit to commit the
@@ -591,6 +605,9 @@ func (l *Ledger) commitAll(group []*write) error {
 		return err
 	}
 	for _, w := range group {
+		if err := w.fence.check(tx); err != nil {
+			return err
+		}
 		if err := w.fn(tx); err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func testMigrate006LedgerWithData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if v, err := l.SchemaVersion(); err != nil || v != 7 {
+	if v, err := l.SchemaVersion(); err != nil || v != 8 {
 		t.Fatalf("schema version = %d, %v", v, err)
 	}
 	verifyOK(t, l)

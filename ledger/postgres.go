@@ -63,6 +63,17 @@ func OpenPostgres(dsn string, key []byte) (*Ledger, error) {
 	return openPostgres(dsn, key, pgMigrate)
 }
 
+// OpenPostgresCluster opens the ledger in dsn as OpenPostgres does, for one
+// node of a cluster: several processes run jobs on the ledger at once, so
+// no process owns it (pgOwnerLock is not taken) and their work is
+// coordinated by leases (see leases.go), taken on connections of their own.
+// Its connection holds pgOwnerLock shared: a process that owns the ledger
+// alone (OpenPostgres) and a cluster never run jobs on it together
+// (ErrBusy).
+func OpenPostgresCluster(dsn string, key []byte) (*Ledger, error) {
+	return openPostgres(dsn, key, pgCluster)
+}
+
 // OpenPostgresCurrent opens the ledger in dsn to write to it beside the
 // daemon that owns it, as OpenCurrent: it migrates nothing and starts no
 // audit chain, and refuses (ErrSchema) a schema that is not this build's.
@@ -83,6 +94,7 @@ const (
 	pgMigrate pgMode = iota
 	pgCurrent
 	pgReadOnly
+	pgCluster // pgMigrate without the owner lock, with a pool for leases
 )
 
 func openPostgres(dsn string, key []byte, mode pgMode) (*Ledger, error) {
@@ -99,16 +111,24 @@ func openPostgres(dsn string, key []byte, mode pgMode) (*Ledger, error) {
 	if mode == pgReadOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
-	db := sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg), owner: mode == pgMigrate})
+	db := sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg), owner: mode == pgMigrate || mode == pgCluster,
+		shared: mode == pgCluster})
 	// One connection, as on SQLite: the group commit, the callers' view
 	// and the hot statements stay as they are.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	l := &Ledger{db: db, now: time.Now, d: pgDialect{}}
+	l := &Ledger{shared: &shared{db: db, now: time.Now, d: pgDialect{}}}
+	if mode == pgCluster {
+		l.leases = sql.OpenDB(pgConnector{Connector: stdlib.GetConnector(*cfg)})
+		l.leases.SetMaxOpenConns(4)
+	}
 	if err := l.initPostgres(bytes.Clone(key), mode); err != nil {
 		db.Close()
+		if l.leases != nil {
+			l.leases.Close()
+		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return l, nil
@@ -122,7 +142,7 @@ func (l *Ledger) initPostgres(key []byte, mode pgMode) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	switch mode {
-	case pgMigrate:
+	case pgMigrate, pgCluster:
 		err = l.migrate()
 	case pgCurrent:
 		err = l.current()
@@ -145,7 +165,7 @@ func (l *Ledger) initPostgres(key []byte, mode pgMode) error {
 	if err := l.useKey(key, want, "the configured ledger key"); err != nil {
 		return err
 	}
-	if mode == pgMigrate {
+	if mode == pgMigrate || mode == pgCluster {
 		return l.startAudit()
 	}
 	return nil
@@ -221,10 +241,12 @@ func (pgDialect) highSeq() string { return `(SELECT seq FROM audit_sequence WHER
 func (pgDialect) greatest() string { return "greatest" }
 
 // pgConnector makes connections whose statements take '?' placeholders,
-// each holding pgOwnerLock if owner is set.
+// each holding pgOwnerLock if owner is set: shared if shared is set (the
+// nodes of a cluster, which keep a process that owns the ledger alone
+// out, and are kept out by it), else exclusive.
 type pgConnector struct {
 	driver.Connector
-	owner bool
+	owner, shared bool
 }
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -234,7 +256,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	pc := &pgConn{conn.(*stdlib.Conn)}
 	if c.owner {
-		if err := pc.lockOwner(ctx); err != nil {
+		if err := pc.lockOwner(ctx, c.shared); err != nil {
 			pc.Close()
 			return nil, err
 		}
@@ -249,12 +271,16 @@ var pgBusyWait = 3 * time.Second // a var: the tests that expect ErrBusy wait le
 
 const pgBusyPoll = 50 * time.Millisecond
 
-// lockOwner takes pgOwnerLock for the connection, waiting up to
-// pgBusyWait for it, else ErrBusy.
-func (c *pgConn) lockOwner(ctx context.Context) error {
+// lockOwner takes pgOwnerLock for the connection, shared or exclusive,
+// waiting up to pgBusyWait for it, else ErrBusy.
+func (c *pgConn) lockOwner(ctx context.Context, shared bool) error {
+	fn := "pg_try_advisory_lock"
+	if shared {
+		fn = "pg_try_advisory_lock_shared"
+	}
 	for range int(pgBusyWait / pgBusyPoll) {
 		var locked bool
-		err := c.Conn.Conn().QueryRow(ctx, `SELECT pg_try_advisory_lock(`+strconv.FormatInt(pgOwnerLock, 10)+`)`).Scan(&locked)
+		err := c.Conn.Conn().QueryRow(ctx, `SELECT `+fn+`(`+strconv.FormatInt(pgOwnerLock, 10)+`)`).Scan(&locked)
 		if err != nil || locked {
 			return err
 		}

@@ -61,6 +61,9 @@ func openDaemon(path string, cfg *config.Config, logw io.Writer) (_ *daemon, err
 	d := &daemon{path: path, app: a, log: a.log, ledger: a.ledger, cfg: cfg,
 		failing: map[string]int{}, alerted: map[string]bool{}}
 	d.metrics = ops.NewMetrics(version, d.staging)
+	if cfg.Cluster != nil {
+		d.metrics.Cluster(cfg.Cluster.Node, slices.Sorted(maps.Keys(cfg.Jobs)))
+	}
 	d.sched = schedule.New(schedule.Options{Location: cfg.Location, Logger: a.log.Named("schedule"),
 		MaxConcurrent: maxConcurrent(cfg), Jitter: jitter(cfg)})
 	defer func() {
@@ -181,7 +184,12 @@ func (d *daemon) newRunner(cfg *config.Config) (*exchange.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.LeaseHeld = d.metrics.JobLease
 	r.Observe = func(e exchange.Event) {
+		if e.Step == "lease" {
+			d.metrics.LeaseLost(e.Job) // Outcome "lost"
+			return
+		}
 		if e.Outcome == "retry" {
 			d.metrics.Retry(e.Job, e.Step)
 			return
@@ -207,9 +215,13 @@ func (d *daemon) runJob(ctx context.Context, r *exchange.Runner, name string) er
 	defer d.gate.hold(name)() // no file action on the job meanwhile
 	start := time.Now()
 	_, err := r.Run(ctx, name)
+	if errors.Is(err, exchange.ErrHeldElsewhere) {
+		d.heldElsewhere(name)
+		return nil // another node of the cluster runs it: no run here
+	}
 	outcome := "ok"
 	switch {
-	case err != nil && ctx.Err() != nil:
+	case err != nil && (ctx.Err() != nil || errors.Is(err, exchange.ErrLeaseLost)):
 		outcome = exchange.OutcomeInterrupted // as the runner recorded it
 	case err != nil:
 		outcome = "failed"
@@ -266,20 +278,7 @@ func (d *daemon) track(cfg *config.Config) error {
 		if known {
 			continue
 		}
-		runs, err := d.ledger.Runs(name, 1000)
-		if err != nil {
-			return err
-		}
-		n := 0
-		for _, r := range runs {
-			if r.Outcome == "ok" {
-				break
-			}
-			if r.Outcome == "failed" { // "" never finished (a crash), "interrupted" by shutdown: no verdict
-				n++
-			}
-		}
-		last, _, err := d.ledger.LastSuccess(name)
+		n, last, err := d.jobRecord(name)
 		if err != nil {
 			return err
 		}
@@ -292,6 +291,26 @@ func (d *daemon) track(cfg *config.Config) error {
 		d.metrics.Job(name, n, last)
 	}
 	return nil
+}
+
+// jobRecord returns, from the ledger, job's failed runs since its last
+// good one and when that finished.
+func (d *daemon) jobRecord(name string) (int, time.Time, error) {
+	runs, err := d.ledger.Runs(name, 1000)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	n := 0
+	for _, r := range runs {
+		if r.Outcome == "ok" {
+			break
+		}
+		if r.Outcome == "failed" { // "" never finished (a crash), "interrupted" by shutdown: no verdict
+			n++
+		}
+	}
+	last, _, err := d.ledger.LastSuccess(name)
+	return n, last, err
 }
 
 // ready reports whether the daemon serves: config loaded, ledger open, not
@@ -391,6 +410,7 @@ func restartOnly(old, new *config.Config) error {
 	diff("state_dir", old.StateDir, new.StateDir)
 	diff("ledger.postgres", old.Ledger.Postgres.Ref, new.Ledger.Postgres.Ref) // the references, never the values
 	diff("ledger.key", old.Ledger.Key.Ref, new.Ledger.Key.Ref)
+	diff("cluster", clusterString(old), clusterString(new))
 	diff("timezone", old.Timezone, new.Timezone)
 	diff("log.level", old.Log.Level, new.Log.Level)
 	diff("log.format", old.Log.Format, new.Log.Format)
@@ -438,6 +458,9 @@ func (d *daemon) purge() {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
+	if !d.purgeHere(cfg) {
+		return
+	}
 	res, err := purge(d.ledger, cfg, time.Now(), false, d.log.Named("retention"))
 	if err != nil {
 		return

@@ -99,6 +99,14 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 	case err == nil:
 		defer a.Close()
 		o := &fileOps{cfg: cfg, ledger: a.ledger, log: a.log.Named("files"), now: time.Now}
+		if action != "list" && cfg.Cluster != nil {
+			// The other nodes of a cluster may run the file's job.
+			var unlease func()
+			if unlease, err = clusterAction(a, cfg, id); err != nil {
+				return err
+			}
+			defer unlease()
+		}
 		switch action {
 		case "list":
 			v, err = o.list(*job, *state)

@@ -118,6 +118,14 @@ func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*act
 		return nil, err
 	}
 	defer release()
+	f.d.mu.Lock()
+	cl := f.d.cfg.Cluster
+	f.d.mu.Unlock()
+	unlease, err := actionLease(f.d.ledger, cl, file.Job, f.d.log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlease()
 	by := req.By
 	if by == "" {
 		by = "unknown"

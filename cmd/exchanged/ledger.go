@@ -52,7 +52,11 @@ func openLedgerAs(cfg *config.Config, mode ledgerMode) (*ledger.Ledger, error) {
 	var l *ledger.Ledger
 	switch mode {
 	case ledgerOwn:
-		l, err = ledger.OpenPostgres(dsn, key)
+		if cfg.Cluster != nil {
+			l, err = ledger.OpenPostgresCluster(dsn, key) // one node of several: leases
+		} else {
+			l, err = ledger.OpenPostgres(dsn, key)
+		}
 	case ledgerCurrent:
 		l, err = ledger.OpenPostgresCurrent(dsn, key)
 	default:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/exchange"
 )
 
 // OnceCommand runs the named jobs now, once.
@@ -60,7 +63,7 @@ func (c *OnceCommand) Run(ctx context.Context, args []string) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if _, err := r.Run(ctx, j); err != nil {
+		if _, err := r.Run(ctx, j); err != nil && !errors.Is(err, exchange.ErrHeldElsewhere) {
 			failed++
 			a.log.Debug("job failed", zap.String("job", j))
 		}

@@ -23,6 +23,8 @@ type Metrics struct {
 	purged                       *prometheus.CounterVec
 	overdue                      *prometheus.GaugeVec
 
+	cluster *clusterMetrics // set by Cluster, on a cluster node
+
 	omu        sync.Mutex
 	overdueDue map[string]overdueState // jobs with an expect
 }

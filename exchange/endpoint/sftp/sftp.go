@@ -27,6 +27,7 @@ type SFTP struct {
 	cfg     config.SFTP
 	log     *zap.Logger
 	sem     chan struct{} // per-partner connection limit; nil = none
+	slot    Slot          // the cluster-wide limit (SetSlot); nil = none
 
 	mu       sync.Mutex
 	conn     *ssh.Client
@@ -35,6 +36,8 @@ type SFTP struct {
 	readlink bool // READLINK beside each LSTAT: the server may follow symlinks (lstatFollows)
 	stopKeep chan struct{}
 	keepDone chan struct{}
+	// slotRelease gives back the cluster-wide slot the connection holds.
+	slotRelease func()
 	// found is the host key algorithms under which a search for a bare
 	// pinned fingerprint found the key, asked for first on the next dial.
 	found []string
@@ -52,6 +55,17 @@ func New(partner string, cfg config.SFTP, log *zap.Logger, sem chan struct{}) *S
 	}
 	return &SFTP{partner: partner, cfg: cfg, log: log, sem: sem}
 }
+
+// Slot takes one of a partner's connection slots across a cluster, for a
+// connection about to be dialled: it returns how to give it back, and a
+// channel closed when the slot is lost (not renewed in time), or an error
+// when none came free while ctx lasted.
+type Slot func(ctx context.Context) (release func(), lost <-chan struct{}, err error)
+
+// SetSlot makes every connection of s hold a slot taken with slot, after
+// the local one (sem): a cluster's max_conns. A connection whose slot is
+// lost is closed.
+func (s *SFTP) SetSlot(slot Slot) { s.slot = slot }
 
 // String describes the endpoint for logs: sftp://host:port.
 func (s *SFTP) String() string { return "sftp://" + s.cfg.Address() }
@@ -87,10 +101,25 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 				s.cfg.Address(), s.partner, wait, os.ErrDeadlineExceeded)
 		}
 	}
+	var lost <-chan struct{}
+	if s.slot != nil {
+		rel, l, err := s.slot(ctx)
+		if err != nil {
+			s.release()
+			return nil, fmt.Errorf("sftp %s: partner %s (max_conns): %w", s.cfg.Address(), s.partner, err)
+		}
+		s.slotRelease, lost = rel, l
+	}
 	conn, err := s.dial(ctx)
 	if err != nil {
 		s.release()
 		return nil, err
+	}
+	if lost != nil {
+		go func() {
+			<-lost // closed by the release too: conn is closed already then
+			conn.Close()
+		}()
 	}
 	packet, err := serverPacket(ctx, conn, s.timeout())
 	if err != nil {
@@ -119,6 +148,10 @@ func (s *SFTP) client_(ctx context.Context) (*sftp.Client, error) {
 }
 
 func (s *SFTP) release() {
+	if s.slotRelease != nil {
+		s.slotRelease()
+		s.slotRelease = nil
+	}
 	if s.sem != nil {
 		<-s.sem
 	}

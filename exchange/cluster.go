@@ -1,0 +1,399 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// A cluster (config cluster:): several nodes run jobs on one PostgreSQL
+// ledger. A job runs on the node that holds its lease, job:<name>, taken
+// at the start of a run and held, renewed, until its end: that node lists
+// the source and takes the job's files through their steps, so the job
+// lease is the claim of every file of the job. One claim per job, not
+// per file: discovery (listing the source, settling, deciding what is
+// new) must happen in one place, or two nodes would import one file
+// twice; and a file's steps, whose staging is local to a node, must
+// happen in one place too. A node whose schedule fires while another
+// holds the lease skips the run.
+//
+// A node counts its lease valid only until the time it sent its last
+// successful renewal (or the take) plus the lease minus a third of it:
+// the database counts from a moment later, so the node stops before any
+// other node may take over. When the validity ends the run's context is
+// cancelled at once; every side effect on an endpoint checks the lease
+// first (leaseEndpoint), and every ledger write carries it (ledger.Fenced).
+//
+// The source is cleaned only once every destination has the file: a node
+// that takes over a file another node staged, and has no copy of it,
+// stages it again from the source (restage).
+
+// ErrHeldElsewhere is returned by Runner.Run in a cluster when another
+// node holds the job's lease: the run is skipped, which is no failure.
+var ErrHeldElsewhere = errors.New("exchange: the job runs on another node")
+
+// ErrLeaseLost ends the work of a run whose lease is no longer valid. It
+// wraps context.Canceled: the run is interrupted, not failed.
+var ErrLeaseLost = fmt.Errorf("exchange: lease lost: %w", context.Canceled)
+
+// errSourceChanged is a source file that, staged again on takeover, is not
+// the file first staged (size or sha256): a security matter.
+var errSourceChanged = errors.New("exchange: the source file is not the one staged first")
+
+// lease is a lease a run holds: renewed every third of its length until
+// released; lost when a renewal fails to come in time or is refused.
+type lease struct {
+	r     *Runner
+	name  string
+	job   string
+	token int64
+	d     time.Duration
+	log   *zap.Logger
+
+	ctx    context.Context // cancelled with ErrLeaseLost when the lease is lost
+	cancel context.CancelCauseFunc
+
+	mu    sync.Mutex
+	until time.Time   // local (monotonic) end of validity
+	timer *time.Timer // fires at until
+	gone  bool        // lost: until stays zero
+
+	lostOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// takeLease takes lease name, asking under ctx, or returns nil if another
+// node holds it. job is the job whose lease it is, "" for another lease
+// (a connection slot). The lease's context is parent, cancelled when the
+// lease is lost or released.
+func (r *Runner) takeLease(ctx, parent context.Context, name, job string) (*lease, error) {
+	cl := r.cfg.Cluster
+	d := cl.Lease.D()
+	sent := time.Now()
+	token, ok, err := r.ledger.TakeLease(ctx, name, cl.Node, d)
+	if err != nil || !ok {
+		return nil, err
+	}
+	log := r.log.With(zap.String("node", cl.Node), zap.String("lease", name))
+	if job != "" {
+		log = log.With(zap.String("job", job))
+	}
+	ls := &lease{r: r, name: name, job: job, token: token, d: d, until: sent.Add(d - d/3),
+		log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	ls.ctx, ls.cancel = context.WithCancelCause(parent)
+	ls.timer = time.AfterFunc(time.Until(ls.until), ls.expire)
+	r.leaseHeld(job, true)
+	go ls.heartbeat()
+	return ls, nil
+}
+
+// lost reports whether the lease was lost (not merely released, or its
+// run cancelled).
+func (ls *lease) lost() bool { return errors.Is(context.Cause(ls.ctx), ErrLeaseLost) }
+
+// check returns an error unless the lease may still be acted under:
+// called before every side effect. A lease whose validity ended is lost
+// here at the latest (ErrLeaseLost); one whose run was cancelled returns
+// that cause.
+func (ls *lease) check() error {
+	if ls.ctx.Err() != nil {
+		return context.Cause(ls.ctx)
+	}
+	ls.mu.Lock()
+	ok := time.Now().Before(ls.until)
+	ls.mu.Unlock()
+	if !ok {
+		ls.lose("validity ended")
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// expire is the timer's: the validity ended unless renewed meanwhile.
+func (ls *lease) expire() {
+	if ls.ctx.Err() != nil {
+		return // released, lost or cancelled already
+	}
+	ls.mu.Lock()
+	left := time.Until(ls.until)
+	if left > 0 {
+		ls.timer.Reset(left)
+	}
+	ls.mu.Unlock()
+	if left <= 0 {
+		ls.lose("not renewed in time")
+	}
+}
+
+// heartbeat renews the lease every third of its length until stop.
+func (ls *lease) heartbeat() {
+	defer close(ls.done)
+	t := time.NewTicker(ls.d / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ls.stop:
+			return
+		case <-ls.ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), ls.d/3)
+		ok, err := ls.r.ledger.RenewLease(ctx, ls.name, ls.token, ls.d)
+		cancel()
+		switch {
+		case err != nil:
+			// The validity runs out unless a later renewal comes in.
+			ls.log.Warn("lease not renewed", zap.String("outcome", "retry"), zap.String("error", err.Error()))
+		case !ok:
+			ls.lose("taken over or expired")
+			return
+		default:
+			ls.mu.Lock()
+			if sent.Add(ls.d-ls.d/3).After(ls.until) && !ls.gone {
+				ls.until = sent.Add(ls.d - ls.d/3)
+				ls.timer.Reset(time.Until(ls.until))
+			}
+			ls.mu.Unlock()
+		}
+	}
+}
+
+// lose ends the work under the lease, once: no side effect passes its
+// check from the first moment, the loss is logged and counted, and its
+// context is cancelled (what waits on the context then sees all that
+// done).
+func (ls *lease) lose(why string) {
+	ls.lostOnce.Do(func() {
+		ls.mu.Lock()
+		ls.until, ls.gone = time.Time{}, true
+		ls.mu.Unlock()
+		ls.log.Error("lease lost", zap.String("outcome", "stopped"), zap.String("reason", why))
+		ls.r.leaseHeld(ls.job, false)
+		if ls.r.Observe != nil && ls.job != "" {
+			ls.r.Observe(Event{Job: ls.job, Step: "lease", Outcome: "lost"})
+		}
+		ls.cancel(ErrLeaseLost)
+	})
+}
+
+// fenced is the ledger's callback when a write under the lease was refused.
+func (ls *lease) fenced() { ls.lose("a ledger write was fenced") }
+
+// release stops the heartbeat and gives the lease up, unless lost.
+func (ls *lease) release() {
+	close(ls.stop)
+	<-ls.done
+	ls.timer.Stop()
+	if ls.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ls.d/3)
+		if err := ls.r.ledger.ReleaseLease(ctx, ls.name, ls.token); err != nil {
+			ls.log.Warn("lease not released", zap.String("outcome", "expires"), zap.String("error", err.Error()))
+		}
+		cancel()
+		ls.r.leaseHeld(ls.job, false)
+	}
+	ls.cancel(nil)
+}
+
+// leaseHeld tells LeaseHeld, if set, that this node holds job's lease or
+// not; nothing for a lease that is no job's.
+func (r *Runner) leaseHeld(job string, held bool) {
+	if r.LeaseHeld != nil && job != "" {
+		r.LeaseHeld(job, held)
+	}
+}
+
+// leaseEndpoint is an endpoint whose side effects (create, rename, remove)
+// are made only while the run's lease is valid.
+type leaseEndpoint struct {
+	endpoint.Endpoint
+	ls *lease
+}
+
+func (e leaseEndpoint) Create(ctx context.Context, p string) (endpoint.WriteFile, error) {
+	if err := e.ls.check(); err != nil {
+		return nil, err
+	}
+	return e.Endpoint.Create(ctx, p)
+}
+
+func (e leaseEndpoint) Rename(ctx context.Context, from, to string) error {
+	if err := e.ls.check(); err != nil {
+		return err
+	}
+	return e.Endpoint.Rename(ctx, from, to)
+}
+
+func (e leaseEndpoint) Remove(ctx context.Context, p string) error {
+	if err := e.ls.check(); err != nil {
+		return err
+	}
+	return e.Endpoint.Remove(ctx, p)
+}
+
+// restage gives this node the staged copy of f, a file past staging whose
+// source is still there (a cluster cleans it only once delivered), when
+// another node staged it and died: it stages it again from the source and
+// requires the size and sha256 recorded; a file that differs is a
+// security matter and stays pending. For a file already transformed, the
+// outputs are made again only where that is safe: before any delivery
+// began, or when every destination gets the staged copy itself; else the
+// file stays pending with an error for ops. It reports whether the outputs
+// must be made again.
+func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err error) {
+	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return false, err // here, or not to be told: the usual steps say
+	}
+	if rn.staging.Rejected(f.ID) {
+		return false, nil // rejected whole here: the usual steps finish it
+	}
+	if f.State == ledger.StateTransformed {
+		dels, err := rn.ledger.Deliveries(f.ID)
+		if err != nil {
+			return false, err
+		}
+		pending, began := 0, 0
+		// A reject report (rows rejected) is staged where the file was
+		// prepared: until delivered it needs the outputs made again.
+		report := rn.job.Rejects != nil && f.Rejected > 0
+		for _, d := range dels {
+			if d.Index == rejectsIndex {
+				report = report && d.State != ledger.DeliveryDelivered
+				continue
+			}
+			if d.State != ledger.DeliveryDelivered {
+				pending++
+			}
+			began++
+		}
+		if began == len(rn.job.Destinations) && pending == 0 && !report {
+			return false, nil // every destination has it: only the source to clean
+		}
+		if began > 0 && !rn.outputsAreCopy() {
+			return false, endpoint.Permanent(fmt.Errorf("exchange: file %d: its deliveries began on another node, whose staged outputs are not here, and they cannot be made again byte for byte (transform or pgp); check the destinations, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
+				f.ID, f.ID, f.ID))
+		}
+		remake = !rn.outputsAreCopy()
+	}
+	ep, err := rn.endpoint(f.Partner)
+	if err != nil {
+		return false, err
+	}
+	fi, err := ep.Stat(ctx, join(f.Dir, f.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, endpoint.Permanent(fmt.Errorf("exchange: file %d: staged on another node, and its source is gone: it cannot be staged here", f.ID))
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime) {
+		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: %d bytes at the source, %d staged", errSourceChanged, f.ID, fi.Size, f.Size))
+	}
+	n, sum, err := rn.copyIn(ctx, ep, f, fi)
+	if err != nil {
+		return false, err
+	}
+	if n != f.Size || sum != f.SHA256 {
+		if rerr := rn.staging.Remove(f.ID, f.Name); rerr != nil {
+			return false, rerr
+		}
+		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: sha256 %s, %s staged", errSourceChanged, f.ID, sum, f.SHA256))
+	}
+	rn.stagedOn(f)
+	rn.fileLog(f).Info("file staged again", zap.Int64("bytes", n), zap.String("sha256", sum), zap.String("outcome", "restaged"))
+	return remake, nil
+}
+
+// outputsAreCopy reports whether every destination of the job gets the
+// staged copy itself, so that a copy staged again is every output.
+func (rn *run) outputsAreCopy() bool {
+	if rn.job.Transform != nil {
+		return false
+	}
+	for _, d := range rn.job.Destinations {
+		if needsOutput(rn.job, d) {
+			return false
+		}
+	}
+	return true
+}
+
+// remake, in a cluster, stages f again if this node has no copy of it
+// (restage) and makes its outputs again where that is needed and safe.
+func (rn *run) remake(ctx context.Context, f *ledger.File) error {
+	if rn.cfg.Cluster == nil {
+		return nil
+	}
+	remake, err := rn.restage(ctx, f)
+	if err != nil || !remake {
+		return err
+	}
+	if rn.job.Transform == nil {
+		if err := rn.preparePlain(ctx, f); err != nil {
+			return err
+		}
+		return rn.ledger.MarkUnread(f.ID)
+	}
+	return rn.prepare(ctx, f)
+}
+
+// slotPoll is how often a connection waiting for a cluster-wide slot
+// tries the slots again.
+const slotPoll = 200 * time.Millisecond
+
+// connSlot returns partner's max_conns across the cluster: a connection
+// takes lease conn:<partner>:<slot>, for the first of slots 0..max_conns-1
+// that is free, and holds it, renewed, until it closes. It waits for one
+// while ctx lasts, and no longer than the connect timeout (as the local
+// limit: two runs each holding a slot and waiting for another's must not
+// wait for ever).
+func (r *Runner) connSlot(partner string, s *config.SFTP) sftp.Slot {
+	return func(ctx context.Context) (func(), <-chan struct{}, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.ConnectTimeout())
+		defer cancel()
+		for {
+			for i := range s.MaxConns {
+				ls, err := r.takeLease(ctx, context.Background(), fmt.Sprintf("conn:%s:%d", partner, i), "")
+				if err != nil {
+					return nil, nil, err
+				}
+				if ls != nil {
+					return ls.release, ls.ctx.Done(), nil
+				}
+			}
+			t := time.NewTimer(slotPoll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, fmt.Errorf("no free connection slot in the cluster within %s: %w", s.ConnectTimeout(), ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// stagedOn records, in a cluster, that this node holds f's staged copy.
+// It is for ops: a failure is logged, and the file goes on.
+func (rn *run) stagedOn(f *ledger.File) {
+	cl := rn.cfg.Cluster
+	if cl == nil {
+		return
+	}
+	if err := rn.ledger.SetStagedOn(f.ID, cl.Node); err != nil {
+		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("outcome", "ignored"), zap.String("error", err.Error()))
+	}
+}
