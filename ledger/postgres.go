@@ -221,8 +221,18 @@ func (pgDialect) setVersion(tx *sql.Tx, v int) error {
 	return err
 }
 
+// beginWrite waits for the write lock at most busyTimeout, as SQLite's
+// busy_timeout does: a stuck writer (a psql session, a stuck purge) makes
+// the write fail instead of hanging the job.
 func (pgDialect) beginWrite(tx *sql.Tx) error {
+	if _, err := tx.Exec(`SET LOCAL lock_timeout = ` + strconv.FormatInt(busyTimeout.Milliseconds(), 10)); err != nil {
+		return err
+	}
 	_, err := tx.Exec(`SELECT pg_advisory_xact_lock(` + strconv.FormatInt(pgWriteLock, 10) + `)`)
+	var e *pgconn.PgError
+	if errors.As(err, &e) && e.Code == "55P03" { // lock_not_available
+		return fmt.Errorf("ledger: the write lock is busy: another writer held it for %v", busyTimeout)
+	}
 	return err
 }
 
