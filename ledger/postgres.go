@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func (l *Ledger) initPostgres(key []byte, mode pgMode) error {
 	err := l.db.PingContext(ctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return fmt.Errorf("connect: %s", pgConnectFailure(err))
 	}
 	switch mode {
 	case pgMigrate, pgCluster:
@@ -368,4 +369,23 @@ func rebind(query string) string {
 		}
 	}
 	return b.String()
+}
+
+// pgConnectFailure names the class of a failed connect only: pgconn's
+// message repeats the DSN's user, database and host.
+func pgConnectFailure(err error) string {
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe) && pe.Code == "28P01", errors.As(err, &pe) && pe.Code == "28000":
+		return "authentication failed (SQLSTATE " + pe.Code + ")"
+	case errors.As(err, &pe):
+		return "the server refused the connection (SQLSTATE " + pe.Code + ")"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out after " + pgConnectTimeout.String()
+	case errors.As(err, &ne):
+		return "the server is not reachable"
+	default:
+		return "the connection failed"
+	}
 }
