@@ -140,7 +140,7 @@ func (l *Ledger) initPostgres(key []byte, mode pgMode) error {
 	err := l.db.PingContext(ctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %s", pgConnectFailure(err))
+		return fmt.Errorf("connect: %w", pgConnectFailure(err))
 	}
 	switch mode {
 	case pgMigrate, pgCluster:
@@ -373,7 +373,14 @@ func rebind(query string) string {
 
 // pgConnectFailure names the class of a failed connect only: pgconn's
 // message repeats the DSN's user, database and host.
-func pgConnectFailure(err error) string {
+func pgConnectFailure(err error) error {
+	if errors.Is(err, ErrBusy) {
+		return err
+	}
+	return errors.New(pgConnectClass(err))
+}
+
+func pgConnectClass(err error) string {
 	var pe *pgconn.PgError
 	var ne net.Error
 	switch {
