@@ -12,7 +12,7 @@ import (
 // lease to 30s; both are checked.
 func TestCluster(t *testing.T) {
 	setTestEnv(t)
-	t.Setenv("TEST_DSN", "postgres://exchanged:HUNTER2@db.example:5432/exchanged")
+	t.Setenv("TEST_DSN", "postgres://exchanged:HUNTER2@db.example:5432/exchanged?sslmode=verify-full")
 	t.Setenv("TEST_LEDGER_KEY", hex.EncodeToString(make([]byte, 32)))
 	pg := "ledger:\n  postgres: env:TEST_DSN\n  key: env:TEST_LEDGER_KEY\n"
 	if c := mustParse(t, baseYAML+pg); c.Cluster != nil {

@@ -3,6 +3,10 @@ package config
 import (
 	"encoding/hex"
 	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Ledger is where the ledger lives: by default state_dir/ledger.db
@@ -30,6 +34,10 @@ func (l *Ledger) expand() []error {
 	var errs []error
 	if err := l.Postgres.expandLine(); err != nil {
 		errs = append(errs, &FieldError{Path: "ledger.postgres", Msg: err.Error()})
+	} else if l.Postgres.IsSet() {
+		if msg := dsnTLSProblem(string(l.Postgres.Value)); msg != "" {
+			errs = append(errs, &FieldError{Path: "ledger.postgres", Msg: l.Postgres.Ref + ": " + msg})
+		}
 	}
 	if err := l.Key.Expand(); err != nil {
 		errs = append(errs, &FieldError{Path: "ledger.key", Msg: err.Error()})
@@ -65,4 +73,35 @@ func (l *Ledger) validate(p *problems) {
 func (l *Ledger) wipe() {
 	l.Postgres.Wipe()
 	l.Key.Wipe()
+}
+
+// dsnTLSProblem says why the DSN may not be used ("" if it may): it must
+// parse (pgx's own parser), and every host it may connect to that is not
+// loopback or a unix socket needs verified TLS (sslmode=verify-full or
+// verify-ca), with no plaintext or unverified fallback. The message never
+// repeats the DSN: it holds a password.
+func dsnTLSProblem(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "the DSN does not parse"
+	}
+	tries := append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port, TLSConfig: cfg.TLSConfig}}, cfg.Fallbacks...)
+	for _, f := range tries {
+		if dsnLocal(f.Host) {
+			continue
+		}
+		if f.TLSConfig == nil || (f.TLSConfig.InsecureSkipVerify && f.TLSConfig.VerifyPeerCertificate == nil) {
+			return "a DSN to a host other than loopback or a unix socket needs sslmode=verify-full (or verify-ca)"
+		}
+	}
+	return ""
+}
+
+// dsnLocal reports whether host is a unix socket's directory or loopback.
+func dsnLocal(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

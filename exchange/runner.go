@@ -471,12 +471,17 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			rn.fileLog(f).Info("staging discarded", zap.String("outcome", "restage"))
 			return nil
 		case ledger.StateStaged:
-			if rn.cfg.Cluster != nil { // a cluster cleans once delivered (see cluster.go)
-				if _, err = rn.restage(ctx, f); err != nil {
-					return rn.failed(f, "restage", err)
+			// No staged copy here (another machine staged it and died,
+			// or the staging was lost): stage it again from the source,
+			// size and sha256 as recorded, before the source is cleaned;
+			// else the file stays pending.
+			if _, err = rn.restage(ctx, f); err != nil {
+				return rn.failed(f, "restage", err)
+			}
+			if rn.cfg.Cluster == nil { // a cluster cleans once delivered (see cluster.go)
+				if err = rn.cleanSource(ctx, f); err != nil {
+					return rn.failed(f, "clean", err)
 				}
-			} else if err = rn.cleanSource(ctx, f); err != nil {
-				return rn.failed(f, "clean", err)
 			}
 			if rn.job.Transform == nil {
 				// Nothing to make but what OpenPGP asks for (see

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -139,7 +140,7 @@ func (l *Ledger) initPostgres(key []byte, mode pgMode) error {
 	err := l.db.PingContext(ctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return fmt.Errorf("connect: %w", pgConnectFailure(err))
 	}
 	switch mode {
 	case pgMigrate, pgCluster:
@@ -221,8 +222,18 @@ func (pgDialect) setVersion(tx *sql.Tx, v int) error {
 	return err
 }
 
+// beginWrite waits for the write lock at most busyTimeout, as SQLite's
+// busy_timeout does: a stuck writer (a psql session, a stuck purge) makes
+// the write fail instead of hanging the job.
 func (pgDialect) beginWrite(tx *sql.Tx) error {
+	if _, err := tx.Exec(`SET LOCAL lock_timeout = ` + strconv.FormatInt(busyTimeout.Milliseconds(), 10)); err != nil {
+		return err
+	}
 	_, err := tx.Exec(`SELECT pg_advisory_xact_lock(` + strconv.FormatInt(pgWriteLock, 10) + `)`)
+	var e *pgconn.PgError
+	if errors.As(err, &e) && e.Code == "55P03" { // lock_not_available
+		return fmt.Errorf("ledger: the write lock is busy: another writer held it for %v", busyTimeout)
+	}
 	return err
 }
 
@@ -358,4 +369,30 @@ func rebind(query string) string {
 		}
 	}
 	return b.String()
+}
+
+// pgConnectFailure names the class of a failed connect only: pgconn's
+// message repeats the DSN's user, database and host.
+func pgConnectFailure(err error) error {
+	if errors.Is(err, ErrBusy) {
+		return err
+	}
+	return errors.New(pgConnectClass(err))
+}
+
+func pgConnectClass(err error) string {
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe) && pe.Code == "28P01", errors.As(err, &pe) && pe.Code == "28000":
+		return "authentication failed (SQLSTATE " + pe.Code + ")"
+	case errors.As(err, &pe):
+		return "the server refused the connection (SQLSTATE " + pe.Code + ")"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timed out after " + pgConnectTimeout.String()
+	case errors.As(err, &ne):
+		return "the server is not reachable"
+	default:
+		return "the connection failed"
+	}
 }

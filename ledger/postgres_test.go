@@ -209,7 +209,8 @@ func TestPostgresOwnerLock(t *testing.T) {
 	raw := rawDB(t, dsn)
 	var n int
 	err = raw.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_locks
-		WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ? AND objsubid = 1`,
+		WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ? AND objsubid = 1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
 		pgOwnerLock>>32, pgOwnerLock&0xffffffff).Scan(&n)
 	if err != nil || n != 1 {
 		t.Fatalf("terminate the owner's backend: %d, %v", n, err)

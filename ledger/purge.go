@@ -137,8 +137,8 @@ func (l *Ledger) purge(tx *sql.Tx, o PurgeOptions, res *PurgeResult) error {
 	}
 	subj, err := strings2(tx, `SELECT 'subjects', ref FROM (SELECT DISTINCT ref FROM audit
 		WHERE kind = 'subjects' AND content != 'purged'
-			AND CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER) IN (`+purgeVictims+`)) AS r
-		ORDER BY CAST(substr(ref, 1, instr(ref, '/') - 1) AS INTEGER), CAST(substr(ref, instr(ref, '/') + 1) AS INTEGER)`, f, f)
+			AND CAST(substr(ref, 1, instr(ref, '/') - 1) AS BIGINT) IN (`+purgeVictims+`)) AS r
+		ORDER BY CAST(substr(ref, 1, instr(ref, '/') - 1) AS BIGINT), CAST(substr(ref, instr(ref, '/') + 1) AS BIGINT)`, f, f)
 	if err != nil {
 		return err
 	}
