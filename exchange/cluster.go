@@ -246,8 +246,9 @@ func (e leaseEndpoint) Remove(ctx context.Context, p string) error {
 }
 
 // restage gives this node the staged copy of f, a file past staging whose
-// source is still there (a cluster cleans it only once delivered), when
-// another node staged it and died: it stages it again from the source and
+// source is still there (a cluster cleans it only once delivered; without
+// one, a file still staged), when another node or machine staged it and
+// died, or staging was lost: it stages it again from the source and
 // requires the size and sha256 recorded; a file that differs is a
 // security matter and stays pending. For a file already transformed, the
 // outputs are made again only where that is safe: before any delivery

@@ -22,14 +22,7 @@ func LoadOrCreate(path string) (*Key, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		b, err = createKeyFile(path)
 	}
-	if err != nil {
-		return nil, err
-	}
-	k, err := ParseKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
-	}
-	return k, nil
+	return parseKeyFile(path, b, err)
 }
 
 // Load reads the key file at path; one that is not there is an error
@@ -37,8 +30,14 @@ func LoadOrCreate(path string) (*Key, error) {
 func Load(path string) (*Key, error) {
 	b, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+		err = fmt.Errorf("seal: key file %s: %w", path, err)
 	}
+	return parseKeyFile(path, b, err)
+}
+
+// parseKeyFile parses b, read from the key file at path, unless reading
+// it failed with err.
+func parseKeyFile(path string, b []byte, err error) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}

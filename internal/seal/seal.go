@@ -105,13 +105,9 @@ func (k *Key) Has(id string) bool {
 // (plaintext, one sealed with age by an earlier build, one being written
 // now) has none: ok is false.
 func HeaderKeyID(f io.ReaderAt) (id string, ok bool, err error) {
-	b := make([]byte, len(Magic)+idSize)
-	n, err := f.ReadAt(b, 0)
-	if err != nil && err != io.EOF {
+	b, err := head(f, len(Magic)+idSize)
+	if err != nil || len(b) < len(Magic)+idSize || !bytes.HasPrefix(b, []byte(Magic)) {
 		return "", false, err
-	}
-	if n < len(b) || !bytes.HasPrefix(b, []byte(Magic)) {
-		return "", false, nil
 	}
 	return hex.EncodeToString(b[len(Magic):]), true, nil
 }
@@ -347,13 +343,13 @@ const ageMagic = "age-encryption.org/v1\n"
 // staging was sealed). One that does is only known to be whole and ours
 // once Open accepted it and every byte was read.
 func IsSealed(f io.ReaderAt) (bool, error) {
-	b, err := head(f)
+	b, err := head(f, len(ageMagic))
 	return bytes.HasPrefix(b, []byte(Magic)) || bytes.Equal(b, []byte(ageMagic)), err
 }
 
-// head returns the first bytes of f, as many as a header's magic holds.
-func head(f io.ReaderAt) ([]byte, error) {
-	b := make([]byte, len(ageMagic))
+// head returns the first n bytes of f, or all of a shorter f.
+func head(f io.ReaderAt, n int) ([]byte, error) {
+	b := make([]byte, n)
 	n, err := f.ReadAt(b, 0)
 	if err != nil && err != io.EOF {
 		return nil, err
@@ -367,7 +363,7 @@ func head(f io.ReaderAt) ([]byte, error) {
 // now, which writes its header first. A file IsPlain reports is one a
 // version before sealing left, in plaintext.
 func IsPlain(f io.ReaderAt) (bool, error) {
-	b, err := head(f)
+	b, err := head(f, len(ageMagic))
 	if err != nil || len(b) == 0 {
 		return false, err
 	}
