@@ -283,6 +283,10 @@ func TestClusterLeaseLost(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
 		t.Fatalf("a delivered after losing its lease: %d", len(ents))
 	}
+	// a's end was a write no longer under the lease: refused.
+	if runs, err := b.ledger.Runs("j", 10); err != nil || len(runs) != 1 || !runs[0].FinishedAt.IsZero() {
+		t.Fatalf("a's run after its lease was lost: %+v %v, want one unfinished", runs, err)
+	}
 	if err := b.ledger.ReleaseLease(ctx, "job:j", tok); err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +305,10 @@ func TestClusterLeaseLost(t *testing.T) {
 	}
 	if outcomes[OutcomeInterrupted] != 1 || outcomes["ok"] != 1 {
 		t.Fatalf("run outcomes %v, want a's interrupted and b's ok", outcomes)
+	}
+	// a's run (the older) was closed by b's, holding the lease.
+	if a := runs[1]; a.Outcome != OutcomeInterrupted || a.Error != ledger.EndedUnrecorded || a.FinishedAt.IsZero() {
+		t.Fatalf("a's run = %+v, want closed as interrupted by b's run", a)
 	}
 }
 

@@ -205,6 +205,16 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 		l = r.ledger.Fenced(ls.name, ls.token, ls.fenced)
 	}
 	start := r.Now()
+	if ls != nil {
+		// Holding the job's lease, no other run of it is under way: one
+		// that never recorded its end (its node lost the lease, and its
+		// own record was fenced) ends now, recorded as interrupted.
+		if n, err := l.CloseUnfinished(jobName, start); err != nil {
+			return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
+		} else if n > 0 {
+			r.log.Info("runs closed", zap.String("job", jobName), zap.Int64("runs", n), zap.String("outcome", OutcomeInterrupted))
+		}
+	}
 	runID, err := l.StartRun(jobName, start)
 	if err != nil {
 		return res, fmt.Errorf("exchange: job %s: %w", jobName, err)
@@ -232,9 +242,17 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 			err = fmt.Errorf("%w: job %s: %v", ErrLeaseLost, jobName, err)
 		}
 	}
-	// Unfenced: the run's own record, written also when its lease was
-	// lost (its outcome says so); no file's state.
-	if ferr := r.ledger.FinishRun(runID, outcome, res.Files, msg, r.Now()); ferr != nil && err == nil {
+	// Fenced like every write of the run: a node that lost the lease
+	// records nothing more, not even this; the next run of the job, on
+	// whichever node takes the lease, records this one as interrupted
+	// (CloseUnfinished).
+	switch ferr := l.FinishRun(runID, outcome, res.Files, msg, r.Now()); {
+	case errors.Is(ferr, ledger.ErrFenced):
+		rn.log.Warn("run end not recorded", zap.String("outcome", "left to the next run of the job"), zap.String("error", ferr.Error()))
+		if err == nil {
+			err = fmt.Errorf("%w: job %s: %v", ErrLeaseLost, jobName, ferr)
+		}
+	case ferr != nil && err == nil:
 		err = ferr
 	}
 	fields := []zap.Field{zap.Int("files", res.Files), zap.Int("delivered", res.Delivered),

@@ -864,6 +864,30 @@ func testRuns(t *testing.T) {
 	if all, _ := l.Runs("", 0); len(all) != 6 {
 		t.Errorf("Runs(all) = %d runs", len(all))
 	}
+	// The four unfinished runs of a end as interrupted; b's and the
+	// finished one are left as they are.
+	end := base.Add(time.Hour)
+	if n, err := l.CloseUnfinished("a", end); err != nil || n != 4 {
+		t.Fatalf("CloseUnfinished = %d, %v, want 4", n, err)
+	}
+	all, _ := l.Runs("", 0)
+	for _, r := range all {
+		switch {
+		case r.ID == ids[4]:
+			if r.Outcome != "failed" || !r.FinishedAt.Equal(base.Add(5*time.Minute)) {
+				t.Errorf("finished run changed: %+v", r)
+			}
+		case r.Job == "a":
+			if r.Outcome != "interrupted" || r.Error != EndedUnrecorded || !r.FinishedAt.Equal(end) {
+				t.Errorf("unfinished run of a = %+v, want interrupted at %v", r, end)
+			}
+		case r.Outcome != "" || !r.FinishedAt.IsZero():
+			t.Errorf("b's run closed: %+v", r)
+		}
+	}
+	if n, err := l.CloseUnfinished("a", end); err != nil || n != 0 {
+		t.Errorf("CloseUnfinished again = %d, %v, want 0", n, err)
+	}
 }
 
 func TestConcurrentUse(t *testing.T) { forEachBackend(t, testConcurrentUse) }

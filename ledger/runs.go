@@ -30,6 +30,39 @@ func (l *Ledger) StartRun(job string, at time.Time) (int64, error) {
 	return id, nil
 }
 
+// EndedUnrecorded is the error recorded by CloseUnfinished on a run that
+// ended without recording its end.
+const EndedUnrecorded = "the run ended without recording its end: its node lost the job's lease or stopped"
+
+// CloseUnfinished records every run of job that has not recorded its end
+// as interrupted at at (now if zero), with EndedUnrecorded as its error,
+// and returns how many it closed. It is for a caller that holds the job's
+// lease (a Fenced view): then no other run of job can be under way, and a
+// run whose node lost the lease, whose own end was refused as a write no
+// longer under the lease, ends here.
+func (l *Ledger) CloseUnfinished(job string, at time.Time) (int64, error) {
+	if err := checkTime("run finish", at); err != nil {
+		return 0, err
+	}
+	if at.IsZero() {
+		at = l.now()
+	}
+	var n int64
+	err := l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(`UPDATE runs SET finished_at = ?, outcome = 'interrupted', error = ?
+			WHERE job = ? AND finished_at IS NULL`, nanos(at), EndedUnrecorded, job)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: close unfinished runs of %s: %w", job, err)
+	}
+	return n, nil
+}
+
 // FinishRun records the end of run id at time at (now if zero): its
 // outcome ("ok", "failed", "interrupted"), how many files it handled, and its error,
 // which must not hold personal data.
