@@ -284,9 +284,10 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 		if began == len(rn.job.Destinations) && pending == 0 && !report {
 			return false, nil // every destination has it: only the source to clean
 		}
-		if began > 0 && !rn.outputsAreCopy() {
-			return false, endpoint.Permanent(fmt.Errorf("exchange: file %d: its deliveries began on another node, whose staged outputs are not here, and they cannot be made again byte for byte (transform or pgp); check the destinations, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
-				f.ID, f.ID, f.ID))
+		if began > 0 && !rn.outputsAreCopy() && rn.job.Transform == nil {
+			// Outputs made only for OpenPGP, which never come out the
+			// same twice (a transform's may: see prepareAgain).
+			return false, notSameAgain(f, "its outputs are OpenPGP messages")
 		}
 		remake = !rn.outputsAreCopy()
 	}
@@ -349,7 +350,72 @@ func (rn *run) remake(ctx context.Context, f *ledger.File) error {
 		}
 		return rn.ledger.MarkUnread(f.ID)
 	}
+	dels, err := rn.ledger.Deliveries(f.ID)
+	if err != nil {
+		return err
+	}
+	if len(dels) > 0 {
+		return rn.prepareAgain(ctx, f, dels)
+	}
 	return rn.prepare(ctx, f)
+}
+
+// errNotSame is the failure of outputs made again on another node that do
+// not come out as the deliveries begun with the first ones recorded.
+var errNotSame = errors.New("exchange: outputs made again differ from those whose delivery began")
+
+// notSameAgain is the permanent failure of file f whose deliveries began
+// on another node, whose outputs cannot be made here as they were (why).
+func notSameAgain(f *ledger.File, why string) error {
+	return endpoint.Permanent(fmt.Errorf("%w: file %d: its deliveries began on another node, whose staged outputs are not here, and %s; check the destinations, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
+		errNotSame, f.ID, why, f.ID, f.ID))
+}
+
+// prepareAgain makes the outputs of f again on a node taking over a file
+// whose deliveries (dels) began on another node: a transform's output is
+// a function of the staged copy (whose sha256 restage checked) and the
+// config, so it comes out byte for byte as it did there. That is checked,
+// not assumed: every output still to be delivered must have the sha256
+// its delivery recorded when it began. An output that differs (OpenPGP's
+// never come out the same twice; a config changed since) is not sent: the
+// outputs and the staged copy are removed again, and the file stays
+// pending for ops, as it would have without this.
+func (rn *run) prepareAgain(ctx context.Context, f *ledger.File, dels []ledger.Delivery) error {
+	err := rn.prepareWith(ctx, f, true)
+	for i := 0; err == nil && i < len(dels); i++ {
+		d := dels[i]
+		if d.State == ledger.DeliveryDelivered {
+			continue
+		}
+		local := rejectsName
+		if d.Index != rejectsIndex {
+			local = rn.output(f, d.Index)
+		}
+		var sum string
+		lf, oerr := rn.staging.Open(f.ID, local)
+		if oerr == nil {
+			sum, oerr = hashFile(lf)
+			lf.Close()
+		}
+		switch {
+		case errors.Is(oerr, fs.ErrNotExist):
+			err = notSameAgain(f, fmt.Sprintf("made again here, output %d is not made", d.Index))
+		case oerr != nil:
+			err = oerr
+		case sum != d.SHA256:
+			err = notSameAgain(f, fmt.Sprintf("made again here, output %d has sha256 %s where its delivery %d began with %s", d.Index, sum, d.ID, d.SHA256))
+		}
+	}
+	if err != nil {
+		// Nothing made here may be sent; the next run tries again from
+		// the source.
+		if rerr := rn.staging.Remove(f.ID, f.Name); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	rn.fileLog(f).Info("outputs made again", zap.Int("deliveries", len(dels)), zap.String("outcome", "same as first made"))
+	return nil
 }
 
 // slotPoll is how often a connection waiting for a cluster-wide slot

@@ -2,7 +2,9 @@ package exchange
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
@@ -434,16 +436,30 @@ func TestClusterDatabaseLost(t *testing.T) {
 
 // With a transform in a cluster: a file rejected whole has its source
 // cleaned when it is over (the source is kept until then); a file whose
-// delivery began on a node that holds its outputs is not delivered by a
-// node that would have to make them again (left pending, naming what ops
-// can do), and the node that has them delivers it once.
+// delivery began on a node that died with its outputs is finished by a
+// node that makes them again only when they come out byte for byte as the
+// delivery recorded (a transform's do); made under another config (here
+// a semicolon for a delimiter) they differ, and the file stays pending, naming what
+// ops can do, with nothing sent and nothing left in that node's staging.
 func TestClusterTransformTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		same bool
+	}{{"same", true}, {"differs", false}} {
+		t.Run(tc.name, func(t *testing.T) { testClusterTransformTakeover(t, tc.same) })
+	}
+}
+
+func testClusterTransformTakeover(t *testing.T, same bool) {
 	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
 	for _, g := range []*rig{a, b} {
 		j := g.cfg.Jobs["j"]
 		j.Source.Match = "*.csv"
 		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
 		g.cfg.Layouts = acmeClaimsLayout()
+		if g == b && !same {
+			j.Destinations[0].Format = &config.Format{Delimiter: ";"}
+		}
 		if err := CheckConfig(g.cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -462,34 +478,70 @@ func TestClusterTransformTakeover(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_1.csv")); err != nil {
 		t.Fatalf("the source of a file not delivered is gone: %v", err)
 	}
-	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
-		t.Fatalf("b's run: %v", err)
+	files, err := b.ledger.Pending("j")
+	if err != nil || len(files) != 1 || files[0].State != ledger.StateTransformed {
+		t.Fatalf("pending files: %+v %v", files, err)
 	}
-	f := b.logs.FilterMessage("file failed").FilterField(zap.Bool("permanent", true)).All()
-	if len(f) != 1 || !strings.Contains(f[0].ContextMap()["error"].(string), "exchanged files retry") {
-		t.Fatalf("b's failures: %v", f)
+	dels, err := b.ledger.Deliveries(files[0].ID)
+	if err != nil || len(dels) != 1 || dels[0].State != ledger.DeliveryStarted {
+		t.Fatalf("a's deliveries: %+v %v", dels, err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
-		t.Fatalf("b delivered: %d", len(ents))
+	res, err := b.run("j")
+	if !same {
+		if !errors.Is(err, ErrFilesFailed) {
+			t.Fatalf("b's run: %v", err)
+		}
+		f := b.logs.FilterMessage("file failed").FilterField(zap.Bool("permanent", true)).All()
+		if len(f) != 1 || !strings.Contains(f[0].ContextMap()["error"].(string), "exchanged files retry") ||
+			!strings.Contains(f[0].ContextMap()["error"].(string), dels[0].SHA256) {
+			t.Fatalf("b's failures: %v", f)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+			t.Fatalf("b delivered: %d", len(ents))
+		}
+		b.stagingEmpty()
+		down = false
+		if res, err := a.run("j"); err != nil || res.Delivered != 1 {
+			t.Fatalf("a's run = %+v, %v", res, err)
+		}
+	} else {
+		if err != nil || res.Delivered != 1 {
+			t.Fatalf("b's run = %+v, %v", res, err)
+		}
+		if b.logs.FilterMessage("outputs made again").Len() != 1 {
+			t.Fatal("b did not log the outputs made again")
+		}
+		b.stagingEmpty()
+		if res, err := a.run("j"); err != nil || res.Delivered != 0 {
+			t.Fatalf("a's run after b finished = %+v, %v", res, err)
+		}
 	}
-	b.stagingEmpty()
-	down = false
-	if res, err := a.run("j"); err != nil || res.Delivered != 1 {
-		t.Fatalf("a's run = %+v, %v", res, err)
-	}
-	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 1 {
+	ents, _ := os.ReadDir(filepath.Join(out, "inbox"))
+	if len(ents) != 1 {
 		t.Fatalf("inbox: %d entries, want 1", len(ents))
+	}
+	got, err := os.ReadFile(filepath.Join(out, "inbox", ents[0].Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(got); hex.EncodeToString(sum[:]) != dels[0].SHA256 {
+		t.Fatalf("delivered bytes are not those the delivery began with")
+	}
+	if after, _ := b.ledger.Deliveries(files[0].ID); len(after) != 1 || after[0].State != ledger.DeliveryDelivered {
+		t.Fatalf("deliveries after: %+v", after)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(in, "outbox")); len(ents) != 0 {
 		t.Fatalf("source not cleaned: %d", len(ents))
 	}
 	a.stagingEmpty()
 	a.checkLogs("J. de Vries")
+	b.checkLogs("J. de Vries")
 }
 
-// A file delivered to every destination but whose reject report is not
-// yet delivered is not finished by a node that has no copy of the
-// report: it stays pending for ops, and the node that has it delivers it.
+// A file delivered to every destination but whose reject report's
+// delivery began on a node that holds the report is finished by another
+// node only with the report made again as its delivery recorded it: the
+// report arrives once, with those bytes, and the source goes after it.
 func TestClusterReportNotLost(t *testing.T) {
 	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
 	mkdirs(t, in, "rejects")
@@ -518,18 +570,34 @@ func TestClusterReportNotLost(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 1 {
 		t.Fatalf("inbox: %d entries, want the output delivered", len(ents))
 	}
-	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
-		t.Fatalf("b's run: %v (the file must not be finished without its report)", err)
+	pending, err := b.ledger.Pending("j")
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending: %+v %v", pending, err)
 	}
-	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_1.csv")); err != nil {
-		t.Fatalf("the source went before the report: %v", err)
+	var began *ledger.Delivery
+	dels, _ := b.ledger.Deliveries(pending[0].ID)
+	for i := range dels {
+		if dels[i].Index == rejectsIndex && dels[i].State == ledger.DeliveryStarted {
+			began = &dels[i]
+		}
 	}
+	if began == nil {
+		t.Fatalf("the report's delivery did not begin on a: %+v", dels)
+	}
+	if res, err := b.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("b's run = %+v, %v", res, err)
+	}
+	report, _ := os.ReadFile(filepath.Join(in, "rejects", "claims_1.rejects.csv"))
+	if sum := sha256.Sum256(report); hex.EncodeToString(sum[:]) != began.SHA256 || !strings.Contains(string(report), "possible_bsn") {
+		t.Fatalf("reject report = %q, not the bytes its delivery began with", report)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(in, "rejects")); len(ents) != 1 {
+		t.Fatalf("rejects: %d entries, want 1", len(ents))
+	}
+	b.stagingEmpty()
 	down = false
-	if _, err := a.run("j"); err != nil {
-		t.Fatalf("a's run: %v", err)
-	}
-	if report, _ := os.ReadFile(filepath.Join(in, "rejects", "claims_1.rejects.csv")); !strings.Contains(string(report), "possible_bsn") {
-		t.Fatalf("reject report = %q", report)
+	if res, err := a.run("j"); err != nil || res.Delivered != 0 {
+		t.Fatalf("a's run after b finished = %+v, %v", res, err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(in, "outbox")); len(ents) != 0 {
 		t.Fatalf("source not cleaned: %d", len(ents))

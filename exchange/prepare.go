@@ -114,6 +114,15 @@ func CheckConfig(cfg *config.Config) error {
 // and, for what an attempt cut short by a crash left, before the file is
 // read again.
 func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
+	return rn.prepareWith(ctx, f, false)
+}
+
+// prepareWith is prepare; again says that the outputs are made a second
+// time, on a node taking over a file whose deliveries began elsewhere
+// (see prepareAgain): the subjects and counts recorded the first time
+// stand, and a verdict other than the first one's (the file rejected
+// whole) is an error, never acted on.
+func (rn *run) prepareWith(ctx context.Context, f *ledger.File, again bool) (err error) {
 	tr := rn.job.Transform
 	if tr == nil {
 		return nil
@@ -132,18 +141,24 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	if err != nil {
 		return endpoint.Permanent(err)
 	}
-	if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
+	if again {
+		defer func() {
+			if errors.Is(err, errFileRejected) || errors.Is(err, transform.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
+				err = endpoint.Permanent(fmt.Errorf("%w: file %d: made again, it was rejected, where the first time it was not", errNotSame, f.ID))
+			}
+		}()
+	} else if _, err := rn.ledger.DropSubjects(f.ID); err != nil {
 		return err
 	}
 	defer func() {
-		if err != nil && !errors.Is(err, errFileRejected) {
+		if !again && err != nil && !errors.Is(err, errFileRejected) {
 			if _, derr := rn.ledger.DropSubjects(f.ID); derr != nil {
 				// Dropped when the file is prepared again.
 				rn.fileLog(f).Warn("subjects not dropped", zap.String("error", derr.Error()))
 			}
 		}
 	}()
-	o := &outputs{}
+	o := &outputs{again: again}
 	defer o.abort()
 	if err := rn.createOutputs(f, o); err != nil {
 		return err
@@ -154,7 +169,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	}
 	defer in.Close()
 	r, verify, err := rn.decryptFrom(in, f.Size)
-	if errors.Is(err, pgp.ErrRejected) {
+	if errors.Is(err, pgp.ErrRejected) && !again {
 		return rn.rejectPGP(ctx, f, o, err)
 	} else if err != nil {
 		return err
@@ -163,7 +178,9 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 	if err == nil || errors.Is(err, transform.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
 		// Nothing made of a file from a partner stands, nor is its
 		// transform's verdict trusted, until its signature verified.
-		if verr := verify(); errors.Is(verr, pgp.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
+		if verr := verify(); again && verr != nil {
+			return verr
+		} else if errors.Is(verr, pgp.ErrRejected) || errors.Is(err, pgp.ErrRejected) {
 			return rn.rejectPGP(ctx, f, o, cmp.Or(verr, err))
 		} else if verr != nil {
 			return verr
@@ -177,13 +194,17 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 		l.Warn("possible bsn in rows", zap.Bool("security", true), zap.Int("possible_bsn", stats.PossibleBSN))
 	}
 	switch {
-	case errors.Is(err, transform.ErrRejected):
+	case errors.Is(err, transform.ErrRejected) && !again:
 		return rn.rejectWhole(ctx, f, o, stats, l, err)
 	case err != nil:
 		return err
 	}
 	if err := o.commit(stats.Rejected > 0); err != nil {
 		return err
+	}
+	if again {
+		l.Info("file transformed again", zap.String("outcome", "transformed"))
+		return nil
 	}
 	if err := rn.ledger.SetCounts(f.ID, stats.Rows, stats.Rejected); err != nil {
 		return err
@@ -201,6 +222,7 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 // outputs are the staged files one prepare writes: each destination's,
 // and the reject report if the job has a rejects destination.
 type outputs struct {
+	again    bool      // made again: subjects recorded the first time (see prepareWith)
 	staged   []*Staged // one per destination
 	rej      *Staged   // nil: the job has no rejects destination
 	subjects []*subjectBatch
@@ -281,7 +303,7 @@ func (rn *run) createOutputs(f *ledger.File, o *outputs) error {
 		if err != nil {
 			return err
 		}
-		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f)}
+		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f), again: o.again}
 		o.staged = append(o.staged, st)
 		w, closeEnc, err := rn.encryptTo(d, st)
 		if err != nil {
@@ -393,6 +415,7 @@ type subjectBatch struct {
 	l      *ledger.Ledger
 	fileID int64
 	idx    int
+	again  bool // the outputs are made again: record nothing (see prepareWith)
 	whose  func(field string) (creditor, key string)
 	buf    []ledger.Subject
 	err    error
@@ -403,6 +426,14 @@ type subjectBatch struct {
 
 func (b *subjectBatch) add(field, ref, caseRef string) {
 	if b.err != nil || ref == "" {
+		return
+	}
+	if b.again {
+		// Recorded the first time; only the count of unknown creditors
+		// is wanted for the log.
+		if creditor, _ := b.whose(field); field != "" && creditor == "" {
+			b.unnamed++
+		}
 		return
 	}
 	creditor, key := b.whose(field)
@@ -423,7 +454,7 @@ func (b *subjectBatch) flush() error {
 	if b.err != nil {
 		return b.err
 	}
-	if len(b.buf) == 0 {
+	if len(b.buf) == 0 { // none ever, when made again
 		return nil
 	}
 	err := b.l.AddSubjectsOf(b.fileID, b.idx, b.buf)
