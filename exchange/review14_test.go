@@ -1,9 +1,14 @@
 package exchange
 
 import (
+	"database/sql"
+	"errors"
+	"time"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/exchanged/exchanged/config"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,5 +57,71 @@ func TestReview14LeaseEndpointKeepsSameFile(t *testing.T) {
 				t.Fatalf("linkedBefore = %v, %v: the delivery's own linked file taken for another's (it waits, then is delivered twice)", ours, err)
 			}
 		})
+	}
+}
+
+// removeHook runs hook after each successful Remove.
+type removeHook struct {
+	endpoint.Endpoint
+	hook func(p string)
+}
+
+func (e removeHook) Remove(ctx context.Context, p string) error {
+	err := e.Endpoint.Remove(ctx, p)
+	if err == nil {
+		e.hook(p)
+	}
+	return err
+}
+
+// Review of issue 14: in a cluster, a file rejected whole has its source
+// cleaned in finishRejection after its staging (with the rejected mark)
+// is removed and before it is recorded rejected. A node that loses its
+// lease (or dies) between the two leaves the file in state cleaned, its
+// source gone, nothing staged anywhere: the next node's restage fails it
+// permanently ("its source is gone"), run after run, for a file that was
+// over. It should be recorded rejected.
+func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
+	a, b, in, _, dsn := clusterNodes(t, 3*time.Second)
+	for _, g := range []*rig{a, b} {
+		j := g.cfg.Jobs["j"]
+		j.Source.Match = "*.csv"
+		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
+		g.cfg.Layouts = acmeClaimsLayout()
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// a's lease ends just after the source is cleaned (a lost database,
+	// a pause, a kill: the next write is refused).
+	a.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner != "creditor" {
+			return ep
+		}
+		return removeHook{ep, func(string) {
+			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+				t.Error(err)
+			}
+		}}
+	}
+	if _, err := a.run("j"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a's run: %v, want ErrLeaseLost", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_empty.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("source: %v, want cleaned by a", err)
+	}
+	_, _ = b.run("j")
+	if pend, err := b.ledger.Pending("j"); err != nil || len(pend) != 0 {
+		var errs []string
+		for _, e := range b.logs.FilterMessage("file failed").All() {
+			errs = append(errs, e.ContextMap()["error"].(string))
+		}
+		t.Fatalf("a file rejected whole and cleaned at the source is still pending on b: %+v %v; failures: %q", pend, err, errs)
 	}
 }
