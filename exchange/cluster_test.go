@@ -431,15 +431,7 @@ func TestClusterDatabaseLost(t *testing.T) {
 // can do), and the node that has them delivers it once.
 func TestClusterTransformTakeover(t *testing.T) {
 	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
-	for _, g := range []*rig{a, b} {
-		j := g.cfg.Jobs["j"]
-		j.Source.Match = "*.csv"
-		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
-		g.cfg.Layouts = acmeClaimsLayout()
-		if err := CheckConfig(g.cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	transformNodes(t, a, b)
 	good := excelClaims(t)
 	os.WriteFile(filepath.Join(in, "outbox", "claims_1.csv"), good, 0o644)
 	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)

@@ -83,15 +83,7 @@ func (e removeHook) Remove(ctx context.Context, p string) error {
 // over. It should be recorded rejected.
 func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
 	a, b, in, _, dsn := clusterNodes(t, 3*time.Second)
-	for _, g := range []*rig{a, b} {
-		j := g.cfg.Jobs["j"]
-		j.Source.Match = "*.csv"
-		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
-		g.cfg.Layouts = acmeClaimsLayout()
-		if err := CheckConfig(g.cfg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	transformNodes(t, a, b)
 	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -123,5 +115,19 @@ func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
 			errs = append(errs, e.ContextMap()["error"].(string))
 		}
 		t.Fatalf("a file rejected whole and cleaned at the source is still pending on b: %+v %v; failures: %q", pend, err, errs)
+	}
+}
+
+// transformNodes gives job "j" of each node an acme-claims transform.
+func transformNodes(t *testing.T, nodes ...*rig) {
+	t.Helper()
+	for _, g := range nodes {
+		j := g.cfg.Jobs["j"]
+		j.Source.Match = "*.csv"
+		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
+		g.cfg.Layouts = acmeClaimsLayout()
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
