@@ -131,3 +131,70 @@ func transformNodes(t *testing.T, nodes ...*rig) {
 		}
 	}
 }
+
+// Review of issue 14: a node keeps what it staged of a pending file
+// (sweepStaging keeps every pending file's staging), and restage stages
+// nothing where a copy is here: its outputs are then taken as the file's,
+// whoever made the deliveries since. Node b encrypts the output (pgp:,
+// never the same twice) and loses its lease before any delivery begins;
+// node a, with no copy, stages it again, encrypts its own output and
+// begins the delivery, recording that output's sha256 and size; when b
+// runs the job again it resumes a's delivery with its own, older output.
+// The partner gets bytes the ledger does not record (sha256), the file
+// counted as delivered with another's checksum.
+func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
+	k := newPGPKeys(t, "never")
+	a, b, in, out, dsn := clusterNodes(t, 3*time.Second)
+	for _, g := range []*rig{a, b} {
+		g.cfg.Jobs["j"].Destinations[0].PGP = &config.PGPOut{EncryptTo: k.partnerPub, Extension: ".gpg"}
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// b's lease ends once the file is staged: its output is made, and the
+	// record of it (the next write) refused.
+	b.runner.Observe = func(e Event) {
+		if e.Step == "stage" && e.Outcome == "ok" {
+			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("b's first run: %v, want ErrLeaseLost", err)
+	}
+	b.runner.Observe = nil
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	pend, err := a.ledger.Pending("j")
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	dels, err := a.ledger.Deliveries(pend[0].ID)
+	if err != nil || len(dels) != 1 {
+		t.Fatalf("deliveries after a's run: %+v %v", dels, err)
+	}
+	if _, err := b.run("j"); err != nil {
+		t.Logf("b's second run: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg"))
+	if err != nil {
+		t.Logf("nothing delivered by b: %v", err)
+		return
+	}
+	after, _ := b.ledger.AllDeliveries(pend[0].ID)
+	for _, d := range after {
+		if d.State == ledger.DeliveryDelivered && d.SHA256 != sum(got) {
+			t.Fatalf("delivery %d recorded sha256 %s (a's output), the partner got %s (b's)", d.ID, d.SHA256, sum(got))
+		}
+	}
+}
