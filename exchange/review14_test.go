@@ -141,12 +141,14 @@ func transformNodes(t *testing.T, nodes ...*rig) {
 // begins the delivery, recording that output's sha256 and size; when b
 // runs the job again it resumes a's delivery with its own, older output.
 // The partner gets bytes the ledger does not record (sha256), the file
-// counted as delivered with another's checksum.
+// counted as delivered with another's checksum, and its checksum sidecar
+// (written from the record) does not match it.
 func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
 	k := newPGPKeys(t, "never")
 	a, b, in, out, dsn := clusterNodes(t, 3*time.Second)
 	for _, g := range []*rig{a, b} {
-		g.cfg.Jobs["j"].Destinations[0].PGP = &config.PGPOut{EncryptTo: k.partnerPub, Extension: ".gpg"}
+		d := g.cfg.Jobs["j"].Destinations[0]
+		d.PGP, d.Checksum = &config.PGPOut{EncryptTo: k.partnerPub, Extension: ".gpg"}, true
 		if err := CheckConfig(g.cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -190,6 +192,9 @@ func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
 	if err != nil {
 		t.Logf("nothing delivered by b: %v", err)
 		return
+	}
+	if side, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg.sha256")); string(side) != sum(got)+"  a.csv.gpg\n" {
+		t.Errorf("checksum sidecar %q does not match the delivered file (%s): the partner's check fails", side, sum(got))
 	}
 	after, _ := b.ledger.AllDeliveries(pend[0].ID)
 	for _, d := range after {
