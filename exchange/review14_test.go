@@ -1,0 +1,205 @@
+package exchange
+
+import (
+	"database/sql"
+	"errors"
+	"time"
+
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"github.com/exchanged/exchanged/config"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
+	"github.com/exchanged/exchanged/internal/sftpd"
+	"github.com/exchanged/exchanged/ledger"
+)
+
+// Review of issue 14: a delivery resumed after its rename was cut between
+// the hard link and the removal of the temp name (a crash, or a node that
+// lost its lease or connection there) finds its own file under the final
+// name. On a partner that refuses reading it, linkedBefore tells it by
+// SameFile, which the SFTP endpoint offers; in a cluster every endpoint
+// is wrapped in leaseEndpoint, which must not hide that: else the
+// delivery waits as for another file, and once the partner took its own
+// file the rename makes the second copy.
+func TestReview14LeaseEndpointKeepsSameFile(t *testing.T) {
+	srv := startInproc(t, sftpd.Options{Deny: []string{"read"}})
+	mkdirs(t, srv.root, "in")
+	tmp, final := filepath.Join(srv.root, "in", ".exchanged-1-0-aa.part"), filepath.Join(srv.root, "in", "a.csv")
+	if err := os.WriteFile(tmp, claims, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(tmp, final); err != nil { // linked, temp name not yet removed
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(claims)
+	s := sftp.New("cases", srv.cfg, zap.NewNop(), nil)
+	defer s.Close()
+	for _, tc := range []struct {
+		name string
+		ep   endpoint.Endpoint
+	}{
+		{"alone", s},
+		{"cluster", leaseEndpoint{Endpoint: s}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := &delivery{ep: tc.ep, l: zap.NewNop(),
+				d: &ledger.Delivery{Size: int64(len(claims)), SHA256: hex.EncodeToString(sum[:])}}
+			ours, err := x.linkedBefore(context.Background(), "/in/.exchanged-1-0-aa.part", "/in/a.csv")
+			if err != nil || !ours {
+				t.Fatalf("linkedBefore = %v, %v: the delivery's own linked file taken for another's (it waits, then is delivered twice)", ours, err)
+			}
+		})
+	}
+}
+
+// removeHook runs hook after each successful Remove.
+type removeHook struct {
+	endpoint.Endpoint
+	hook func(p string)
+}
+
+func (e removeHook) Remove(ctx context.Context, p string) error {
+	err := e.Endpoint.Remove(ctx, p)
+	if err == nil {
+		e.hook(p)
+	}
+	return err
+}
+
+// Review of issue 14: in a cluster, a file rejected whole has its source
+// cleaned in finishRejection after its staging (with the rejected mark)
+// is removed and before it is recorded rejected. A node that loses its
+// lease (or dies) between the two leaves the file in state cleaned, its
+// source gone, nothing staged anywhere: the next node's restage fails it
+// permanently ("its source is gone"), run after run, for a file that was
+// over. It should be recorded rejected.
+func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
+	a, b, in, _, dsn := clusterNodes(t, 3*time.Second)
+	transformNodes(t, a, b)
+	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// a's lease ends just after the source is cleaned (a lost database,
+	// a pause, a kill: the next write is refused).
+	a.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner != "creditor" {
+			return ep
+		}
+		return removeHook{ep, func(string) {
+			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+				t.Error(err)
+			}
+		}}
+	}
+	if _, err := a.run("j"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a's run: %v, want ErrLeaseLost", err)
+	}
+	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_empty.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("source: %v, want cleaned by a", err)
+	}
+	_, _ = b.run("j")
+	if pend, err := b.ledger.Pending("j"); err != nil || len(pend) != 0 {
+		var errs []string
+		for _, e := range b.logs.FilterMessage("file failed").All() {
+			errs = append(errs, e.ContextMap()["error"].(string))
+		}
+		t.Fatalf("a file rejected whole and cleaned at the source is still pending on b: %+v %v; failures: %q", pend, err, errs)
+	}
+}
+
+// transformNodes gives job "j" of each node an acme-claims transform.
+func transformNodes(t *testing.T, nodes ...*rig) {
+	t.Helper()
+	for _, g := range nodes {
+		j := g.cfg.Jobs["j"]
+		j.Source.Match = "*.csv"
+		j.Transform = &config.Transform{Layout: "acme-claims", Profile: "internal"}
+		g.cfg.Layouts = acmeClaimsLayout()
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Review of issue 14: a node keeps what it staged of a pending file
+// (sweepStaging keeps every pending file's staging), and restage stages
+// nothing where a copy is here: its outputs are then taken as the file's,
+// whoever made the deliveries since. Node b encrypts the output (pgp:,
+// never the same twice) and loses its lease before any delivery begins;
+// node a, with no copy, stages it again, encrypts its own output and
+// begins the delivery, recording that output's sha256 and size; when b
+// runs the job again it resumes a's delivery with its own, older output.
+// The partner gets bytes the ledger does not record (sha256), the file
+// counted as delivered with another's checksum, and its checksum sidecar
+// (written from the record) does not match it.
+func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
+	k := newPGPKeys(t, "never")
+	a, b, in, out, dsn := clusterNodes(t, 3*time.Second)
+	for _, g := range []*rig{a, b} {
+		d := g.cfg.Jobs["j"].Destinations[0]
+		d.PGP, d.Checksum = &config.PGPOut{EncryptTo: k.partnerPub, Extension: ".gpg"}, true
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// b's lease ends once the file is staged: its output is made, and the
+	// record of it (the next write) refused.
+	b.runner.Observe = func(e Event) {
+		if e.Step == "stage" && e.Outcome == "ok" {
+			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("b's first run: %v, want ErrLeaseLost", err)
+	}
+	b.runner.Observe = nil
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	pend, err := a.ledger.Pending("j")
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	dels, err := a.ledger.Deliveries(pend[0].ID)
+	if err != nil || len(dels) != 1 {
+		t.Fatalf("deliveries after a's run: %+v %v", dels, err)
+	}
+	if _, err := b.run("j"); err != nil {
+		t.Logf("b's second run: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg"))
+	if err != nil {
+		t.Logf("nothing delivered by b: %v", err)
+		return
+	}
+	if side, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg.sha256")); string(side) != sum(got)+"  a.csv.gpg\n" {
+		t.Errorf("checksum sidecar %q does not match the delivered file (%s): the partner's check fails", side, sum(got))
+	}
+	after, _ := b.ledger.AllDeliveries(pend[0].ID)
+	for _, d := range after {
+		if d.State == ledger.DeliveryDelivered && d.SHA256 != sum(got) {
+			t.Fatalf("delivery %d recorded sha256 %s (a's output), the partner got %s (b's)", d.ID, d.SHA256, sum(got))
+		}
+	}
+}
