@@ -245,6 +245,26 @@ func (e leaseEndpoint) Remove(ctx context.Context, p string) error {
 	return e.Endpoint.Remove(ctx, p)
 }
 
+// The optional methods an endpoint may offer beside endpoint.Endpoint,
+// which the exchange package asks for by type assertion. leaseEndpoint
+// passes each one through: embedding the interface hides them
+// (TestClusterLeaseEndpointKeepsOptionalMethods lists them).
+//
+//   - SameFile (the SFTP endpoint): see delivery.linkedBefore.
+type sameFiler interface {
+	SameFile(ctx context.Context, a, b string) (bool, error)
+}
+
+// SameFile is the wrapped endpoint's, or errors.ErrUnsupported where it
+// has none. It only looks, so it needs no valid lease.
+func (e leaseEndpoint) SameFile(ctx context.Context, a, b string) (bool, error) {
+	m, ok := e.Endpoint.(sameFiler)
+	if !ok {
+		return false, errors.ErrUnsupported
+	}
+	return m.SameFile(ctx, a, b)
+}
+
 // restage gives this node the staged copy of f, a file past staging whose
 // source is still there (a cluster cleans it only once delivered; without
 // one, a file still staged), when another node or machine staged it and

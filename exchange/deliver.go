@@ -469,15 +469,16 @@ func (x *delivery) linkedBefore(ctx context.Context, tmp, final string) (bool, e
 	case !errors.As(err, new(*endpoint.RefusedError)) && !errors.Is(err, fs.ErrPermission):
 		return false, err
 	}
-	m, ok := x.ep.(interface {
-		SameFile(ctx context.Context, a, b string) (bool, error)
-	})
+	m, ok := x.ep.(sameFiler)
 	if !ok {
 		return false, nil
 	}
+	same, serr := m.SameFile(ctx, tmp, final)
+	if errors.Is(serr, errors.ErrUnsupported) { // a wrapper's, over an endpoint without it
+		return false, nil
+	}
 	x.l.Info("final file not readable", zap.String("outcome", "compared by metadata"), zap.String("error", err.Error()))
-	same, err := m.SameFile(ctx, tmp, final)
-	if errors.As(err, new(*endpoint.RefusedError)) {
+	if err = serr; errors.As(err, new(*endpoint.RefusedError)) {
 		x.l.Warn("final file not comparable", zap.String("outcome", "taken"), zap.String("error", err.Error()))
 		return false, nil
 	}

@@ -11,11 +11,14 @@ import (
 	"github.com/exchanged/exchanged/config"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
+	"github.com/exchanged/exchanged/exchange/endpoint/local"
 	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
@@ -29,7 +32,7 @@ import (
 // is wrapped in leaseEndpoint, which must not hide that: else the
 // delivery waits as for another file, and once the partner took its own
 // file the rename makes the second copy.
-func TestReview14LeaseEndpointKeepsSameFile(t *testing.T) {
+func TestClusterLeaseEndpointKeepsSameFile(t *testing.T) {
 	srv := startInproc(t, sftpd.Options{Deny: []string{"read"}})
 	mkdirs(t, srv.root, "in")
 	tmp, final := filepath.Join(srv.root, "in", ".exchanged-1-0-aa.part"), filepath.Join(srv.root, "in", "a.csv")
@@ -57,6 +60,44 @@ func TestReview14LeaseEndpointKeepsSameFile(t *testing.T) {
 				t.Fatalf("linkedBefore = %v, %v: the delivery's own linked file taken for another's (it waits, then is delivered twice)", ours, err)
 			}
 		})
+	}
+}
+
+// Every optional method an endpoint offers beside endpoint.Endpoint (the
+// exchange package asks for them by type assertion) passes through the
+// cluster's leaseEndpoint, with its signature: a method added to an
+// endpoint and not to the wrapper fails here. SetSlot is set when the
+// endpoint is made, before it is wrapped.
+func TestClusterLeaseEndpointKeepsOptionalMethods(t *testing.T) {
+	base := reflect.TypeFor[endpoint.Endpoint]()
+	wrapper := reflect.TypeFor[leaseEndpoint]()
+	construction := map[string]bool{"SetSlot": true}
+	seen := 0
+	for _, impl := range []reflect.Type{reflect.TypeFor[*sftp.SFTP](), reflect.TypeFor[*local.Local]()} {
+		for i := range impl.NumMethod() {
+			m := impl.Method(i)
+			if _, ok := base.MethodByName(m.Name); ok || construction[m.Name] {
+				continue
+			}
+			seen++
+			w, ok := wrapper.MethodByName(m.Name)
+			if !ok {
+				t.Errorf("%s.%s is not passed through by leaseEndpoint: a cluster node does without it", impl, m.Name)
+				continue
+			}
+			// Without the receiver, the signatures must be one.
+			if got, want := w.Type.String(), m.Type.String(); strings.Replace(got, wrapper.String(), "", 1) != strings.Replace(want, impl.String(), "", 1) {
+				t.Errorf("leaseEndpoint.%s is %s, %s's is %s", m.Name, got, impl, want)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no optional method found: SameFile of the SFTP endpoint at least")
+	}
+	// Over an endpoint without it, the wrapper's says so, and a resumed
+	// delivery takes the final name for another file's, as alone.
+	if _, err := (leaseEndpoint{Endpoint: &local.Local{}}).SameFile(context.Background(), "/a", "/b"); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("SameFile over a local endpoint: %v, want errors.ErrUnsupported", err)
 	}
 }
 
