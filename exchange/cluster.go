@@ -276,6 +276,9 @@ func (e leaseEndpoint) SameFile(ctx context.Context, a, b string) (bool, error) 
 // file stays pending with an error for ops. It reports whether the outputs
 // must be made again.
 func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err error) {
+	if err := rn.dropStale(f); err != nil {
+		return false, err
+	}
 	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return false, err // here, or not to be told: the usual steps say
 	}
@@ -335,7 +338,15 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 		}
 		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: sha256 %s, %s staged", errSourceChanged, f.ID, sum, f.SHA256))
 	}
-	rn.stagedOn(f)
+	if !remake {
+		// Recorded before any delivery is made of it: the copy of
+		// another node is stale from now on. Outputs to make again are
+		// recorded once made (remake): until then another node's, whose
+		// deliveries began, stay the file's.
+		if err := rn.stagedOn(f); err != nil {
+			return false, err
+		}
+	}
 	rn.fileLog(f).Info("file staged again", zap.Int64("bytes", n), zap.String("sha256", sum), zap.String("outcome", "restaged"))
 	return remake, nil
 }
@@ -368,16 +379,24 @@ func (rn *run) remake(ctx context.Context, f *ledger.File) error {
 		if err := rn.preparePlain(ctx, f); err != nil {
 			return err
 		}
-		return rn.ledger.MarkUnread(f.ID)
+		if err := rn.ledger.MarkUnread(f.ID); err != nil {
+			return err
+		}
+		return rn.stagedOn(f)
 	}
 	dels, err := rn.ledger.Deliveries(f.ID)
 	if err != nil {
 		return err
 	}
 	if len(dels) > 0 {
-		return rn.prepareAgain(ctx, f, dels)
+		err = rn.prepareAgain(ctx, f, dels)
+	} else {
+		err = rn.prepare(ctx, f)
 	}
-	return rn.prepare(ctx, f)
+	if err != nil {
+		return err
+	}
+	return rn.stagedOn(f)
 }
 
 // errNotSame is the failure of outputs made again on another node that do
@@ -438,6 +457,33 @@ func (rn *run) prepareAgain(ctx context.Context, f *ledger.File, dels []ledger.D
 	return nil
 }
 
+// sameAsBegun refuses, in a cluster, to resume delivery d of f, begun by
+// this node or another, with a staged output lf other than the one it
+// began with (its recorded sha256), before it sends bytes again: the
+// partner would get a file the ledger does not record, its checksum
+// sidecar (written from the record) would not match it, and an output
+// made twice (OpenPGP) would reach the partner in two versions.
+// A delivery uploaded already sends nothing again.
+func (rn *run) sameAsBegun(f *ledger.File, d *ledger.Delivery, lf *StagedFile) error {
+	if rn.cfg.Cluster == nil || d == nil || d.SHA256 == "" {
+		return nil
+	}
+	switch d.State {
+	case ledger.DeliveryStarted, ledger.DeliveryCreating, ledger.DeliveryWriting:
+	default:
+		return nil
+	}
+	sum, err := hashFile(lf)
+	if err != nil {
+		return err
+	}
+	if sum != d.SHA256 {
+		return endpoint.Permanent(fmt.Errorf("%w: file %d: delivery %d began with an output of sha256 %s, the one staged here has %s: it is not sent; check the destination, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
+			errNotSame, f.ID, d.ID, d.SHA256, sum, f.ID, f.ID))
+	}
+	return nil
+}
+
 // slotPoll is how often a connection waiting for a cluster-wide slot
 // tries the slots again.
 const slotPoll = 200 * time.Millisecond
@@ -473,14 +519,46 @@ func (r *Runner) connSlot(partner string, s *config.SFTP) sftp.Slot {
 	}
 }
 
-// stagedOn records, in a cluster, that this node holds f's staged copy.
-// It is for ops: a failure is logged, and the file goes on.
-func (rn *run) stagedOn(f *ledger.File) {
+// stagedOn records, in a cluster, that this node holds f's staged copy
+// (files.staged_on): the copy of any other node is stale from then on
+// (see dropStale).
+func (rn *run) stagedOn(f *ledger.File) error {
 	cl := rn.cfg.Cluster
 	if cl == nil {
-		return
+		return nil
 	}
 	if err := rn.ledger.SetStagedOn(f.ID, cl.Node); err != nil {
-		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("outcome", "ignored"), zap.String("error", err.Error()))
+		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("error", err.Error()))
+		return err
 	}
+	return nil
+}
+
+// dropStale removes, in a cluster, what this node holds of f when the
+// ledger says that another node staged it since (files.staged_on): this
+// node lost the file's lease meanwhile, the other node staged it again,
+// made its own outputs and may have begun deliveries with them. The
+// copy and outputs here are stale, never to be resumed with; the usual
+// takeover rules (restage) then apply as on a node that never had any.
+// Without a record (”, staged by this node before the record, or its
+// record failed: no other node staged it since) the copy here stands.
+func (rn *run) dropStale(f *ledger.File) error {
+	cl := rn.cfg.Cluster
+	if cl == nil {
+		return nil
+	}
+	node, err := rn.ledger.StagedOn(f.ID)
+	if err != nil || node == "" || node == cl.Node {
+		return err
+	}
+	held := rn.staging.Held(f.ID, f.Name)
+	if len(held) == 0 {
+		return nil
+	}
+	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
+		return err
+	}
+	rn.fileLog(f).Warn("staging removed", zap.String("node", cl.Node), zap.String("staged_on", node), zap.Int("files", len(held)),
+		zap.String("outcome", "stale: staged again on another node"))
+	return nil
 }

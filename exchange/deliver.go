@@ -181,6 +181,9 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return err
 	}
 	defer lf.Close()
+	if err := rn.sameAsBegun(f, d, lf); err != nil {
+		return err
+	}
 	fresh := d == nil
 	final := name
 	if !fresh {

@@ -173,18 +173,17 @@ func transformNodes(t *testing.T, nodes ...*rig) {
 	}
 }
 
-// Review of issue 14: a node keeps what it staged of a pending file
-// (sweepStaging keeps every pending file's staging), and restage stages
-// nothing where a copy is here: its outputs are then taken as the file's,
-// whoever made the deliveries since. Node b encrypts the output (pgp:,
-// never the same twice) and loses its lease before any delivery begins;
-// node a, with no copy, stages it again, encrypts its own output and
-// begins the delivery, recording that output's sha256 and size; when b
-// runs the job again it resumes a's delivery with its own, older output.
-// The partner gets bytes the ledger does not record (sha256), the file
-// counted as delivered with another's checksum, and its checksum sidecar
-// (written from the record) does not match it.
-func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
+// A node keeps what it staged of a pending file, and once another node
+// staged the file again (files.staged_on) that copy and its outputs are
+// stale: node b encrypts the output (pgp:, never the same twice) and
+// loses its lease before any delivery begins; node a, with no copy,
+// stages it again, encrypts its own output and begins the delivery,
+// recording that output's sha256. When b runs the job again it drops
+// its stale staging and, the deliveries having begun elsewhere with an
+// output it cannot make again, sends nothing (the file stays pending for
+// ops); a, once the destination is back, delivers its own output: the
+// bytes the ledger recorded, with a checksum sidecar that matches them.
+func TestClusterStaleOutputsNotResumed(t *testing.T) {
 	k := newPGPKeys(t, "never")
 	a, b, in, out, dsn := clusterNodes(t, 3*time.Second)
 	for _, g := range []*rig{a, b} {
@@ -213,6 +212,72 @@ func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
 		t.Fatalf("b's first run: %v, want ErrLeaseLost", err)
 	}
 	b.runner.Observe = nil
+	pend, err := a.ledger.Pending("j")
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	id := pend[0].ID
+	if held := b.runner.Staging().Held(id, "a.csv"); len(held) < 2 {
+		t.Fatalf("b's staging holds %v, want the copy and b's output", held)
+	}
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	dels, err := a.ledger.Deliveries(id)
+	if err != nil || len(dels) != 1 {
+		t.Fatalf("deliveries after a's run: %+v %v", dels, err)
+	}
+	if node, err := a.ledger.StagedOn(id); err != nil || node != "a" {
+		t.Fatalf("staged_on = %q, %v; want a", node, err)
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's second run: %v, want the file failed", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "inbox", "a.csv.gpg")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("b delivered its stale output: %v", err)
+	}
+	if held := b.runner.Staging().Held(id, "a.csv"); len(held) != 0 {
+		t.Fatalf("b's stale staging kept: %v", held)
+	}
+	if n := b.logs.FilterMessage("staging removed").FilterField(zap.String("outcome", "stale: staged again on another node")).Len(); n != 1 {
+		t.Errorf("%d stale staging removals logged by b, want 1", n)
+	}
+	if f, err := b.ledger.File(id); err != nil || !strings.Contains(f.Error, "its outputs are OpenPGP messages") {
+		t.Fatalf("file after b's run: %+v %v; want pending for ops, its outputs not to be made again", f, err)
+	}
+	// a finishes it with its own output, the one its delivery recorded.
+	down = false
+	if _, err := a.run("j"); err != nil {
+		t.Fatalf("a's second run: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg.sha256")); string(side) != sum(got)+"  a.csv.gpg\n" {
+		t.Errorf("checksum sidecar %q does not match the delivered file (%s)", side, sum(got))
+	}
+	after, _ := a.ledger.AllDeliveries(id)
+	if len(after) != 1 || after[0].State != ledger.DeliveryDelivered || after[0].SHA256 != sum(got) || after[0].ID != dels[0].ID {
+		t.Fatalf("deliveries %+v, want delivery %d delivered with the sha256 of the delivered file %s", after, dels[0].ID, sum(got))
+	}
+	if pend, err := a.ledger.Pending("j"); err != nil || len(pend) != 0 {
+		t.Fatalf("pending at the end: %+v %v", pend, err)
+	}
+	a.stagingEmpty()
+}
+
+// Insurance beside staged_on: in a cluster, a delivery begun before is
+// never resumed, bytes sent again, with a staged output other than the
+// one it began with (its recorded sha256), whatever put it there.
+func TestClusterResumeRefusesOtherOutput(t *testing.T) {
+	a, _, in, out, _ := clusterNodes(t, 3*time.Second)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	k := newPGPKeys(t, "never")
+	d := a.cfg.Jobs["j"].Destinations[0]
+	d.PGP = &config.PGPOut{EncryptTo: k.partnerPub, Extension: ".gpg"}
 	down := true
 	failDestination(a, &down)
 	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
@@ -222,25 +287,23 @@ func TestReview14StaleOutputsResumeOthersDelivery(t *testing.T) {
 	if err != nil || len(pend) != 1 {
 		t.Fatalf("pending: %+v %v", pend, err)
 	}
-	dels, err := a.ledger.Deliveries(pend[0].ID)
-	if err != nil || len(dels) != 1 {
-		t.Fatalf("deliveries after a's run: %+v %v", dels, err)
-	}
-	if _, err := b.run("j"); err != nil {
-		t.Logf("b's second run: %v", err)
-	}
-	got, err := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg"))
+	id := pend[0].ID
+	st, err := a.runner.Staging().Create(id, OutputName(a.cfg, a.cfg.Jobs["j"], "a.csv", 0))
 	if err != nil {
-		t.Logf("nothing delivered by b: %v", err)
-		return
+		t.Fatal(err)
 	}
-	if side, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv.gpg.sha256")); string(side) != sum(got)+"  a.csv.gpg\n" {
-		t.Errorf("checksum sidecar %q does not match the delivered file (%s): the partner's check fails", side, sum(got))
+	st.Write([]byte("another output"))
+	if _, _, err := st.Commit(); err != nil {
+		t.Fatal(err)
 	}
-	after, _ := b.ledger.AllDeliveries(pend[0].ID)
-	for _, d := range after {
-		if d.State == ledger.DeliveryDelivered && d.SHA256 != sum(got) {
-			t.Fatalf("delivery %d recorded sha256 %s (a's output), the partner got %s (b's)", d.ID, d.SHA256, sum(got))
-		}
+	down = false
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's second run: %v, want the file failed", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Fatalf("inbox holds %d entries: another output than the delivery's was sent", len(ents))
+	}
+	if f, err := a.ledger.File(id); err != nil || !strings.Contains(f.Error, "began with an output of sha256") {
+		t.Fatalf("file: %+v %v; want it pending, the output refused", f, err)
 	}
 }

@@ -756,7 +756,7 @@ func (rn *run) stage(ctx context.Context, fi endpoint.FileInfo) (_ *ledger.File,
 		return nil, err
 	}
 	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
-	rn.stagedOn(f)
+	_ = rn.stagedOn(f) // logged; none recorded means no other node staged it since (dropStale)
 	rn.tally(func(r *Result) { r.Bytes += n })
 	d := rn.Now().Sub(start)
 	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),
