@@ -540,7 +540,7 @@ func (rn *run) stagedOn(f *ledger.File) error {
 // made its own outputs and may have begun deliveries with them. The
 // copy and outputs here are stale, never to be resumed with; the usual
 // takeover rules (restage) then apply as on a node that never had any.
-// Without a record (”, staged by this node before the record, or its
+// Without a record (none: staged by this node before the record, or its
 // record failed: no other node staged it since) the copy here stands.
 func (rn *run) dropStale(f *ledger.File) error {
 	cl := rn.cfg.Cluster
