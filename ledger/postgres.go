@@ -263,7 +263,7 @@ type pgConnector struct {
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, &pgConnectError{err}
 	}
 	pc := &pgConn{conn.(*stdlib.Conn)}
 	if c.owner {
@@ -377,8 +377,21 @@ func pgConnectFailure(err error) error {
 	if errors.Is(err, ErrBusy) {
 		return err
 	}
-	return errors.New(pgConnectClass(err))
+	msg := pgConnectClass(err)
+	if msg == "timed out" {
+		msg += " after " + pgConnectTimeout.String()
+	}
+	return errors.New(msg)
 }
+
+// pgConnectError is a failed connect of a pool, the ledger's or the
+// leases', after Open as at it: its message names the class only, for
+// pgconn's repeats the DSN's user, database and host; the cause stays
+// for errors.Is and errors.As (a context cancelled, ErrBusy's callers).
+type pgConnectError struct{ err error }
+
+func (e *pgConnectError) Error() string { return "connect: " + pgConnectClass(e.err) }
+func (e *pgConnectError) Unwrap() error { return e.err }
 
 func pgConnectClass(err error) string {
 	var pe *pgconn.PgError
@@ -388,8 +401,10 @@ func pgConnectClass(err error) string {
 		return "authentication failed (SQLSTATE " + pe.Code + ")"
 	case errors.As(err, &pe):
 		return "the server refused the connection (SQLSTATE " + pe.Code + ")"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timed out after " + pgConnectTimeout.String()
+		return "timed out"
 	case errors.As(err, &ne):
 		return "the server is not reachable"
 	default:
