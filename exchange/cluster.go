@@ -276,6 +276,17 @@ func (e leaseEndpoint) SameFile(ctx context.Context, a, b string) (bool, error) 
 // file stays pending with an error for ops. It reports whether the outputs
 // must be made again.
 func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err error) {
+	if rn.cfg.Cluster != nil {
+		// Rejected whole on a node that lost the file before its record:
+		// over but for its source and that (errFileRejected).
+		if rej, err := rn.ledger.Rejecting(f.ID); err != nil || rej {
+			if err == nil {
+				rn.fileLog(f).Info("rejection resumed", zap.String("node", rn.cfg.Cluster.Node), zap.String("outcome", "finishing"))
+				err = rn.rejected(ctx, f)
+			}
+			return false, err
+		}
+	}
 	if err := rn.dropStale(f); err != nil {
 		return false, err
 	}

@@ -369,10 +369,23 @@ func (rn *run) finishRejection(ctx context.Context, f *ledger.File) error {
 			return err
 		}
 	}
+	return rn.rejected(ctx, f)
+}
+
+// rejected ends the rejection of f, its report delivered: its staging
+// goes, and it is recorded rejected. In a cluster its source is cleaned
+// in between (kept until now: the file is over, see cluster.go), after
+// the ledger records that the rejection is over but for that
+// (MarkRejecting): a node that takes the file over then finishes it here
+// (restage), whether the source is still there or not.
+func (rn *run) rejected(ctx context.Context, f *ledger.File) error {
 	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
 		return err
 	}
-	if rn.cfg.Cluster != nil { // kept until now: the file is over (see cluster.go)
+	if rn.cfg.Cluster != nil {
+		if err := rn.ledger.MarkRejecting(f.ID); err != nil {
+			return err
+		}
 		if err := rn.cleanSource(ctx, f); err != nil {
 			return err
 		}

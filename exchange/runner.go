@@ -493,7 +493,10 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			// or the staging was lost): stage it again from the source,
 			// size and sha256 as recorded, before the source is cleaned;
 			// else the file stays pending.
-			if _, err = rn.restage(ctx, f); err != nil {
+			if _, err = rn.restage(ctx, f); errors.Is(err, errFileRejected) {
+				rn.tally(func(r *Result) { r.Files++ })
+				return nil
+			} else if err != nil {
 				return rn.failed(f, "restage", err)
 			}
 			if rn.cfg.Cluster == nil { // a cluster cleans once delivered (see cluster.go)
@@ -524,7 +527,10 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			crash.At("cleaned")
 		case ledger.StateCleaned:
 			if rn.cfg.Cluster != nil {
-				if _, err = rn.restage(ctx, f); err != nil {
+				if _, err = rn.restage(ctx, f); errors.Is(err, errFileRejected) {
+					rn.tally(func(r *Result) { r.Files++ })
+					return nil
+				} else if err != nil {
 					return rn.failed(f, "restage", err)
 				}
 			}

@@ -168,19 +168,10 @@ func (l *Ledger) LeaseHolder(ctx context.Context, name string) (Lease, error) {
 }
 
 // SetStagedOn records that node holds the staged copy of file id (in a
-// cluster, staging is local to each node), for ops; nothing reads it to
-// decide.
+// cluster, staging is local to each node): the copy of any other node is
+// stale from then on.
 func (l *Ledger) SetStagedOn(id int64, node string) error {
-	if err := l.update(func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE files SET staged_on = ? WHERE id = ?`, node, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(err, ErrNotFound)
-		}
-		return nil
-	}); err != nil {
+	if err := l.updateFile(id, `UPDATE files SET staged_on = ? WHERE id = ?`, node); err != nil {
 		return fmt.Errorf("ledger: file %d staged on %s: %w", id, node, err)
 	}
 	return nil
@@ -190,12 +181,50 @@ func (l *Ledger) SetStagedOn(id int64, node string) error {
 // when none was recorded.
 func (l *Ledger) StagedOn(id int64) (string, error) {
 	var node string
-	err := l.db.QueryRow(`SELECT staged_on FROM files WHERE id = ?`, id).Scan(&node)
+	return node, l.fileColumn(id, "staged_on", &node)
+}
+
+// MarkRejecting records that file id, rejected whole, is over but for the
+// clean of its source and its record as rejected (SetState): in a
+// cluster, which cleans the source last, a node that takes the file over
+// finishes it from this, whether the source is still there or not.
+func (l *Ledger) MarkRejecting(id int64) error {
+	if err := l.updateFile(id, `UPDATE files SET rejecting = 1 WHERE id = ?`); err != nil {
+		return fmt.Errorf("ledger: file %d rejecting: %w", id, err)
+	}
+	return nil
+}
+
+// Rejecting reports whether file id was marked by MarkRejecting.
+func (l *Ledger) Rejecting(id int64) (bool, error) {
+	var n int
+	err := l.fileColumn(id, "rejecting", &n)
+	return n != 0, err
+}
+
+// updateFile makes the write q on file id, whose id is q's last
+// parameter (after args); ErrNotFound when there is no such file.
+func (l *Ledger) updateFile(id int64, q string, args ...any) error {
+	return l.update(func(tx *sql.Tx) error {
+		res, err := tx.Exec(q, append(args, id)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// fileColumn reads column col (a constant) of file id into dst.
+func (l *Ledger) fileColumn(id int64, col string, dst any) error {
+	err := l.db.QueryRow(`SELECT `+col+` FROM files WHERE id = ?`, id).Scan(dst)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("ledger: file %d: %w", id, err)
+		return fmt.Errorf("ledger: file %d: %w", id, err)
 	}
-	return node, nil
+	return nil
 }

@@ -237,3 +237,47 @@ func TestClusterExcludesOwner(t *testing.T) {
 		t.Fatalf("cluster node beside an owner: %v, want ErrBusy", err)
 	}
 }
+
+// A file rejected whole is marked rejecting (MarkRejecting) before its
+// source is cleaned in a cluster, on both databases; the mark is fenced
+// like every write under a lease, and read by another node.
+func TestMarkRejecting(t *testing.T) {
+	forEachBackend(t, func(t *testing.T) {
+		l, _ := openTemp(t)
+		id := addFile(t, l, newFile("a.csv"))
+		if rej, err := l.Rejecting(id); err != nil || rej {
+			t.Fatalf("rejecting = %v, %v; want false", rej, err)
+		}
+		if err := l.MarkRejecting(id); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.MarkRejecting(id); err != nil {
+			t.Fatalf("marked twice: %v", err)
+		}
+		if rej, err := l.Rejecting(id); err != nil || !rej {
+			t.Fatalf("rejecting = %v, %v; want true", rej, err)
+		}
+		if err := l.MarkRejecting(id + 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an unknown file: %v", err)
+		}
+		if _, err := l.Rejecting(id + 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("an unknown file: %v", err)
+		}
+	})
+	ctx := context.Background()
+	a, b := openCluster(t)
+	id := addFile(t, a, newFile("a.csv"))
+	tok, ok, err := a.TakeLease(ctx, "job:j", "node-a", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("take: %v %v", ok, err)
+	}
+	if err := a.ReleaseLease(ctx, "job:j", tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Fenced("job:j", tok, nil).MarkRejecting(id); !errors.Is(err, ErrFenced) {
+		t.Fatalf("marked under a lease released: %v, want ErrFenced", err)
+	}
+	if rej, err := b.Rejecting(id); err != nil || rej {
+		t.Fatalf("a fenced mark applied: %v %v", rej, err)
+	}
+}

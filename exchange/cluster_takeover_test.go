@@ -115,15 +115,16 @@ func (e removeHook) Remove(ctx context.Context, p string) error {
 	return err
 }
 
-// Review of issue 14: in a cluster, a file rejected whole has its source
-// cleaned in finishRejection after its staging (with the rejected mark)
-// is removed and before it is recorded rejected. A node that loses its
-// lease (or dies) between the two leaves the file in state cleaned, its
-// source gone, nothing staged anywhere: the next node's restage fails it
-// permanently ("its source is gone"), run after run, for a file that was
-// over. It should be recorded rejected.
-func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
-	a, b, in, _, dsn := clusterNodes(t, 3*time.Second)
+// In a cluster, a file rejected whole has its source cleaned in
+// finishRejection after its staging (with the rejected mark) is removed
+// and before it is recorded rejected. A node that loses its lease (or
+// dies) between the two leaves it with its source gone and nothing
+// staged anywhere: the ledger's mark (MarkRejecting, before the clean)
+// tells the next node that the file is over, and it records it rejected,
+// not "its source is gone" run after run. A file not rejected whose
+// source vanished stays pending, loudly, as before.
+func TestClusterRejectedFileInterruptedAfterClean(t *testing.T) {
+	a, b, in, out, dsn := clusterNodes(t, 3*time.Second)
 	transformNodes(t, a, b)
 	os.WriteFile(filepath.Join(in, "outbox", "claims_empty.csv"), []byte("Factuur;Klantnummer;Naam;Bedrag\r\n;;;\r\n"), 0o644)
 	db, err := sql.Open("pgx", dsn)
@@ -137,11 +138,7 @@ func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
 		if partner != "creditor" {
 			return ep
 		}
-		return removeHook{ep, func(string) {
-			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
-				t.Error(err)
-			}
-		}}
+		return removeHook{ep, func(string) { expireLease(t, db) }}
 	}
 	if _, err := a.run("j"); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("a's run: %v, want ErrLeaseLost", err)
@@ -149,13 +146,58 @@ func TestReview14RejectedFileInterruptedAfterClean(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(in, "outbox", "claims_empty.csv")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("source: %v, want cleaned by a", err)
 	}
-	_, _ = b.run("j")
-	if pend, err := b.ledger.Pending("j"); err != nil || len(pend) != 0 {
-		var errs []string
-		for _, e := range b.logs.FilterMessage("file failed").All() {
-			errs = append(errs, e.ContextMap()["error"].(string))
+	f, err := a.ledger.File(1)
+	if err != nil || f.State != ledger.StateCleaned {
+		t.Fatalf("file after a's run: %+v %v; want it left cleaned, its record fenced", f, err)
+	}
+	if _, err := b.run("j"); err != nil {
+		t.Fatalf("b's run: %v", err)
+	}
+	if f, err := b.ledger.File(1); err != nil || f.State != ledger.StateRejected {
+		t.Fatalf("file after b's run: %+v %v; want rejected", f, err)
+	}
+	if n := b.logs.FilterMessage("file failed").Len(); n != 0 {
+		t.Errorf("b logged %d failures, want none", n)
+	}
+	if n := b.logs.FilterMessage("rejection resumed").Len(); n != 1 {
+		t.Errorf("b logged %d resumed rejections, want 1", n)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(out, "inbox")); len(ents) != 0 {
+		t.Errorf("a rejected file delivered: %d entries", len(ents))
+	}
+	b.stagingEmpty()
+	a.runner.wrapEndpoint = nil
+	if _, err := a.run("j"); err != nil { // sweeps its staging of a file over
+		t.Fatalf("a's second run: %v", err)
+	}
+	a.stagingEmpty()
+
+	// Not rejected: a's lease ends once the file is staged; its source
+	// then vanishes. b cannot stage it again, and says so.
+	os.WriteFile(filepath.Join(in, "outbox", "b.csv"), claims, 0o644)
+	a.runner.Observe = func(e Event) {
+		if e.Step == "stage" && e.Outcome == "ok" {
+			expireLease(t, db)
 		}
-		t.Fatalf("a file rejected whole and cleaned at the source is still pending on b: %+v %v; failures: %q", pend, err, errs)
+	}
+	if _, err := a.run("j"); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a's third run: %v, want ErrLeaseLost", err)
+	}
+	os.Remove(filepath.Join(in, "outbox", "b.csv"))
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's run: %v, want the file failed", err)
+	}
+	pend, err := b.ledger.Pending("j")
+	if err != nil || len(pend) != 1 || pend[0].Name != "b.csv" || !strings.Contains(pend[0].Error, "its source is gone") {
+		t.Fatalf("pending: %+v %v; want b.csv pending, its source gone", pend, err)
+	}
+}
+
+// expireLease ends the lease of job "j" in db now, as a node that lost
+// its database or paused finds it.
+func expireLease(t *testing.T, db *sql.DB) {
+	if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -203,9 +245,7 @@ func TestClusterStaleOutputsNotResumed(t *testing.T) {
 	// record of it (the next write) refused.
 	b.runner.Observe = func(e Event) {
 		if e.Step == "stage" && e.Outcome == "ok" {
-			if _, err := db.Exec(`UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE name = 'job:j'`); err != nil {
-				t.Error(err)
-			}
+			expireLease(t, db)
 		}
 	}
 	if _, err := b.run("j"); !errors.Is(err, ErrLeaseLost) {
