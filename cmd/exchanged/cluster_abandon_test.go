@@ -10,17 +10,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange"
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// Review of issue 14: in a cluster the source is cleaned only once the
-// file is delivered, so a file abandoned past staging (here: transformed,
-// its delivery failing) still stands at the source, with its personal
-// data, and no run cleans it (the file is finished; its source, as it
-// stands, is not taken again). The abandon's report says it was already
-// deleted ("is gone, the staged copy was the last"), and the abandon
-// asks for --source-gone-ok for a copy that is not the last.
-func TestReview14ClusterAbandonSaysSourceGone(t *testing.T) {
+// In a cluster the source is cleaned only once the file is delivered, so
+// a file abandoned past staging (here: transformed, its delivery failing)
+// still stands at the source, with its personal data, and no run cleans
+// it (the file is finished; its source, as it stands, is not taken
+// again). The abandon says so, and what to do with it, and does not ask
+// for --source-gone-ok for a staged copy that is not the last.
+func TestClusterAbandonSaysSourceStands(t *testing.T) {
 	work := t.TempDir()
 	src := filepath.Join(work, "creditor")
 	os.MkdirAll(filepath.Join(src, "outbox"), 0o755)
@@ -52,12 +52,29 @@ func TestReview14ClusterAbandonSaysSourceGone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	o := &fileOps{cfg: cfg, ledger: l, log: zap.NewNop(), now: time.Now}
-	rep, err := o.abandon(id, "tester", "ticket 1", true)
-	if err != nil {
+	// This node's staged copy (what stands there is not read).
+	st := exchange.StagingAt(filepath.Join(cfg.StateDir, "staging"))
+	os.MkdirAll(st.Dir(), 0o700)
+	if err := os.WriteFile(st.Path(id, "a.csv"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(p); err == nil && strings.Contains(rep.Source, "gone") {
-		t.Fatalf("the source stands (a cluster cleans it only once delivered), and will stay; the abandon says: %q", rep.Source)
+	o := &fileOps{cfg: cfg, ledger: l, log: zap.NewNop(), now: time.Now}
+	rep, err := o.abandon(id, "tester", "ticket 1", false)
+	if err != nil {
+		t.Fatalf("abandon without --source-gone-ok of a file whose source stands: %v", err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the source was touched: %v", err)
+	}
+	for _, want := range []string{"in a cluster the source is cleaned only once the file is delivered", "still stands at acme:/outbox/a.csv", "delete it there"} {
+		if !strings.Contains(rep.Source, want) {
+			t.Errorf("the abandon's source note %q does not say %q", rep.Source, want)
+		}
+	}
+	if strings.Contains(rep.Source, "gone") || strings.Contains(rep.Source, "last") {
+		t.Errorf("the abandon's source note says the source is gone: %q", rep.Source)
+	}
+	if len(rep.Staging) != 1 || len(st.Held(id, "a.csv")) != 0 {
+		t.Errorf("staging removed %v, left %v; want the copy removed", rep.Staging, st.Held(id, "a.csv"))
 	}
 }

@@ -329,8 +329,16 @@ func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*acti
 	}
 	st := o.staging()
 	staged := stagedOf(st, id, f.Name)
-	source := sourceNote(f, job)
-	if len(staged) > 0 && sourceGone(f, job) && !sourceGoneOK {
+	cleaned := sourceCleaned(f)
+	if o.cfg.Cluster != nil && cleaned {
+		// A cluster cleans the source only once the file is delivered,
+		// or, rejected whole, once its rejection is over (rejecting).
+		if cleaned, err = o.ledger.Rejecting(id); err != nil {
+			return nil, err
+		}
+	}
+	source := sourceNote(f, job, cleaned, o.cfg.Cluster != nil)
+	if len(staged) > 0 && cleaned && sourceGone(job) && !sourceGoneOK {
 		return nil, fmt.Errorf("file %d: not abandoned: %s; abandoning deletes that last copy: pass --source-gone-ok to do so: %w",
 			id, source, ledger.ErrState)
 	}
@@ -382,20 +390,30 @@ func (o *fileOps) logAction(f *ledger.File, a ledger.FileAction, reason string, 
 // names relative to the staging directory.
 func stagedOf(st *exchange.Staging, id int64, name string) []string { return st.Held(id, name) }
 
-// sourceGone reports whether the source of f may be gone: cleaned after
-// it was staged by a job whose after: is delete, or no longer known.
-func sourceGone(f *ledger.File, job *config.Job) bool {
-	if f.State == ledger.StateStaging || f.State == ledger.StateStaged {
-		return false
-	}
+// sourceCleaned reports whether the source of f was cleaned (its job's
+// after: applied) after it was staged, as one machine does it: at once.
+// A cluster cleans it only once the file is over (see abandon).
+func sourceCleaned(f *ledger.File) bool {
+	return f.State != ledger.StateStaging && f.State != ledger.StateStaged
+}
+
+// sourceGone reports whether the source of a file cleaned by job may be
+// gone: after: delete, or its job is no longer known.
+func sourceGone(job *config.Job) bool {
 	return job == nil || job.Source.After == "" || job.Source.After == config.AfterDelete
 }
 
-// sourceNote says where the source of f is, from its state and its job's
-// after: (exchanged does not look: the source is not touched).
-func sourceNote(f *ledger.File, job *config.Job) string {
+// sourceNote says where the source of f is, from whether it was cleaned
+// (sourceCleaned, or in a cluster, which cleans it only once the file is
+// over, whether that was under way) and its job's after: (exchanged does
+// not look: the source is not touched).
+func sourceNote(f *ledger.File, job *config.Job, cleaned, cluster bool) string {
 	at := fmt.Sprintf("%s:%s/%s", f.Partner, f.Dir, f.Name)
-	if f.State == ledger.StateStaging || f.State == ledger.StateStaged {
+	switch {
+	case !cleaned && cluster && sourceCleaned(f) && (job == nil || job.Source.After != config.AfterKeep):
+		return "left where it was: in a cluster the source is cleaned only once the file is delivered, so it still stands at " + at +
+			" (unless removed there since), and no run takes it again while it stands as it is: delete it there if it is not to be sent, or drop it again (a new modification time) to have it taken again"
+	case !cleaned:
 		return "left where it was: the source was not cleaned yet (" + at + ")"
 	}
 	if job == nil {
