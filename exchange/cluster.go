@@ -193,12 +193,14 @@ func (ls *lease) lose(why string) {
 // fenced is the ledger's callback when a write under the lease was refused.
 func (ls *lease) fenced() { ls.lose("a ledger write was fenced") }
 
-// release stops the heartbeat and gives the lease up, unless lost.
+// release stops the heartbeat and gives the lease up, unless lost: a
+// run cut short by shutdown (its context cancelled) gives it up too, so
+// that another node need not wait for it to expire.
 func (ls *lease) release() {
 	close(ls.stop)
 	<-ls.done
 	ls.timer.Stop()
-	if ls.ctx.Err() == nil {
+	if !ls.lost() {
 		ctx, cancel := context.WithTimeout(context.Background(), ls.d/3)
 		if err := ls.r.ledger.ReleaseLease(ctx, ls.name, ls.token); err != nil {
 			ls.log.Warn("lease not released", zap.String("outcome", "expires"), zap.String("error", err.Error()))

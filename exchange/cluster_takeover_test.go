@@ -347,3 +347,32 @@ func TestClusterResumeRefusesOtherOutput(t *testing.T) {
 		t.Fatalf("file: %+v %v; want it pending, the output refused", f, err)
 	}
 }
+
+// A run cut short by shutdown (its context cancelled, the lease not lost)
+// gives the job's lease up, and says so to LeaseHeld: another node takes
+// the job at once, not once the lease expired.
+func TestClusterShutdownReleasesLease(t *testing.T) {
+	a, b, in, _, _ := clusterNodes(t, time.Minute)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	var held []bool
+	a.runner.LeaseHeld = func(job string, h bool) { held = append(held, h) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.runner.Observe = func(e Event) {
+		if e.Step == "stage" && e.Outcome == "ok" {
+			cancel() // shutdown
+		}
+	}
+	if _, err := a.runner.Run(ctx, "j"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a's run: %v, want interrupted by shutdown", err)
+	}
+	if h, err := a.ledger.LeaseHolder(context.Background(), "job:j"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("lease after shutdown: %+v %v, want released", h, err)
+	}
+	if len(held) != 2 || !held[0] || held[1] {
+		t.Fatalf("LeaseHeld told %v, want [true false]", held)
+	}
+	if _, err := b.run("j"); err != nil {
+		t.Fatalf("b's run at once: %v", err)
+	}
+}
