@@ -46,25 +46,29 @@ func (d *daemon) purgeHere(cfg *config.Config) bool {
 }
 
 // actionLease takes, in a cluster, job's lease for a file action (retry,
-// abandon), so that no node runs the job meanwhile, and returns its
+// abandon), so that no node runs the job meanwhile, and returns the
+// ledger to act on, whose writes are fenced by the lease, and the lease's
 // release; the error wraps schedule.ErrRunning while a node holds it.
-// Alone, the job's gate (or the state_dir lock) is enough: it returns a
-// release that does nothing.
-func actionLease(l *ledger.Ledger, cl *config.Cluster, job string, log *zap.Logger) (func(), error) {
+// The lease is not renewed: an action is a few ledger writes, and one
+// that outlasts the lease (cluster.lease) has its writes refused
+// (ledger.ErrFenced, nothing applied) rather than overlap a run that took
+// the job meanwhile. Alone, the job's gate (or the state_dir lock) is
+// enough: it returns l and a release that does nothing.
+func actionLease(l *ledger.Ledger, cl *config.Cluster, job string, log *zap.Logger) (*ledger.Ledger, func(), error) {
 	if cl == nil {
-		return func() {}, nil
+		return l, func() {}, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
 	defer cancel()
 	name := "job:" + job
 	token, ok, err := l.TakeLease(ctx, name, cl.Node, cl.Lease.D())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("job %s is running on a node of the cluster: try again once its run is over: %w", job, schedule.ErrRunning)
+		return nil, nil, fmt.Errorf("job %s is running on a node of the cluster: try again once its run is over: %w", job, schedule.ErrRunning)
 	}
-	return func() {
+	return l.Fenced(name, token, nil), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cl.Lease.D())
 		defer cancel()
 		if err := l.ReleaseLease(ctx, name, token); err != nil {
@@ -75,10 +79,10 @@ func actionLease(l *ledger.Ledger, cl *config.Cluster, job string, log *zap.Logg
 
 // clusterAction takes the lease of file id's job for an action of
 // "exchanged files" on a cluster node's ledger (see actionLease).
-func clusterAction(a *app, cfg *config.Config, id int64) (func(), error) {
+func clusterAction(a *app, cfg *config.Config, id int64) (*ledger.Ledger, func(), error) {
 	f, err := a.ledger.File(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return actionLease(a.ledger, cfg.Cluster, f.Job, a.log)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange"
+	"github.com/exchanged/exchanged/internal/pgtest"
 	"github.com/exchanged/exchanged/ledger"
 )
 
@@ -76,5 +79,60 @@ func TestClusterAbandonSaysSourceStands(t *testing.T) {
 	}
 	if len(rep.Staging) != 1 || len(st.Held(id, "a.csv")) != 0 {
 		t.Errorf("staging removed %v, left %v; want the copy removed", rep.Staging, st.Held(id, "a.csv"))
+	}
+}
+
+// A file action in a cluster writes under the job's lease it took
+// (actionLease): an action that outlasts the lease, which a run may have
+// taken over since, has its writes refused and changes nothing; within
+// the lease it is done, and the lease released.
+func TestClusterFileActionFenced(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	l, err := ledger.OpenPostgresCluster(dsn, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	work := t.TempDir()
+	lease := 300 * time.Millisecond
+	cfg := &config.Config{Version: 1, StateDir: filepath.Join(work, "state"),
+		Cluster:  &config.Cluster{Node: "a", Lease: config.Duration(lease)},
+		Partners: map[string]*config.Partner{"acme": {Name: "acme", Local: &config.Local{Root: work}}},
+		Jobs: map[string]*config.Job{"j": {Name: "j", Source: config.Source{Partner: "acme", Dir: "/outbox", After: config.AfterKeep},
+			Destinations: []*config.Destination{{Partner: "acme", Dir: "/inbox"}}}}}
+	id, err := l.AddFile(&ledger.File{Job: "j", Partner: "acme", Dir: "/outbox", Name: "a.csv", Size: 1, ModTime: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkStaged(id, strings.Repeat("0", 64), 1); err != nil {
+		t.Fatal(err)
+	}
+	fl, release, err := actionLease(l, cfg.Cluster, "j", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(lease + 200*time.Millisecond) // an action slower than its lease
+	o := &fileOps{cfg: cfg, ledger: fl, log: zap.NewNop(), now: time.Now}
+	if _, err := o.abandon(id, "tester", "ticket 1", false); !errors.Is(err, ledger.ErrFenced) {
+		t.Fatalf("abandon past the lease: %v, want ErrFenced", err)
+	}
+	release()
+	if f, err := l.File(id); err != nil || f.State != ledger.StateStaged {
+		t.Fatalf("file after a fenced abandon: %+v %v; want it unchanged", f, err)
+	}
+	fl, release, err = actionLease(l, cfg.Cluster, "j", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ledger = fl
+	if _, err := o.abandon(id, "tester", "ticket 1", false); err != nil {
+		t.Fatalf("abandon within the lease: %v", err)
+	}
+	release()
+	if f, err := l.File(id); err != nil || f.State != ledger.StateRejected {
+		t.Fatalf("file after the abandon: %+v %v; want it finished", f, err)
+	}
+	if _, err := l.LeaseHolder(context.Background(), "job:j"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("lease after the action: %v, want released", err)
 	}
 }

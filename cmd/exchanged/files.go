@@ -102,7 +102,7 @@ func (c *FilesCommand) Run(ctx context.Context, args []string) error {
 		if action != "list" && cfg.Cluster != nil {
 			// The other nodes of a cluster may run the file's job.
 			var unlease func()
-			if unlease, err = clusterAction(a, cfg, id); err != nil {
+			if o.ledger, unlease, err = clusterAction(a, cfg, id); err != nil {
 				return err
 			}
 			defer unlease()

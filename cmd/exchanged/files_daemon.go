@@ -68,7 +68,7 @@ func (f daemonFiles) List(job, state string) (any, error) {
 
 func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	rep, err := f.act(id, req, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason, req.Force) })
+	rep, err := f.act(id, req, o, func(by string) (*actionReport, error) { return o.retry(id, by, req.Reason, req.Force) })
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func (f daemonFiles) Retry(id int64, req ops.FileRequest) (any, error) {
 
 func (f daemonFiles) Abandon(id int64, req ops.FileRequest) (any, error) {
 	o := f.ops()
-	return f.act(id, req, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason, req.SourceGoneOK) })
+	return f.act(id, req, o, func(by string) (*actionReport, error) { return o.abandon(id, by, req.Reason, req.SourceGoneOK) })
 }
 
 // sameDir reports whether a and b name one directory, as absolute paths.
@@ -93,11 +93,11 @@ func sameDir(a, b string) bool {
 	return errA == nil && errB == nil && a == b
 }
 
-// act runs fn for file id with its job's gate held, as req.By asked from
-// req.Remote.
+// act runs fn for file id with its job's gate held (in a cluster, its
+// lease, o's ledger fenced by it), as req.By asked from req.Remote.
 // A request for another state_dir than the daemon's (another instance
 // listens on the port the caller's config names) is refused.
-func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*actionReport, error)) (*actionReport, error) {
+func (f daemonFiles) act(id int64, req ops.FileRequest, o *fileOps, fn func(by string) (*actionReport, error)) (*actionReport, error) {
 	f.d.mu.Lock()
 	own := f.d.cfg.StateDir
 	f.d.mu.Unlock()
@@ -121,11 +121,12 @@ func (f daemonFiles) act(id int64, req ops.FileRequest, fn func(by string) (*act
 	f.d.mu.Lock()
 	cl := f.d.cfg.Cluster
 	f.d.mu.Unlock()
-	unlease, err := actionLease(f.d.ledger, cl, file.Job, f.d.log)
+	l, unlease, err := actionLease(f.d.ledger, cl, file.Job, f.d.log)
 	if err != nil {
 		return nil, err
 	}
 	defer unlease()
+	o.ledger = l
 	by := req.By
 	if by == "" {
 		by = "unknown"
