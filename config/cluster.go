@@ -51,6 +51,9 @@ func (c *Config) validateCluster(p *problems) {
 	if !nodeName.MatchString(cl.Node) {
 		p.add("cluster.node", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit (default: the host name)")
 	}
+	// At least 3s: a node stops a third of the lease before the database
+	// lets another take over, the margin (1s) for a request in flight
+	// then, such as a direct upload's create of the final name.
 	if d := cl.Lease.D(); d < 3*time.Second || d > 10*time.Minute {
 		p.add("cluster.lease", "must be 3s to 10m, not %s", cl.Lease)
 	}
