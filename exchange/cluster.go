@@ -541,7 +541,7 @@ func (rn *run) stagedOn(f *ledger.File) error {
 		return nil
 	}
 	if err := rn.ledger.SetStagedOn(f.ID, cl.Node); err != nil {
-		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("error", err.Error()))
+		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		return err
 	}
 	return nil
