@@ -1,22 +1,21 @@
 package exchange
 
 import (
-	"database/sql"
-	"errors"
-	"time"
-
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
-	"github.com/exchanged/exchanged/config"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/exchanged/exchanged/config"
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/exchange/endpoint/local"
 	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
@@ -24,7 +23,7 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// Review of issue 14: a delivery resumed after its rename was cut between
+// A delivery resumed after its rename was cut between
 // the hard link and the removal of the temp name (a crash, or a node that
 // lost its lease or connection there) finds its own file under the final
 // name. On a partner that refuses reading it, linkedBefore tells it by
