@@ -1,0 +1,66 @@
+package exchange
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/exchanged/exchanged/config"
+)
+
+// review2: a node taking over a transformed file whose deliveries began
+// elsewhere makes its outputs again (prepareAgain) without recording
+// their subjects: those of the first time stand. But an output whose
+// destination the job gained since the first prepare (a reload on every
+// node) had no subjects recorded the first time: b makes it, delivers it,
+// and the ledger never says that its debtors were disclosed to that
+// destination. (The node that prepared the file refuses that delivery:
+// "no staged output for destination 1".) Either it is not delivered, or
+// its subjects are recorded.
+func TestReview2AddedDestinationSubjectsNotLost(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	mkdirs(t, out, "inbox2")
+	transformNodes(t, a, b)
+	os.WriteFile(filepath.Join(in, "outbox", "claims_1.csv"), excelClaims(t), 0o644)
+	down := true
+	failDestination(a, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	pend, err := b.ledger.Pending("j")
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	if dels, err := b.ledger.Deliveries(pend[0].ID); err != nil || len(dels) != 1 {
+		t.Fatalf("a's deliveries: %+v %v", dels, err)
+	}
+	k1 := b.ledger.Pseudonym("creditor", "K-1")
+	if ds, err := b.ledger.Disclosures(k1); err != nil || len(ds) != 1 || ds[0].Index != 0 {
+		t.Fatalf("K-1's disclosures after a's run: %+v %v", ds, err)
+	}
+	// The job gains a destination, on every node (a reload).
+	for _, g := range []*rig{a, b} {
+		j := g.cfg.Jobs["j"]
+		j.Destinations = append(j.Destinations, &config.Destination{Partner: "cases", Dir: "/inbox2"})
+		if err := CheckConfig(g.cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.run("j") // a has stopped: b takes the file over
+	sent := dirNames(t, filepath.Join(out, "inbox2"))
+	ds, err := b.ledger.Disclosures(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to1 := 0
+	for _, d := range ds {
+		if d.Index == 1 {
+			to1++
+		}
+	}
+	if len(sent) > 0 && to1 == 0 {
+		t.Fatalf("b delivered %v to the destination added since (index 1), and the ledger records no disclosure of K-1 to it: %+v", sent, ds)
+	}
+}
