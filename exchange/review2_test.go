@@ -64,3 +64,45 @@ func TestReview2AddedDestinationSubjectsNotLost(t *testing.T) {
 		t.Fatalf("b delivered %v to the destination added since (index 1), and the ledger records no disclosure of K-1 to it: %+v", sent, ds)
 	}
 }
+
+// review2: dropStale drops, beside stale outputs, the source copy of a
+// node, though its sha256 is the one the ledger records (the file's
+// bytes, whichever node staged them). Node a stages a file and begins its
+// delivery; node b takes it over, stages it again (staged_on = b) and
+// cannot deliver either, then is gone for good (its state_dir lost). The
+// source then leaves the creditor's outbox (removed, or replaced by the
+// next day's file under that name). a still holds a verified copy of the
+// recorded bytes, and its output is that copy; yet it removes it as
+// stale and the file stays pending, "its source is gone", for ever.
+func TestReview2StaleDropKeepsVerifiedCopy(t *testing.T) {
+	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
+	down := true
+	failDestination(a, &down)
+	failDestination(b, &down)
+	if _, err := a.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("a's run: %v", err)
+	}
+	if _, err := b.run("j"); !errors.Is(err, ErrFilesFailed) {
+		t.Fatalf("b's run: %v", err)
+	}
+	pend, err := a.ledger.Pending("j")
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %+v %v", pend, err)
+	}
+	if node, err := a.ledger.StagedOn(pend[0].ID); err != nil || node != "b" {
+		t.Fatalf("staged_on = %q, %v; want b", node, err)
+	}
+	// b is gone for good; the source leaves the outbox.
+	if err := os.Remove(filepath.Join(in, "outbox", "a.csv")); err != nil {
+		t.Fatal(err)
+	}
+	down = false
+	res, err := a.run("j")
+	if err != nil || res.Delivered != 1 {
+		t.Fatalf("a's run = %+v, %v (file error %q); want a's verified copy delivered", res, err, a.failure())
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "inbox", "a.csv")); err != nil || string(got) != string(claims) {
+		t.Fatalf("delivered: %d bytes, %v", len(got), err)
+	}
+}
