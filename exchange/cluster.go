@@ -289,10 +289,11 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 			return false, err
 		}
 	}
-	if err := rn.dropStale(f); err != nil {
+	kept, err := rn.dropStale(f)
+	if err != nil {
 		return false, err
 	}
-	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(rn.staging.Path(f.ID, f.Name)); !kept && (err == nil || !errors.Is(err, fs.ErrNotExist)) {
 		return false, err // here, or not to be told: the usual steps say
 	}
 	if rn.staging.Rejected(f.ID) {
@@ -327,29 +328,10 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 		}
 		remake = !rn.outputsAreCopy()
 	}
-	ep, err := rn.endpoint(f.Partner)
-	if err != nil {
-		return false, err
-	}
-	fi, err := ep.Stat(ctx, join(f.Dir, f.Name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, endpoint.Permanent(fmt.Errorf("exchange: file %d: staged on another node, and its source is gone: it cannot be staged here", f.ID))
-	}
-	if err != nil {
-		return false, err
-	}
-	if !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime) {
-		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: %d bytes at the source, %d staged", errSourceChanged, f.ID, fi.Size, f.Size))
-	}
-	n, sum, err := rn.copyIn(ctx, ep, f, fi)
-	if err != nil {
-		return false, err
-	}
-	if n != f.Size || sum != f.SHA256 {
-		if rerr := rn.staging.Remove(f.ID, f.Name); rerr != nil {
-			return false, rerr
+	if !kept {
+		if err := rn.stageAgain(ctx, f); err != nil {
+			return false, err
 		}
-		return false, endpoint.Permanent(fmt.Errorf("%w: file %d: sha256 %s, %s staged", errSourceChanged, f.ID, sum, f.SHA256))
 	}
 	if !remake {
 		// Recorded before any delivery is made of it: the copy of
@@ -360,8 +342,42 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 			return false, err
 		}
 	}
-	rn.fileLog(f).Info("file staged again", zap.Int64("bytes", n), zap.String("sha256", sum), zap.String("outcome", "restaged"))
+	outcome := "restaged"
+	if kept {
+		outcome = "copy here kept"
+	}
+	rn.fileLog(f).Info("file staged again", zap.Int64("bytes", f.Size), zap.String("sha256", f.SHA256), zap.String("outcome", outcome))
 	return remake, nil
+}
+
+// stageAgain stages f again from its source, which must hold the size,
+// mtime and sha256 recorded.
+func (rn *run) stageAgain(ctx context.Context, f *ledger.File) error {
+	ep, err := rn.endpoint(f.Partner)
+	if err != nil {
+		return err
+	}
+	fi, err := ep.Stat(ctx, join(f.Dir, f.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return endpoint.Permanent(fmt.Errorf("exchange: file %d: staged on another node, and its source is gone: it cannot be staged here", f.ID))
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsRegular() || fi.Size != f.Size || !fi.ModTime.Equal(f.ModTime) {
+		return endpoint.Permanent(fmt.Errorf("%w: file %d: %d bytes at the source, %d staged", errSourceChanged, f.ID, fi.Size, f.Size))
+	}
+	n, sum, err := rn.copyIn(ctx, ep, f, fi)
+	if err != nil {
+		return err
+	}
+	if n != f.Size || sum != f.SHA256 {
+		if rerr := rn.staging.Remove(f.ID, f.Name); rerr != nil {
+			return rerr
+		}
+		return endpoint.Permanent(fmt.Errorf("%w: file %d: sha256 %s, %s staged", errSourceChanged, f.ID, sum, f.SHA256))
+	}
+	return nil
 }
 
 // outputsAreCopy reports whether every destination of the job gets the
@@ -419,8 +435,8 @@ var errNotSame = errors.New("exchange: outputs made again differ from those whos
 // notSameAgain is the permanent failure of file f whose deliveries began
 // on another node, whose outputs cannot be made here as they were (why).
 func notSameAgain(f *ledger.File, why string) error {
-	return endpoint.Permanent(fmt.Errorf("%w: file %d: its deliveries began on another node, whose staged outputs are not here, and %s; check the destinations, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
-		errNotSame, f.ID, why, f.ID, f.ID))
+	return endpoint.Permanent(fmt.Errorf("%w: file %d: its deliveries began on another node, whose staged outputs are not here, and %s; the node that made them can finish it when it runs again; if it is gone for good, check the destinations, then \"exchanged files abandon %d\" and have the file dropped again",
+		errNotSame, f.ID, why, f.ID))
 }
 
 // prepareAgain makes the outputs of f again on a node taking over a file
@@ -491,8 +507,8 @@ func (rn *run) sameAsBegun(f *ledger.File, d *ledger.Delivery, lf *StagedFile) e
 		return err
 	}
 	if sum != d.SHA256 {
-		return endpoint.Permanent(fmt.Errorf("%w: file %d: delivery %d began with an output of sha256 %s, the one staged here has %s: it is not sent; check the destination, then \"exchanged files retry %d\" or \"exchanged files abandon %d\"",
-			errNotSame, f.ID, d.ID, d.SHA256, sum, f.ID, f.ID))
+		return endpoint.Permanent(fmt.Errorf("%w: file %d: delivery %d began with an output of sha256 %s, the one staged here has %s: it is not sent; the node that made the first can finish it when it runs again; if it is gone for good, check the destination, then \"exchanged files abandon %d\" and have the file dropped again",
+			errNotSame, f.ID, d.ID, d.SHA256, sum, f.ID))
 	}
 	return nil
 }
@@ -551,27 +567,54 @@ func (rn *run) stagedOn(f *ledger.File) error {
 // ledger says that another node staged it since (files.staged_on): this
 // node lost the file's lease meanwhile, the other node staged it again,
 // made its own outputs and may have begun deliveries with them. The
-// copy and outputs here are stale, never to be resumed with; the usual
-// takeover rules (restage) then apply as on a node that never had any.
+// outputs here are stale, never to be resumed with, and go; the source
+// copy stays if it holds exactly the bytes recorded (kept: it may be the
+// last copy, the other node gone and the source with it), else it goes
+// too. The usual takeover rules (restage) then apply as on a node that
+// has no outputs, with the kept copy for one staged again.
 // Without a record (none: staged by this node before the record, or its
 // record failed: no other node staged it since) the copy here stands.
-func (rn *run) dropStale(f *ledger.File) error {
+func (rn *run) dropStale(f *ledger.File) (kept bool, err error) {
 	cl := rn.cfg.Cluster
 	if cl == nil {
-		return nil
+		return false, nil
 	}
 	node, err := rn.ledger.StagedOn(f.ID)
 	if err != nil || node == "" || node == cl.Node {
-		return err
+		return false, err
 	}
 	held := rn.staging.Held(f.ID, f.Name)
 	if len(held) == 0 {
-		return nil
+		return false, nil
 	}
-	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
-		return err
+	// The source copy is the file's own bytes wherever it was staged:
+	// one that holds exactly what was recorded stays (it may be the last
+	// copy, its source gone since); what was made of it goes.
+	if kept = rn.holdsRecorded(f); kept {
+		err = rn.staging.RemoveMade(f.ID)
+	} else {
+		err = rn.staging.Remove(f.ID, f.Name)
+	}
+	if err != nil {
+		return false, err
+	}
+	outcome := "stale: staged again on another node"
+	if kept {
+		outcome = "stale outputs: staged again on another node, the copy here holds the recorded sha256"
 	}
 	rn.fileLog(f).Warn("staging removed", zap.String("node", cl.Node), zap.String("staged_on", node), zap.Int("files", len(held)),
-		zap.String("outcome", "stale: staged again on another node"))
-	return nil
+		zap.String("outcome", outcome))
+	return kept, nil
+}
+
+// holdsRecorded reports whether this node's staged copy of f holds exactly
+// the bytes recorded: its size and sha256, every chunk authenticated.
+func (rn *run) holdsRecorded(f *ledger.File) bool {
+	lf, err := rn.staging.Open(f.ID, f.Name)
+	if err != nil {
+		return false
+	}
+	defer lf.Close()
+	sum, err := hashFile(lf)
+	return err == nil && lf.Size() == f.Size && sum == f.SHA256
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -277,10 +278,11 @@ func TestClusterStaleOutputsNotResumed(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "inbox", "a.csv.gpg")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("b delivered its stale output: %v", err)
 	}
-	if held := b.runner.Staging().Held(id, "a.csv"); len(held) != 0 {
-		t.Fatalf("b's stale staging kept: %v", held)
+	// Its outputs go; its copy of the source, the recorded bytes, stays.
+	if held := b.runner.Staging().Held(id, "a.csv"); len(held) != 1 || held[0] != fmt.Sprintf("%d.src", id) {
+		t.Fatalf("b's stale staging kept: %v, want its verified source copy only", held)
 	}
-	if n := b.logs.FilterMessage("staging removed").FilterField(zap.String("outcome", "stale: staged again on another node")).Len(); n != 1 {
+	if n := b.logs.FilterMessage("staging removed").FilterField(zap.String("outcome", "stale outputs: staged again on another node, the copy here holds the recorded sha256")).Len(); n != 1 {
 		t.Errorf("%d stale staging removals logged by b, want 1", n)
 	}
 	if f, err := b.ledger.File(id); err != nil || !strings.Contains(f.Error, "its outputs are OpenPGP messages") {

@@ -492,7 +492,7 @@ func testClusterTransformTakeover(t *testing.T, same bool) {
 			t.Fatalf("b's run: %v", err)
 		}
 		f := b.logs.FilterMessage("file failed").FilterField(zap.Bool("permanent", true)).All()
-		if len(f) != 1 || !strings.Contains(f[0].ContextMap()["error"].(string), "exchanged files retry") ||
+		if len(f) != 1 || !strings.Contains(f[0].ContextMap()["error"].(string), "exchanged files abandon") ||
 			!strings.Contains(f[0].ContextMap()["error"].(string), dels[0].SHA256) {
 			t.Fatalf("b's failures: %v", f)
 		}

@@ -119,9 +119,11 @@ func (rn *run) prepare(ctx context.Context, f *ledger.File) (err error) {
 
 // prepareWith is prepare; again says that the outputs are made a second
 // time, on a node taking over a file whose deliveries began elsewhere
-// (see prepareAgain): the subjects and counts recorded the first time
-// stand, and a verdict other than the first one's (the file rejected
-// whole) is an error, never acted on.
+// (see prepareAgain): the subjects recorded the first time stand (they
+// are recorded again, which adds those of an output first made now, a
+// destination added since: the same rows are recorded once), the counts
+// too, and a verdict other than the first one's (the file rejected whole)
+// is an error, never acted on.
 func (rn *run) prepareWith(ctx context.Context, f *ledger.File, again bool) (err error) {
 	tr := rn.job.Transform
 	if tr == nil {
@@ -222,7 +224,7 @@ func (rn *run) prepareWith(ctx context.Context, f *ledger.File, again bool) (err
 // outputs are the staged files one prepare writes: each destination's,
 // and the reject report if the job has a rejects destination.
 type outputs struct {
-	again    bool      // made again: subjects recorded the first time (see prepareWith)
+	again    bool      // made again (see prepareWith)
 	staged   []*Staged // one per destination
 	rej      *Staged   // nil: the job has no rejects destination
 	subjects []*subjectBatch
@@ -303,7 +305,7 @@ func (rn *run) createOutputs(f *ledger.File, o *outputs) error {
 		if err != nil {
 			return err
 		}
-		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f), again: o.again}
+		sub := &subjectBatch{l: rn.ledger, fileID: f.ID, idx: i, whose: rn.whose(f)}
 		o.staged = append(o.staged, st)
 		w, closeEnc, err := rn.encryptTo(d, st)
 		if err != nil {
@@ -428,7 +430,6 @@ type subjectBatch struct {
 	l      *ledger.Ledger
 	fileID int64
 	idx    int
-	again  bool // the outputs are made again: record nothing (see prepareWith)
 	whose  func(field string) (creditor, key string)
 	buf    []ledger.Subject
 	err    error
@@ -439,14 +440,6 @@ type subjectBatch struct {
 
 func (b *subjectBatch) add(field, ref, caseRef string) {
 	if b.err != nil || ref == "" {
-		return
-	}
-	if b.again {
-		// Recorded the first time; only the count of unknown creditors
-		// is wanted for the log.
-		if creditor, _ := b.whose(field); field != "" && creditor == "" {
-			b.unnamed++
-		}
 		return
 	}
 	creditor, key := b.whose(field)
@@ -467,7 +460,7 @@ func (b *subjectBatch) flush() error {
 	if b.err != nil {
 		return b.err
 	}
-	if len(b.buf) == 0 { // none ever, when made again
+	if len(b.buf) == 0 {
 		return nil
 	}
 	err := b.l.AddSubjectsOf(b.fileID, b.idx, b.buf)

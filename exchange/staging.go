@@ -295,6 +295,15 @@ func (s *Staging) Remove(id int64, name string) error {
 	return nil
 }
 
+// RemoveMade removes what was made of file id here (its directory <id>/:
+// outputs, reject report, marks), keeping its source copy.
+func (s *Staging) RemoveMade(id int64) error {
+	if err := os.RemoveAll(filepath.Join(s.dir, strconv.FormatInt(id, 10))); err != nil {
+		return fmt.Errorf("staging: remove what was made of file %d: %w", id, diskError(err))
+	}
+	return nil
+}
+
 // places returns where staging may hold something of file id staged
 // from name: its source copy (where this version and earlier ones keep
 // it) and its directory <id>/.

@@ -10,16 +10,13 @@ import (
 	"github.com/exchanged/exchanged/config"
 )
 
-// review2: a node taking over a transformed file whose deliveries began
-// elsewhere makes its outputs again (prepareAgain) without recording
-// their subjects: those of the first time stand. But an output whose
-// destination the job gained since the first prepare (a reload on every
-// node) had no subjects recorded the first time: b makes it, delivers it,
-// and the ledger never says that its debtors were disclosed to that
-// destination. (The node that prepared the file refuses that delivery:
-// "no staged output for destination 1".) Either it is not delivered, or
-// its subjects are recorded.
-func TestReview2AddedDestinationSubjectsNotLost(t *testing.T) {
+// A node taking over a transformed file whose deliveries began elsewhere
+// makes its outputs again (prepareAgain); an output whose destination the
+// job gained since the first prepare (a reload on every node) had no
+// subjects recorded the first time: made and delivered now, its subjects
+// are recorded, so the ledger says that its debtors were disclosed to
+// that destination.
+func TestClusterAddedDestinationSubjectsRecorded(t *testing.T) {
 	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
 	mkdirs(t, out, "inbox2")
 	transformNodes(t, a, b)
@@ -65,16 +62,13 @@ func TestReview2AddedDestinationSubjectsNotLost(t *testing.T) {
 	}
 }
 
-// review2: dropStale drops, beside stale outputs, the source copy of a
-// node, though its sha256 is the one the ledger records (the file's
-// bytes, whichever node staged them). Node a stages a file and begins its
-// delivery; node b takes it over, stages it again (staged_on = b) and
-// cannot deliver either, then is gone for good (its state_dir lost). The
-// source then leaves the creditor's outbox (removed, or replaced by the
-// next day's file under that name). a still holds a verified copy of the
-// recorded bytes, and its output is that copy; yet it removes it as
-// stale and the file stays pending, "its source is gone", for ever.
-func TestReview2StaleDropKeepsVerifiedCopy(t *testing.T) {
+// A node's copy of a file that another node staged since is dropped only
+// if it does not hold the recorded bytes: node a stages a file and begins
+// its delivery; node b takes it over, stages it again (staged_on = b) and
+// cannot deliver either, then is gone for good. The source then leaves
+// the creditor's outbox. a's copy, verified against the recorded sha256,
+// is the last one: a keeps it and delivers it.
+func TestClusterStaleDropKeepsVerifiedCopy(t *testing.T) {
 	a, b, in, out, _ := clusterNodes(t, 3*time.Second)
 	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), claims, 0o644)
 	down := true
