@@ -14,6 +14,7 @@ import (
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/crash"
+	"github.com/exchanged/exchanged/internal/writeback"
 )
 
 // LocalFileMode is the mode of files a local endpoint creates: readable by
@@ -207,6 +208,21 @@ type localFile struct {
 
 // Abort closes the file under a write in progress.
 func (f *localFile) Abort() { f.File.Close() }
+
+// ReadFrom writes what it reads from r until io.EOF, by r's WriteTo where
+// it has one (a staged file's whole decrypted chunks), else in reads of
+// copyBuffer, and starts the write-back to disk as it goes (see package
+// writeback), so that Sync finds little left to write.
+func (f *localFile) ReadFrom(r io.Reader) (int64, error) {
+	w := writeback.New(f.File)
+	if wt, ok := r.(io.WriterTo); ok {
+		return wt.WriteTo(w)
+	}
+	return io.CopyBuffer(w, r, make([]byte, copyBuffer))
+}
+
+// copyBuffer is ReadFrom's buffer for a reader without WriteTo.
+const copyBuffer = 256 << 10
 
 // Sync makes the file and its directory entry durable.
 func (f *localFile) Sync() error {
