@@ -675,8 +675,7 @@ func (x *delivery) write(ctx context.Context, w endpoint.WriteFile, p string, ve
 	_, err := x.lf.Seek(0, io.SeekStart)
 	var n int64
 	if err == nil {
-		src := crash.Reader("uploading", x.lf, x.size)
-		n, err = stopping(ctx, func() (int64, error) { return readFrom(w, src) }, w.Abort, func() { x.lf.Close() })
+		n, err = copyContext(ctx, w, crash.Reader("uploading", x.lf, x.size), w.Abort, func() { x.lf.Close() })
 	}
 	if err == nil {
 		err = w.Sync()
@@ -883,18 +882,6 @@ func sidecarTemp(d *ledger.Delivery, p, kind string) string {
 	return join(dir, fmt.Sprintf(".%s.%d-sidecar.part", name, d.ID))
 }
 
-// readFrom copies r to w by w's ReadFrom where it has one, else as
-// io.Copy does: an upload is the destination's to drive, even from a
-// reader with WriteTo (a staged file), which io.Copy would prefer. The
-// SFTP endpoint's ReadFrom keeps many writes in flight; a local file's
-// takes the staged file's WriteTo, whole decrypted chunks.
-func readFrom(w io.Writer, r io.Reader) (int64, error) {
-	if rf, ok := w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(w, r)
-}
-
 // hashFile returns the hex sha256 of f's contents and rewinds it.
 func hashFile(f io.ReadSeeker) (string, error) {
 	h := sha256.New()
@@ -912,18 +899,12 @@ func hashFile(f io.ReadSeeker) (string, error) {
 // when ctx ends by calling each of abort, which cut the copy's sides
 // short (endpoint.ReadFile's and WriteFile's Abort, a staged file's).
 func copyContext(ctx context.Context, w io.Writer, r io.Reader, abort ...func()) (int64, error) {
-	return stopping(ctx, func() (int64, error) { return io.Copy(w, r) }, abort...)
-}
-
-// stopping runs a copy, run, and stops it when ctx ends by calling each
-// of abort (see copyContext).
-func stopping(ctx context.Context, run func() (int64, error), abort ...func()) (int64, error) {
 	stop := context.AfterFunc(ctx, func() {
 		for _, a := range abort {
 			a()
 		}
 	})
-	n, err := run()
+	n, err := io.Copy(w, r)
 	if !stop() {
 		return n, ctx.Err() // cancelled: both sides were closed under the copy
 	}

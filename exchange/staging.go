@@ -232,7 +232,7 @@ func (st *Staged) Abort() {
 }
 
 // StagedFile is a staged file open for reading its plaintext (see
-// seal.Reader): Size, Read, WriteTo, Seek, Verify, Close. A failure to
+// seal.Reader): Size, Read, Seek, Verify, Close. A failure to
 // authenticate, at Open or on a Read, is permanent and wraps
 // seal.ErrAuth; no byte of a chunk that fails is returned.
 type StagedFile struct {
@@ -266,13 +266,6 @@ func (sf *StagedFile) Read(p []byte) (int, error) {
 		err = sf.explain(err)
 	}
 	return n, err
-}
-
-// WriteTo writes the plaintext from the offset on to w, a decrypted chunk
-// at a time (see seal.Reader.WriteTo), with Read's errors.
-func (sf *StagedFile) WriteTo(w io.Writer) (int64, error) {
-	n, err := sf.Reader.WriteTo(w)
-	return n, sf.explain(err)
 }
 
 // Verify reads the whole file unless read whole already, so that a chunk

@@ -239,50 +239,11 @@ func (r *Reader) Verify() error {
 }
 
 func (r *Reader) Read(p []byte) (int, error) {
-	b, err := r.next()
-	if err != nil {
-		return 0, err
-	}
-	n := copy(p, b)
-	r.advance(n)
-	return n, nil
-}
-
-// WriteTo writes the plaintext from the offset to the end to w, each
-// decrypted chunk as it is (no copy, a write per chunk): what Read would
-// return, with the same errors.
-func (r *Reader) WriteTo(w io.Writer) (int64, error) {
-	var n int64
-	for {
-		b, err := r.next()
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-		m, err := w.Write(b)
-		r.advance(m)
-		n += int64(m)
-		if err != nil {
-			return n, err
-		}
-		if m < len(b) {
-			return n, io.ErrShortWrite
-		}
-	}
-}
-
-// next returns the plaintext decrypted and not yet read from the offset
-// on (a part of a chunk, never empty), starting the goroutine that
-// decrypts ahead if it does not run from there, or the error that ends
-// the reading: io.EOF at the end.
-func (r *Reader) next() ([]byte, error) {
 	if r.err != nil {
-		return nil, r.err
+		return 0, r.err
 	}
 	if r.off >= r.size {
-		return nil, io.EOF
+		return 0, io.EOF
 	}
 	if r.ah == nil || r.decOff != r.off {
 		r.stopAhead()
@@ -290,7 +251,7 @@ func (r *Reader) next() ([]byte, error) {
 	}
 	if len(r.pending) == 0 && r.tail != nil {
 		r.err = r.tail
-		return nil, r.err
+		return 0, r.err
 	}
 	if len(r.pending) == 0 {
 		if r.cur != nil {
@@ -300,27 +261,24 @@ func (r *Reader) next() ([]byte, error) {
 		c, ok := <-r.ah.chunks
 		if !ok { // closed under the read
 			r.err = fmt.Errorf("seal: read: %w", os.ErrClosed)
-			return nil, r.err
+			return 0, r.err
 		}
 		r.pending, r.cur, r.tail = c.b, c.b, c.err
 		if len(r.pending) == 0 && r.tail != nil {
 			r.err = r.tail
-			return nil, r.err
+			return 0, r.err
 		}
 		// Bytes before a failure were authenticated: they are returned,
 		// and the error from the Read after them on.
 	}
-	return r.pending, nil
-}
-
-// advance marks n bytes of what next returned as read.
-func (r *Reader) advance(n int) {
+	n := copy(p, r.pending)
 	r.pending = r.pending[n:]
 	if r.off <= r.seen {
 		r.seen = max(r.seen, r.off+int64(n))
 	}
 	r.off += int64(n)
 	r.decOff = r.off
+	return n, nil
 }
 
 // Seek sets the offset of the next Read, in the plaintext.

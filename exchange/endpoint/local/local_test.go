@@ -73,8 +73,8 @@ func (w *writerTo) WriteTo(dst io.Writer) (int64, error) {
 }
 
 // TestLocalReadFrom: a created file's ReadFrom writes every byte, through
-// the source's WriteTo where it has one (a staged file's decrypted
-// chunks), else in reads of its own, and the file holds them after Sync.
+// the source's WriteTo where it has one, else in reads of its own (short
+// ones too), and the file holds them after Sync.
 func TestLocalReadFrom(t *testing.T) {
 	data := make([]byte, 3*copyBuffer+17)
 	rand.Read(data)
