@@ -427,10 +427,10 @@ func (w *Writer) wait() error {
 	return w.err
 }
 
-// Abort stops the sealing goroutine, if any, without waiting for it:
-// what dst holds is then no whole sealed file. Write and Close return
-// ErrAborted after it. It may be called more than once, and while Write
-// runs on another goroutine.
+// Abort stops the sealing goroutine (and the hashing one), if any, without
+// waiting for it: what dst holds is then no whole sealed file. Write,
+// ReadFrom and Close return ErrAborted after it. It may be called more
+// than once, and while Write or ReadFrom runs on another goroutine.
 func (w *Writer) Abort() { w.abort.Do(func() { close(w.stop) }) }
 
 // ageMagic began the files of a development build that sealed with age.
