@@ -18,7 +18,10 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-var rounds = flag.Int("rounds", 5, "interleaved rounds of BenchmarkUserPath; each tool's median is reported")
+var (
+	rounds      = flag.Int("rounds", 5, "interleaved rounds of BenchmarkUserPath; each tool's median is reported")
+	otherBinary = flag.String("other-binary", "", "BenchmarkUserPath: more exchanged binaries (comma-separated; e.g. a build before a change), run beside this build's, each with a state_dir of its own")
+)
 
 // ceilingCipher is what the transport ceiling is measured with: the cipher
 // exchanged asks for first.
@@ -122,6 +125,7 @@ type userPath struct {
 	conf       string // exchanged's config
 	rclone     string // rclone's path; "" when it is left out
 	rcloneConf string
+	others     []prevBuild // -other-binary
 }
 
 // newUserPath starts sshd, builds the binary and writes both configs.
@@ -149,7 +153,27 @@ func newUserPath(tb testing.TB) *userPath {
 	write(tb, u.conf, u.config())
 	u.rcloneConf = filepath.Join(u.work, "rclone.conf")
 	write(tb, u.rcloneConf, u.rcloneConfig(tb))
+	for i, bin := range strings.FieldsFunc(*otherBinary, func(r rune) bool { return r == ',' }) {
+		o := *u
+		o.state = filepath.Join(u.work, fmt.Sprintf("state-other-%d", i+1))
+		mkdir(tb, o.state)
+		pb := prevBuild{bin: bin, conf: filepath.Join(u.work, fmt.Sprintf("exchanged-other-%d.yaml", i+1)),
+			name: "exchanged: " + filepath.Base(bin), key: fmt.Sprintf("other-%d", i+1)}
+		write(tb, pb.conf, o.config())
+		u.others = append(u.others, pb)
+	}
 	return u
+}
+
+// withOthers returns tools with a run of job by each -other-binary build
+// after tools[0], this build's, with its prep and check.
+func (u *userPath) withOthers(tools []tool, job string) []tool {
+	out := []tool{tools[0]}
+	for _, o := range u.others {
+		out = append(out, tool{name: o.name, key: o.key, prep: tools[0].prep, check: tools[0].check,
+			run: func(tb testing.TB) peerRun { return onceWith(tb, o.bin, o.conf, job) }})
+	}
+	return append(out, tools[1:]...)
 }
 
 // config is exchanged's config: the creditor acme and the internal
@@ -288,7 +312,7 @@ func (u *userPath) pull(tb testing.TB, size int64) []tool {
 		p.check = arrived(local)
 		tools = append(tools, p)
 	}
-	return append(tools, tool{name: "ssh cat (ceiling)", key: keyCeiling,
+	return append(u.withOthers(tools, "pull"), tool{name: "ssh cat (ceiling)", key: keyCeiling,
 		run: func(tb testing.TB) peerRun { return u.ssh(tb, nil, "cat "+src) }})
 }
 
@@ -314,7 +338,7 @@ func (u *userPath) push(tb testing.TB, size int64) []tool {
 	for i := range tools {
 		tools[i].check = arrived
 	}
-	return append(tools, tool{name: "ssh cat (ceiling)", key: keyCeiling,
+	return append(u.withOthers(tools, "push"), tool{name: "ssh cat (ceiling)", key: keyCeiling,
 		run: func(tb testing.TB) peerRun {
 			f, err := os.Open(src)
 			if err != nil {
@@ -353,7 +377,7 @@ func (u *userPath) small(tb testing.TB, n, size int) []tool {
 	for i := range tools {
 		tools[i].prep, tools[i].check = prep, check
 	}
-	return tools
+	return u.withOthers(tools, "small")
 }
 
 // interleave runs every tool once a round, for rounds rounds, starting

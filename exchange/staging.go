@@ -17,6 +17,7 @@ import (
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/seal"
+	"github.com/exchanged/exchanged/internal/writeback"
 )
 
 // Staging modes: nobody but the daemon's user may read what rests here.
@@ -112,10 +113,9 @@ func (s *Staging) legacyPaths(id int64, name string) []string {
 type Staged struct {
 	f     *os.File
 	final string
-	h     hash.Hash
+	h     hash.Hash // of the plaintext, written by sw's hashing goroutine
 	n     int64
-	sw    *seal.Writer // seals into f
-	w     io.Writer    // sw and h
+	sw    *seal.Writer // seals into f, hashing into h
 	done  atomic.Bool  // committed or aborted: Abort does nothing more
 }
 
@@ -157,20 +157,33 @@ func (s *Staging) create(id int64, name, suffix string) (*Staged, error) {
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", diskError(err))
 	}
-	sw, err := s.key.Seal(f)
+	// The write-back starts while the file is written, so that Commit's
+	// fsync finds little left to write.
+	h := sha256.New()
+	sw, err := s.key.SealHashed(writeback.New(f), h)
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("staging: %w", diskError(err))
 	}
-	st := &Staged{f: f, final: final, h: sha256.New(), sw: sw}
-	st.w = io.MultiWriter(sw, st.h)
-	return st, nil
+	return &Staged{f: f, final: final, h: h, sw: sw}, nil
 }
 
 func (st *Staged) Write(p []byte) (int, error) {
-	n, err := st.w.Write(p)
+	n, err := st.sw.Write(p)
 	st.n += int64(n)
+	if err != nil {
+		err = diskError(err)
+	}
+	return n, err
+}
+
+// ReadFrom stages what it reads from r until io.EOF, read straight into
+// the chunks that are sealed (see seal.Writer.ReadFrom): a local source
+// is read in large reads and copied once less.
+func (st *Staged) ReadFrom(r io.Reader) (int64, error) {
+	n, err := st.sw.ReadFrom(r)
+	st.n += n
 	if err != nil {
 		err = diskError(err)
 	}

@@ -30,8 +30,15 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signalContext()
 	defer stop()
-	os.Exit(Main(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	done := profile()
+	code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	done()
+	os.Exit(code)
 }
+
+// profile starts what the cpuprofile build tag adds (cpuprofile.go) and
+// returns how to stop it; in a release build, nothing.
+var profile = func() (stop func()) { return func() {} }
 
 // signalContext returns a context cancelled by the first SIGINT or SIGTERM.
 // A second signal exits at once: the ledger keeps what was recorded safe.

@@ -139,7 +139,14 @@ func (m *master) config(salt []byte) (sio.Config, error) {
 // hashing the plaintext). A failure to write to dst is then returned by a
 // later Write or by Close. Close, or Abort, ends that goroutine: a writer
 // given up on must be aborted.
-func (k *Key) Seal(dst io.Writer) (*Writer, error) {
+func (k *Key) Seal(dst io.Writer) (*Writer, error) { return k.SealHashed(dst, nil) }
+
+// SealHashed is Seal, and writes the plaintext to h too, in order, chunk
+// by chunk on a goroutine of its own between the caller and the sealing
+// goroutine (for a hash of the plaintext that costs the caller nothing).
+// Once Close returned nil, h has had every byte written; after a failure
+// or Abort it may have had a part.
+func (k *Key) SealHashed(dst io.Writer, h io.Writer) (*Writer, error) {
 	m := &k.keys[0]
 	hdr := make([]byte, 0, headerSize)
 	hdr = append(append(hdr, Magic...), m.id[:]...)
@@ -158,7 +165,7 @@ func (k *Key) Seal(dst io.Writer) (*Writer, error) {
 	if _, err := dst.Write(append(hdr, salt...)); err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	return &Writer{enc: w, stop: make(chan struct{})}, nil
+	return &Writer{enc: w, h: h, stop: make(chan struct{})}, nil
 }
 
 // writerOnly hides dst's Close from sio, which closes a writer that has
@@ -180,17 +187,23 @@ var ErrAborted = errors.New("seal: aborted")
 // called from one goroutine; Abort may be called from any, at any time.
 type Writer struct {
 	enc    io.WriteCloser // sio's, onto dst
+	h      io.Writer      // gets the plaintext (SealHashed); nil: none
 	buf    []byte         // being filled by Write: at most chunkSize
 	bufs   int            // chunk buffers made
 	closed bool
 
-	// Set once the sealing goroutine runs: it takes full chunks from
-	// work, gives them back on free, and closes done when it returns,
-	// with err set. It seals the trailer and closes enc when work is
-	// closed (Close).
+	// Set once the sealing goroutine runs: it takes chunks from sealq,
+	// gives them back on free, and closes done when it returns, with err
+	// set. It seals the trailer and closes enc when sealq is closed
+	// (Close). Without h, sealq is work; with h, a hashing goroutine takes
+	// the chunks from work, writes them to h and passes them on to sealq,
+	// which it closes once work is closed, and closes hdone when it
+	// returns.
 	work  chan []byte
+	sealq chan []byte
 	free  chan []byte
 	done  chan struct{}
+	hdone chan struct{}
 	err   error
 	stop  chan struct{} // closed by Abort
 	abort sync.Once
@@ -223,6 +236,40 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom seals what it reads from r until io.EOF, reading into the
+// chunks it seals (no copy, and reads of a chunk at a time where r gives
+// them). A failure to read is returned as it came.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.closed {
+		return 0, errors.New("seal: write after close")
+	}
+	var n int64
+	for {
+		if err := w.failed(); err != nil {
+			return n, err
+		}
+		switch {
+		case w.buf == nil:
+			w.buf = make([]byte, 0, payloadSize) // one package: a small file stays small
+		case len(w.buf) == chunkSize:
+			if err := w.send(); err != nil {
+				return n, err
+			}
+			continue
+		case len(w.buf) == cap(w.buf): // a small first buffer, outgrown
+			w.buf = append(make([]byte, 0, chunkSize), w.buf...)
+		}
+		m, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf, n = w.buf[:len(w.buf)+m], n+int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // failed returns the sealing goroutine's error once it stopped, or
 // ErrAborted after Abort.
 func (w *Writer) failed() error {
@@ -247,10 +294,7 @@ func (w *Writer) failed() error {
 // made, else one the goroutine is done with.
 func (w *Writer) send() error {
 	if w.done == nil {
-		w.work = make(chan []byte, chunksAhead)
-		w.free = make(chan []byte, chunksAhead+1) // every buffer: the first one too
-		w.done = make(chan struct{})
-		go w.seal()
+		w.start()
 	}
 	select {
 	case w.work <- w.buf:
@@ -272,13 +316,61 @@ func (w *Writer) send() error {
 	}
 }
 
+// start starts the sealing goroutine, and the hashing one if h is set.
+func (w *Writer) start() {
+	w.work = make(chan []byte, chunksAhead)
+	w.sealq = w.work
+	w.free = make(chan []byte, chunksAhead+1) // every buffer: the first one too
+	w.done = make(chan struct{})
+	if w.h != nil {
+		w.sealq = make(chan []byte, 1)
+		w.hdone = make(chan struct{})
+		go w.hash()
+	}
+	go w.seal()
+}
+
+// hash is the hashing goroutine: it passes every chunk from work on to
+// sealq once written to h, and closes sealq after the last, so that the
+// sealing goroutine ends only after h had every byte. Stopped (Abort), or
+// once the sealing goroutine failed, it returns without closing sealq:
+// nothing is sealed as if the plaintext had ended there.
+func (w *Writer) hash() {
+	defer close(w.hdone)
+	for {
+		select {
+		case b, ok := <-w.work:
+			if !ok {
+				close(w.sealq)
+				return
+			}
+			w.h.Write(b)
+			select {
+			case w.sealq <- b:
+			case <-w.done:
+				return
+			case <-w.stop:
+				return
+			}
+		case <-w.done:
+			return
+		case <-w.stop:
+			return
+		}
+	}
+}
+
 // seal is the sealing goroutine.
 func (w *Writer) seal() {
 	defer close(w.done)
 	for {
 		select {
-		case b, ok := <-w.work:
+		case b, ok := <-w.sealq:
 			if !ok {
+				if _, err := w.enc.Write([]byte{trailer}); err != nil {
+					w.err = err
+					return
+				}
 				w.err = w.enc.Close()
 				return
 			}
@@ -304,33 +396,41 @@ func (w *Writer) Close() error {
 	if err := w.failed(); err != nil {
 		return err
 	}
-	if len(w.buf) == chunkSize {
-		if err := w.send(); err != nil {
-			return err
-		}
-	}
-	w.buf = append(w.buf, trailer)
 	if w.done == nil {
 		// Never more than a chunk: sealed here, with no goroutine.
-		if _, err := w.enc.Write(w.buf); err != nil {
+		if w.h != nil {
+			w.h.Write(w.buf)
+		}
+		if _, err := w.enc.Write(append(w.buf, trailer)); err != nil {
 			return err
 		}
 		return w.enc.Close()
 	}
-	select {
-	case w.work <- w.buf:
-	case <-w.done:
-		return w.err
+	if len(w.buf) > 0 {
+		select {
+		case w.work <- w.buf:
+		case <-w.done:
+			return w.wait()
+		}
 	}
-	close(w.work)
+	close(w.work) // the sealing goroutine seals the trailer after the rest
+	return w.wait()
+}
+
+// wait waits for the goroutines to return and returns the sealing one's
+// error.
+func (w *Writer) wait() error {
 	<-w.done
+	if w.hdone != nil {
+		<-w.hdone
+	}
 	return w.err
 }
 
-// Abort stops the sealing goroutine, if any, without waiting for it:
-// what dst holds is then no whole sealed file. Write and Close return
-// ErrAborted after it. It may be called more than once, and while Write
-// runs on another goroutine.
+// Abort stops the sealing goroutine (and the hashing one), if any, without
+// waiting for it: what dst holds is then no whole sealed file. Write,
+// ReadFrom and Close return ErrAborted after it. It may be called more
+// than once, and while Write or ReadFrom runs on another goroutine.
 func (w *Writer) Abort() { w.abort.Do(func() { close(w.stop) }) }
 
 // ageMagic began the files of a development build that sealed with age.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/internal/crash"
+	"github.com/exchanged/exchanged/internal/writeback"
 )
 
 // LocalFileMode is the mode of files a local endpoint creates: readable by
@@ -207,6 +208,21 @@ type localFile struct {
 
 // Abort closes the file under a write in progress.
 func (f *localFile) Abort() { f.File.Close() }
+
+// ReadFrom writes what it reads from r until io.EOF (as io.Copy does, in
+// writes of up to copyBuffer bytes where r has no WriteTo: a staged file's
+// decrypted chunk at a time) and starts the write-back to disk as it goes
+// (see package writeback), so that Sync finds little left to write.
+func (f *localFile) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(writeback.New(f.File), r, *bp)
+}
+
+// copyBuffer is the size of ReadFrom's buffers, kept for the next file.
+const copyBuffer = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBuffer); return &b }}
 
 // Sync makes the file and its directory entry durable.
 func (f *localFile) Sync() error {

@@ -1,11 +1,15 @@
 package local
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/exchange/endpoint/endpointtest"
@@ -54,5 +58,51 @@ func TestLocalRenameAfterCrashBetweenLinkAndUnlink(t *testing.T) {
 	os.WriteFile(filepath.Join(root, ".b.part"), []byte("ours"), 0o600)
 	if err := ep.Rename(t.Context(), "/.b.part", "/b"); !errors.Is(err, endpoint.ErrExists) {
 		t.Fatalf("Rename over a different file = %v, want endpoint.ErrExists", err)
+	}
+}
+
+// writerTo is a reader with WriteTo, which counts its calls.
+type writerTo struct {
+	*bytes.Reader
+	calls int
+}
+
+func (w *writerTo) WriteTo(dst io.Writer) (int64, error) {
+	w.calls++
+	return w.Reader.WriteTo(dst)
+}
+
+// TestLocalReadFrom: a created file's ReadFrom writes every byte, through
+// the source's WriteTo where it has one, else in reads of its own (short
+// ones too), and the file holds them after Sync.
+func TestLocalReadFrom(t *testing.T) {
+	data := make([]byte, 3*copyBuffer+17)
+	rand.Read(data)
+	root := t.TempDir()
+	ep := New(root)
+	defer ep.Close()
+	wt := &writerTo{Reader: bytes.NewReader(data)}
+	for name, src := range map[string]io.Reader{"/a": wt, "/b": iotest.HalfReader(bytes.NewReader(data))} {
+		w, err := ep.Create(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rf, ok := w.(io.ReaderFrom)
+		if !ok {
+			t.Fatal("a local file has no ReadFrom")
+		}
+		if n, err := rf.ReadFrom(src); n != int64(len(data)) || err != nil {
+			t.Fatalf("%s: ReadFrom %d of %d bytes: %v", name, n, len(data), err)
+		}
+		if err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if got, err := os.ReadFile(filepath.Join(root, name)); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s holds %d of %d bytes, or others: %v", name, len(got), len(data), err)
+		}
+	}
+	if wt.calls != 1 {
+		t.Fatalf("the source's WriteTo called %d times, want once", wt.calls)
 	}
 }
