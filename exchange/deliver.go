@@ -54,17 +54,13 @@ func OutputName(cfg *config.Config, job *config.Job, name string, i int) string 
 // A destination that fails does not stop the others; f stays staged until
 // every one has it.
 func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
-	dels, err := rn.ledger.Deliveries(f.ID)
+	have, superseded, err := rn.deliveriesOf(f)
 	if err != nil {
 		return err
 	}
-	have := map[int]*ledger.Delivery{}
-	for i := range dels {
-		have[dels[i].Index] = &dels[i]
-	}
 	var errs []error
 	for i, dest := range rn.job.Destinations {
-		if err := rn.deliver(ctx, f, i, dest, have[i]); err != nil {
+		if err := rn.deliver(ctx, f, i, dest, have[i], superseded); err != nil {
 			if endpoint.IsFatal(err) {
 				return err
 			}
@@ -77,7 +73,7 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
 		} else if err == nil {
-			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
+			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex], superseded); err != nil {
 				if endpoint.IsFatal(err) {
 					return err
 				}
@@ -86,6 +82,26 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliveriesOf returns every delivery of f, in one query: the current
+// ones by index, to resume, and those a retry superseded, which a fresh
+// one must not repeat (see notSupersededHere).
+func (rn *run) deliveriesOf(f *ledger.File) (map[int]*ledger.Delivery, []ledger.Delivery, error) {
+	all, err := rn.ledger.AllDeliveries(f.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	have := map[int]*ledger.Delivery{}
+	var superseded []ledger.Delivery
+	for i := range all {
+		if all[i].SupersededAt.IsZero() {
+			have[all[i].Index] = &all[i]
+		} else {
+			superseded = append(superseded, all[i])
+		}
+	}
+	return have, superseded, nil
 }
 
 // deliveryError is the failure of one destination of a file.
@@ -131,8 +147,9 @@ func failedDestinations(err error) []string {
 // direct records "creating" just before it creates the final name and
 // "writing" once it has, writes it and records "uploaded". Then the
 // sidecars, and "delivered". Resuming a delivery after a crash uses those
-// records to neither lose nor repeat it.
-func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
+// records to neither lose nor repeat it. superseded are f's deliveries
+// that a retry superseded (see notSupersededHere).
+func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery, superseded []ledger.Delivery) error {
 	// The destination first: a delivery finished for another partner or
 	// directory than the job now names at its index is not this one's.
 	if d != nil && !ledger.SameDestination(d.Partner, d.Dir, dest.Partner, dest.Dir) {
@@ -147,7 +164,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return nil
 	}
 	if d == nil {
-		if err := rn.notSupersededHere(f, i, dest); err != nil {
+		if err := rn.notSupersededHere(f, i, dest, superseded); err != nil {
 			return err
 		}
 	}
@@ -223,16 +240,13 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 // for "/in"): what the old one left there is not known, and a second copy
 // must not be sent on top of it. Under another name (an OpenPGP extension
 // added or dropped) the fresh delivery goes ahead: what the old one may
-// have left was reported and recorded by the retry.
-func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination) error {
-	all, err := rn.ledger.AllDeliveries(f.ID)
-	if err != nil {
-		return err
-	}
-	for _, o := range all {
+// have left was reported and recorded by the retry. superseded are f's
+// deliveries that a retry superseded.
+func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination, superseded []ledger.Delivery) error {
+	for _, o := range superseded {
 		// Any index: destinations swapped by a retry bring a superseded
 		// destination back under another index.
-		if !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
+		if ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
 			o.Name == DeliveredName(rn.job, i, f.Name) {
 			return endpoint.Permanent(fmt.Errorf("%w: delivery %d to %s:%s was superseded by a retry, and the job names that destination again; it may hold %s: have the partner check it, then \"exchanged files abandon %d\" and drop the source again",
 				ErrDestinationChanged, o.ID, o.Partner, o.Dir, ledger.MayHold(o), f.ID))

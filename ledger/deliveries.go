@@ -222,8 +222,7 @@ func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
 // AllDeliveries returns every delivery of file fileID, those a retry
 // superseded included, by index and then in the order they began.
 func (l *Ledger) AllDeliveries(fileID int64) ([]Delivery, error) {
-	out, err := scanDeliveries(l.db.Query(`SELECT `+deliveryColumns+` FROM deliveries
-		WHERE file_id = ? ORDER BY idx, id`, fileID))
+	out, err := scanDeliveries(l.stmt(qAllDeliveries).Query(fileID))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
 	}

@@ -63,7 +63,11 @@ type shared struct {
 	committing bool       // a caller is committing a group
 	commits    atomic.Int64
 
-	stmts []*sql.Stmt // the hot statements (query), prepared at Open
+	stmts     []*sql.Stmt // the hot statements (query), prepared at Open
+	chainStmt *sql.Stmt   // chainNext in the dialect's SQL, prepared at Open
+
+	tipMu sync.Mutex // guards tip
+	tip   tip        // the audit chain's tip in the group commit under way
 }
 
 // Open opens the ledger database at path, creating it (mode 0600) when it
@@ -168,6 +172,11 @@ func (l *Ledger) prepare(path string) error {
 		}
 		l.stmts = append(l.stmts, st)
 	}
+	st, err := l.db.Prepare(chainNext(l.d))
+	if err != nil {
+		return fmt.Errorf("ledger: open %q: prepare the audit chain's head: %w", path, err)
+	}
+	l.chainStmt = st
 	return nil
 }
 
@@ -457,6 +466,9 @@ func (l *Ledger) Close() error {
 	for _, st := range l.stmts {
 		st.Close()
 	}
+	if l.chainStmt != nil {
+		l.chainStmt.Close()
+	}
 	err := l.db.Close()
 	if l.leases != nil {
 		l.leases.Close()
@@ -604,6 +616,8 @@ func (l *Ledger) commitAll(group []*write) error {
 	if err := l.d.beginWrite(tx); err != nil {
 		return err
 	}
+	l.holdTip(tx)
+	defer l.dropTip() // runs before the rollback deferred above
 	for _, w := range group {
 		if err := w.fence.check(tx); err != nil {
 			return err

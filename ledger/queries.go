@@ -28,6 +28,16 @@ var (
 		WHERE id = ?`)
 	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
 		WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`)
+	qDelivery      = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE id = ?`)
+	qAllDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
+		WHERE file_id = ? ORDER BY idx, id`)
+)
+
+// The audit chain's (see audit.go; chainNext, in each dialect's SQL, is
+// prepared beside these).
+var (
+	qFileAudited = hot(`SELECT ` + fileAudited + ` FROM files WHERE id = ?`)
+	qAppendAudit = hot(`INSERT INTO audit (seq, kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?, ?)`)
 )
 
 // query is a hot statement: an index into Ledger.stmts.
