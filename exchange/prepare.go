@@ -372,7 +372,7 @@ func (rn *run) deliverReport(ctx context.Context, f *ledger.File) error {
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
 	}
-	return rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, d, superseded)
+	return rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, d, superseded, false)
 }
 
 // reportName is the name a file's reject report is delivered under.

@@ -167,33 +167,56 @@ func (l *Ledger) SetState(id int64, state string) error {
 	if !known && state != StateRejected {
 		return fmt.Errorf("ledger: set file %d state: unknown state %q: %w", id, state, ErrState)
 	}
-	err := l.update(func(tx *sql.Tx) error {
-		cur, _, _, err := l.fileState(tx, id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur == state:
-			return nil
-		case !pending(cur):
-			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
-		case state == StateRejected:
-		case cur == StateStaging:
-			return fmt.Errorf("%s → %s: the staged copy is not recorded (MarkStaged): %w", cur, state, ErrState)
-		case stateOrder[state] < stateOrder[cur]:
-			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
-		}
-		q := qSetState
-		if state == StateDone {
-			q = qSetDone
-		}
-		_, err = l.exec(tx, q, state, nanos(l.now()), id)
-		return err
-	})
+	err := l.update(func(tx *sql.Tx) error { return l.setState(tx, id, state) })
 	if err != nil {
 		return fmt.Errorf("ledger: set file %d state: %w", id, err)
 	}
 	return nil
+}
+
+// setState is SetState's write, inside tx, of a known state.
+func (l *Ledger) setState(tx *sql.Tx, id int64, state string) error {
+	cur, _, _, err := l.fileState(tx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur == state:
+		return nil
+	case !pending(cur):
+		return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+	case state == StateRejected:
+	case cur == StateStaging:
+		return fmt.Errorf("%s → %s: the staged copy is not recorded (MarkStaged): %w", cur, state, ErrState)
+	case stateOrder[state] < stateOrder[cur]:
+		return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+	}
+	q := qSetState
+	if state == StateDone {
+		q = qSetDone
+	}
+	_, err = l.exec(tx, q, state, nanos(l.now()), id)
+	return err
+}
+
+// MarkTransformed moves file id to StateTransformed, as SetState does,
+// and, if unread, marks it unread (MarkUnread) in the same write: a file
+// that passes unchanged is transformed once recorded so.
+func (l *Ledger) MarkTransformed(id int64, unread bool) error {
+	err := l.update(func(tx *sql.Tx) error { return l.markTransformed(tx, id, unread) })
+	if err != nil {
+		return fmt.Errorf("ledger: mark file %d transformed: %w", id, err)
+	}
+	return nil
+}
+
+func (l *Ledger) markTransformed(tx *sql.Tx, id int64, unread bool) error {
+	if unread {
+		if err := l.markUnread(tx, id); err != nil {
+			return err
+		}
+	}
+	return l.setState(tx, id, StateTransformed)
 }
 
 // SetCounts records how many rows the transform read from file id and how

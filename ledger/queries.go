@@ -15,6 +15,7 @@ var (
 	qMarkStaged = hot(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`)
 	qSetState   = hot(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`)
 	qSetDone    = hot(`UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`)
+	qMarkUnread = hot(`INSERT INTO unread (file_id) VALUES (?) ON CONFLICT DO NOTHING`)
 	qFail       = hot(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
 		WHERE id = ? RETURNING attempts`)
 
