@@ -662,8 +662,7 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		present[e.Name] = e
 	}
 	match := src.Pattern()
-	var cands []endpoint.FileInfo
-	var refused []refusal
+	var listed []endpoint.FileInfo
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name, ".") || (src.DoneMarker != "" && strings.HasSuffix(e.Name, src.DoneMarker)) {
 			continue // hidden files (our own temp names among them) and markers
@@ -671,13 +670,15 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		if ok, _ := path.Match(match, e.Name); !ok {
 			continue
 		}
-		l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
+		l := func() *zap.Logger { // made only for a file logged about
+			return rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
+		}
 		if err := endpoint.CheckName(e.Name); err != nil {
-			l.Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
+			l().Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
 			continue
 		}
 		if e.Mode&fs.ModeSymlink != 0 {
-			l.Warn("symlink refused", zap.Bool("security", true), zap.String("outcome", "refused"))
+			l().Warn("symlink refused", zap.Bool("security", true), zap.String("outcome", "refused"))
 			continue
 		}
 		if !e.IsRegular() {
@@ -685,25 +686,35 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		}
 		if src.DoneMarker != "" {
 			if _, ok := present[e.Name+src.DoneMarker]; !ok {
-				l.Debug("waiting for done marker", zap.String("outcome", "waiting"))
+				l().Debug("waiting for done marker", zap.String("outcome", "waiting"))
 				continue
 			}
 		}
-		if _, err := rn.ledger.Lookup(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err == nil {
-			continue // imported before: a kept source, or one still being cleaned
-		} else if !errors.Is(err, ledger.ErrNotFound) {
-			return nil, nil, err
-		}
-		if kept, err := rn.ledger.Kept(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err != nil {
-			return nil, nil, err
-		} else if kept {
-			continue // imported before, its record since purged: a kept source
+		listed = append(listed, e)
+	}
+	// Imported before (a kept source, one still being cleaned, or one
+	// whose record was since purged): one question for the listing.
+	ids := make([]ledger.Listed, len(listed))
+	for i, e := range listed {
+		ids[i] = ledger.Listed{Name: e.Name, Size: e.Size, ModTime: e.ModTime}
+	}
+	imported, err := rn.ledger.Imported(rn.job.Name, src.Partner, src.Dir, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cands []endpoint.FileInfo
+	var refused []refusal
+	for i, e := range listed {
+		if imported[i] {
+			continue
 		}
 		if err := deliverable(rn.job, e.Name); err != nil {
 			refused = append(refused, refusal{fi: e, endpoint: ep.String(), err: err})
 			continue
 		}
-		l.Debug("file seen", zap.Int64("bytes", e.Size))
+		if ce := rn.log.Check(zap.DebugLevel, "file seen"); ce != nil {
+			ce.Write(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name), zap.Int64("bytes", e.Size))
+		}
 		cands = append(cands, e)
 	}
 	// Oldest first, then by name: the order a creditor wrote them in, as

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -409,4 +410,68 @@ func (l *Ledger) Rejects() (RejectTotals, error) {
 		return RejectTotals{}, fmt.Errorf("ledger: count rejects: %w", err)
 	}
 	return t, nil
+}
+
+// Listed is a file as a source lists it: its identity within a job's
+// source directory (see Lookup).
+type Listed struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// importedChunk is how many names one query of Imported asks about.
+const importedChunk = 500
+
+// Imported reports, for each file listed in dir at partner for job,
+// whether it was imported before: recorded in any state (Lookup finds
+// it), or recorded and since purged (Kept). Such a file must not be
+// imported again. It asks a few queries for a whole listing, where Lookup
+// and Kept ask two for each file.
+func (l *Ledger) Imported(job, partner, dir string, listed []Listed) ([]bool, error) {
+	type identity struct {
+		name        string
+		size, mtime int64
+	}
+	for _, f := range listed {
+		if err := checkTime("mtime", f.ModTime); err != nil {
+			return nil, err
+		}
+	}
+	seen := make(map[identity]bool)
+	for start := 0; start < len(listed); start += importedChunk {
+		chunk := listed[start:min(start+importedChunk, len(listed))]
+		args := make([]any, 0, 2*(3+len(chunk)))
+		names := "?" + strings.Repeat(", ?", len(chunk)-1)
+		for range 2 {
+			args = append(args, job, partner, dir)
+			for _, f := range chunk {
+				args = append(args, f.Name)
+			}
+		}
+		rows, err := l.db.Query(`SELECT name, size, mtime FROM files
+			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)
+			UNION ALL SELECT name, size, mtime FROM kept
+			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+		}
+		for rows.Next() {
+			var id identity
+			if err := rows.Scan(&id.name, &id.size, &id.mtime); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+			}
+			seen[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+		}
+	}
+	out := make([]bool, len(listed))
+	for i, f := range listed {
+		out[i] = seen[identity{f.Name, f.Size, nanos(f.ModTime)}]
+	}
+	return out, nil
 }
