@@ -228,11 +228,19 @@ func deliveryContent(d *Delivery) string {
 
 // auditDelivery appends the state of delivery id to the chain.
 func (l *Ledger) auditDelivery(tx *sql.Tx, id int64) error {
-	d, err := scanDelivery(l.queryRowTx(tx, qDelivery, id))
-	if err != nil {
-		return fmt.Errorf("audit delivery %d: %w", id, err)
+	return l.auditDeliveryRow(tx, id)(scanDelivery(l.queryRowTx(tx, qDelivery, id)))
+}
+
+// auditDeliveryRow returns a func that appends d, delivery id as a write
+// inside tx returned it (a statement's RETURNING deliveryColumns, read
+// with scanDelivery), to the chain.
+func (l *Ledger) auditDeliveryRow(tx *sql.Tx, id int64) func(d *Delivery, err error) error {
+	return func(d *Delivery, err error) error {
+		if err != nil {
+			return fmt.Errorf("audit delivery %d: %w", id, err)
+		}
+		return l.appendAudit(tx, auditDelivery, strconv.FormatInt(d.ID, 10), deliveryContent(d))
 	}
-	return l.appendAudit(tx, auditDelivery, strconv.FormatInt(id, 10), deliveryContent(d))
 }
 
 func subjectsRef(fileID int64, idx int) string { return fmt.Sprintf("%d/%d", fileID, idx) }

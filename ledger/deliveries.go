@@ -76,15 +76,16 @@ func (l *Ledger) startDelivery(d *Delivery, before func(tx *sql.Tx) error) (int6
 		} else if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
 			return err
 		}
-		err := l.queryRowTx(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
-			DeliveryStarted, nanos(started)).Scan(&id)
+		row, err := scanDelivery(l.queryRowTx(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
+			DeliveryStarted, nanos(started)))
 		if l.d.isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
 		}
 		if err != nil {
 			return err
 		}
-		return l.auditDelivery(tx, id)
+		id = row.ID
+		return l.auditDeliveryRow(tx, id)(row, nil)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: %w", d.FileID, err)
@@ -134,10 +135,7 @@ func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 		if !slices.Contains(from, state) {
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		if _, err = l.exec(tx, qMarkUploaded, to, id); err != nil {
-			return err
-		}
-		return l.auditDelivery(tx, id)
+		return l.auditDeliveryRow(tx, id)(scanDelivery(l.queryRowTx(tx, qMarkUploaded, to, id)))
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, to, err)
@@ -213,10 +211,8 @@ func (l *Ledger) markDelivered(id int64, size int64, sha256 string, at time.Time
 		}
 		switch {
 		case state != DeliveryDelivered:
-			if _, err = l.exec(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id); err != nil {
-				return err
-			}
-			if err := l.auditDelivery(tx, id); err != nil {
+			audit := l.auditDeliveryRow(tx, id)
+			if err := audit(scanDelivery(l.queryRowTx(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id))); err != nil {
 				return err
 			}
 		case oldSize != size || oldSHA != sha256:

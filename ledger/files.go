@@ -212,12 +212,10 @@ func (l *Ledger) MarkTransformed(id int64, unread bool) error {
 }
 
 func (l *Ledger) markTransformed(tx *sql.Tx, id int64, unread bool) error {
-	if unread {
-		if err := l.markUnread(tx, id); err != nil {
-			return err
-		}
+	if err := l.setState(tx, id, StateTransformed); err != nil || !unread {
+		return err
 	}
-	return l.setState(tx, id, StateTransformed)
+	return l.insertUnread(tx, id)
 }
 
 // SetCounts records how many rows the transform read from file id and how

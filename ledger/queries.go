@@ -21,12 +21,12 @@ var (
 
 	qStartDelivery = hot(`INSERT INTO deliveries
 		(file_id, idx, partner, dir, name, mode, temp_name, size, sha256, state, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ` + deliveryColumns)
 	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ? AND superseded_at IS NULL`)
-	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ?`)
+	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ? RETURNING ` + deliveryColumns)
 	qRestart       = hot(`UPDATE deliveries SET state = ?, mode = ? WHERE id = ?`)
 	qMarkDelivered = hot(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
-		WHERE id = ?`)
+		WHERE id = ? RETURNING ` + deliveryColumns)
 	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
 		WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`)
 	qDelivery      = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE id = ?`)

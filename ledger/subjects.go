@@ -86,6 +86,11 @@ func (l *Ledger) markUnread(tx *sql.Tx, fileID int64) error {
 	if _, _, _, err := l.fileState(tx, fileID); err != nil {
 		return err
 	}
+	return l.insertUnread(tx, fileID)
+}
+
+// insertUnread marks file fileID, known to exist, unread inside tx.
+func (l *Ledger) insertUnread(tx *sql.Tx, fileID int64) error {
 	res, err := l.exec(tx, qMarkUnread, fileID)
 	if err != nil {
 		return err
