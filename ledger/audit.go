@@ -179,7 +179,12 @@ func scanFileContent(s scanner) (int64, string, error) {
 	if err := s.Scan(&id, &job, &partner, &dir, &name, &size, &mtime, &sha, &rows, &rejected, &unread); err != nil {
 		return 0, "", err
 	}
-	return id, canonical(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread), nil
+	return id, fileContent(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread), nil
+}
+
+// fileContent is the canonical content of a file with these facts.
+func fileContent(id int64, job, partner, dir, name string, size, mtime int64, sha string, rows, rejected int64, unread bool) string {
+	return canonical(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread)
 }
 
 // auditFile appends the facts of file id, as they stand in tx, to the

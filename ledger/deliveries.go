@@ -125,6 +125,13 @@ func (l *Ledger) MarkUploaded(id int64) error {
 // delivery already in to is left as it is.
 func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 	err := l.update(func(tx *sql.Tx) error {
+		d, err := scanDelivery(l.queryRowTx(tx, qAdvanceIf, to, id, from[0], from[len(from)-1]))
+		if err == nil {
+			return l.auditDeliveryRow(tx, id)(d, nil)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// In none of from: why.
 		state, _, _, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
@@ -202,6 +209,18 @@ func (l *Ledger) markDelivered(id int64, size int64, sha256 string, at time.Time
 		at = l.now()
 	}
 	err := l.update(func(tx *sql.Tx) error {
+		if sha256 != "" {
+			// The usual case, made without a look first.
+			d, err := scanDelivery(l.queryRowTx(tx, qMarkDeliveredIf, size, sha256, nanos(at), id))
+			if err == nil {
+				if err := l.auditDeliveryRow(tx, id)(d, nil); err != nil || doneID == 0 {
+					return err
+				}
+				return l.setState(tx, doneID, StateDone)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		state, oldSize, oldSHA, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -90,7 +91,10 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 		if err != nil {
 			return err
 		}
-		return l.auditFile(tx, id)
+		// The row as inserted, with its defaults: no sha256, no rows,
+		// not unread (a new id has no mark).
+		return l.appendAudit(tx, auditFile, strconv.FormatInt(id, 10),
+			fileContent(id, f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), "", 0, 0, false))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
@@ -132,6 +136,14 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 lowercase hex digits", id)
 	}
 	err := l.update(func(tx *sql.Tx) error {
+		now := nanos(l.now())
+		fid, c, err := scanFileContent(l.queryRowTx(tx, qMarkStagedIf, sha256, now, id, size))
+		if err == nil {
+			return l.appendAudit(tx, auditFile, strconv.FormatInt(fid, 10), c)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Not staging, or of another size: why.
 		state, oldSHA, listed, err := l.fileState(tx, id)
 		if err != nil {
 			return err
@@ -175,8 +187,28 @@ func (l *Ledger) SetState(id int64, state string) error {
 	return nil
 }
 
+// forwardFrom is the condition of a forward move of a file (qSetStateIf):
+// from a pending state past staging, ranked as stateOrder, below the
+// rank given.
+const forwardFrom = `state IN ('staged', 'cleaned', 'transformed')
+	AND (CASE state WHEN 'staged' THEN 1 WHEN 'cleaned' THEN 2 ELSE 3 END) < ?`
+
 // setState is SetState's write, inside tx, of a known state.
 func (l *Ledger) setState(tx *sql.Tx, id int64, state string) error {
+	if o := stateOrder[state]; o > stateOrder[StateStaged] {
+		// The usual forward move, made without a look first.
+		q := qSetStateIf
+		if state == StateDone {
+			q = qSetDoneIf
+		}
+		res, err := l.exec(tx, q, state, nanos(l.now()), id, o)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+	}
 	cur, _, _, err := l.fileState(tx, id)
 	if err != nil {
 		return err
