@@ -52,40 +52,71 @@ func OutputName(cfg *config.Config, job *config.Job, name string, i int) string 
 
 // deliverAll delivers f to every destination that does not have it yet.
 // A destination that fails does not stop the others; f stays staged until
-// every one has it.
+// every one has it. Without a cluster, nothing lies between f's last
+// delivery and its record as done (a cluster cleans the source first):
+// when every delivery before it succeeded, that delivery records f done
+// too (f.State becomes StateDone), and its staged copy is removed after
+// (finish).
 func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
-	dels, err := rn.ledger.Deliveries(f.ID)
+	have, superseded, err := rn.deliveriesOf(f)
 	if err != nil {
 		return err
 	}
-	have := map[int]*ledger.Delivery{}
-	for i := range dels {
-		have[dels[i].Index] = &dels[i]
+	type output struct {
+		i    int
+		dest *config.Destination
+		what string
+	}
+	outs := make([]output, 0, len(rn.job.Destinations)+1)
+	for i, dest := range rn.job.Destinations {
+		outs = append(outs, output{i, dest, "destination " + strconv.Itoa(i)})
 	}
 	var errs []error
-	for i, dest := range rn.job.Destinations {
-		if err := rn.deliver(ctx, f, i, dest, have[i]); err != nil {
-			if endpoint.IsFatal(err) {
-				return err
-			}
-			errs = append(errs, &deliveryError{Partner: dest.Partner, what: fmt.Sprintf("destination %d", i), err: err})
-		}
-	}
 	if rn.job.Rejects != nil {
 		// Only a report certainly absent is none to deliver: a file is
 		// not done while its report may stand undelivered.
 		if _, err := os.Stat(rn.staging.Path(f.ID, rejectsName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
 		} else if err == nil {
-			if err := rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, have[rejectsIndex]); err != nil {
-				if endpoint.IsFatal(err) {
-					return err
-				}
-				errs = append(errs, &deliveryError{Partner: rn.job.Rejects.Partner, what: "reject report", err: err})
+			outs = append(outs, output{rejectsIndex, rn.job.Rejects, "reject report"})
+		}
+	}
+	last := -1 // the last output still to deliver
+	for k, o := range outs {
+		if d := have[o.i]; d == nil || d.State != ledger.DeliveryDelivered {
+			last = k
+		}
+	}
+	for k, o := range outs {
+		done := k == last && len(errs) == 0 && rn.cfg.Cluster == nil
+		if err := rn.deliver(ctx, f, o.i, o.dest, have[o.i], superseded, done); err != nil {
+			if endpoint.IsFatal(err) {
+				return err
 			}
+			errs = append(errs, &deliveryError{Partner: o.dest.Partner, what: o.what, err: err})
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliveriesOf returns every delivery of f, in one query: the current
+// ones by index, to resume, and those a retry superseded, which a fresh
+// one must not repeat (see notSupersededHere).
+func (rn *run) deliveriesOf(f *ledger.File) (map[int]*ledger.Delivery, []ledger.Delivery, error) {
+	all, err := rn.ledger.AllDeliveries(f.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	have := map[int]*ledger.Delivery{}
+	var superseded []ledger.Delivery
+	for i := range all {
+		if all[i].SupersededAt.IsZero() {
+			have[all[i].Index] = &all[i]
+		} else {
+			superseded = append(superseded, all[i])
+		}
+	}
+	return have, superseded, nil
 }
 
 // deliveryError is the failure of one destination of a file.
@@ -131,8 +162,10 @@ func failedDestinations(err error) []string {
 // direct records "creating" just before it creates the final name and
 // "writing" once it has, writes it and records "uploaded". Then the
 // sidecars, and "delivered". Resuming a delivery after a crash uses those
-// records to neither lose nor repeat it.
-func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery) error {
+// records to neither lose nor repeat it. superseded are f's deliveries
+// that a retry superseded (see notSupersededHere). If done, f is recorded
+// done with the delivery (see deliverAll).
+func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.Destination, d *ledger.Delivery, superseded []ledger.Delivery, done bool) error {
 	// The destination first: a delivery finished for another partner or
 	// directory than the job now names at its index is not this one's.
 	if d != nil && !ledger.SameDestination(d.Partner, d.Dir, dest.Partner, dest.Dir) {
@@ -147,7 +180,7 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 		return nil
 	}
 	if d == nil {
-		if err := rn.notSupersededHere(f, i, dest); err != nil {
+		if err := rn.notSupersededHere(f, i, dest, superseded); err != nil {
 			return err
 		}
 	}
@@ -208,7 +241,14 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err := x.sidecars(ctx); err != nil {
 		return x.explain(err)
 	}
-	if err := rn.ledger.MarkDelivered(d.ID, lf.Size(), d.SHA256, rn.Now()); err != nil {
+	// The file's transformed step rode with this delivery's start, or one
+	// before it (startDelivery): f.State is recorded.
+	if done && !rn.unrecorded {
+		if err := rn.ledger.MarkDeliveredDone(d.ID, lf.Size(), d.SHA256, rn.Now(), f.ID); err != nil {
+			return err
+		}
+		f.State = ledger.StateDone
+	} else if err := rn.ledger.MarkDelivered(d.ID, lf.Size(), d.SHA256, rn.Now()); err != nil {
 		return err
 	}
 	rn.tally(func(r *Result) { r.Delivered++ })
@@ -226,16 +266,13 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 // for "/in"): what the old one left there is not known, and a second copy
 // must not be sent on top of it. Under another name (an OpenPGP extension
 // added or dropped) the fresh delivery goes ahead: what the old one may
-// have left was reported and recorded by the retry.
-func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination) error {
-	all, err := rn.ledger.AllDeliveries(f.ID)
-	if err != nil {
-		return err
-	}
-	for _, o := range all {
+// have left was reported and recorded by the retry. superseded are f's
+// deliveries that a retry superseded.
+func (rn *run) notSupersededHere(f *ledger.File, i int, dest *config.Destination, superseded []ledger.Delivery) error {
+	for _, o := range superseded {
 		// Any index: destinations swapped by a retry bring a superseded
 		// destination back under another index.
-		if !o.SupersededAt.IsZero() && ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
+		if ledger.SameDestination(o.Partner, o.Dir, dest.Partner, dest.Dir) &&
 			o.Name == DeliveredName(rn.job, i, f.Name) {
 			return endpoint.Permanent(fmt.Errorf("%w: delivery %d to %s:%s was superseded by a retry, and the job names that destination again; it may hold %s: have the partner check it, then \"exchanged files abandon %d\" and drop the source again",
 				ErrDestinationChanged, o.ID, o.Partner, o.Dir, ledger.MayHold(o), f.ID))
@@ -260,9 +297,19 @@ func (rn *run) startDelivery(f *ledger.File, i int, dest *config.Destination, na
 	if dest.UploadMode() != config.UploadDirect {
 		d.Mode, d.TempName = ledger.ModeTemp, tempName(f.ID, i)
 	}
-	if _, err := rn.ledger.StartDelivery(d); err != nil {
+	if !rn.unrecorded {
+		if _, err := rn.ledger.StartDelivery(d); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	// The first delivery of a file whose transformed step is not recorded
+	// yet (see run.transformed): both in one write.
+	if _, err := rn.ledger.StartTransformedDelivery(d, true); err != nil {
 		return nil, err
 	}
+	rn.unrecorded, f.State = false, ledger.StateTransformed
+	crash.At("transformed")
 	return d, nil
 }
 

@@ -36,14 +36,14 @@ func TestDeliveredElsewhereIsNotDone(t *testing.T) {
 	rn := &run{Runner: g.runner, runState: &runState{res: &Result{}, eps: map[string]endpoint.Endpoint{}},
 		job: g.cfg.Jobs["claims-in"], log: g.runner.log}
 	defer rn.closeEndpoints()
-	err = rn.deliver(context.Background(), f, 0, &config.Destination{Partner: "gdw", Dir: "/in", Profile: "bailiff"}, &ds[1])
+	err = rn.deliver(context.Background(), f, 0, &config.Destination{Partner: "gdw", Dir: "/in", Profile: "bailiff"}, &ds[1], nil, false)
 	if !errors.Is(err, ErrDestinationChanged) || !endpoint.IsPermanent(err) {
 		t.Fatalf("deliver of output 0 delivered to cases, now named gdw = %v; want a permanent ErrDestinationChanged", err)
 	}
 	if ents, _ := os.ReadDir(filepath.Join(gdw, "in")); len(ents) != 0 {
 		t.Errorf("gdw received %d file(s)", len(ents))
 	}
-	if err := rn.deliver(context.Background(), f, 0, &config.Destination{Partner: "cases", Dir: "/inbox/"}, &ds[1]); err != nil {
+	if err := rn.deliver(context.Background(), f, 0, &config.Destination{Partner: "cases", Dir: "/inbox/"}, &ds[1], nil, false); err != nil {
 		t.Errorf("deliver to the same destination spelled /inbox/ = %v, want done", err)
 	}
 }

@@ -401,20 +401,15 @@ func (rn *run) rejected(ctx context.Context, f *ledger.File) error {
 
 // deliverReport delivers the staged reject report of f, unless delivered.
 func (rn *run) deliverReport(ctx context.Context, f *ledger.File) error {
-	dels, err := rn.ledger.Deliveries(f.ID)
+	have, superseded, err := rn.deliveriesOf(f)
 	if err != nil {
 		return err
 	}
-	var d *ledger.Delivery
-	for i := range dels {
-		if dels[i].Index == rejectsIndex {
-			d = &dels[i]
-		}
-	}
+	d := have[rejectsIndex]
 	if d != nil && d.State == ledger.DeliveryDelivered {
 		return nil
 	}
-	return rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, d)
+	return rn.deliver(ctx, f, rejectsIndex, rn.job.Rejects, d, superseded, false)
 }
 
 // reportName is the name a file's reject report is delivered under.

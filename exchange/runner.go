@@ -280,6 +280,11 @@ type run struct {
 	lease  *lease // the run's lease in a cluster, else nil
 	job    *config.Job
 	log    *zap.Logger
+	// unrecorded is set while the file this worker takes (each gives
+	// every file a copy of run of its own) is transformed but not yet
+	// recorded so: the record, and its unread mark, go with the start of
+	// its first delivery (startDelivery), in one write.
+	unrecorded bool
 }
 
 // runState is what the workers of a run share.
@@ -509,19 +514,19 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 				// pgp.go): the staged copy is every other output, so
 				// cleaned and transformed are one step, one record.
 				// Its rows are not read: each of its deliveries is a
-				// file-level disclosure.
+				// file-level disclosure. Nothing lies between that
+				// record and the start of its first delivery: it goes
+				// with it (unrecorded, see transformed). A crash
+				// before leaves the file staged, and the next run
+				// cleans again, which finds the source gone.
 				if err = rn.preparePlain(ctx, f); errors.Is(err, errFileRejected) {
 					rn.tally(func(r *Result) { r.Files++ })
 					return nil
 				} else if err != nil {
 					return rn.failed(f, "transform", err)
 				}
-				if err = rn.ledger.MarkUnread(f.ID); err == nil {
-					err = rn.setState(f, ledger.StateTransformed)
-				}
 				crash.At("cleaned")
-				crash.At("transformed")
-				break
+				return rn.transformed(ctx, f)
 			}
 			err = rn.setState(f, ledger.StateCleaned)
 			crash.At("cleaned")
@@ -552,19 +557,7 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			if err = rn.deliverAll(ctx, f); err != nil {
 				return rn.failed(f, "deliver", err)
 			}
-			if rn.cfg.Cluster != nil {
-				if err = rn.cleanSource(ctx, f); err != nil {
-					return rn.failed(f, "clean", err)
-				}
-			}
-			if err = rn.staging.Remove(f.ID, f.Name); err != nil {
-				return rn.failed(f, "unstage", err)
-			}
-			crash.At("unstaged")
-			if err = rn.setState(f, ledger.StateDone); err == nil {
-				rn.tally(func(r *Result) { r.Files++ })
-				rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
-			}
+			return rn.finish(ctx, f)
 		case ledger.StateDone, ledger.StateRejected:
 			return nil
 		default:
@@ -574,6 +567,63 @@ func (rn *run) advance(ctx context.Context, f *ledger.File) error {
 			return rn.failed(f, "record", err)
 		}
 	}
+}
+
+// transformed delivers f, staged and its source cleaned, of a job
+// without a transform, its outputs made (preparePlain), and takes it on
+// to done: as advance from StateTransformed, but with the record of that
+// state, and its unread mark, made with the start of its first delivery
+// (rn.unrecorded, see startDelivery), or, if no delivery starts, here,
+// before a failure is returned.
+func (rn *run) transformed(ctx context.Context, f *ledger.File) error {
+	rn.unrecorded = true
+	err := rn.deliverAll(ctx, f)
+	if rn.unrecorded {
+		rn.unrecorded = false
+		if rerr := rn.ledger.MarkTransformed(f.ID, true); rerr != nil {
+			if err != nil {
+				return rn.failed(f, "deliver", err)
+			}
+			return rn.failed(f, "record", rerr)
+		}
+		f.State = ledger.StateTransformed
+		crash.At("transformed")
+	}
+	if err != nil {
+		return rn.failed(f, "deliver", err)
+	}
+	return rn.finish(ctx, f)
+}
+
+// finish takes f, delivered to every destination, to done: in a cluster
+// its source is cleaned now; then its staged copy is removed and the file
+// recorded done. A file recorded done with its last delivery (see
+// deliverAll) only has its staged copy removed: should that fail, the
+// copy is left for the sweep at the next start (Runner.sweepStaging),
+// which removes what staging holds of a file that is done.
+func (rn *run) finish(ctx context.Context, f *ledger.File) error {
+	done := f.State == ledger.StateDone
+	if !done && rn.cfg.Cluster != nil {
+		if err := rn.cleanSource(ctx, f); err != nil {
+			return rn.failed(f, "clean", err)
+		}
+	}
+	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
+		if !done {
+			return rn.failed(f, "unstage", err)
+		}
+		rn.fileLog(f).Error("staging not removed", zap.Int64("file_id", f.ID),
+			zap.String("outcome", "left for the sweep at the next start"), zap.String("error", err.Error()))
+	}
+	crash.At("unstaged")
+	if !done {
+		if err := rn.setState(f, ledger.StateDone); err != nil {
+			return rn.failed(f, "record", err)
+		}
+	}
+	rn.tally(func(r *Result) { r.Files++ })
+	rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
+	return nil
 }
 
 func (rn *run) setState(f *ledger.File, state string) error {
@@ -618,8 +668,7 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		present[e.Name] = e
 	}
 	match := src.Pattern()
-	var cands []endpoint.FileInfo
-	var refused []refusal
+	var listed []endpoint.FileInfo
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name, ".") || (src.DoneMarker != "" && strings.HasSuffix(e.Name, src.DoneMarker)) {
 			continue // hidden files (our own temp names among them) and markers
@@ -627,13 +676,15 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		if ok, _ := path.Match(match, e.Name); !ok {
 			continue
 		}
-		l := rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
+		l := func() *zap.Logger { // made only for a file logged about
+			return rn.log.With(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name))
+		}
 		if err := endpoint.CheckName(e.Name); err != nil {
-			l.Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
+			l().Warn("name rejected", zap.Bool("security", true), zap.String("outcome", "refused"), zap.String("error", err.Error()))
 			continue
 		}
 		if e.Mode&fs.ModeSymlink != 0 {
-			l.Warn("symlink refused", zap.Bool("security", true), zap.String("outcome", "refused"))
+			l().Warn("symlink refused", zap.Bool("security", true), zap.String("outcome", "refused"))
 			continue
 		}
 		if !e.IsRegular() {
@@ -641,25 +692,35 @@ func (rn *run) discover(ctx context.Context) ([]endpoint.FileInfo, []refusal, er
 		}
 		if src.DoneMarker != "" {
 			if _, ok := present[e.Name+src.DoneMarker]; !ok {
-				l.Debug("waiting for done marker", zap.String("outcome", "waiting"))
+				l().Debug("waiting for done marker", zap.String("outcome", "waiting"))
 				continue
 			}
 		}
-		if _, err := rn.ledger.Lookup(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err == nil {
-			continue // imported before: a kept source, or one still being cleaned
-		} else if !errors.Is(err, ledger.ErrNotFound) {
-			return nil, nil, err
-		}
-		if kept, err := rn.ledger.Kept(rn.job.Name, src.Partner, src.Dir, e.Name, e.Size, e.ModTime); err != nil {
-			return nil, nil, err
-		} else if kept {
-			continue // imported before, its record since purged: a kept source
+		listed = append(listed, e)
+	}
+	// Imported before (a kept source, one still being cleaned, or one
+	// whose record was since purged): one question for the listing.
+	ids := make([]ledger.Listed, len(listed))
+	for i, e := range listed {
+		ids[i] = ledger.Listed{Name: e.Name, Size: e.Size, ModTime: e.ModTime}
+	}
+	imported, err := rn.ledger.Imported(rn.job.Name, src.Partner, src.Dir, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cands []endpoint.FileInfo
+	var refused []refusal
+	for i, e := range listed {
+		if imported[i] {
+			continue
 		}
 		if err := deliverable(rn.job, e.Name); err != nil {
 			refused = append(refused, refusal{fi: e, endpoint: ep.String(), err: err})
 			continue
 		}
-		l.Debug("file seen", zap.Int64("bytes", e.Size))
+		if ce := rn.log.Check(zap.DebugLevel, "file seen"); ce != nil {
+			ce.Write(zap.String("partner", src.Partner), zap.String("endpoint", ep.String()), zap.String("file", e.Name), zap.Int64("bytes", e.Size))
+		}
 		cands = append(cands, e)
 	}
 	// Oldest first, then by name: the order a creditor wrote them in, as

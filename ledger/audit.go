@@ -94,29 +94,19 @@ type queryer interface {
 	Query(query string, args ...any) (*sql.Rows, error)
 }
 
-// chainHead returns the hash the next audit row chains onto.
-func chainHead(q queryer) (string, error) {
-	var h string
-	err := q.QueryRow(`SELECT hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&h)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = q.QueryRow(`SELECT last_hash FROM audit_checkpoint WHERE id = 1`).Scan(&h)
-		if errors.Is(err, sql.ErrNoRows) {
-			return "", nil
-		}
-	}
-	return h, err
-}
-
-// nextSeq returns the seq the next audit row takes: one past the highest
-// ever given (AUTOINCREMENT's sqlite_sequence, see dialect.highSeq), or
-// past the checkpoint.
-func nextSeq(d dialect, q queryer) (int64, error) {
-	var n int64
-	err := q.QueryRow(`SELECT ` + d.greatest() + `(
+// chainNext is the statement, in d's SQL, that reads where the next audit
+// row goes: the hash it chains onto (the last row's, else the hash of the
+// checkpoint a purge left, else "" for the first row ever) and its seq,
+// one past the highest ever given (AUTOINCREMENT's counter, see
+// dialect.highSeq), or past the checkpoint.
+func chainNext(d dialect) string {
+	return `SELECT coalesce(
+		(SELECT hash FROM audit ORDER BY seq DESC LIMIT 1),
+		(SELECT last_hash FROM audit_checkpoint WHERE id = 1), ''),
+		` + d.greatest() + `(
 		coalesce(` + d.highSeq() + `, 0),
 		coalesce((SELECT max(seq) FROM audit), 0),
-		coalesce((SELECT upto_seq FROM audit_checkpoint WHERE id = 1), 0)) + 1`).Scan(&n)
-	return n, err
+		coalesce((SELECT upto_seq FROM audit_checkpoint WHERE id = 1), 0)) + 1`
 }
 
 // rowHash returns the hash of one audit row.
@@ -124,21 +114,55 @@ func rowHash(key []byte, prev string, seq int64, kind, ref, content string, at i
 	return chainHash(key, prev, strconv.FormatInt(seq, 10), kind, ref, content, strconv.FormatInt(at, 10))
 }
 
+// tip is where the next audit row of the group commit under way chains
+// on (see Ledger.commitAll): the rows one transaction appends read the
+// chain's head once. It holds while the transaction does, which as the
+// ledger's one writer (dialect.beginWrite) sees every row appended, and
+// rows go only through appendAudit; a purge removes rows from the head,
+// never the last one appended, whose hash its checkpoint keeps.
+type tip struct {
+	tx   *sql.Tx
+	prev string // the hash of the last row appended in tx
+	seq  int64  // its seq; 0 until tx appends
+}
+
+// holdTip starts keeping the tip of tx, a group commit's transaction;
+// dropTip ends it, before the transaction commits or rolls back.
+func (l *Ledger) holdTip(tx *sql.Tx) {
+	l.tipMu.Lock()
+	l.tip = tip{tx: tx}
+	l.tipMu.Unlock()
+}
+
+func (l *Ledger) dropTip() {
+	l.tipMu.Lock()
+	l.tip = tip{}
+	l.tipMu.Unlock()
+}
+
 // appendAudit appends one row to the chain inside tx.
 func (l *Ledger) appendAudit(tx *sql.Tx, kind, ref, content string) error {
-	prev, err := chainHead(tx)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	seq, err := nextSeq(l.d, tx)
-	if err != nil {
+	l.tipMu.Lock()
+	t := l.tip
+	l.tipMu.Unlock()
+	var prev string
+	var seq int64
+	if t.tx == tx && t.seq > 0 {
+		prev, seq = t.prev, t.seq+1
+	} else if err := tx.Stmt(l.chainStmt).QueryRow().Scan(&prev, &seq); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	at := nanos(l.now())
 	h := rowHash(l.chainKey, prev, seq, kind, ref, content, at)
-	if _, err := tx.Exec(`INSERT INTO audit (seq, kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?, ?)`,
-		seq, kind, ref, content, at, h); err != nil {
+	if _, err := l.exec(tx, qAppendAudit, seq, kind, ref, content, at, h); err != nil {
 		return fmt.Errorf("audit: %w", err)
+	}
+	if t.tx == tx {
+		l.tipMu.Lock()
+		if l.tip.tx == tx {
+			l.tip.prev, l.tip.seq = h, seq
+		}
+		l.tipMu.Unlock()
 	}
 	return nil
 }
@@ -155,13 +179,18 @@ func scanFileContent(s scanner) (int64, string, error) {
 	if err := s.Scan(&id, &job, &partner, &dir, &name, &size, &mtime, &sha, &rows, &rejected, &unread); err != nil {
 		return 0, "", err
 	}
-	return id, canonical(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread), nil
+	return id, fileContent(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread), nil
+}
+
+// fileContent is the canonical content of a file with these facts.
+func fileContent(id int64, job, partner, dir, name string, size, mtime int64, sha string, rows, rejected int64, unread bool) string {
+	return canonical(id, job, partner, dir, name, size, mtime, sha, rows, rejected, unread)
 }
 
 // auditFile appends the facts of file id, as they stand in tx, to the
 // chain.
 func (l *Ledger) auditFile(tx *sql.Tx, id int64) error {
-	_, c, err := scanFileContent(tx.QueryRow(`SELECT `+fileAudited+` FROM files WHERE id = ?`, id))
+	_, c, err := scanFileContent(l.queryRowTx(tx, qFileAudited, id))
 	if err != nil {
 		return fmt.Errorf("audit file %d: %w", id, err)
 	}
@@ -190,16 +219,6 @@ func (l *Ledger) deletePurgedFiles(tx *sql.Tx, f int64) error {
 	return err
 }
 
-// deliverySnapshot returns the canonical content of delivery id as it
-// stands in q.
-func deliverySnapshot(q queryer, id int64) (string, error) {
-	d, err := scanDelivery(q.QueryRow(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ?`, id))
-	if err != nil {
-		return "", err
-	}
-	return deliveryContent(d), nil
-}
-
 // deliveryContent is the canonical content of a delivery. The time a
 // retry superseded it is added only when set, so that the records of a
 // ledger before schema version 7 still verify.
@@ -214,11 +233,19 @@ func deliveryContent(d *Delivery) string {
 
 // auditDelivery appends the state of delivery id to the chain.
 func (l *Ledger) auditDelivery(tx *sql.Tx, id int64) error {
-	c, err := deliverySnapshot(tx, id)
-	if err != nil {
-		return fmt.Errorf("audit delivery %d: %w", id, err)
+	return l.auditDeliveryRow(tx, id)(scanDelivery(l.queryRowTx(tx, qDelivery, id)))
+}
+
+// auditDeliveryRow returns a func that appends d, delivery id as a write
+// inside tx returned it (a statement's RETURNING deliveryColumns, read
+// with scanDelivery), to the chain.
+func (l *Ledger) auditDeliveryRow(tx *sql.Tx, id int64) func(d *Delivery, err error) error {
+	return func(d *Delivery, err error) error {
+		if err != nil {
+			return fmt.Errorf("audit delivery %d: %w", id, err)
+		}
+		return l.appendAudit(tx, auditDelivery, strconv.FormatInt(d.ID, 10), deliveryContent(d))
 	}
-	return l.appendAudit(tx, auditDelivery, strconv.FormatInt(id, 10), c)
 }
 
 func subjectsRef(fileID int64, idx int) string { return fmt.Sprintf("%d/%d", fileID, idx) }

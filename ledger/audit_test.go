@@ -226,6 +226,23 @@ func testPurgeRetention(t *testing.T) {
 	if ok, _ := l.Kept(other.Job, other.Partner, other.Dir, other.Name, other.Size, other.ModTime); !ok {
 		t.Error("a purged file of another job left no identity")
 	}
+	// Imported answers for a whole listing what Lookup and Kept answer
+	// for one file, across more names than one of its queries asks.
+	listed := []Listed{{"kept.csv", f.Size, f.ModTime}, {"failing.csv", f.Size, f.ModTime},
+		{"kept.csv", f.Size + 1, f.ModTime}, {"kept.csv", f.Size, f.ModTime.Add(time.Second)}, {"h.csv", 5, mtime}}
+	for i := range 2 * importedChunk {
+		listed = append(listed, Listed{fmt.Sprintf("n%d.csv", i), f.Size, f.ModTime})
+	}
+	listed = append(listed, Listed{"failing.csv", f.Size, f.ModTime})
+	got, err := l.Imported(f.Job, f.Partner, f.Dir, listed)
+	if err != nil || len(got) != len(listed) {
+		t.Fatalf("Imported = %d answers, %v; want %d", len(got), err, len(listed))
+	}
+	for i, g := range got {
+		if want := i <= 1 || i == len(listed)-1; g != want {
+			t.Errorf("Imported(%+v) = %v, want %v", listed[i], g, want)
+		}
+	}
 
 	r := verifyOK(t, l)
 	if r.FromSeq == 0 {

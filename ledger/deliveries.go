@@ -34,6 +34,19 @@ func scanDelivery(s scanner) (*Delivery, error) {
 // same file and index wraps ErrExists: look it up with Deliveries to
 // resume it. An unknown file wraps ErrNotFound.
 func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
+	return l.startDelivery(d, nil)
+}
+
+// StartTransformedDelivery is StartDelivery of a file's first delivery
+// together with the record of its transformed step (MarkTransformed of
+// d.FileID, unread as given), in one write: nothing lies between them.
+func (l *Ledger) StartTransformedDelivery(d *Delivery, unread bool) (int64, error) {
+	return l.startDelivery(d, func(tx *sql.Tx) error { return l.markTransformed(tx, d.FileID, unread) })
+}
+
+// startDelivery is StartDelivery, with before, if set, written first in
+// the same transaction.
+func (l *Ledger) startDelivery(d *Delivery, before func(tx *sql.Tx) error) (int64, error) {
 	if d.Partner == "" || d.Name == "" {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: partner and name are required", d.FileID)
 	}
@@ -56,18 +69,23 @@ func (l *Ledger) StartDelivery(d *Delivery) (int64, error) {
 	}
 	var id int64
 	err := l.update(func(tx *sql.Tx) error {
-		if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
+		if before != nil {
+			if err := before(tx); err != nil {
+				return err
+			}
+		} else if _, _, _, err := l.fileState(tx, d.FileID); err != nil {
 			return err
 		}
-		err := l.queryRowTx(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
-			DeliveryStarted, nanos(started)).Scan(&id)
+		row, err := scanDelivery(l.queryRowTx(tx, qStartDelivery, d.FileID, d.Index, d.Partner, d.Dir, d.Name, mode, d.TempName, d.Size, d.SHA256,
+			DeliveryStarted, nanos(started)))
 		if l.d.isConstraint(err) {
 			return fmt.Errorf("index %d: %w", d.Index, ErrExists)
 		}
 		if err != nil {
 			return err
 		}
-		return l.auditDelivery(tx, id)
+		id = row.ID
+		return l.auditDeliveryRow(tx, id)(row, nil)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: start delivery of file %d: %w", d.FileID, err)
@@ -107,6 +125,13 @@ func (l *Ledger) MarkUploaded(id int64) error {
 // delivery already in to is left as it is.
 func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 	err := l.update(func(tx *sql.Tx) error {
+		d, err := scanDelivery(l.queryRowTx(tx, qAdvanceIf, to, id, from[0], from[len(from)-1]))
+		if err == nil {
+			return l.auditDeliveryRow(tx, id)(d, nil)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// In none of from: why.
 		state, _, _, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
@@ -117,10 +142,7 @@ func (l *Ledger) advanceDelivery(id int64, to string, from ...string) error {
 		if !slices.Contains(from, state) {
 			return fmt.Errorf("delivery is %s: %w", state, ErrState)
 		}
-		if _, err = l.exec(tx, qMarkUploaded, to, id); err != nil {
-			return err
-		}
-		return l.auditDelivery(tx, id)
+		return l.auditDeliveryRow(tx, id)(scanDelivery(l.queryRowTx(tx, qMarkUploaded, to, id)))
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark delivery %d %s: %w", id, to, err)
@@ -163,6 +185,20 @@ func (l *Ledger) RestartDelivery(id int64, mode string) error {
 // its output carries. Marking it again with the same size and sha256 does nothing;
 // with others it wraps ErrState.
 func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time) error {
+	return l.markDelivered(id, size, sha256, at, 0)
+}
+
+// MarkDeliveredDone is MarkDelivered of the last delivery of file fileID
+// together with the file's move to StateDone (SetState), in one write:
+// the caller removes the file's staged copy after it, and the sweep at
+// the next start removes one left by a crash in between.
+func (l *Ledger) MarkDeliveredDone(id int64, size int64, sha256 string, at time.Time, fileID int64) error {
+	return l.markDelivered(id, size, sha256, at, fileID)
+}
+
+// markDelivered is MarkDelivered, and, if doneID is not 0, SetState of
+// file doneID to StateDone in the same transaction.
+func (l *Ledger) markDelivered(id int64, size int64, sha256 string, at time.Time, doneID int64) error {
 	if !validSHA(sha256) {
 		return fmt.Errorf("ledger: mark delivery %d delivered: sha256 is not 64 lowercase hex digits", id)
 	}
@@ -173,6 +209,18 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 		at = l.now()
 	}
 	err := l.update(func(tx *sql.Tx) error {
+		if sha256 != "" {
+			// The usual case, made without a look first.
+			d, err := scanDelivery(l.queryRowTx(tx, qMarkDeliveredIf, size, sha256, nanos(at), id))
+			if err == nil {
+				if err := l.auditDeliveryRow(tx, id)(d, nil); err != nil || doneID == 0 {
+					return err
+				}
+				return l.setState(tx, doneID, StateDone)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		state, oldSize, oldSHA, err := l.deliveryState(tx, id)
 		if err != nil {
 			return err
@@ -180,16 +228,19 @@ func (l *Ledger) MarkDelivered(id int64, size int64, sha256 string, at time.Time
 		if sha256 == "" {
 			sha256 = oldSHA
 		}
-		if state == DeliveryDelivered {
-			if oldSize == size && oldSHA == sha256 {
-				return nil
+		switch {
+		case state != DeliveryDelivered:
+			audit := l.auditDeliveryRow(tx, id)
+			if err := audit(scanDelivery(l.queryRowTx(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id))); err != nil {
+				return err
 			}
+		case oldSize != size || oldSHA != sha256:
 			return fmt.Errorf("already delivered with another size or sha256: %w", ErrState)
 		}
-		if _, err = l.exec(tx, qMarkDelivered, DeliveryDelivered, size, sha256, nanos(at), id); err != nil {
-			return err
+		if doneID != 0 {
+			return l.setState(tx, doneID, StateDone)
 		}
-		return l.auditDelivery(tx, id)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: mark delivery %d delivered: %w", id, err)
@@ -222,8 +273,7 @@ func (l *Ledger) Deliveries(fileID int64) ([]Delivery, error) {
 // AllDeliveries returns every delivery of file fileID, those a retry
 // superseded included, by index and then in the order they began.
 func (l *Ledger) AllDeliveries(fileID int64) ([]Delivery, error) {
-	out, err := scanDeliveries(l.db.Query(`SELECT `+deliveryColumns+` FROM deliveries
-		WHERE file_id = ? ORDER BY idx, id`, fileID))
+	out, err := scanDeliveries(l.stmt(qAllDeliveries).Query(fileID))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: deliveries of file %d: %w", fileID, err)
 	}

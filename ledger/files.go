@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,7 +91,10 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 		if err != nil {
 			return err
 		}
-		return l.auditFile(tx, id)
+		// The row as inserted, with its defaults: no sha256, no rows,
+		// not unread (a new id has no mark).
+		return l.appendAudit(tx, auditFile, strconv.FormatInt(id, 10),
+			fileContent(id, f.Job, f.Partner, f.Dir, f.Name, f.Size, nanos(f.ModTime), "", 0, 0, false))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ledger: add file %s %s:%s/%s: %w", f.Job, f.Partner, f.Dir, f.Name, err)
@@ -131,6 +136,14 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 lowercase hex digits", id)
 	}
 	err := l.update(func(tx *sql.Tx) error {
+		now := nanos(l.now())
+		fid, c, err := scanFileContent(l.queryRowTx(tx, qMarkStagedIf, sha256, now, id, size))
+		if err == nil {
+			return l.appendAudit(tx, auditFile, strconv.FormatInt(fid, 10), c)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Not staging, or of another size: why.
 		state, oldSHA, listed, err := l.fileState(tx, id)
 		if err != nil {
 			return err
@@ -167,33 +180,74 @@ func (l *Ledger) SetState(id int64, state string) error {
 	if !known && state != StateRejected {
 		return fmt.Errorf("ledger: set file %d state: unknown state %q: %w", id, state, ErrState)
 	}
-	err := l.update(func(tx *sql.Tx) error {
-		cur, _, _, err := l.fileState(tx, id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case cur == state:
-			return nil
-		case !pending(cur):
-			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
-		case state == StateRejected:
-		case cur == StateStaging:
-			return fmt.Errorf("%s → %s: the staged copy is not recorded (MarkStaged): %w", cur, state, ErrState)
-		case stateOrder[state] < stateOrder[cur]:
-			return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
-		}
-		q := qSetState
-		if state == StateDone {
-			q = qSetDone
-		}
-		_, err = l.exec(tx, q, state, nanos(l.now()), id)
-		return err
-	})
+	err := l.update(func(tx *sql.Tx) error { return l.setState(tx, id, state) })
 	if err != nil {
 		return fmt.Errorf("ledger: set file %d state: %w", id, err)
 	}
 	return nil
+}
+
+// forwardFrom is the condition of a forward move of a file (qSetStateIf):
+// from a pending state past staging, ranked as stateOrder, below the
+// rank given.
+const forwardFrom = `state IN ('staged', 'cleaned', 'transformed')
+	AND (CASE state WHEN 'staged' THEN 1 WHEN 'cleaned' THEN 2 ELSE 3 END) < ?`
+
+// setState is SetState's write, inside tx, of a known state.
+func (l *Ledger) setState(tx *sql.Tx, id int64, state string) error {
+	if o := stateOrder[state]; o > stateOrder[StateStaged] {
+		// The usual forward move, made without a look first.
+		q := qSetStateIf
+		if state == StateDone {
+			q = qSetDoneIf
+		}
+		res, err := l.exec(tx, q, state, nanos(l.now()), id, o)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+	}
+	cur, _, _, err := l.fileState(tx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur == state:
+		return nil
+	case !pending(cur):
+		return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+	case state == StateRejected:
+	case cur == StateStaging:
+		return fmt.Errorf("%s → %s: the staged copy is not recorded (MarkStaged): %w", cur, state, ErrState)
+	case stateOrder[state] < stateOrder[cur]:
+		return fmt.Errorf("%s → %s: %w", cur, state, ErrState)
+	}
+	q := qSetState
+	if state == StateDone {
+		q = qSetDone
+	}
+	_, err = l.exec(tx, q, state, nanos(l.now()), id)
+	return err
+}
+
+// MarkTransformed moves file id to StateTransformed, as SetState does,
+// and, if unread, marks it unread (MarkUnread) in the same write: a file
+// that passes unchanged is transformed once recorded so.
+func (l *Ledger) MarkTransformed(id int64, unread bool) error {
+	err := l.update(func(tx *sql.Tx) error { return l.markTransformed(tx, id, unread) })
+	if err != nil {
+		return fmt.Errorf("ledger: mark file %d transformed: %w", id, err)
+	}
+	return nil
+}
+
+func (l *Ledger) markTransformed(tx *sql.Tx, id int64, unread bool) error {
+	if err := l.setState(tx, id, StateTransformed); err != nil || !unread {
+		return err
+	}
+	return l.insertUnread(tx, id)
 }
 
 // SetCounts records how many rows the transform read from file id and how
@@ -386,4 +440,68 @@ func (l *Ledger) Rejects() (RejectTotals, error) {
 		return RejectTotals{}, fmt.Errorf("ledger: count rejects: %w", err)
 	}
 	return t, nil
+}
+
+// Listed is a file as a source lists it: its identity within a job's
+// source directory (see Lookup).
+type Listed struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// importedChunk is how many names one query of Imported asks about.
+const importedChunk = 500
+
+// Imported reports, for each file listed in dir at partner for job,
+// whether it was imported before: recorded in any state (Lookup finds
+// it), or recorded and since purged (Kept). Such a file must not be
+// imported again. It asks a few queries for a whole listing, where Lookup
+// and Kept ask two for each file.
+func (l *Ledger) Imported(job, partner, dir string, listed []Listed) ([]bool, error) {
+	type identity struct {
+		name        string
+		size, mtime int64
+	}
+	for _, f := range listed {
+		if err := checkTime("mtime", f.ModTime); err != nil {
+			return nil, err
+		}
+	}
+	seen := make(map[identity]bool)
+	for start := 0; start < len(listed); start += importedChunk {
+		chunk := listed[start:min(start+importedChunk, len(listed))]
+		args := make([]any, 0, 2*(3+len(chunk)))
+		names := "?" + strings.Repeat(", ?", len(chunk)-1)
+		for range 2 {
+			args = append(args, job, partner, dir)
+			for _, f := range chunk {
+				args = append(args, f.Name)
+			}
+		}
+		rows, err := l.db.Query(`SELECT name, size, mtime FROM files
+			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)
+			UNION ALL SELECT name, size, mtime FROM kept
+			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+		}
+		for rows.Next() {
+			var id identity
+			if err := rows.Scan(&id.name, &id.size, &id.mtime); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+			}
+			seen[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
+		}
+	}
+	out := make([]bool, len(listed))
+	for i, f := range listed {
+		out[i] = seen[identity{f.Name, f.Size, nanos(f.ModTime)}]
+	}
+	return out, nil
 }

@@ -58,12 +58,17 @@ type shared struct {
 	caseKey  []byte // derived from key: case pseudonyms (CasePseudonym)
 	chainKey []byte // derived from key: the audit chain's HMAC
 
-	wmu        sync.Mutex // guards queue and committing
-	queue      []*write   // writes waiting for the next group commit
-	committing bool       // a caller is committing a group
-	commits    atomic.Int64
+	wmu        sync.Mutex   // guards queue and committing
+	queue      []*write     // writes waiting for the next group commit
+	committing bool         // a caller is committing a group
+	commits    atomic.Int64 // transactions begun by commitAll
+	writes     atomic.Int64 // calls of update
 
-	stmts []*sql.Stmt // the hot statements (query), prepared at Open
+	stmts     []*sql.Stmt // the hot statements (query), prepared at Open
+	chainStmt *sql.Stmt   // chainNext in the dialect's SQL, prepared at Open
+
+	tipMu sync.Mutex // guards tip
+	tip   tip        // the audit chain's tip in the group commit under way
 }
 
 // Open opens the ledger database at path, creating it (mode 0600) when it
@@ -168,6 +173,11 @@ func (l *Ledger) prepare(path string) error {
 		}
 		l.stmts = append(l.stmts, st)
 	}
+	st, err := l.db.Prepare(chainNext(l.d))
+	if err != nil {
+		return fmt.Errorf("ledger: open %q: prepare the audit chain's head: %w", path, err)
+	}
+	l.chainStmt = st
 	return nil
 }
 
@@ -457,6 +467,9 @@ func (l *Ledger) Close() error {
 	for _, st := range l.stmts {
 		st.Close()
 	}
+	if l.chainStmt != nil {
+		l.chainStmt.Close()
+	}
 	err := l.db.Close()
 	if l.leases != nil {
 		l.leases.Close()
@@ -520,6 +533,7 @@ func (l *Ledger) setKey(key []byte) {
 // before theirs and their own. fn must not call the Ledger, and may run
 // more than once: it must do nothing but its work in tx.
 func (l *Ledger) update(fn func(tx *sql.Tx) error) error {
+	l.writes.Add(1)
 	w := &write{fn: fn, fence: l.fence, wake: make(chan struct{})}
 	l.wmu.Lock()
 	l.queue = append(l.queue, w)
@@ -604,6 +618,8 @@ func (l *Ledger) commitAll(group []*write) error {
 	if err := l.d.beginWrite(tx); err != nil {
 		return err
 	}
+	l.holdTip(tx)
+	defer l.dropTip() // runs before the rollback deferred above
 	for _, w := range group {
 		if err := w.fence.check(tx); err != nil {
 			return err
@@ -613,6 +629,19 @@ func (l *Ledger) commitAll(group []*write) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// WriteStats counts a ledger's writes since it was opened.
+type WriteStats struct {
+	Writes       int64 // calls that write (each its own transaction, or a share of one)
+	Transactions int64 // write transactions begun: group commits, and writes run again alone
+}
+
+// WriteStats returns how many writes this ledger (and every fenced view
+// of it) made since it was opened, and in how many transactions: for
+// benchmarks and tests.
+func (l *Ledger) WriteStats() WriteStats {
+	return WriteStats{Writes: l.writes.Load(), Transactions: l.commits.Load()}
 }
 
 // Times are stored as Unix nanoseconds; 0 or NULL is the zero time.

@@ -15,19 +15,46 @@ var (
 	qMarkStaged = hot(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`)
 	qSetState   = hot(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`)
 	qSetDone    = hot(`UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`)
+
+	// The same writes made only from the state they expect, so that the
+	// usual case reads nothing first: no row changed, and the caller
+	// reads the state to tell why (see MarkStaged, setState).
+	qMarkStagedIf = hot(`UPDATE files SET state = 'staged', sha256 = ?, updated_at = ?
+		WHERE id = ? AND state = 'staging' AND size = ? RETURNING ` + fileAudited)
+	qSetStateIf = hot(`UPDATE files SET state = ?, updated_at = ?
+		WHERE id = ? AND ` + forwardFrom)
+	qSetDoneIf = hot(`UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0
+		WHERE id = ? AND ` + forwardFrom)
+	qMarkUnread = hot(`INSERT INTO unread (file_id) VALUES (?) ON CONFLICT DO NOTHING`)
 	qFail       = hot(`UPDATE files SET error = ?, attempts = attempts + 1, updated_at = ?
 		WHERE id = ? RETURNING attempts`)
 
 	qStartDelivery = hot(`INSERT INTO deliveries
 		(file_id, idx, partner, dir, name, mode, temp_name, size, sha256, state, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ` + deliveryColumns)
 	qDeliveryState = hot(`SELECT state, size, sha256 FROM deliveries WHERE id = ? AND superseded_at IS NULL`)
-	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ?`)
+	qMarkUploaded  = hot(`UPDATE deliveries SET state = ? WHERE id = ? RETURNING ` + deliveryColumns)
+	// advanceDelivery's write from one of two states, the only rows it
+	// changes (see qMarkStagedIf).
+	qAdvanceIf = hot(`UPDATE deliveries SET state = ?
+		WHERE id = ? AND superseded_at IS NULL AND state IN (?, ?) RETURNING ` + deliveryColumns)
+	qMarkDeliveredIf = hot(`UPDATE deliveries SET state = 'delivered', size = ?, sha256 = ?, delivered_at = ?
+		WHERE id = ? AND superseded_at IS NULL AND state <> 'delivered' RETURNING ` + deliveryColumns)
 	qRestart       = hot(`UPDATE deliveries SET state = ?, mode = ? WHERE id = ?`)
 	qMarkDelivered = hot(`UPDATE deliveries SET state = ?, size = ?, sha256 = ?, delivered_at = ?
-		WHERE id = ?`)
+		WHERE id = ? RETURNING ` + deliveryColumns)
 	qDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
 		WHERE file_id = ? AND superseded_at IS NULL ORDER BY idx`)
+	qDelivery      = hot(`SELECT ` + deliveryColumns + ` FROM deliveries WHERE id = ?`)
+	qAllDeliveries = hot(`SELECT ` + deliveryColumns + ` FROM deliveries
+		WHERE file_id = ? ORDER BY idx, id`)
+)
+
+// The audit chain's (see audit.go; chainNext, in each dialect's SQL, is
+// prepared beside these).
+var (
+	qFileAudited = hot(`SELECT ` + fileAudited + ` FROM files WHERE id = ?`)
+	qAppendAudit = hot(`INSERT INTO audit (seq, kind, ref, content, at, hash) VALUES (?, ?, ?, ?, ?, ?)`)
 )
 
 // query is a hot statement: an index into Ledger.stmts.

@@ -74,23 +74,31 @@ func (l *Ledger) AddSubjectsOf(fileID int64, idx int, subs []Subject) error {
 // read: each of its deliveries is a file-level disclosure (see
 // UnreadDisclosures). Marking it again does nothing.
 func (l *Ledger) MarkUnread(fileID int64) error {
-	err := l.update(func(tx *sql.Tx) error {
-		if _, _, _, err := l.fileState(tx, fileID); err != nil {
-			return err
-		}
-		res, err := tx.Exec(`INSERT INTO unread (file_id) VALUES (?) ON CONFLICT DO NOTHING`, fileID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err // marked already: nothing changed
-		}
-		return l.auditFile(tx, fileID)
-	})
+	err := l.update(func(tx *sql.Tx) error { return l.markUnread(tx, fileID) })
 	if err != nil {
 		return fmt.Errorf("ledger: mark file %d unread: %w", fileID, err)
 	}
 	return nil
+}
+
+// markUnread is MarkUnread's write, inside tx.
+func (l *Ledger) markUnread(tx *sql.Tx, fileID int64) error {
+	if _, _, _, err := l.fileState(tx, fileID); err != nil {
+		return err
+	}
+	return l.insertUnread(tx, fileID)
+}
+
+// insertUnread marks file fileID, known to exist, unread inside tx.
+func (l *Ledger) insertUnread(tx *sql.Tx, fileID int64) error {
+	res, err := l.exec(tx, qMarkUnread, fileID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // marked already: nothing changed
+	}
+	return l.auditFile(tx, fileID)
 }
 
 const disclosureColumns = `f.job, d.file_id, d.id, d.idx, d.partner, d.dir, d.name,
