@@ -83,7 +83,11 @@ func (rn *run) deliverAll(ctx context.Context, f *ledger.File) error {
 	}
 	last := -1 // the last output still to deliver
 	for k, o := range outs {
-		if d := have[o.i]; d == nil || d.State != ledger.DeliveryDelivered {
+		// One delivered to another destination than the job now names
+		// at its index is not this one's: it fails below, and the file
+		// must not be done before it.
+		if d := have[o.i]; d == nil || d.State != ledger.DeliveryDelivered ||
+			!ledger.SameDestination(d.Partner, d.Dir, o.dest.Partner, o.dest.Dir) {
 			last = k
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -52,6 +53,10 @@ type Runner struct {
 
 	// wrapEndpoint, if set, wraps every endpoint a run makes (tests).
 	wrapEndpoint func(partner string, ep endpoint.Endpoint) endpoint.Endpoint
+
+	// sweepDue says that a staged copy of a file already recorded done
+	// could not be removed: the next run sweeps staging first.
+	sweepDue atomic.Bool
 }
 
 // Event is one finished step of one file, as logged. Outcome is "ok",
@@ -187,6 +192,14 @@ func (r *Runner) Run(ctx context.Context, jobName string) (res Result, err error
 	}
 	l := r.ledger
 	var ls *lease
+	if r.cfg.Cluster == nil && r.sweepDue.CompareAndSwap(true, false) {
+		// What a run before could not remove of a file it recorded done
+		// goes now, not months later at the next start.
+		if err := r.sweepStaging(); err != nil {
+			r.sweepDue.Store(true)
+			r.log.Error("staging not swept", zap.String("job", jobName), zap.String("outcome", "tried again at the next run"), zap.String("error", err.Error()))
+		}
+	}
 	if cl := r.cfg.Cluster; cl != nil {
 		// Whatever this node holds of files finished elsewhere since it
 		// staged them goes now, held elsewhere or not (see sweepStaging).
@@ -599,8 +612,8 @@ func (rn *run) transformed(ctx context.Context, f *ledger.File) error {
 // its source is cleaned now; then its staged copy is removed and the file
 // recorded done. A file recorded done with its last delivery (see
 // deliverAll) only has its staged copy removed: should that fail, the
-// copy is left for the sweep at the next start (Runner.sweepStaging),
-// which removes what staging holds of a file that is done.
+// copy is left for the sweep at the next run (Runner.sweepStaging, also at
+// every start), which removes what staging holds of a file that is done.
 func (rn *run) finish(ctx context.Context, f *ledger.File) error {
 	done := f.State == ledger.StateDone
 	if !done && rn.cfg.Cluster != nil {
@@ -608,12 +621,15 @@ func (rn *run) finish(ctx context.Context, f *ledger.File) error {
 			return rn.failed(f, "clean", err)
 		}
 	}
+	removed := true
 	if err := rn.staging.Remove(f.ID, f.Name); err != nil {
 		if !done {
 			return rn.failed(f, "unstage", err)
 		}
+		removed = false
 		rn.fileLog(f).Error("staging not removed", zap.Int64("file_id", f.ID),
-			zap.String("outcome", "left for the sweep at the next start"), zap.String("error", err.Error()))
+			zap.String("outcome", "left for the sweep at the next run"), zap.String("error", err.Error()))
+		rn.sweepDue.Store(true)
 	}
 	crash.At("unstaged")
 	if !done {
@@ -622,7 +638,9 @@ func (rn *run) finish(ctx context.Context, f *ledger.File) error {
 		}
 	}
 	rn.tally(func(r *Result) { r.Files++ })
-	rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
+	if removed {
+		rn.fileLog(f).Info("staging removed", zap.String("outcome", "done"), zap.String("sha256", f.SHA256))
+	}
 	return nil
 }
 

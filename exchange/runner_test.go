@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/exchanged/exchanged/config"
+	"github.com/exchanged/exchanged/exchange/endpoint"
 	"github.com/exchanged/exchanged/exchange/endpoint/sftp"
 	"github.com/exchanged/exchanged/internal/sftpd"
 	"github.com/exchanged/exchanged/ledger"
@@ -503,4 +504,70 @@ func TestReloadSharesConnectionLimit(t *testing.T) {
 	if next.runner.sems["other"] == old.runner.sems["other"] || cap(next.runner.sems["other"]) != 3 {
 		t.Error("a partner whose max_conns changed shares the old limit")
 	}
+}
+
+// A staged copy that cannot be removed once its file was recorded done
+// (the staging disk turned read-only under the delivery) is logged as an
+// error and swept at the next run, not left for the next start.
+func TestDoneStagingSweptNextRun(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	mkdirs(t, in, "outbox")
+	mkdirs(t, out, "inbox")
+	g := newRig(t, map[string]*config.Partner{"creditor": localPartner("creditor", in), "cases": localPartner("internal", out)},
+		map[string]*config.Job{"j": {Source: config.Source{Partner: "creditor", Dir: "/outbox"},
+			Destinations: []*config.Destination{{Partner: "cases", Dir: "/inbox"}}}})
+	staging := filepath.Join(g.cfg.StateDir, "staging")
+	if err := exec("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", staging); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI needs a tmpfs for this test: %v", err)
+		}
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { _ = exec("umount", "-l", staging) })
+	g = openRig(t, g.cfg) // a runner whose staging is the tmpfs
+	g.runner.wrapEndpoint = func(partner string, ep endpoint.Endpoint) endpoint.Endpoint {
+		if partner == "cases" {
+			return roAfterRename{ep, staging}
+		}
+		return ep
+	}
+	os.WriteFile(filepath.Join(in, "outbox", "a.csv"), []byte("x;y\n"), 0o644)
+	if res, err := g.run("j"); err != nil || res.Delivered != 1 {
+		t.Fatalf("first run = %+v, %v", res, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "inbox", "a.csv")); string(got) != "x;y\n" {
+		t.Fatalf("delivered %q", got)
+	}
+	if n := g.logs.FilterMessage("staging not removed").Len(); n != 1 || g.logs.FilterMessage("staging removed").Len() != 0 {
+		t.Fatalf("%d 'staging not removed' events, %d 'staging removed'", n, g.logs.FilterMessage("staging removed").Len())
+	}
+	if ids, _ := g.runner.Staging().IDs(); len(ids) != 1 {
+		t.Fatalf("staging holds %v, want the copy it could not remove", ids)
+	}
+	if err := exec("mount", "-o", "remount,rw", staging); err != nil {
+		t.Fatal(err)
+	}
+	g.runner.wrapEndpoint = nil
+	if res, err := g.run("j"); err != nil || res.Delivered != 0 {
+		t.Fatalf("second run = %+v, %v", res, err)
+	}
+	g.stagingEmpty()
+	if g.logs.FilterMessage("staging swept").Len() != 1 {
+		t.Fatal("the second run did not sweep the copy")
+	}
+}
+
+// roAfterRename turns the staging mount read-only once a delivery's
+// rename is done.
+type roAfterRename struct {
+	endpoint.Endpoint
+	staging string
+}
+
+func (e roAfterRename) Rename(ctx context.Context, from, to string) error {
+	err := e.Endpoint.Rename(ctx, from, to)
+	if err == nil {
+		err = exec("mount", "-o", "remount,ro", e.staging)
+	}
+	return err
 }

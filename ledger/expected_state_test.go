@@ -9,15 +9,15 @@ import (
 	"time"
 )
 
-// Review of issue 15: the writes made from the state they expect still
+// The writes made from the state they expect still
 // refuse another state with ErrState and change nothing; the merged
 // writes (StartTransformedDelivery, MarkDeliveredDone) are all or
 // nothing.
-func TestReview3StateExpectingWrites(t *testing.T) {
-	forEachBackend(t, testReview3StateExpectingWrites)
+func TestStateExpectingWrites(t *testing.T) {
+	forEachBackend(t, testStateExpectingWrites)
 }
 
-func testReview3StateExpectingWrites(t *testing.T) {
+func testStateExpectingWrites(t *testing.T) {
 	l, _ := openTemp(t)
 	// staging → transformed: refused (MarkStaged first).
 	id := addFile(t, l, newFile("a.csv"))
@@ -78,13 +78,13 @@ func testReview3StateExpectingWrites(t *testing.T) {
 	verifyOK(t, l)
 }
 
-// Review of issue 15: a group commit of audited writes in which one
+// A group commit of audited writes in which one
 // write fails after it appended to the chain: the group is undone and
 // each write runs again alone, each reading the chain's head anew; the
 // chain verifies and holds one row per write that stands.
-func TestReview3AuditTipAcrossRerun(t *testing.T) { forEachBackend(t, testReview3AuditTipAcrossRerun) }
+func TestAuditTipAcrossRerun(t *testing.T) { forEachBackend(t, testAuditTipAcrossRerun) }
 
-func testReview3AuditTipAcrossRerun(t *testing.T) {
+func testAuditTipAcrossRerun(t *testing.T) {
 	l, _ := openTemp(t)
 	count := func() (n int) {
 		if err := l.db.QueryRow(`SELECT count(*) FROM audit`).Scan(&n); err != nil {

@@ -10,13 +10,13 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// Review of issue 15: a file is recorded done with its last delivery
+// A file is recorded done with its last delivery
 // still to make only when nothing after it can fail. A later output
 // already delivered, but to a destination the job no longer names there
 // (destinations changed by a reload), fails with ErrDestinationChanged:
 // the file must stay pending (as before issue 15), not be recorded done
 // with the partner the job now names never having received it.
-func TestReview3DoneNotRecordedBeforeChangedDestination(t *testing.T) {
+func TestDoneNotRecordedBeforeChangedDestination(t *testing.T) {
 	g, in, out := localRig(t, config.Source{}, &config.Destination{Partner: "cases", Dir: "/inbox"},
 		&config.Destination{Partner: "cases", Dir: "/inbox2"})
 	mkdirs(t, out, "inbox2", "inbox3")
