@@ -880,6 +880,7 @@ func (rn *run) copyIn(ctx context.Context, ep endpoint.Endpoint, f *ledger.File,
 	if err != nil {
 		return 0, "", err
 	}
+	defer st.Abort() // nothing once committed
 	n, err := copyContext(ctx, st, r, r.Abort, st.Abort)
 	if err != nil {
 		st.Abort()

@@ -35,11 +35,11 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 	return m, err
 }
 
-// TestReview4AbortUnderReadFrom: Abort from another goroutine while
+// TestAbortUnderReadFrom: Abort from another goroutine while
 // ReadFrom waits in its reader mid-chunk (the sealing and hashing
 // goroutines running, chunks in flight) makes ReadFrom and Close return
 // ErrAborted, and both goroutines end.
-func TestReview4AbortUnderReadFrom(t *testing.T) {
+func TestAbortUnderReadFrom(t *testing.T) {
 	k := newKey(t)
 	base := runtime.NumGoroutine()
 	data := make([]byte, 6*chunkSize)
@@ -74,10 +74,10 @@ func TestReview4AbortUnderReadFrom(t *testing.T) {
 	goroutinesBack(t, base)
 }
 
-// TestReview4CloseRacingAbort: Abort racing Close may go either way, but a
+// TestCloseRacingAbort: Abort racing Close may go either way, but a
 // Close that returns nil has sealed a whole file whose hash is the
 // plaintext's; the goroutines end either way.
-func TestReview4CloseRacingAbort(t *testing.T) {
+func TestCloseRacingAbort(t *testing.T) {
 	k := newKey(t)
 	base := runtime.NumGoroutine()
 	data := make([]byte, 2*chunkSize+5)

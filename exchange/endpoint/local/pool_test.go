@@ -28,11 +28,11 @@ func (c *cutReader) Read(p []byte) (int, error) {
 	return m, err
 }
 
-// TestReview4PooledBuffersKeepFilesApart: ReadFrom's pooled buffers carry
+// TestPooledBuffersKeepFilesApart: ReadFrom's pooled buffers carry
 // no byte of one file into another: files copied at once from readers of
 // short reads, one cut short by an error, and one past two write-back
 // steps, each hold exactly their own bytes.
-func TestReview4PooledBuffersKeepFilesApart(t *testing.T) {
+func TestPooledBuffersKeepFilesApart(t *testing.T) {
 	root := t.TempDir()
 	ep := New(root)
 	defer ep.Close()

@@ -36,11 +36,11 @@ func goroutinesBackTo(t *testing.T, n int) {
 	t.Fatalf("%d goroutines, want at most %d: a sealing or hashing goroutine is left", runtime.NumGoroutine(), n)
 }
 
-// TestReview4StagedReadFromPastWriteback: a source copy of more than two
+// TestStagedReadFromPastWriteback: a source copy of more than two
 // write-back steps (8 MiB), read by ReadFrom in reads of odd sizes that
 // never meet a chunk boundary, commits with the plaintext's size and
 // sha256 and reads back whole.
-func TestReview4StagedReadFromPastWriteback(t *testing.T) {
+func TestStagedReadFromPastWriteback(t *testing.T) {
 	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"), stagingKey(t))
 	if err != nil {
 		t.Fatal(err)
@@ -88,10 +88,10 @@ func (b *blockingReads) Read(p []byte) (int, error) {
 	return m, err
 }
 
-// TestReview4StagedCancelMidReadFrom: a run cancelled while a source copy
+// TestStagedCancelMidReadFrom: a run cancelled while a source copy
 // is read by ReadFrom (past several chunks) leaves no staged file, a
 // Commit after it fails, and no goroutine stays.
-func TestReview4StagedCancelMidReadFrom(t *testing.T) {
+func TestStagedCancelMidReadFrom(t *testing.T) {
 	s, err := OpenStaging(filepath.Join(t.TempDir(), "staging"), stagingKey(t))
 	if err != nil {
 		t.Fatal(err)
@@ -124,10 +124,10 @@ func TestReview4StagedCancelMidReadFrom(t *testing.T) {
 	goroutinesBackTo(t, base)
 }
 
-// TestReview4StagedDiskFullReadFrom: staging that fills its disk under
+// TestStagedDiskFullReadFrom: staging that fills its disk under
 // ReadFrom fails the copy (ENOSPC), Commit does not succeed, and the
 // aborted copy leaves nothing on the disk.
-func TestReview4StagedDiskFullReadFrom(t *testing.T) {
+func TestStagedDiskFullReadFrom(t *testing.T) {
 	dir := mountTmpfs(t, "size=2m")
 	s, err := OpenStaging(filepath.Join(dir, "staging"), stagingKey(t))
 	if err != nil {
