@@ -471,18 +471,21 @@ func (l *Ledger) Imported(job, partner, dir string, listed []Listed) ([]bool, er
 	seen := make(map[identity]bool)
 	for start := 0; start < len(listed); start += importedChunk {
 		chunk := listed[start:min(start+importedChunk, len(listed))]
-		args := make([]any, 0, 2*(3+len(chunk)))
-		names := "?" + strings.Repeat(", ?", len(chunk)-1)
+		// The whole identity in SQL, served by the UNIQUE index: a name
+		// a creditor reuses every day does not read its history.
+		args := make([]any, 0, 2*(3+3*len(chunk)))
+		ids := "(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+		ids += strings.Repeat(", "+ids, len(chunk)-1)
 		for range 2 {
 			args = append(args, job, partner, dir)
 			for _, f := range chunk {
-				args = append(args, f.Name)
+				args = append(args, f.Name, f.Size, nanos(f.ModTime))
 			}
 		}
 		rows, err := l.db.Query(`SELECT name, size, mtime FROM files
-			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)
+			WHERE job = ? AND partner = ? AND dir = ? AND (name, size, mtime) IN (VALUES `+ids+`)
 			UNION ALL SELECT name, size, mtime FROM kept
-			WHERE job = ? AND partner = ? AND dir = ? AND name IN (`+names+`)`, args...)
+			WHERE job = ? AND partner = ? AND dir = ? AND (name, size, mtime) IN (VALUES `+ids+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: imported %s %s:%s: %w", job, partner, dir, err)
 		}
