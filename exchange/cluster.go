@@ -281,12 +281,9 @@ func (rn *run) restage(ctx context.Context, f *ledger.File) (remake bool, err er
 	if rn.cfg.Cluster != nil {
 		// Rejected whole on a node that lost the file before its record:
 		// over but for its source and that (errFileRejected).
-		if rej, err := rn.ledger.Rejecting(f.ID); err != nil || rej {
-			if err == nil {
-				rn.fileLog(f).Info("rejection resumed", zap.String("node", rn.cfg.Cluster.Node), zap.String("outcome", "finishing"))
-				err = rn.rejected(ctx, f)
-			}
-			return false, err
+		if f.Rejecting {
+			rn.fileLog(f).Info("rejection resumed", zap.String("node", rn.cfg.Cluster.Node), zap.String("outcome", "finishing"))
+			return false, rn.rejected(ctx, f)
 		}
 	}
 	kept, err := rn.dropStale(f)
@@ -455,16 +452,7 @@ func (rn *run) prepareAgain(ctx context.Context, f *ledger.File, dels []ledger.D
 		if d.State == ledger.DeliveryDelivered {
 			continue
 		}
-		local := rejectsName
-		if d.Index != rejectsIndex {
-			local = rn.output(f, d.Index)
-		}
-		var sum string
-		lf, oerr := rn.staging.Open(f.ID, local)
-		if oerr == nil {
-			sum, oerr = hashFile(lf)
-			lf.Close()
-		}
+		_, sum, oerr := rn.stagedSum(f, rn.output(f, d.Index))
 		switch {
 		case errors.Is(oerr, fs.ErrNotExist):
 			err = notSameAgain(f, fmt.Sprintf("made again here, output %d is not made", d.Index))
@@ -560,6 +548,7 @@ func (rn *run) stagedOn(f *ledger.File) error {
 		rn.fileLog(f).Warn("staging node not recorded", zap.String("node", cl.Node), zap.String("outcome", "failed"), zap.String("error", err.Error()))
 		return err
 	}
+	f.StagedOn = cl.Node
 	return nil
 }
 
@@ -579,9 +568,9 @@ func (rn *run) dropStale(f *ledger.File) (kept bool, err error) {
 	if cl == nil {
 		return false, nil
 	}
-	node, err := rn.ledger.StagedOn(f.ID)
-	if err != nil || node == "" || node == cl.Node {
-		return false, err
+	node := f.StagedOn // read with f, under the job's lease: no other node writes it meanwhile
+	if node == "" || node == cl.Node {
+		return false, nil
 	}
 	held := rn.staging.Held(f.ID, f.Name)
 	if len(held) == 0 {
@@ -610,11 +599,18 @@ func (rn *run) dropStale(f *ledger.File) (kept bool, err error) {
 // holdsRecorded reports whether this node's staged copy of f holds exactly
 // the bytes recorded: its size and sha256, every chunk authenticated.
 func (rn *run) holdsRecorded(f *ledger.File) bool {
-	lf, err := rn.staging.Open(f.ID, f.Name)
+	n, sum, err := rn.stagedSum(f, f.Name)
+	return err == nil && n == f.Size && sum == f.SHA256
+}
+
+// stagedSum returns the size and hex sha256 of the plaintext staged for
+// f under name, every chunk authenticated.
+func (rn *run) stagedSum(f *ledger.File, name string) (int64, string, error) {
+	lf, err := rn.staging.Open(f.ID, name)
 	if err != nil {
-		return false
+		return 0, "", err
 	}
 	defer lf.Close()
 	sum, err := hashFile(lf)
-	return err == nil && lf.Size() == f.Size && sum == f.SHA256
+	return lf.Size(), sum, err
 }

@@ -25,8 +25,12 @@ import (
 	"github.com/exchanged/exchanged/ledger"
 )
 
-// output returns the staged name that destination i receives.
+// output returns the staged name that destination i receives, or for
+// rejectsIndex the reject report's.
 func (rn *run) output(f *ledger.File, i int) string {
+	if i == rejectsIndex {
+		return rejectsName
+	}
 	return OutputName(rn.cfg, rn.job, f.Name, i)
 }
 
@@ -205,9 +209,9 @@ func (rn *run) deliver(ctx context.Context, f *ledger.File, i int, dest *config.
 	if err != nil {
 		return err
 	}
-	local, name := rejectsName, reportName(plainName(rn.job, f.Name))
+	local, name := rn.output(f, i), reportName(plainName(rn.job, f.Name))
 	if i != rejectsIndex {
-		local, name = rn.output(f, i), deliveredName(rn.job, dest, f.Name)
+		name = deliveredName(rn.job, dest, f.Name)
 	}
 	lf, err := rn.staging.Open(f.ID, local)
 	if errors.Is(err, fs.ErrNotExist) && i != rejectsIndex {

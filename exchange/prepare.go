@@ -160,7 +160,7 @@ func (rn *run) prepareWith(ctx context.Context, f *ledger.File, again bool) (err
 			}
 		}
 	}()
-	o := &outputs{again: again}
+	o := &outputs{}
 	defer o.abort()
 	if err := rn.createOutputs(f, o); err != nil {
 		return err
@@ -224,7 +224,6 @@ func (rn *run) prepareWith(ctx context.Context, f *ledger.File, again bool) (err
 // outputs are the staged files one prepare writes: each destination's,
 // and the reject report if the job has a rejects destination.
 type outputs struct {
-	again    bool      // made again (see prepareWith)
 	staged   []*Staged // one per destination
 	rej      *Staged   // nil: the job has no rejects destination
 	subjects []*subjectBatch
@@ -388,6 +387,7 @@ func (rn *run) rejected(ctx context.Context, f *ledger.File) error {
 		if err := rn.ledger.MarkRejecting(f.ID); err != nil {
 			return err
 		}
+		f.Rejecting = true
 		if err := rn.cleanSource(ctx, f); err != nil {
 			return err
 		}

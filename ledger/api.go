@@ -87,6 +87,11 @@ type File struct {
 	Attempts  int    // consecutive failed attempts
 	SeenAt    time.Time
 	UpdatedAt time.Time
+	// In a cluster: the node that holds the staged copy ("" if none was
+	// recorded, see SetStagedOn), and whether a rejection is over but for
+	// the source's clean and the record (see MarkRejecting).
+	StagedOn  string
+	Rejecting bool
 }
 
 // Delivery is one file's delivery to one destination.

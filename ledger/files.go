@@ -24,18 +24,19 @@ var stateOrder = map[string]int{
 func pending(s string) bool { return s != StateDone && s != StateRejected }
 
 const fileColumns = `id, job, partner, dir, name, size, mtime, sha256, state,
-	rows, rejected, error, attempts, seen_at, updated_at`
+	rows, rejected, error, attempts, seen_at, updated_at, staged_on, rejecting`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanFile(s scanner) (*File, error) {
 	var f File
-	var mtime, seen, updated int64
+	var mtime, seen, updated, rejecting int64
 	err := s.Scan(&f.ID, &f.Job, &f.Partner, &f.Dir, &f.Name, &f.Size, &mtime, &f.SHA256, &f.State,
-		&f.Rows, &f.Rejected, &f.Error, &f.Attempts, &seen, &updated)
+		&f.Rows, &f.Rejected, &f.Error, &f.Attempts, &seen, &updated, &f.StagedOn, &rejecting)
 	if err != nil {
 		return nil, err
 	}
+	f.Rejecting = rejecting != 0
 	f.ModTime, f.SeenAt, f.UpdatedAt = fromNanos(mtime), fromNanos(seen), fromNanos(updated)
 	return &f, nil
 }
