@@ -102,6 +102,7 @@ func (l *Ledger) AddFile(f *File) (int64, error) {
 	}
 	f.ID, f.State = id, StateStaging
 	f.SHA256, f.Rows, f.Rejected, f.Error, f.Attempts = "", 0, 0, "", 0
+	f.StagedOn, f.Rejecting = "", false
 	return id, nil
 }
 

@@ -178,10 +178,13 @@ func (l *Ledger) SetStagedOn(id int64, node string) error {
 }
 
 // StagedOn returns the node that holds the staged copy of file id, ""
-// when none was recorded.
+// when none was recorded (File.StagedOn).
 func (l *Ledger) StagedOn(id int64) (string, error) {
-	var node string
-	return node, l.fileColumn(id, "staged_on", &node)
+	f, err := l.File(id)
+	if err != nil {
+		return "", err
+	}
+	return f.StagedOn, nil
 }
 
 // MarkRejecting records that file id, rejected whole, is over but for the
@@ -195,11 +198,14 @@ func (l *Ledger) MarkRejecting(id int64) error {
 	return nil
 }
 
-// Rejecting reports whether file id was marked by MarkRejecting.
+// Rejecting reports whether file id was marked by MarkRejecting
+// (File.Rejecting).
 func (l *Ledger) Rejecting(id int64) (bool, error) {
-	var n int
-	err := l.fileColumn(id, "rejecting", &n)
-	return n != 0, err
+	f, err := l.File(id)
+	if err != nil {
+		return false, err
+	}
+	return f.Rejecting, nil
 }
 
 // updateFile makes the write q on file id, whose id is q's last
@@ -215,16 +221,4 @@ func (l *Ledger) updateFile(id int64, q string, args ...any) error {
 		}
 		return nil
 	})
-}
-
-// fileColumn reads column col (a constant) of file id into dst.
-func (l *Ledger) fileColumn(id int64, col string, dst any) error {
-	err := l.db.QueryRow(`SELECT `+col+` FROM files WHERE id = ?`, id).Scan(dst)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("ledger: file %d: %w", id, err)
-	}
-	return nil
 }

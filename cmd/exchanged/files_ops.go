@@ -195,18 +195,19 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 	if job == nil {
 		return nil, fmt.Errorf("file %d: its job %s is not in the config: put it back, or abandon the file: %w", id, f.Job, ops.ErrInvalid)
 	}
+	dests := jobDestinations(job, f.Name)
 	if !force {
 		cur, err := o.ledger.Deliveries(id)
 		if err != nil {
 			return nil, err
 		}
-		sup := toSupersede(cur, jobDestinations(job, f.Name))
-		if miss := append(o.missingOutputs(f, job, sup), twiceAtPartner(sup, jobDestinations(job, f.Name))...); len(miss) > 0 {
+		sup := toSupersede(cur, dests)
+		if miss := append(o.missingOutputs(f, job, sup), twiceAtPartner(sup, dests)...); len(miss) > 0 {
 			return nil, fmt.Errorf("file %d: not retried: %s (--force retries all the same): %w",
 				id, strings.Join(miss, "; "), ledger.ErrState)
 		}
 	}
-	res, err := o.ledger.Retry(id, jobDestinations(job, f.Name), by, reason)
+	res, err := o.ledger.Retry(id, dests, by, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +217,6 @@ func (o *fileOps) retry(id int64, by, reason string, force bool) (*actionReport,
 	if len(res.Superseded) > 0 {
 		rep.Next += ", with a fresh delivery to the destination the job now names"
 	}
-	dests := jobDestinations(job, f.Name)
 	rep.Warnings = o.missingOutputs(f, job, res.Superseded)
 	o.logAction(f, res.Action, reason, zap.Int("superseded", len(res.Superseded)))
 	for _, w := range rep.Warnings {
@@ -330,12 +330,10 @@ func (o *fileOps) abandon(id int64, by, reason string, sourceGoneOK bool) (*acti
 	st := o.staging()
 	staged := stagedOf(st, id, f.Name)
 	cleaned := sourceCleaned(f)
-	if o.cfg.Cluster != nil && cleaned {
+	if o.cfg.Cluster != nil {
 		// A cluster cleans the source only once the file is delivered,
 		// or, rejected whole, once its rejection is over (rejecting).
-		if cleaned, err = o.ledger.Rejecting(id); err != nil {
-			return nil, err
-		}
+		cleaned = cleaned && f.Rejecting
 	}
 	source := sourceNote(f, job, cleaned, o.cfg.Cluster != nil)
 	if len(staged) > 0 && cleaned && sourceGone(job) && !sourceGoneOK {
