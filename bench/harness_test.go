@@ -81,6 +81,35 @@ type peerRun struct {
 	wall   time.Duration
 	cpu    time.Duration // user + system of the process and its waited-for children (sftp's ssh)
 	maxRSS int64         // bytes, the largest of the client's processes
+	// machine is the CPU time of the whole machine over the run, every
+	// CPU's non-idle time in /proc/stat: the client, sshd (which the
+	// client's own CPU leaves out), the kernel's write-back threads, and
+	// anything else that ran. On n CPUs a run takes at least machine/n.
+	machine time.Duration
+}
+
+// machineCPU returns the non-idle CPU time of all CPUs since boot, from
+// /proc/stat's cpu line (user, nice, system, irq, softirq, steal), or 0
+// where it cannot be read.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		v, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // sftpBatch runs OpenSSH's sftp client with a batch of commands, as an
@@ -139,13 +168,13 @@ func timed(tb testing.TB, stdin *os.File, discardStdout bool, name string, args 
 	if stdin != nil {
 		cmd.Stdin = stdin
 	}
-	start := time.Now()
+	mach0, start := machineCPU(), time.Now()
 	err := cmd.Run()
-	wall := time.Since(start)
+	wall, mach := time.Since(start), machineCPU()-mach0
 	if err != nil {
 		tb.Fatalf("bench: %s: %v\n%s", filepath.Base(name), err, lastLines(out.String(), 20))
 	}
-	run := peerRun{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	run := peerRun{wall: wall, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), machine: mach}
 	if rssFile != "" {
 		b, err := os.ReadFile(rssFile)
 		kib, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)

@@ -412,7 +412,7 @@ type metric struct {
 func summarize(tools []tool, res map[string][]peerRun) (string, []metric) {
 	var sb strings.Builder
 	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "tool\tmedian\tmin\tmax\tCPU (median)\tpeak RSS\texchanged vs this")
+	fmt.Fprintln(w, "tool\tmedian\tmin\tmax\tCPU (median)\tmachine CPU\tpeak RSS\texchanged vs this")
 	var ours time.Duration
 	for _, t := range tools {
 		if t.key == keyExchanged {
@@ -424,6 +424,7 @@ func summarize(tools []tool, res map[string][]peerRun) (string, []metric) {
 		runs := res[t.name]
 		wall := median(runs, func(r peerRun) time.Duration { return r.wall })
 		cpu := median(runs, func(r peerRun) time.Duration { return r.cpu })
+		mach := median(runs, func(r peerRun) time.Duration { return r.machine })
 		lo, hi, rss := runs[0].wall, runs[0].wall, int64(0)
 		for _, r := range runs {
 			lo, hi, rss = min(lo, r.wall), max(hi, r.wall), max(rss, r.maxRSS)
@@ -440,7 +441,7 @@ func summarize(tools []tool, res map[string][]peerRun) (string, []metric) {
 			ms = append(ms, metric{wall.Seconds() / ours.Seconds(), "x-" + t.key})
 		}
 		ms = append(ms, metric{wall.Seconds(), t.key + "-s"})
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%.1f MiB\t%s\n", t.name, fmtDur(wall), fmtDur(lo), fmtDur(hi), fmtDur(cpu), mibOf(rss), vs)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f MiB\t%s\n", t.name, fmtDur(wall), fmtDur(lo), fmtDur(hi), fmtDur(cpu), fmtDur(mach), mibOf(rss), vs)
 	}
 	w.Flush()
 	return sb.String(), ms
