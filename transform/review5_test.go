@@ -1,0 +1,33 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestBSNHeaderOfDataRowNotInError: a file without a header line has its first row read as the
+// header, and isBSNHeader takes a debtor's name for a BSN header when its words run together
+// begin or end with "bsn" ("B. Snel" is "bsnel", "Jacobs N." is "jacobsn"), or a note names a
+// BSN. The file is then rejected as bsn_column, and the FileError, which the runner logs, must
+// not name the column by that cell: an error names line and column, never a cell's value.
+func TestBSNHeaderOfDataRowNotInError(t *testing.T) {
+	for _, tc := range []struct{ row, secret string }{
+		{"V-1;K-1;B. Snel;Kerkweg;Groningen;99,95;belt terug\n", "Snel"},
+		{"V-1;K-1;Jacobs N.;Kerkweg;Groningen;99,95;\n", "Jacobs"},
+		{"V-1;K-1;Els de Vries;Kerkweg;Groningen;99,95;bsn opgevraagd bij J. Jansen\n", "Jansen"},
+	} {
+		var rej strings.Builder
+		_, err := Process(context.Background(), strings.NewReader(tc.row), acme,
+			[]Output{{W: io.Discard, Profile: profile(t, "internal")}}, &rej)
+		var fe *FileError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%q: err = %v, want a FileError", tc.row, err)
+		}
+		if strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("the error names a cell of a data row: %v", err)
+		}
+	}
+}
