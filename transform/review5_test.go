@@ -31,3 +31,26 @@ func TestBSNHeaderOfDataRowNotInError(t *testing.T) {
 		}
 	}
 }
+
+// TestEightDigitBSNInCell: a BSN that begins with 0 is often written without it (Excel drops
+// it; the column test, bsnColumn.add, counts eight digits as BSN-shaped for that reason). Named
+// as a BSN ("BSN 12345672") in a reference or in free text, the eight digits of 012345672 must
+// reject the row as possible_bsn as the nine do, and never reach a bailiff's output.
+func TestEightDigitBSNInCell(t *testing.T) {
+	for _, tc := range []struct{ name, debtor string }{
+		{"Jan Jansen", "BSN 12345672"},
+		{"Jan Jansen (bsn 12345672)", "K-1"},
+		{"Jan Jansen", "BSN 012345672"}, // the nine digits: rejected today
+	} {
+		in := "creditor_ref,debtor_ref,name,principal\nR-1," + tc.debtor + "," + tc.name + ",1.00\n"
+		var out strings.Builder
+		st, err := Process(context.Background(), strings.NewReader(in), builtin(t, "claim"),
+			[]Output{{W: &out, Profile: profile(t, "bailiff")}}, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if strings.Contains(out.String(), "2345672") || st.PossibleBSN != 1 {
+			t.Errorf("%s / %s: possible_bsn %d, output:\n%s", tc.debtor, tc.name, st.PossibleBSN, out.String())
+		}
+	}
+}
