@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBSNHeaderOfDataRowNotInError: a file without a header line has its first row read as the
@@ -51,6 +52,30 @@ func TestEightDigitBSNInCell(t *testing.T) {
 		}
 		if strings.Contains(out.String(), "2345672") || st.PossibleBSN != 1 {
 			t.Errorf("%s / %s: possible_bsn %d, output:\n%s", tc.debtor, tc.name, st.PossibleBSN, out.String())
+		}
+	}
+}
+
+// TestOutputDateFormatReadsBack: a recipient's date format must read back the date written
+// (checkDateFormat's promise). With a two-digit year ("02-01-06") a birth date of 1950 is
+// written "01-03-50", which that format reads as 2050: Process must refuse the format, or write
+// what reads back as 1950.
+func TestOutputDateFormatReadsBack(t *testing.T) {
+	const layout = "02-01-06"
+	in := "creditor_ref,debtor_ref,name,birth_date,principal\nR-1,K-1,Jan Jansen,1950-03-01,1.00\n"
+	var out strings.Builder
+	_, err := Process(context.Background(), strings.NewReader(in), builtin(t, "claim"),
+		[]Output{{W: &out, Profile: profile(t, "bailiff"), Format: Format{DateFormat: layout}}}, nil)
+	if err != nil {
+		return // refused: nothing is written that reads back wrong
+	}
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for _, cell := range strings.Split(lines[1], ",") {
+		if d, err := time.Parse(layout, cell); err == nil && d.Year() != 1950 {
+			t.Errorf("birth date 1950-03-01 written %q, which %q reads as %s", cell, layout, d.Format("2006-01-02"))
 		}
 	}
 }
