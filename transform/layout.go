@@ -103,15 +103,17 @@ func charsetOf(name string) (charset, error) {
 	return 0, fmt.Errorf("charset %q not utf-8 or windows-1252", name)
 }
 
-// checkDateFormat checks that a layout reads back the day, month and year it writes.
+// checkDateFormat checks that a layout reads back the day, month and year it writes, of this
+// century and of the last: a two-digit year ("02-01-06") writes a birth date of 1950 as one
+// that reads back as 2050.
 func checkDateFormat(layout string) error {
 	if layout == "" {
 		return nil
 	}
-	want := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
-	got, err := time.Parse(layout, want.Format(layout))
-	if err != nil || !got.Equal(want) {
-		return fmt.Errorf("date format %q does not hold a day, month and year", layout)
+	for _, want := range []time.Time{time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), time.Date(1950, 3, 1, 0, 0, 0, 0, time.UTC)} {
+		if got, err := time.Parse(layout, want.Format(layout)); err != nil || !got.Equal(want) {
+			return fmt.Errorf("date format %q does not hold a day, month and year with its century", layout)
+		}
 	}
 	return nil
 }

@@ -67,6 +67,9 @@ func TestOutputDateFormatReadsBack(t *testing.T) {
 	_, err := Process(context.Background(), strings.NewReader(in), builtin(t, "claim"),
 		[]Output{{W: &out, Profile: profile(t, "bailiff"), Format: Format{DateFormat: layout}}}, nil)
 	if err != nil {
+		if !strings.Contains(err.Error(), `date format "02-01-06"`) {
+			t.Fatalf("err = %v, want the date format refused", err)
+		}
 		return // refused: nothing is written that reads back wrong
 	}
 	lines := strings.Split(out.String(), "\n")
