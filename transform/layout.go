@@ -120,25 +120,34 @@ func checkDateFormat(layout string) error {
 
 // isBSNHeader reports whether a header names a citizen service number: bsn, BSN-nummer,
 // debiteur_bsn, burgerservicenummer, Burger Service Nr, sofinummer, SoFi-nr, citizen service
-// number, and the like. Words that merely contain the letters (jobsnumber) do not match.
+// number, B.S.N., and the like. Words that merely contain the letters (jobsnumber) do not match,
+// nor do words that only run into them when joined: a name in a file without a header line is
+// read as a header, and "B. Snel" or "Jacobs N." names no BSN.
 func isBSNHeader(h string) bool {
-	var norm strings.Builder
+	var all, letters strings.Builder // every word; a run of one-letter words (B.S.N.)
 	words := strings.FieldsFunc(strings.ToLower(h), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	})
+	bsnWord := func(w string) bool { return strings.HasPrefix(w, "bsn") || strings.HasSuffix(w, "bsn") }
 	for _, w := range words {
 		switch w {
 		case "bsn", "bsnr", "sofi", "sofinr", "sofinummer", "burgerservicenummer", "burgerservicenr":
 			return true
 		}
-		norm.WriteString(w)
-	}
-	s := norm.String()
-	for _, p := range []string{"bsn"} {
-		if strings.HasPrefix(s, p) || strings.HasSuffix(s, p) {
+		all.WriteString(w)
+		if len(w) == 1 {
+			letters.WriteString(w)
+			continue
+		}
+		if bsnWord(w) || bsnWord(letters.String()) {
 			return true
 		}
+		letters.Reset()
 	}
+	if bsnWord(letters.String()) {
+		return true
+	}
+	s := all.String()
 	for _, p := range []string{"burgerservice", "sofinummer", "sofinr", "citizenservicenumber"} {
 		if strings.Contains(s, p) {
 			return true

@@ -178,7 +178,7 @@ func (p *pipeline) run(in io.Reader) error {
 			// A BSN column stays a security event, whatever the delimiter.
 			for i, h := range cells {
 				if isBSNHeader(h) {
-					return p.reject(n, label(h, i), ReasonBSNColumn)
+					return p.reject(n, p.bsnLabel(cells, i), ReasonBSNColumn)
 				}
 			}
 			nl, en := p.x.wrongDelimiter(found)
@@ -325,6 +325,25 @@ func (p *pipeline) columns() {
 	}
 }
 
+// bsnLabel names column i of the header cells, which names a BSN, in a rejection: by its header
+// only if cells hold every required column, else by its number. Only then is the header line
+// known to be one: a file without a header line has a row of data there, and a name in it can
+// read as a BSN header ("S. Bsnijder").
+func (p *pipeline) bsnLabel(cells []string, i int) string {
+	have := make([]bool, len(p.rd.fields))
+	for _, h := range cells {
+		if slot, ok := p.slotOf(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))); ok {
+			have[slot] = true
+		}
+	}
+	for slot, req := range p.required {
+		if req && !have[slot] {
+			return "column " + strconv.Itoa(i+1)
+		}
+	}
+	return label(cells[i], i)
+}
+
 // mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
 // column, a required field without a column, or a field with two.
 func (p *pipeline) mapHeader(header []string) error {
@@ -336,7 +355,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		if isBSNHeader(h) {
-			return p.reject(p.headerLine, p.labels[i], ReasonBSNColumn)
+			return p.reject(p.headerLine, p.bsnLabel(header, i), ReasonBSNColumn)
 		}
 	}
 	n := len(p.rd.fields)
