@@ -645,8 +645,9 @@ func (p *pipeline) row(line int, rec []string, bsnCols []int32) error {
 }
 
 // bsnCell reports whether a non-empty cell of the field in slot (-1: a column no field takes)
-// holds a BSN: any passing number in free text, one named as a BSN in a reference, an e-mail
-// address or a column no field takes. Other fields have a shape a BSN in them fails.
+// holds a BSN: any passing number in free text, one named as a BSN (eight digits without the
+// leading 0 too) there or in a reference, an e-mail address or a column no field takes. Other
+// fields have a shape a BSN in them fails.
 func (p *pipeline) bsnCell(slot int, cell string) bool {
 	if len(cell) < 9 {
 		return false
@@ -657,7 +658,7 @@ func (p *pipeline) bsnCell(slot int, cell string) bool {
 	}
 	switch k {
 	case kindText:
-		return bsnInText(cell)
+		return bsnInText(cell) || bsnNamed(cell)
 	case kindRef, kindEmail:
 		return bsnNamed(cell)
 	}
