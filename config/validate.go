@@ -441,6 +441,18 @@ func permitted(role string) string {
 // that a layout's date format keeps each of them.
 var refDate = time.Date(2031, time.December, 25, 0, 0, 0, 0, time.UTC)
 
+// keepsDate reports whether the Go date layout writes refDate, and a birth
+// date of the last century, as text it reads back as the same date: a
+// two-digit year ("02-01-06") reads 1950 as 2050.
+func keepsDate(layout string) bool {
+	for _, want := range []time.Time{refDate, time.Date(1950, time.March, 1, 0, 0, 0, 0, time.UTC)} {
+		if d, err := time.Parse(layout, want.Format(layout)); err != nil || !d.Equal(want) {
+			return false
+		}
+	}
+	return true
+}
+
 // validateLayoutCreditor checks that a layout's creditor names a partner
 // whose role is creditor: the pseudonyms of its rows are keyed on it.
 func (c *Config) validateLayoutCreditor(p *problems, name string, l *Layout) {
@@ -490,8 +502,8 @@ func validateLayout(p *problems, name string, l *Layout) {
 	}
 	if l.Date == "" {
 		p.add(at+".date", "must not be empty (default %q)", DefaultDateLayout)
-	} else if d, err := time.Parse(l.Date, refDate.Format(l.Date)); err != nil || !d.Equal(refDate) {
-		p.add(at+".date", "%q is not a Go date layout that keeps day, month and year (e.g. \"02-01-2006\" for 25-12-2031)", l.Date)
+	} else if !keepsDate(l.Date) {
+		p.add(at+".date", "%q is not a Go date layout that keeps day, month and year, the century too (e.g. \"02-01-2006\" for 25-12-2031)", l.Date)
 	}
 	if len(l.Columns) == 0 {
 		p.add(at+".columns", "at least one column: CSV header -> canonical field")
@@ -545,8 +557,8 @@ func (p *problems) format(at string, f *Format) {
 		p.add(at+".decimal", `must be "," or ".", not %q`, f.Decimal)
 	}
 	if f.Date != "" {
-		if d, err := time.Parse(f.Date, refDate.Format(f.Date)); err != nil || !d.Equal(refDate) {
-			p.add(at+".date", "%q is not a Go date layout that keeps day, month and year (e.g. \"02-01-2006\" for 25-12-2031)", f.Date)
+		if !keepsDate(f.Date) {
+			p.add(at+".date", "%q is not a Go date layout that keeps day, month and year, the century too (e.g. \"02-01-2006\" for 25-12-2031)", f.Date)
 		}
 	}
 	written := make(map[string]string)

@@ -152,6 +152,7 @@ func TestValidateRules(t *testing.T) {
 		{"format delimiter", func(c *C) { in(c).Destinations[0].Format = &Format{Delimiter: ":"} }, `jobs.acme-in.destinations[0].format.delimiter: must be ";", ",", "\t" or "|", not ":"`},
 		{"format charset", func(c *C) { in(c).Destinations[0].Format = &Format{Charset: "latin1"} }, "jobs.acme-in.destinations[0].format.charset: must be utf-8, utf-8-bom or windows-1252"},
 		{"format date", func(c *C) { in(c).Destinations[0].Format = &Format{Date: "01-2006"} }, "jobs.acme-in.destinations[0].format.date:"},
+		{"format date two-digit year", func(c *C) { in(c).Destinations[0].Format = &Format{Date: "02-01-06"} }, "jobs.acme-in.destinations[0].format.date: \"02-01-06\" is not a Go date layout that keeps day, month and year, the century too"},
 		{"format header dup", func(c *C) {
 			in(c).Destinations[0].Format = &Format{Headers: map[string]string{"debtor_ref": "Ref", "creditor_ref": "Ref"}}
 		}, `jobs.acme-in.destinations[0].format.headers.debtor_ref: header "Ref" is also written for "creditor_ref"`},
@@ -198,6 +199,7 @@ func TestValidateRules(t *testing.T) {
 		{"date not a layout", func(c *C) { lay(c).Date = "dd-mm-yyyy" }, `layouts.acme-claims.date: "dd-mm-yyyy" is not a Go date layout`},
 		{"date no day", func(c *C) { lay(c).Date = "01-2006" }, `layouts.acme-claims.date: "01-2006" is not a Go date layout`},
 		{"date day twice", func(c *C) { lay(c).Date = "02-02-2006" }, `layouts.acme-claims.date:`},
+		{"date two-digit year", func(c *C) { lay(c).Date = "02-01-06" }, `layouts.acme-claims.date: "02-01-06" is not a Go date layout that keeps day, month and year, the century too`},
 		{"columns empty", func(c *C) { lay(c).Columns = nil }, "layouts.acme-claims.columns: at least one column"},
 		{"column target dup", func(c *C) { lay(c).Columns["Klantnr"] = "debtor_ref" }, `layouts.acme-claims.columns.Klantnummer: target "debtor_ref" is also the target of column "Klantnr"`},
 		{"column target empty", func(c *C) { lay(c).Columns["Bedrag"] = "" }, "layouts.acme-claims.columns.Bedrag: target must be a canonical field name"},

@@ -7,14 +7,20 @@ import "math"
 //
 //   - in a cell: a free-text field (name, street, house_number, city) that holds a group of nine
 //     digits passing the 11-proef, written together or split by single dots, spaces or hyphens
-//     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does a reference, an
-//     e-mail address or a column no field takes where such a number stands with the word bsn,
-//     sofi or burgerservice (a field of any other type has a shape that a BSN in it fails). A reference or an invoice number of nine digits passes the 11-proef one time
+//     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does any of these fields,
+//     a reference, an e-mail address or a column no field takes where such a number, or one of
+//     eight digits that passes with its leading 0 put back, stands with the word bsn, sofi or
+//     burgerservice (a field of any other type has a shape that a BSN in it fails). A reference or an invoice number of nine digits passes the 11-proef one time
 //     in eleven by chance, so a number alone there says nothing.
 //   - in a column: see bsnColumn.
 
 // bsnInText reports whether s holds a group of nine digits passing the 11-proef.
-func bsnInText(s string) bool {
+func bsnInText(s string) bool { return bsnDigits(s, false) }
+
+// bsnDigits reports whether s holds a group of nine digits passing the 11-proef, or, with eight,
+// a group of eight that passes it as nine with the leading 0 put back: a BSN that begins with 0
+// often loses it (a spreadsheet drops it), as bsnColumn counts too.
+func bsnDigits(s string, eight bool) bool {
 	var d [9]byte
 	for i := 0; i < len(s); {
 		if i+8 <= len(s) && !hasDigit(word8(s, i)) {
@@ -28,6 +34,13 @@ func bsnInText(s string) bool {
 		n, j := digitGroup(s, i, &d)
 		if n == 9 && elevenProof(d[:]) {
 			return true
+		}
+		if eight && n == 8 {
+			copy(d[1:], d[:8])
+			d[0] = '0'
+			if elevenProof(d[:]) {
+				return true
+			}
 		}
 		i = j
 	}
@@ -57,9 +70,10 @@ func digitGroup(s string, i int, d *[9]byte) (n, end int) {
 	return n, j
 }
 
-// bsnNamed reports whether s holds a number passing the 11-proef after a word that names a BSN.
+// bsnNamed reports whether s holds a number passing the 11-proef, of nine digits or of eight
+// without its leading 0, and a word that names a BSN.
 func bsnNamed(s string) bool {
-	if !bsnInText(s) {
+	if !bsnDigits(s, true) {
 		return false
 	}
 	return containsFold(s, "bsn") || containsFold(s, "sofi") || containsFold(s, "burgerservice")

@@ -179,14 +179,22 @@ func TestCheck(t *testing.T) {
 		t.Errorf("report:\n%s\nwant:\n%s", report.String(), want)
 	}
 
+	// A line without the layout's required columns may be a row of data (a file without a
+	// header line): its BSN column is named by its number, not by its text.
 	report.Reset()
 	_, err = Check(context.Background(), strings.NewReader("bsn;naam\n"), l, &report)
-	want = rejectHeader + "1,,bsn,bsn_column\n" +
+	want = rejectHeader + "1,,column 1,bsn_column\n" +
 		"\nlayout acme (record claim): 0 rows, 0 accepted, 0 rejected\n" +
 		"reasons: bsn_column=1\n" +
-		"file rejected: transform: file rejected: bsn_column: line 1: column \"bsn\"\n"
+		"file rejected: transform: file rejected: bsn_column: line 1: column \"column 1\"\n"
 	if !errors.Is(err, ErrBSN) || reasonsOnly(t, report.String()) != want {
 		t.Errorf("report:\n%s\nwant:\n%s\nerr %v", report.String(), want, err)
+	}
+	// A header line with them names it by its header.
+	report.Reset()
+	_, err = Check(context.Background(), strings.NewReader("Vordering;Klantnummer;Naam;Straat;Plaats;Bedrag;Burgerservicenummer\n"), l, &report)
+	if !errors.Is(err, ErrBSN) || !strings.Contains(report.String(), "\n1,,Burgerservicenummer,bsn_column,") {
+		t.Errorf("report:\n%s\nerr %v", report.String(), err)
 	}
 }
 

@@ -103,40 +103,51 @@ func charsetOf(name string) (charset, error) {
 	return 0, fmt.Errorf("charset %q not utf-8 or windows-1252", name)
 }
 
-// checkDateFormat checks that a layout reads back the day, month and year it writes.
+// checkDateFormat checks that a layout reads back the day, month and year it writes, of this
+// century and of the last: a two-digit year ("02-01-06") writes a birth date of 1950 as one
+// that reads back as 2050.
 func checkDateFormat(layout string) error {
 	if layout == "" {
 		return nil
 	}
-	want := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
-	got, err := time.Parse(layout, want.Format(layout))
-	if err != nil || !got.Equal(want) {
-		return fmt.Errorf("date format %q does not hold a day, month and year", layout)
+	for _, want := range []time.Time{time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC), time.Date(1950, 3, 1, 0, 0, 0, 0, time.UTC)} {
+		if got, err := time.Parse(layout, want.Format(layout)); err != nil || !got.Equal(want) {
+			return fmt.Errorf("date format %q does not hold a day, month and year with its century", layout)
+		}
 	}
 	return nil
 }
 
 // isBSNHeader reports whether a header names a citizen service number: bsn, BSN-nummer,
 // debiteur_bsn, burgerservicenummer, Burger Service Nr, sofinummer, SoFi-nr, citizen service
-// number, and the like. Words that merely contain the letters (jobsnumber) do not match.
+// number, B.S.N., and the like. Words that merely contain the letters (jobsnumber) do not match,
+// nor do words that only run into them when joined: a name in a file without a header line is
+// read as a header, and "B. Snel" or "Jacobs N." names no BSN.
 func isBSNHeader(h string) bool {
-	var norm strings.Builder
+	var all, letters strings.Builder // every word; a run of one-letter words (B.S.N.)
 	words := strings.FieldsFunc(strings.ToLower(h), func(r rune) bool {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
 	})
+	bsnWord := func(w string) bool { return strings.HasPrefix(w, "bsn") || strings.HasSuffix(w, "bsn") }
 	for _, w := range words {
 		switch w {
 		case "bsn", "bsnr", "sofi", "sofinr", "sofinummer", "burgerservicenummer", "burgerservicenr":
 			return true
 		}
-		norm.WriteString(w)
-	}
-	s := norm.String()
-	for _, p := range []string{"bsn"} {
-		if strings.HasPrefix(s, p) || strings.HasSuffix(s, p) {
+		all.WriteString(w)
+		if len(w) == 1 {
+			letters.WriteString(w)
+			continue
+		}
+		if bsnWord(w) || bsnWord(letters.String()) {
 			return true
 		}
+		letters.Reset()
 	}
+	if bsnWord(letters.String()) {
+		return true
+	}
+	s := all.String()
 	for _, p := range []string{"burgerservice", "sofinummer", "sofinr", "citizenservicenumber"} {
 		if strings.Contains(s, p) {
 			return true

@@ -72,14 +72,15 @@ func TestDetectDelimiter(t *testing.T) {
 func TestIsBSNHeader(t *testing.T) {
 	for _, h := range []string{"bsn", "BSN", "BSN-nummer", "bsn_nummer", "BSNnummer", "Debiteur BSN", "debiteur_bsn",
 		"Burgerservicenummer", "Burger Service Nummer", "burgerservicenr", "BurgerServiceNr.", "sofinummer", "SoFi-nummer",
-		"sofi nr", "Sofinr", "Citizen Service Number", "klant.bsn", "BSN/Sofi"} {
+		"sofi nr", "Sofinr", "Citizen Service Number", "klant.bsn", "BSN/Sofi", "B.S.N.", "B S N nummer", "klantbsn", "BSNxyz"} {
 		if !isBSNHeader(h) {
 			t.Errorf("isBSNHeader(%q) = false", h)
 		}
 	}
 	// Words that merely contain the letters pass. A header that starts or ends with them
 	// (BSNxyz, klantbsn) is refused on purpose: a false alarm costs a renamed column, a miss a BSN.
-	for _, h := range []string{"jobsnumber", "Absnummer", "name", "Klantnummer", "servicenummer", "subsidie", "debsnr"} {
+	for _, h := range []string{"jobsnumber", "Absnummer", "name", "Klantnummer", "servicenummer", "subsidie", "debsnr",
+		"B. Snel", "Jacobs N.", "A. B. Snoek"} {
 		if isBSNHeader(h) {
 			t.Errorf("isBSNHeader(%q) = true", h)
 		}

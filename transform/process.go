@@ -178,7 +178,7 @@ func (p *pipeline) run(in io.Reader) error {
 			// A BSN column stays a security event, whatever the delimiter.
 			for i, h := range cells {
 				if isBSNHeader(h) {
-					return p.reject(n, label(h, i), ReasonBSNColumn)
+					return p.reject(n, p.bsnLabel(cells, i), ReasonBSNColumn)
 				}
 			}
 			nl, en := p.x.wrongDelimiter(found)
@@ -325,6 +325,25 @@ func (p *pipeline) columns() {
 	}
 }
 
+// bsnLabel names column i of the header cells, which names a BSN, in a rejection: by its header
+// only if cells hold every required column, else by its number. Only then is the header line
+// known to be one: a file without a header line has a row of data there, and a name in it can
+// read as a BSN header ("S. Bsnijder").
+func (p *pipeline) bsnLabel(cells []string, i int) string {
+	have := make([]bool, len(p.rd.fields))
+	for _, h := range cells {
+		if slot, ok := p.slotOf(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF"))); ok {
+			have[slot] = true
+		}
+	}
+	for slot, req := range p.required {
+		if req && !have[slot] {
+			return "column " + strconv.Itoa(i+1)
+		}
+	}
+	return label(cells[i], i)
+}
+
 // mapHeader maps the header's columns onto the record's slots, and rejects the file for a BSN
 // column, a required field without a column, or a field with two.
 func (p *pipeline) mapHeader(header []string) error {
@@ -336,7 +355,7 @@ func (p *pipeline) mapHeader(header []string) error {
 	}
 	for i, h := range header {
 		if isBSNHeader(h) {
-			return p.reject(p.headerLine, p.labels[i], ReasonBSNColumn)
+			return p.reject(p.headerLine, p.bsnLabel(header, i), ReasonBSNColumn)
 		}
 	}
 	n := len(p.rd.fields)
@@ -626,8 +645,9 @@ func (p *pipeline) row(line int, rec []string, bsnCols []int32) error {
 }
 
 // bsnCell reports whether a non-empty cell of the field in slot (-1: a column no field takes)
-// holds a BSN: any passing number in free text, one named as a BSN in a reference, an e-mail
-// address or a column no field takes. Other fields have a shape a BSN in them fails.
+// holds a BSN: any passing number in free text, one named as a BSN (eight digits without the
+// leading 0 too) there or in a reference, an e-mail address or a column no field takes. Other
+// fields have a shape a BSN in them fails.
 func (p *pipeline) bsnCell(slot int, cell string) bool {
 	if len(cell) < 9 {
 		return false
@@ -638,7 +658,7 @@ func (p *pipeline) bsnCell(slot int, cell string) bool {
 	}
 	switch k {
 	case kindText:
-		return bsnInText(cell)
+		return bsnInText(cell) || bsnNamed(cell)
 	case kindRef, kindEmail:
 		return bsnNamed(cell)
 	}

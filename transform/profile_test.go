@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // agreedProfiles is the agreed profile table, written out here field by field and independent of
@@ -131,5 +132,32 @@ func TestNarrow(t *testing.T) {
 	}
 	if _, err := n.Narrow([]string{"interest"}); err == nil {
 		t.Error("a narrowed profile widened again")
+	}
+}
+
+// TestOutputDateFormatReadsBack: a recipient's date format must read back the date written
+// (checkDateFormat's promise). With a two-digit year ("02-01-06") a birth date of 1950 is
+// written "01-03-50", which that format reads as 2050: Process must refuse the format, or write
+// what reads back as 1950.
+func TestOutputDateFormatReadsBack(t *testing.T) {
+	const layout = "02-01-06"
+	in := "creditor_ref,debtor_ref,name,birth_date,principal\nR-1,K-1,Jan Jansen,1950-03-01,1.00\n"
+	var out strings.Builder
+	_, err := Process(context.Background(), strings.NewReader(in), builtin(t, "claim"),
+		[]Output{{W: &out, Profile: profile(t, "bailiff"), Format: Format{DateFormat: layout}}}, nil)
+	if err != nil {
+		if !strings.Contains(err.Error(), `date format "02-01-06"`) {
+			t.Fatalf("err = %v, want the date format refused", err)
+		}
+		return // refused: nothing is written that reads back wrong
+	}
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	for _, cell := range strings.Split(lines[1], ",") {
+		if d, err := time.Parse(layout, cell); err == nil && d.Year() != 1950 {
+			t.Errorf("birth date 1950-03-01 written %q, which %q reads as %s", cell, layout, d.Format("2006-01-02"))
+		}
 	}
 }
