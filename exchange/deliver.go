@@ -957,14 +957,19 @@ func hashFile(f io.ReadSeeker) (string, error) {
 // paths, which the SFTP endpoint uses for concurrent transfers) and stops
 // when ctx ends by calling each of abort, which cut the copy's sides
 // short (endpoint.ReadFile's and WriteFile's Abort, a staged file's).
+// Cancelled, it returns only once every abort has returned: a staged
+// copy's Abort removes the file, which must be gone when the caller looks.
 func copyContext(ctx context.Context, w io.Writer, r io.Reader, abort ...func()) (int64, error) {
+	aborted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(aborted)
 		for _, a := range abort {
 			a()
 		}
 	})
 	n, err := io.Copy(w, r)
 	if !stop() {
+		<-aborted
 		return n, ctx.Err() // cancelled: both sides were closed under the copy
 	}
 	return n, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +157,31 @@ func TestStagedDiskFullReadFrom(t *testing.T) {
 		t.Fatalf("staged copy after disk full: %v, want none", err)
 	}
 	goroutinesBackTo(t, base)
+}
+
+// TestCopyContextWaitsForAborts: a cancelled copy returns only once every
+// abort has returned, so that what an abort undoes (a staged copy's file)
+// is undone when the caller looks: TestStagedCancelMidReadFrom found the
+// staged file still there under load when the copy returned as soon as
+// the first abort had cut its source.
+func TestCopyContextWaitsForAborts(t *testing.T) {
+	src := &blockingReads{r: bytes.NewReader(make([]byte, 1<<20)), n: 4096, blocked: make(chan struct{}), closed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-src.blocked
+		cancel()
+	}()
+	var undone atomic.Bool
+	closeSrc := sync.OnceFunc(func() { close(src.closed) })
+	slowAbort := func() {
+		time.Sleep(50 * time.Millisecond) // an abort still at work when the copy has ended
+		undone.Store(true)
+	}
+	_, err := copyContext(ctx, io.Discard, src, closeSrc, slowAbort)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("copy: %v, want context.Canceled", err)
+	}
+	if !undone.Load() {
+		t.Fatal("copyContext returned before its aborts had")
+	}
 }
