@@ -729,10 +729,17 @@ func (x *delivery) upload(ctx context.Context, p string, verify bool) error {
 // write writes the staged output to w, created as p, syncs and closes it,
 // and checks the bytes written and, if verify, the size the server
 // reports. On any failure p is removed, so that no short file can later
-// pass for a whole one; one the partner will not let go is reported.
+// pass for a whole one; one the partner will not let go is reported. The
+// bytes move within the transfer budget (budget.go), held until w is
+// closed: a ctx ended while waiting for it fails the write as one ended
+// during the copy does.
 func (x *delivery) write(ctx context.Context, w endpoint.WriteFile, p string, verify bool) error {
-	_, err := x.lf.Seek(0, io.SeekStart)
+	release, err := x.budget.take(ctx, x.size)
 	var n int64
+	if err == nil {
+		defer release()
+		_, err = x.lf.Seek(0, io.SeekStart)
+	}
 	if err == nil {
 		n, err = copyContext(ctx, w, crash.Reader("uploading", x.lf, x.size), w.Abort, func() { x.lf.Close() })
 	}
