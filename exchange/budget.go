@@ -12,10 +12,13 @@ import (
 // or write of an output) takes the weight of its size, clamped between
 // budgetFloor and budgetPerTransfer, once its file is open at both ends
 // and just before the first byte moves, and gives it back when the copy
-// ends. Taken then, a transfer never waits for budget while it holds
-// nothing but an open file, and never holds budget while it waits for a
-// connection slot (which a run waiting for budget may hold), nor for any
-// other weight: stage, give back, then deliver.
+// ends. Taken then, a transfer waits for budget holding nothing but an
+// open file, and never holds budget while it waits for a connection slot
+// (which a run waiting for budget may hold), nor for any other weight:
+// stage, give back, then deliver. A delivery in upload: direct takes it
+// before it creates its file, so that no empty file stands under the
+// final name while it waits; its create may then wait for a connection
+// slot with budget held, which the connect timeout bounds.
 //
 // A large transfer costs up to budgetPerTransfer: pkg/sftp keeps 8 MiB of
 // requests in flight per file (endpoint/sftp: inflightPerFile), against

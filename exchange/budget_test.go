@@ -230,9 +230,13 @@ func TestTransferBudgetBoundsLargeFiles(t *testing.T) {
 // recorded and nothing at the destination. The next run delivers it.
 func TestTransferBudgetCancelWhileWaiting(t *testing.T) {
 	body := bytes.Repeat([]byte("K-1;J. de Vries;1,00\r\n"), 1<<16) // over budgetSmallMax
-	for _, step := range []string{"stage", "deliver"} {
+	for _, step := range []string{"stage", "deliver", "deliver-direct"} {
 		t.Run(step, func(t *testing.T) {
-			g, in, out := localRig(t, config.Source{})
+			dest := &config.Destination{Partner: "cases", Dir: "/inbox"}
+			if step == "deliver-direct" {
+				dest.Upload = config.UploadDirect
+			}
+			g, in, out := localRig(t, config.Source{}, dest)
 			if err := os.WriteFile(filepath.Join(in, "outbox", "a.csv"), body, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -272,7 +276,7 @@ func TestTransferBudgetCancelWhileWaiting(t *testing.T) {
 					t.Errorf("ledger holds %+v, want no row", rows)
 				}
 				g.stagingEmpty()
-			case "deliver":
+			default:
 				if len(rows) != 1 || rows[0].State != ledger.StateTransformed || rows[0].Attempts != 0 || rows[0].Error != "" {
 					t.Fatalf("ledger holds %+v, want a.csv staged (transformed: the staged copy is its output), no attempt or error", rows)
 				}
