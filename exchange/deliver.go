@@ -361,6 +361,8 @@ type delivery struct {
 	// stood under its final name: not uploaded before, or its temp file
 	// seen there still. Only then may it be written again in direct mode.
 	notFinal bool
+	// budgeted is set while direct holds the transfer budget for write.
+	budgeted bool
 }
 
 func (x *delivery) final() string { return join(x.dest.Dir, x.d.Name) }
@@ -570,6 +572,15 @@ func (x *delivery) direct(ctx context.Context) error {
 	default:
 		return nil // uploaded: only the sidecars are left
 	}
+	// The budget first (see write): waiting for it after the create
+	// would leave an empty file standing under the final name meanwhile.
+	release, err := x.budget.take(ctx, x.size)
+	if err != nil {
+		return err
+	}
+	defer release()
+	x.budgeted = true
+	defer func() { x.budgeted = false }()
 	// Every chunk authenticated before the first byte leaves: a chunk
 	// failing halfway would leave a partial file under the final name.
 	if err := x.lf.Verify(); err != nil {
@@ -578,7 +589,6 @@ func (x *delivery) direct(ctx context.Context) error {
 	final := x.final()
 	var left error // the removal of our partial file, refused
 	if x.d.State == ledger.DeliveryWriting {
-		var err error
 		if left, err = x.removePartial(ctx, final); err != nil {
 			return err
 		}
@@ -729,10 +739,20 @@ func (x *delivery) upload(ctx context.Context, p string, verify bool) error {
 // write writes the staged output to w, created as p, syncs and closes it,
 // and checks the bytes written and, if verify, the size the server
 // reports. On any failure p is removed, so that no short file can later
-// pass for a whole one; one the partner will not let go is reported.
+// pass for a whole one; one the partner will not let go is reported. The
+// bytes move within the transfer budget (budget.go), held until w is
+// closed (unless the caller holds it: budgeted): a ctx ended while
+// waiting for it fails the write as one ended during the copy does.
 func (x *delivery) write(ctx context.Context, w endpoint.WriteFile, p string, verify bool) error {
-	_, err := x.lf.Seek(0, io.SeekStart)
+	release, err := func() {}, error(nil)
+	if !x.budgeted {
+		release, err = x.budget.take(ctx, x.size)
+	}
 	var n int64
+	if err == nil {
+		defer release()
+		_, err = x.lf.Seek(0, io.SeekStart)
+	}
 	if err == nil {
 		n, err = copyContext(ctx, w, crash.Reader("uploading", x.lf, x.size), w.Abort, func() { x.lf.Close() })
 	}

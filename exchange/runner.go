@@ -35,6 +35,7 @@ type Runner struct {
 	staging *Staging
 	log     *zap.Logger
 	sems    map[string]chan struct{} // per-partner connection limits
+	budget  *budget                  // bytes in flight, process-wide (see budget.go)
 
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
@@ -92,7 +93,7 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 			sems[name] = make(chan struct{}, p.SFTP.MaxConns)
 		}
 	}
-	r := &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems,
+	r := &Runner{cfg: cfg, ledger: l, staging: st, log: log, sems: sems, budget: newBudget(),
 		Now: time.Now, Sleep: sleep, Retry: retryPolicy(cfg)}
 	if err := r.sweepStaging(); err != nil {
 		return nil, err
@@ -104,8 +105,10 @@ func NewRunner(cfg *config.Config, l *ledger.Ledger, log *zap.Logger) (*Runner, 
 // partner whose max_conns is the same in both configs. After a reload the
 // old runner's runs still under way and the new runner's runs then share
 // one limit per partner, as the partner expects; a partner whose limit
-// changed gets the new one at once.
+// changed gets the new one at once. The transfer budget is old's too, so
+// that both runners' transfers count against one.
 func (r *Runner) ShareLimits(old *Runner) {
+	r.budget = old.budget
 	for name, sem := range r.sems {
 		if o, ok := old.sems[name]; ok && cap(o) == cap(sem) {
 			r.sems[name] = o
@@ -869,13 +872,19 @@ func (rn *run) forget(f *ledger.File) error {
 }
 
 // copyIn streams the source file into staging, hashing as it goes, and
-// checks that it read exactly the listed size.
+// checks that it read exactly the listed size. The bytes move within the
+// transfer budget (budget.go), taken once the source is open.
 func (rn *run) copyIn(ctx context.Context, ep endpoint.Endpoint, f *ledger.File, listed endpoint.FileInfo) (int64, string, error) {
 	r, err := ep.OpenListed(ctx, join(f.Dir, f.Name), listed)
 	if err != nil {
 		return 0, "", err
 	}
 	defer r.Close()
+	release, err := rn.budget.take(ctx, listed.Size)
+	if err != nil {
+		return 0, "", err
+	}
+	defer release()
 	st, err := rn.staging.Receive(f.ID, f.Name) // trusted once marked staged
 	if err != nil {
 		return 0, "", err
