@@ -17,8 +17,8 @@ import (
 // (which a run waiting for budget may hold), nor for any other weight:
 // stage, give back, then deliver. A delivery in upload: direct takes it
 // before it creates its file, so that no empty file stands under the
-// final name while it waits; its create may then wait for a connection
-// slot with budget held, which the connect timeout bounds.
+// final name while it waits; it connects first, so that it never holds
+// budget while it waits for a connection slot.
 //
 // A large transfer costs up to budgetPerTransfer: pkg/sftp keeps 8 MiB of
 // requests in flight per file (endpoint/sftp: inflightPerFile), against
@@ -47,10 +47,10 @@ func newBudget() *budget {
 	return &budget{large: semaphore.NewWeighted(budgetLarge), small: semaphore.NewWeighted(budgetSmall)}
 }
 
-// transferWeight returns the budget a transfer of size bytes takes: a size
-// unknown (0 or less) counts as a large one.
+// transferWeight returns the budget a transfer of size bytes takes: an
+// empty file the least, a size unknown (below 0) a large one's.
 func transferWeight(size int64) int64 {
-	if size <= 0 {
+	if size < 0 {
 		return budgetPerTransfer
 	}
 	return min(max(size, budgetFloor), budgetPerTransfer)

@@ -572,8 +572,13 @@ func (x *delivery) direct(ctx context.Context) error {
 	default:
 		return nil // uploaded: only the sidecars are left
 	}
-	// The budget first (see write): waiting for it after the create
+	// The budget before the create (see write): waiting for it after
 	// would leave an empty file standing under the final name meanwhile.
+	// Connected first, so that no budget is held while the connection
+	// waits for a slot (max_conns) that a run waiting for budget holds.
+	if err := x.ep.Connect(ctx); err != nil {
+		return err
+	}
 	release, err := x.budget.take(ctx, x.size)
 	if err != nil {
 		return err
