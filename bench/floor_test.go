@@ -2,13 +2,14 @@ package bench
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"text/tabwriter"
-
-	"strings"
 
 	"github.com/exchanged/exchanged/exchange"
 )
@@ -19,7 +20,8 @@ import (
 // the ledger records, sealing the staged copy and opening it again
 // (AES-GCM, internal/seal through exchange.Staging), writing a file and
 // fsyncing it (the staged copy; a local destination's too), reading one
-// back, and unlinking it. On n CPUs, a transfer that must do this work
+// back, and unlinking it; and, per file over 2,000 small files, a small
+// file's staged copy (create, write, fsync, read back, unlink). On n CPUs, a transfer that must do this work
 // and move the bytes through SFTP takes at least (this work + what the
 // transfer alone costs the machine) / n: BENCHMARKS.md's floor adds these
 // figures to the machine CPU of BenchmarkUserPath's peers. With
@@ -80,6 +82,44 @@ func BenchmarkPromiseWork(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// A small file's staged copy, per file: created, written (2 KiB and a
+	// header's worth), fsynced, closed, read back, unlinked, as staging
+	// does for each small file, in a directory of its own.
+	const smallN = 2000
+	small := filepath.Join(dir, "small")
+	if err := os.Mkdir(small, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 2<<10+64)
+	for range b.N {
+		m := measureGo()
+		for i := range smallN {
+			p := filepath.Join(small, strconv.Itoa(i))
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, err = f.Write(buf)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				_, err = os.ReadFile(p)
+			}
+			if err == nil {
+				err = os.Remove(p)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		r := m.end()
+		r.cpu, r.wall = r.cpu/smallN, r.wall/smallN
+		keep("small staged copy, per file", r)
+	}
 	var sb strings.Builder
 	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
 	gib := float64(size) / (1 << 30)
@@ -90,6 +130,9 @@ func BenchmarkPromiseWork(b *testing.B) {
 		w.Write([]byte(step + "\t" + fmtDur(r.cpu) + "\t" + fmtDur(r.wall) + "\n"))
 		b.ReportMetric(cpu, strings.Fields(step)[0]+"-CPU-s/GiB")
 	}
+	r := best["small staged copy, per file"]
+	fmt.Fprintf(w, "small staged copy, per file\t%dµs\t%dµs\n", r.cpu.Microseconds(), r.wall.Microseconds())
+	b.ReportMetric(float64(r.cpu.Microseconds()), "small-staged-copy-CPU-µs")
 	w.Flush()
 	b.Logf("%d MiB, in process, least CPU of %d; step, CPU, wall:\n%s", size/mib, b.N, sb.String())
 }
