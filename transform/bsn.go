@@ -10,8 +10,9 @@ import "math"
 //     ("123456782", "1234.56.782"), rejects its row as possible_bsn; so does any of these fields,
 //     a reference, an e-mail address or a column no field takes where such a number, or one of
 //     eight digits that passes with its leading 0 put back, stands with the word bsn, sofi or
-//     burgerservice (a field of any other type has a shape that a BSN in it fails). A reference or an invoice number of nine digits passes the 11-proef one time
-//     in eleven by chance, so a number alone there says nothing.
+//     burgerservice (a field of any other type has a shape that a BSN in it fails). A reference
+//     or an invoice number of nine digits passes the 11-proef one time in eleven by chance, so a
+//     number alone there says nothing.
 //   - in a column: see bsnColumn.
 
 // bsnInText reports whether s holds a group of nine digits passing the 11-proef.
