@@ -344,7 +344,7 @@ func (w *Writer) hash() {
 				close(w.sealq)
 				return
 			}
-			w.h.Write(b)
+			w.h.Write(b) // a hash (SealHashed), whose Write never fails
 			select {
 			case w.sealq <- b:
 			case <-w.done:
