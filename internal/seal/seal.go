@@ -143,7 +143,8 @@ func (k *Key) Seal(dst io.Writer) (*Writer, error) { return k.SealHashed(dst, ni
 
 // SealHashed is Seal, and writes the plaintext to h too, in order, chunk
 // by chunk on a goroutine of its own between the caller and the sealing
-// goroutine (for a hash of the plaintext that costs the caller nothing).
+// goroutine (for a hash of the plaintext that costs the caller nothing;
+// h's Write must not fail, as a hash.Hash's does not).
 // Once Close returned nil, h has had every byte written; after a failure
 // or Abort it may have had a part.
 func (k *Key) SealHashed(dst io.Writer, h io.Writer) (*Writer, error) {
