@@ -561,8 +561,10 @@ func (rn *run) stagedOn(f *ledger.File) error {
 // last copy, the other node gone and the source with it), else it goes
 // too. The usual takeover rules (restage) then apply as on a node that
 // has no outputs, with the kept copy for one staged again.
-// Without a record (none: staged by this node before the record, or its
-// record failed: no other node staged it since) the copy here stands.
+// Without a record (none: staged by a version that did not record it, or
+// a restage whose record failed: no other node staged it since) the copy
+// here stands. A first staging records it with its staged mark
+// (MarkStagedOn), in one write.
 func (rn *run) dropStale(f *ledger.File) (kept bool, err error) {
 	cl := rn.cfg.Cluster
 	if cl == nil {

@@ -839,12 +839,15 @@ func (rn *run) stage(ctx context.Context, fi endpoint.FileInfo) (_ *ledger.File,
 		return nil, err
 	}
 	crash.At("staged-unrecorded")
-	if err := rn.ledger.MarkStaged(id, sum, n); err != nil {
+	node := "" // in a cluster, this node holds the copy: recorded in the same write
+	if rn.cfg.Cluster != nil {
+		node = rn.cfg.Cluster.Node
+	}
+	if err := rn.ledger.MarkStagedOn(id, sum, n, node); err != nil {
 		step = "record"
 		return nil, err
 	}
-	f.State, f.SHA256, f.Size = ledger.StateStaged, sum, n
-	_ = rn.stagedOn(f) // logged; none recorded means no other node staged it since (dropStale)
+	f.State, f.SHA256, f.Size, f.StagedOn = ledger.StateStaged, sum, n, node
 	rn.tally(func(r *Result) { r.Bytes += n })
 	d := rn.Now().Sub(start)
 	rn.fileLog(f).Info("file staged", zap.String("endpoint", ep.String()), zap.Int64("bytes", n),

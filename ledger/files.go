@@ -134,12 +134,19 @@ func (l *Ledger) fileState(tx *sql.Tx, id int64) (state, sha string, size int64,
 // StateStaging. Marking a staged file again with the same sha256 and size
 // does nothing; anything else past StateStaging wraps ErrState.
 func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
+	return l.MarkStagedOn(id, sha256, size, "")
+}
+
+// MarkStagedOn is MarkStaged, and records in the same write that node
+// holds the staged copy (files.staged_on, as SetStagedOn does; "": left
+// as it is): in a cluster no failure can come between the two.
+func (l *Ledger) MarkStagedOn(id int64, sha256 string, size int64, node string) error {
 	if sha256 == "" || !validSHA(sha256) {
 		return fmt.Errorf("ledger: mark file %d staged: sha256 is not 64 lowercase hex digits", id)
 	}
 	err := l.update(func(tx *sql.Tx) error {
 		now := nanos(l.now())
-		fid, c, err := scanFileContent(l.queryRowTx(tx, qMarkStagedIf, sha256, now, id, size))
+		fid, c, err := scanFileContent(l.queryRowTx(tx, qMarkStagedIf, sha256, now, node, id, size))
 		if err == nil {
 			return l.appendAudit(tx, auditFile, strconv.FormatInt(fid, 10), c)
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -159,7 +166,7 @@ func (l *Ledger) MarkStaged(id int64, sha256 string, size int64) error {
 		if size != listed {
 			return fmt.Errorf("staged %d bytes, listed %d: %w", size, listed, ErrSizeMismatch)
 		}
-		if _, err = l.exec(tx, qMarkStaged, StateStaged, sha256, nanos(l.now()), id); err != nil {
+		if _, err = l.exec(tx, qMarkStaged, StateStaged, sha256, nanos(l.now()), node, id); err != nil {
 			return err
 		}
 		return l.auditFile(tx, id)

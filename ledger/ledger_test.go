@@ -382,6 +382,29 @@ func testMarkStaged(t *testing.T) {
 		t.Errorf("after MarkStaged: %+v", f)
 	}
 	wantErr(t, l.MarkStaged(4242, hash("x"), 1), ErrNotFound)
+	if f, _ := l.File(id); f.StagedOn != "" {
+		t.Errorf("staged on %q without a node", f.StagedOn)
+	}
+
+	// In a cluster the node that holds the copy is recorded in the same
+	// write; none given leaves what was recorded.
+	on := addFile(t, l, newFile("claims_2.csv"))
+	if err := l.MarkStagedOn(on, hash("z"), 1234, "vm-2"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := l.File(on); f.State != StateStaged || f.SHA256 != hash("z") || f.StagedOn != "vm-2" {
+		t.Errorf("after MarkStagedOn: %+v", f)
+	}
+	kept := addFile(t, l, newFile("claims_3.csv"))
+	if err := l.SetStagedOn(kept, "vm-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkStaged(kept, hash("w"), 1234); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := l.File(kept); f.StagedOn != "vm-1" {
+		t.Errorf("MarkStaged without a node changed staged_on to %q", f.StagedOn)
+	}
 }
 
 func TestForwardOnlyStates(t *testing.T) { forEachBackend(t, testForwardOnlyStates) }

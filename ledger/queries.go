@@ -12,14 +12,16 @@ var (
 		(job, partner, dir, name, size, mtime, state, seen_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	qFileState  = hot(`SELECT state, sha256, size FROM files WHERE id = ?`)
-	qMarkStaged = hot(`UPDATE files SET state = ?, sha256 = ?, updated_at = ? WHERE id = ?`)
-	qSetState   = hot(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`)
-	qSetDone    = hot(`UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`)
+	qMarkStaged = hot(`UPDATE files SET state = ?, sha256 = ?, updated_at = ?,
+		staged_on = COALESCE(NULLIF(?, ''), staged_on) WHERE id = ?`)
+	qSetState = hot(`UPDATE files SET state = ?, updated_at = ? WHERE id = ?`)
+	qSetDone  = hot(`UPDATE files SET state = ?, updated_at = ?, error = '', attempts = 0 WHERE id = ?`)
 
 	// The same writes made only from the state they expect, so that the
 	// usual case reads nothing first: no row changed, and the caller
 	// reads the state to tell why (see MarkStaged, setState).
-	qMarkStagedIf = hot(`UPDATE files SET state = 'staged', sha256 = ?, updated_at = ?
+	qMarkStagedIf = hot(`UPDATE files SET state = 'staged', sha256 = ?, updated_at = ?,
+		staged_on = COALESCE(NULLIF(?, ''), staged_on)
 		WHERE id = ? AND state = 'staging' AND size = ? RETURNING ` + fileAudited)
 	qSetStateIf = hot(`UPDATE files SET state = ?, updated_at = ?
 		WHERE id = ? AND ` + forwardFrom)
